@@ -1,0 +1,67 @@
+// The backend interface: generate a batch of model matrices and find their top singular values,
+// on the CPU (src/gapbench/cpu/) or on a CUDA device (cuda/). Everything above it (sweeps, the
+// CLI, benchmarks) is written once. `make_backend` in backend_factory.cpp is the one place that
+// knows which backends were compiled in.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gapbench/metrics.hpp"
+#include "gapbench/model.hpp"
+#include "gapbench/solvers/solver_types.hpp"
+
+namespace gapbench {
+
+enum class BackendChoice { kAuto, kCpu, kCuda };
+BackendChoice parse_backend(const std::string& s, const std::string& flag = "--backend");
+std::string to_string(BackendChoice v);
+
+// Everything that defines a measurement of one matrix besides its seed and index.
+struct PointSpec {
+  ModelSpec model;
+  Precision precision = Precision::kFloat64;
+  SolverOptions solver;
+};
+
+struct MatrixOutcome {
+  std::uint32_t index = 0;
+  SolveResult solve;
+  FrobeniusSums sums;
+  double generate_seconds = 0;
+  double solve_seconds = 0;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string name() const = 0;    // "cpu" or "cuda"
+  virtual std::string device() const = 0;  // the processor or GPU, in words
+  // Library versions and settings for results metadata (name -> value).
+  virtual std::map<std::string, std::string> versions() const = 0;
+  // Throws UsageError (naming the flag) when this backend cannot run `point`, before any work.
+  virtual void check(const PointSpec& point) const = 0;
+  // Generates matrices `indices` of `point` under `seed` and solves each. Backends may batch.
+  virtual std::vector<MatrixOutcome> run_batch(const PointSpec& point, std::uint64_t seed,
+                                               const std::vector<std::uint32_t>& indices) = 0;
+  // How many matrices of `point` run_batch takes at once to good effect.
+  virtual int preferred_batch(const PointSpec& point) const = 0;
+};
+
+struct BackendSelection {
+  std::unique_ptr<Backend> backend;
+  std::string note;  // why this backend: e.g. "auto: no CUDA device (...); using cpu"
+};
+
+// Builds the backend asked for. `threads` = 0 uses every core. Throws UsageError when the choice
+// cannot be met (e.g. --backend cuda without a CUDA build or device).
+BackendSelection make_backend(BackendChoice choice, int threads);
+
+// The compiled-in CUDA support, for `gapbench info`: one line per device or the reason none.
+std::vector<std::string> describe_cuda_devices();
+bool cuda_compiled_in();
+
+}  // namespace gapbench

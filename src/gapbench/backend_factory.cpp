@@ -1,0 +1,88 @@
+// The one place that knows which backends were compiled in (GAPBENCH_HAVE_CUDA).
+#include <fmt/format.h>
+
+#include "gapbench/backend.hpp"
+#include "gapbench/cpu/cpu_backend.hpp"
+#include "gapbench/error.hpp"
+
+#ifdef GAPBENCH_HAVE_CUDA
+#include "gapbench/cuda_api.hpp"
+#endif
+
+namespace gapbench {
+
+BackendChoice parse_backend(const std::string& s, const std::string& flag) {
+  if (s == "auto") return BackendChoice::kAuto;
+  if (s == "cpu") return BackendChoice::kCpu;
+  if (s == "cuda") return BackendChoice::kCuda;
+  throw UsageError(
+      fmt::format("{}: unknown backend '{}'; choose one of: auto, cpu, cuda", flag, s));
+}
+
+std::string to_string(BackendChoice v) {
+  switch (v) {
+    case BackendChoice::kAuto:
+      return "auto";
+    case BackendChoice::kCpu:
+      return "cpu";
+    case BackendChoice::kCuda:
+      return "cuda";
+  }
+  return "?";
+}
+
+#ifdef GAPBENCH_HAVE_CUDA
+
+bool cuda_compiled_in() { return true; }
+
+std::vector<std::string> describe_cuda_devices() {
+  const cuda::Inventory inv = cuda::inventory();
+  std::vector<std::string> lines;
+  lines.push_back(fmt::format("CUDA driver {}, runtime {}", inv.driver_version,
+                              inv.runtime_version));
+  if (inv.devices.empty()) lines.push_back("no CUDA device: " + inv.reason);
+  for (const auto& d : inv.devices) {
+    lines.push_back(fmt::format(
+        "device {}: {}, compute capability {}.{}, {} SMs, {:.1f} GiB, peak memory bandwidth "
+        "{:.0f} GB/s",
+        d.ordinal, d.name, d.cc_major, d.cc_minor, d.multiprocessors, d.memory_bytes / (1 << 30),
+        d.peak_bandwidth_bytes_per_s / 1e9));
+  }
+  return lines;
+}
+
+// Why the CUDA backend cannot run here, or empty when it can.
+static std::string cuda_unavailable_reason() {
+  const cuda::Inventory inv = cuda::inventory();
+  if (inv.devices.empty()) return "no CUDA device found (" + inv.reason + ")";
+  return "the CUDA backend's solvers are not implemented yet in this build (issue: CUDA "
+         "backend)";
+}
+
+#else
+
+bool cuda_compiled_in() { return false; }
+
+std::vector<std::string> describe_cuda_devices() {
+  return {"CUDA: not compiled in (configure with -DGAPBENCH_CUDA=ON and the CUDA Toolkit)"};
+}
+
+static std::string cuda_unavailable_reason() {
+  return "this gapbench was built without CUDA (GAPBENCH_CUDA=OFF or no nvcc found)";
+}
+
+#endif
+
+BackendSelection make_backend(BackendChoice choice, int threads) {
+  const std::string reason = cuda_unavailable_reason();
+  if (choice == BackendChoice::kCuda) {
+    throw UsageError(fmt::format("--backend cuda: {}; use --backend cpu", reason));
+  }
+  BackendSelection selection;
+  selection.backend = cpu::make_cpu_backend(threads);
+  selection.note = choice == BackendChoice::kAuto ? fmt::format("backend auto: {}; using cpu", reason)
+                                                  : "backend cpu (asked for)";
+  return selection;
+}
+
+}  // namespace gapbench

@@ -1,0 +1,157 @@
+#include "gapbench/cli/commands.hpp"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <iostream>
+#include <memory>
+
+#include "gapbench/build_info.hpp"
+#include "gapbench/cli/model_flags.hpp"
+#include "gapbench/cpu/cpu_backend.hpp"
+#include "gapbench/cpu/generate.hpp"
+#include "gapbench/error.hpp"
+#include "gapbench/npy.hpp"
+#include "gapbench/rng.hpp"
+#include "gapbench/sweep/runner.hpp"
+
+extern "C" char* openblas_get_config(void);
+
+namespace gapbench::cli {
+namespace {
+
+// The single point that `run` and `dump` describe; refuses lists and ranges.
+PointSpec single_point(const CLI::App& app, const PlanFlags& flags, const char* command) {
+  const SweepPlan plan = build_plan(app, flags);
+  const std::vector<PlannedPoint> points = expand_plan(plan);
+  if (points.size() != 1) {
+    throw UsageError(fmt::format("gapbench {} takes one matrix, but the flags describe {} "
+                                 "points; give one value per flag (use gapbench sweep for more)",
+                                 command, points.size()));
+  }
+  return points[0].spec;
+}
+
+std::string opt(const std::optional<double>& v) { return v ? fmt::format("{:.6g}", *v) : "-"; }
+
+}  // namespace
+
+Command add_sweep_command(CLI::App& app, const std::string& command_line) {
+  CLI::App* sub = app.add_subcommand("sweep", "width sweep: every point of the axes, N matrices "
+                                              "each; rows.csv + meta.json + summary table");
+  auto flags = std::make_shared<PlanFlags>();
+  auto out = std::make_shared<std::string>();
+  auto resume = std::make_shared<std::string>();
+  auto force = std::make_shared<bool>(false);
+  add_plan_flags(*sub, *flags, /*sweep_axes=*/true);
+  sub->add_option("--out", *out, "results directory (default results/sweeps/<UTC time>)");
+  sub->add_option("--resume", *resume,
+                  "continue the sweep in this directory (same flags, or none to reuse its plan)");
+  sub->add_flag("--force", *force, "replace the results in an existing --out directory");
+  return [sub, flags, out, resume, force, command_line]() {
+    SweepRequest req;
+    req.command_line = command_line;
+    req.plan_given = !given_flags(*sub).empty();
+    req.plan = build_plan(*sub, *flags);
+    if (!out->empty()) req.out = *out;
+    if (!resume->empty()) req.resume = *resume;
+    req.force = *force;
+    req.backend = parse_backend(flags->backend);
+    req.threads = flags->threads;
+    if (flags->threads < 0) throw UsageError("--threads: must be >= 0 (0: all cores)");
+    return run_sweep(req, std::cout);
+  };
+}
+
+Command add_run_command(CLI::App& app) {
+  CLI::App* sub = app.add_subcommand("run", "one matrix: its top k singular values and metrics");
+  auto flags = std::make_shared<PlanFlags>();
+  flags->T = "1024";
+  auto index = std::make_shared<std::int64_t>(0);
+  add_plan_flags(*sub, *flags, /*sweep_axes=*/false);
+  sub->add_option("--index", *index, "matrix index (the seed's stream)")->capture_default_str();
+  return [sub, flags, index]() {
+    const PointSpec point = single_point(*sub, *flags, "run");
+    if (*index < 0 || *index > 0xffffffffLL) {
+      throw UsageError("--index: must be between 0 and 2^32 - 1");
+    }
+    if (flags->threads < 0) throw UsageError("--threads: must be >= 0 (0: all cores)");
+    BackendSelection sel = make_backend(parse_backend(flags->backend), flags->threads);
+    sel.backend->check(point);
+    const auto idx = static_cast<std::uint32_t>(*index);
+    const MatrixOutcome o = sel.backend->run_batch(point, flags->seed, {idx}).at(0);
+    const Metrics m = compute_metrics(point.model, o.solve.values, o.sums);
+    std::cout << fmt::format("{} precision={} seed={} index={}\n", describe(point.model),
+                             to_string(point.precision), flags->seed, idx)
+              << fmt::format("backend {} ({}), solver {}\n", sel.backend->name(),
+                             sel.backend->device(), to_string(point.solver.kind));
+    for (int i = 0; i < point.solver.k; ++i) {
+      std::cout << fmt::format("s{:<3} {:.17g}\n", i + 1, o.solve.values.at(i));
+    }
+    std::cout << fmt::format(
+        "gap {:.10g}  ratio {:.10g}  frob {:.10g}  frob_perp_sq {:.10g}  stable_rank {:.6g}\n"
+        "theory: c {}  (s1-1)2T/c^2 {}  sqrtT s_edge/2c {}  |A_perp|F^2/c^2 {}\n"
+        "converged {}  iterations {}  passes {}  residual {:.3g}  generate {:.3f} s  solve {:.3f} s\n",
+        m.gap, m.ratio, m.frob, m.frob_perp_sq, m.stable_rank, opt(m.c), opt(m.s1_excess),
+        opt(m.edge_ratio), opt(m.frob_perp_over_c2), o.solve.converged ? "yes" : "NO",
+        o.solve.iterations, o.solve.passes, o.solve.residual, o.generate_seconds,
+        o.solve_seconds);
+    return o.solve.converged ? 0 : 1;
+  };
+}
+
+Command add_dump_command(CLI::App& app) {
+  CLI::App* sub = app.add_subcommand("dump", "write one generated matrix as .npy (C order)");
+  auto flags = std::make_shared<PlanFlags>();
+  flags->T = "1024";
+  auto index = std::make_shared<std::int64_t>(0);
+  auto out = std::make_shared<std::string>();
+  add_plan_flags(*sub, *flags, /*sweep_axes=*/false);
+  sub->add_option("--index", *index, "matrix index")->capture_default_str();
+  sub->add_option("--out", *out, "the .npy file to write")->required();
+  return [sub, flags, index, out]() {
+    const PointSpec point = single_point(*sub, *flags, "dump");
+    if (*index < 0 || *index > 0xffffffffLL) {
+      throw UsageError("--index: must be between 0 and 2^32 - 1");
+    }
+    if (std::filesystem::is_directory(*out)) {
+      throw UsageError(fmt::format("--out: '{}' is a directory; name a .npy file", *out));
+    }
+    cpu::set_threads(flags->threads);
+    const auto idx = static_cast<std::uint32_t>(*index);
+    const std::int64_t T = point.model.T;
+    if (point.precision == Precision::kFloat64) {
+      const auto a = cpu::generate_dense<double>(point.model, flags->seed, idx);
+      write_npy<double>(*out, a.data(), T, T);
+    } else {
+      const auto a = cpu::generate_dense<float>(point.model, flags->seed, idx);
+      write_npy<float>(*out, a.data(), T, T);
+    }
+    std::cout << fmt::format("wrote {} ({} x {} {}, {})\n", *out, T, T,
+                             to_string(point.precision), describe(point.model));
+    return 0;
+  };
+}
+
+Command add_info_command(CLI::App& app) {
+  app.add_subcommand("info", "build options, backends compiled in, devices found");
+  return []() {
+    const nlohmann::json build = build_info();
+    std::cout << fmt::format("gapbench {} (commit {}, {} build, {})\n",
+                             build["version"].get<std::string>(),
+                             build["commit"].get<std::string>(),
+                             build["build_type"].get<std::string>(),
+                             build["compiler"].get<std::string>());
+    std::cout << fmt::format("RNG layout v{}: {}\n", kRngLayoutVersion, kRngLayout);
+    std::cout << fmt::format("backends: cpu{}\n", cuda_compiled_in() ? ", cuda" : "");
+    std::cout << fmt::format("cpu: OpenBLAS {}\n", openblas_get_config());
+    std::cout << fmt::format("CUDA architectures built: {}\n",
+                             build["cuda_architectures"].get<std::string>());
+    for (const auto& line : describe_cuda_devices()) std::cout << line << '\n';
+    const BackendSelection sel = make_backend(BackendChoice::kAuto, 0);
+    std::cout << sel.note << "; device: " << sel.backend->device() << '\n';
+    return 0;
+  };
+}
+
+}  // namespace gapbench::cli

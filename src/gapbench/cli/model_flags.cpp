@@ -1,0 +1,128 @@
+#include "gapbench/cli/model_flags.hpp"
+
+#include <fmt/format.h>
+
+#include <cmath>
+
+#include "gapbench/error.hpp"
+#include "gapbench/sweep/range.hpp"
+
+namespace gapbench::cli {
+namespace {
+
+const char* const kPlanFlagNames[] = {
+    "--model", "--T",         "--law",       "--beta",  "--d",        "--dk",
+    "--input", "--init",      "--causal",    "--fix",   "--solver",   "--k",
+    "--precision", "--seed",  "--seeds",     "--tol",   "--max-iter", "--block",
+    "--basis", "--all-values"};
+
+template <typename Enum, typename Parse>
+std::vector<Enum> parse_enum_list(const std::string& text, const std::string& flag, Parse parse) {
+  std::vector<Enum> out;
+  for (const auto& name : parse_name_list(text, flag)) out.push_back(parse(name, flag));
+  return out;
+}
+
+}  // namespace
+
+void add_plan_flags(CLI::App& app, PlanFlags& f, bool sweep_axes) {
+  const std::string axis = sweep_axes ? " (list or range)" : "";
+  app.add_option("--model", f.model, "markov or attention" + axis)->capture_default_str();
+  app.add_option("--T", f.T,
+                 "context length T" + axis + ", e.g. 1024 or 256:8192:x2 or 256,1000")
+      ->capture_default_str();
+  app.add_option("--law", f.law, "markov entries: lognormal, exponential or uniform" + axis)
+      ->capture_default_str();
+  app.add_option("--beta", f.beta,
+                 "inverse temperature beta > 0 (markov lognormal, attention)" + axis)
+      ->capture_default_str();
+  app.add_option("--d", f.d, "attention: model width d" + axis)->capture_default_str();
+  app.add_option("--dk", f.dk, "attention: key width d_k (default d)" + axis);
+  app.add_option("--input", f.input, "attention inputs X: gaussian or isometric (d >= T)" + axis)
+      ->capture_default_str();
+  app.add_option("--init", f.init, "attention W_Q, W_K entries: normal (N(0,1)) or xavier "
+                                   "(N(0,1/d))" + axis)
+      ->capture_default_str();
+  app.add_flag("--causal", f.causal, "attention: row i attends to j <= i");
+  app.add_option("--fix", f.fix, "none, or center: A - (1/T) 1 1^T" + axis)
+      ->capture_default_str();
+  app.add_option("--solver", f.solver, "lanczos or exact (LAPACK gesdd)" + axis)
+      ->capture_default_str();
+  app.add_option("--k", f.k, fmt::format("top singular values, 1 to {}{}", kMaxK, axis))
+      ->capture_default_str();
+  app.add_option("--precision", f.precision, "float32 or float64" + axis)->capture_default_str();
+  app.add_option("--seed", f.seed, "seed of the Philox key (>= 0)")->capture_default_str();
+  app.add_option("--tol", f.tol,
+                 "lanczos: residual <= tol * s_i (default 1e-10 float64, 1e-4 float32)");
+  app.add_option("--max-iter", f.max_iter,
+                 fmt::format("lanczos: most block steps (default {})", kDefaultMaxIter));
+  app.add_option("--block", f.block, "lanczos: vectors per block (default: the backend's)");
+  app.add_option("--basis", f.basis, "lanczos: basis size before a restart (default max(3k+3b, "
+                                     "10b, 40))");
+  if (sweep_axes) {
+    app.add_option("--seeds", f.seeds, "matrices per point: indices 0 .. N-1")
+        ->capture_default_str();
+    app.add_flag("--all-values", f.all_values,
+                 "write every computed singular value to values.csv (all T with exact)");
+  }
+  app.add_option("--backend", f.backend, "auto, cpu or cuda")->capture_default_str();
+  app.add_option("--threads", f.threads, "CPU threads (0: all cores)")->capture_default_str();
+}
+
+std::set<std::string> given_flags(const CLI::App& app) {
+  std::set<std::string> given;
+  for (const char* name : kPlanFlagNames) {
+    const CLI::Option* opt = nullptr;
+    try {
+      opt = app.get_option(name);
+    } catch (const CLI::OptionNotFound&) {
+      continue;
+    }
+    if (opt->count() > 0) given.insert(name);
+  }
+  return given;
+}
+
+SweepPlan build_plan(const CLI::App& app, const PlanFlags& f) {
+  SweepPlan p;
+  p.models = parse_enum_list<ModelKind>(f.model, "--model", parse_model);
+  p.Ts = parse_int_axis(f.T, "--T");
+  p.laws = parse_enum_list<EntryLaw>(f.law, "--law", parse_law);
+  p.betas = parse_real_axis(f.beta, "--beta");
+  p.ds = parse_int_axis(f.d, "--d");
+  if (!f.dk.empty()) p.dks = parse_int_axis(f.dk, "--dk");
+  p.inputs = parse_enum_list<InputKind>(f.input, "--input", parse_input);
+  p.inits = parse_enum_list<WeightInit>(f.init, "--init", parse_init);
+  p.causal = f.causal;
+  p.fixes = parse_enum_list<Fix>(f.fix, "--fix", parse_fix);
+  p.solvers = parse_enum_list<SolverKind>(f.solver, "--solver", parse_solver);
+  p.ks.clear();
+  for (const std::int64_t k : parse_int_axis(f.k, "--k")) {
+    if (k < 1 || k > kMaxK) {
+      throw UsageError(fmt::format("--k: k = {} must be between 1 and {}", k, kMaxK));
+    }
+    p.ks.push_back(static_cast<int>(k));
+  }
+  p.precisions = parse_enum_list<Precision>(f.precision, "--precision", parse_precision);
+  if (f.seed < 0) throw UsageError(fmt::format("--seed: {} is negative; use a seed >= 0", f.seed));
+  p.seed = static_cast<std::uint64_t>(f.seed);
+  if (f.seeds < 1) {
+    throw UsageError(fmt::format("--seeds: {} matrices per point; give at least 1", f.seeds));
+  }
+  p.seeds = f.seeds;
+  if (!(f.tol >= 0) || !std::isfinite(f.tol)) {
+    throw UsageError(fmt::format("--tol: {} must be a finite number >= 0", f.tol));
+  }
+  p.tol = f.tol;
+  if (f.max_iter < 0) throw UsageError("--max-iter: must be >= 1 (0 for the default)");
+  if (f.block < 0 || f.block > 64) throw UsageError("--block: must be 1 to 64 (0 for the default)");
+  if (f.basis < 0) throw UsageError("--basis: must be >= 1 (0 for the default)");
+  p.max_iter = f.max_iter;
+  p.block = f.block;
+  p.basis = f.basis;
+  p.all_values = f.all_values;
+  check_flags_apply(p, given_flags(app));
+  return p;
+}
+
+}  // namespace gapbench::cli

@@ -1,0 +1,49 @@
+// The model, solver and sweep flags shared by `gapbench sweep`, `run` and `dump`. Every flag is
+// text parsed by gapbench itself so that errors name the flag and say what to do.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <cstdint>
+#include <set>
+#include <string>
+
+#include "gapbench/sweep/plan.hpp"
+
+namespace gapbench::cli {
+
+struct PlanFlags {
+  std::string model = "markov";
+  std::string T = "256:4096:x2";
+  std::string law = "exponential";
+  std::string beta = "1";
+  std::string d = "64";
+  std::string dk;
+  std::string input = "gaussian";
+  std::string init = "normal";
+  bool causal = false;
+  std::string fix = "none";
+  std::string solver = "lanczos";
+  std::string k = "4";
+  std::string precision = "float64";
+  std::int64_t seed = 0;
+  std::int64_t seeds = 4;
+  double tol = 0;
+  int max_iter = 0;
+  int block = 0;
+  int basis = 0;
+  bool all_values = false;
+  std::string backend = "auto";
+  int threads = 0;
+};
+
+// Adds the model and solver flags (and, with `sweep_axes`, --seeds and --all-values).
+void add_plan_flags(CLI::App& app, PlanFlags& flags, bool sweep_axes);
+
+// The plan the flags describe; refuses flags that apply to none of the chosen models.
+SweepPlan build_plan(const CLI::App& app, const PlanFlags& flags);
+
+// The long names of the plan flags the user gave (for --resume and applicability checks).
+std::set<std::string> given_flags(const CLI::App& app);
+
+}  // namespace gapbench::cli

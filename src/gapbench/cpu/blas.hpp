@@ -1,0 +1,42 @@
+// Precision-generic wrappers over CBLAS (OpenBLAS) and LAPACKE used by the CPU backend, so that
+// templated code calls one name for float and double. Column-major unless a call says otherwise.
+#pragma once
+
+#include <cblas.h>
+#include <lapacke.h>
+
+#include <cstdint>
+
+namespace gapbench::cpu::blas {
+
+inline void gemm(CBLAS_ORDER order, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, std::int64_t m,
+                 std::int64_t n, std::int64_t k, float alpha, const float* a, std::int64_t lda,
+                 const float* b, std::int64_t ldb, float beta, float* c, std::int64_t ldc) {
+  cblas_sgemm(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+inline void gemm(CBLAS_ORDER order, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, std::int64_t m,
+                 std::int64_t n, std::int64_t k, double alpha, const double* a, std::int64_t lda,
+                 const double* b, std::int64_t ldb, double beta, double* c, std::int64_t ldc) {
+  cblas_dgemm(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+inline void gemv(CBLAS_ORDER order, CBLAS_TRANSPOSE ta, std::int64_t m, std::int64_t n,
+                 float alpha, const float* a, std::int64_t lda, const float* x, float beta,
+                 float* y) {
+  cblas_sgemv(order, ta, m, n, alpha, a, lda, x, 1, beta, y, 1);
+}
+inline void gemv(CBLAS_ORDER order, CBLAS_TRANSPOSE ta, std::int64_t m, std::int64_t n,
+                 double alpha, const double* a, std::int64_t lda, const double* x, double beta,
+                 double* y) {
+  cblas_dgemv(order, ta, m, n, alpha, a, lda, x, 1, beta, y, 1);
+}
+
+// Singular values only (jobz = 'N') of a row-major m x n matrix, destroyed on return.
+inline lapack_int gesdd_values(std::int64_t m, std::int64_t n, float* a, float* s) {
+  return LAPACKE_sgesdd(LAPACK_ROW_MAJOR, 'N', m, n, a, n, s, nullptr, m, nullptr, n);
+}
+inline lapack_int gesdd_values(std::int64_t m, std::int64_t n, double* a, double* s) {
+  return LAPACKE_dgesdd(LAPACK_ROW_MAJOR, 'N', m, n, a, n, s, nullptr, m, nullptr, n);
+}
+
+}  // namespace gapbench::cpu::blas

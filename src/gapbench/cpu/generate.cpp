@@ -1,0 +1,197 @@
+#include "gapbench/cpu/generate.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "gapbench/cpu/blas.hpp"
+#include "gapbench/entries.hpp"
+
+namespace gapbench::cpu {
+namespace {
+
+// Normalises one row of raw values in place: softmax of logits, or division by the sum of
+// positive weights. Only the first `valid` entries take part; the rest become 0 (causal mask).
+template <typename Real>
+void normalise_row(Real* row, std::int64_t T, std::int64_t valid, bool logits) {
+  if (logits) {
+    Real row_max = -std::numeric_limits<Real>::infinity();
+    for (std::int64_t j = 0; j < valid; ++j) row_max = std::max(row_max, row[j]);
+    for (std::int64_t j = 0; j < valid; ++j) row[j] = softmax_weight(row[j], row_max);
+  }
+  double sum = 0;
+  for (std::int64_t j = 0; j < valid; ++j) sum += row[j];
+  const Real inv = static_cast<Real>(1.0 / sum);
+  for (std::int64_t j = 0; j < valid; ++j) row[j] *= inv;
+  std::fill(row + valid, row + T, Real(0));
+}
+
+// Applies the fix to one normalised row and adds its Frobenius sums to `stats`.
+template <typename Real>
+void finish_row(Real* row, std::int64_t T, Fix fix, FrobeniusSums& stats) {
+  const Real shift = fix_shift<Real>(fix, T);
+  const double inv_t = 1.0 / static_cast<double>(T);
+  double sq = 0, perp_sq = 0;
+  for (std::int64_t j = 0; j < T; ++j) {
+    const double v = row[j];
+    sq += v * v;
+    perp_sq += (v - inv_t) * (v - inv_t);
+    row[j] -= shift;
+  }
+  stats.frob_sq += fix == Fix::kCenter ? perp_sq : sq;
+  stats.frob_perp_sq += perp_sq;
+}
+
+// Sums the per-row stats in row order so the total does not depend on the thread count.
+FrobeniusSums sum_rows(const std::vector<FrobeniusSums>& rows) {
+  FrobeniusSums total;
+  for (const auto& r : rows) {
+    total.frob_sq += r.frob_sq;
+    total.frob_perp_sq += r.frob_perp_sq;
+  }
+  return total;
+}
+
+template <typename Real>
+std::vector<Real> gaussian_matrix(Stream stream, Real scale, std::uint64_t seed,
+                                  std::uint32_t index, std::int64_t rows, std::int64_t cols) {
+  std::vector<Real> m(static_cast<std::size_t>(rows * cols));
+#pragma omp parallel for schedule(static)
+  for (std::int64_t i = 0; i < rows; ++i) {
+    for (std::int64_t j = 0; j < cols; ++j) {
+      m[i * cols + j] = gaussian_factor_entry<Real>(stream, scale, seed, index,
+                                                    static_cast<std::uint32_t>(i),
+                                                    static_cast<std::uint32_t>(j));
+    }
+  }
+  return m;
+}
+
+template <typename Real>
+FrobeniusSums generate_markov(const ModelSpec& spec, std::uint64_t seed, std::uint32_t index,
+                                Real* a) {
+  const std::int64_t T = spec.T;
+  const bool logits = markov_uses_logits(spec.law);
+  const Real beta = static_cast<Real>(spec.beta);
+  std::vector<FrobeniusSums> row_stats(static_cast<std::size_t>(T));
+#pragma omp parallel for schedule(static)
+  for (std::int64_t i = 0; i < T; ++i) {
+    Real* row = a + i * T;
+    for (std::int64_t j = 0; j < T; ++j) {
+      row[j] = markov_raw_entry<Real>(spec.law, beta, seed, index, static_cast<std::uint32_t>(i),
+                                      static_cast<std::uint32_t>(j));
+    }
+    normalise_row(row, T, T, logits);
+    finish_row(row, T, spec.fix, row_stats[i]);
+  }
+  return sum_rows(row_stats);
+}
+
+template <typename Real>
+FrobeniusSums generate_attention(const ModelSpec& spec, std::uint64_t seed,
+                                   std::uint32_t index, Real* a) {
+  const std::int64_t T = spec.T;
+  const AttentionFactors<Real> f = attention_factors<Real>(spec, seed, index);
+  // Logits without their scale: a = Q K^T, row-major.
+  blas::gemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, spec.dk, Real(1), f.queries.data(),
+             spec.dk, f.keys.data(), spec.dk, Real(0), a, T);
+  const Real scale = attention_logit_scale(static_cast<Real>(spec.beta), spec.dk);
+  std::vector<FrobeniusSums> row_stats(static_cast<std::size_t>(T));
+#pragma omp parallel for schedule(static)
+  for (std::int64_t i = 0; i < T; ++i) {
+    Real* row = a + i * T;
+    const std::int64_t valid = spec.causal ? i + 1 : T;
+    for (std::int64_t j = 0; j < valid; ++j) row[j] *= scale;
+    normalise_row(row, T, valid, /*logits=*/true);
+    finish_row(row, T, spec.fix, row_stats[i]);
+  }
+  return sum_rows(row_stats);
+}
+
+}  // namespace
+
+template <typename Real>
+AttentionFactors<Real> attention_factors(const ModelSpec& spec, std::uint64_t seed,
+                                         std::uint32_t index) {
+  const Real sigma = static_cast<Real>(spec.weight_sigma());
+  if (spec.input == InputKind::kIsometric) {
+    // X with orthonormal rows and i.i.d. N(0, sigma^2) weights give exactly independent Q, K
+    // with i.i.d. N(0, sigma^2) entries (PAPER.md), so no T x d matrix is needed.
+    return {gaussian_matrix<Real>(Stream::kQueries, sigma, seed, index, spec.T, spec.dk),
+            gaussian_matrix<Real>(Stream::kKeys, sigma, seed, index, spec.T, spec.dk)};
+  }
+  const Real x_scale = static_cast<Real>(1.0 / std::sqrt(static_cast<double>(spec.d)));
+  const auto x = gaussian_matrix<Real>(Stream::kInputs, x_scale, seed, index, spec.T, spec.d);
+  const auto wq = gaussian_matrix<Real>(Stream::kQueryWeights, sigma, seed, index, spec.d, spec.dk);
+  const auto wk = gaussian_matrix<Real>(Stream::kKeyWeights, sigma, seed, index, spec.d, spec.dk);
+  AttentionFactors<Real> f;
+  f.queries.resize(static_cast<std::size_t>(spec.T * spec.dk));
+  f.keys.resize(f.queries.size());
+  blas::gemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, spec.T, spec.dk, spec.d, Real(1),
+             x.data(), spec.d, wq.data(), spec.dk, Real(0), f.queries.data(), spec.dk);
+  blas::gemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, spec.T, spec.dk, spec.d, Real(1),
+             x.data(), spec.d, wk.data(), spec.dk, Real(0), f.keys.data(), spec.dk);
+  return f;
+}
+
+template <typename Real>
+FrobeniusSums generate_dense(const ModelSpec& spec, std::uint64_t seed, std::uint32_t index,
+                               Real* a) {
+  validate(spec);
+  return spec.kind == ModelKind::kMarkov ? generate_markov(spec, seed, index, a)
+                                         : generate_attention(spec, seed, index, a);
+}
+
+template <typename Real>
+std::vector<Real> generate_dense(const ModelSpec& spec, std::uint64_t seed,
+                                 std::uint32_t index) {
+  std::vector<Real> a(static_cast<std::size_t>(spec.T * spec.T));
+  generate_dense(spec, seed, index, a.data());
+  return a;
+}
+
+template <typename Real>
+Real generate_entry(const ModelSpec& spec, std::uint64_t seed, std::uint32_t index,
+                    std::int64_t row, std::int64_t column) {
+  validate(spec);
+  const std::int64_t T = spec.T;
+  std::vector<Real> raw(static_cast<std::size_t>(T));
+  std::int64_t valid = T;
+  bool logits = true;
+  if (spec.kind == ModelKind::kMarkov) {
+    logits = markov_uses_logits(spec.law);
+    for (std::int64_t j = 0; j < T; ++j) {
+      raw[j] = markov_raw_entry<Real>(spec.law, static_cast<Real>(spec.beta), seed, index,
+                                      static_cast<std::uint32_t>(row),
+                                      static_cast<std::uint32_t>(j));
+    }
+  } else {
+    const AttentionFactors<Real> f = attention_factors<Real>(spec, seed, index);
+    const Real scale = attention_logit_scale(static_cast<Real>(spec.beta), spec.dk);
+    valid = spec.causal ? row + 1 : T;
+    for (std::int64_t j = 0; j < valid; ++j) {
+      Real dot = 0;
+      for (std::int64_t c = 0; c < spec.dk; ++c) {
+        dot += f.queries[row * spec.dk + c] * f.keys[j * spec.dk + c];
+      }
+      raw[j] = scale * dot;
+    }
+  }
+  normalise_row(raw.data(), T, valid, logits);
+  return raw[column] - fix_shift<Real>(spec.fix, T);
+}
+
+#define GAPBENCH_INSTANTIATE(Real)                                                           \
+  template FrobeniusSums generate_dense<Real>(const ModelSpec&, std::uint64_t,              \
+                                                std::uint32_t, Real*);                        \
+  template std::vector<Real> generate_dense<Real>(const ModelSpec&, std::uint64_t,            \
+                                                  std::uint32_t);                             \
+  template AttentionFactors<Real> attention_factors<Real>(const ModelSpec&, std::uint64_t,    \
+                                                          std::uint32_t);                     \
+  template Real generate_entry<Real>(const ModelSpec&, std::uint64_t, std::uint32_t,          \
+                                     std::int64_t, std::int64_t);
+GAPBENCH_INSTANTIATE(float)
+GAPBENCH_INSTANTIATE(double)
+#undef GAPBENCH_INSTANTIATE
+
+}  // namespace gapbench::cpu

@@ -1,0 +1,65 @@
+// The math of one matrix entry, shared by the CPU loops and the CUDA kernels (GAPBENCH_HD).
+//
+// markov: M_ij is drawn from counter (j, i, index, kMarkovEntries); for the lognormal law M_ij =
+// exp(beta * g_ij), kept as the logit beta * g_ij so that rows are normalised as a stable softmax
+// (subtract the row maximum, exponentiate, divide by the sum). For the exponential and uniform
+// laws M_ij > 0 is kept as is and rows are divided by their sum.
+// attention: logit_ij = beta * q_i . k_j / sqrt(dk), then the same stable row softmax; with the
+// causal mask only j <= i take part and the other entries are zero.
+// The fix kCenter subtracts 1/T from every entry after normalisation.
+#pragma once
+
+#include <cstdint>
+
+#include "gapbench/hd.hpp"
+#include "gapbench/model.hpp"
+#include "gapbench/rng.hpp"
+
+namespace gapbench {
+
+// True when the markov entries are logits to be softmaxed rather than positive weights.
+GAPBENCH_HD bool markov_uses_logits(EntryLaw law) { return law == EntryLaw::kLognormal; }
+
+// The raw value of M_ij: a logit beta*g (lognormal) or a positive weight (exponential, uniform).
+template <typename Real>
+GAPBENCH_HD Real markov_raw_entry(EntryLaw law, Real beta, std::uint64_t seed,
+                                  std::uint32_t index, std::uint32_t row, std::uint32_t column) {
+  const PhiloxBits bits = philox_draw(seed, Stream::kMarkovEntries, index, row, column);
+  switch (law) {
+    case EntryLaw::kLognormal:
+      return beta * standard_normal<Real>(bits);
+    case EntryLaw::kExponential:
+      return standard_exponential<Real>(bits);
+    case EntryLaw::kUniform:
+    default:
+      return uniform_open<Real>(bits);
+  }
+}
+
+// Scale of the attention logits: beta / sqrt(dk).
+template <typename Real>
+GAPBENCH_HD Real attention_logit_scale(Real beta, std::int64_t dk) {
+  return beta / detail::math_sqrt(static_cast<Real>(dk));
+}
+
+// Unnormalised softmax weight of a logit given its row maximum.
+template <typename Real>
+GAPBENCH_HD Real softmax_weight(Real logit, Real row_max) {
+  return detail::math_exp(logit - row_max);
+}
+
+// The value subtracted from every entry by the fix.
+template <typename Real>
+GAPBENCH_HD Real fix_shift(Fix fix, std::int64_t T) {
+  return fix == Fix::kCenter ? Real(1) / static_cast<Real>(T) : Real(0);
+}
+
+// Entry of a factor matrix (Q, K, X or W): standard normal times `scale`.
+template <typename Real>
+GAPBENCH_HD Real gaussian_factor_entry(Stream stream, Real scale, std::uint64_t seed,
+                                       std::uint32_t index, std::uint32_t row,
+                                       std::uint32_t column) {
+  return scale * standard_normal<Real>(philox_draw(seed, stream, index, row, column));
+}
+
+}  // namespace gapbench

@@ -1,0 +1,36 @@
+// Metrics of one matrix (one results row) and the theory of PAPER.md next to them.
+#pragma once
+
+#include <optional>
+#include <vector>
+
+#include "gapbench/model.hpp"
+
+namespace gapbench {
+
+// Sums taken while generating, in float64 over the stored (rounded) entries.
+struct FrobeniusSums {
+  double frob_sq = 0;       // ||M||_F^2 of the matrix analysed (after the fix)
+  double frob_perp_sq = 0;  // ||A - (1/T) 1 1^T||_F^2 of the unfixed matrix A
+};
+
+struct Metrics {
+  double s1 = 0, s2 = 0;     // s2 is NaN when k = 1
+  double gap = 0;            // s1 - s2
+  double ratio = 0;          // s2 / s1
+  double frob = 0;           // ||M||_F of the matrix analysed
+  double frob_perp_sq = 0;   // ||A_perp||_F^2 of the model draw (the same with either fix)
+  double stable_rank = 0;    // ||M||_F^2 / s1^2
+  // Theory (markov only; empty otherwise):
+  std::optional<double> c;                  // sigma/mu of the entries
+  std::optional<double> s1_excess;          // (s1 - 1) 2T / c^2 -> 1; fix none only
+  std::optional<double> edge_ratio;         // sqrt(T) s_edge / (2c) -> 1; s_edge = s2 (fix
+                                            // none) or s1 (fix center: the top of A_perp)
+  std::optional<double> frob_perp_over_c2;  // ||A_perp||_F^2 / c^2 -> 1
+};
+
+// `values` descending (at least one).
+Metrics compute_metrics(const ModelSpec& spec, const std::vector<double>& values,
+                        const FrobeniusSums& sums);
+
+}  // namespace gapbench

@@ -1,0 +1,132 @@
+#include "gapbench/model.hpp"
+
+#include <fmt/format.h>
+
+#include <array>
+#include <cmath>
+#include <utility>
+
+#include "gapbench/error.hpp"
+
+namespace gapbench {
+namespace {
+
+template <typename Enum, std::size_t N>
+Enum parse_name(const std::array<std::pair<const char*, Enum>, N>& names, const std::string& s,
+                const std::string& flag) {
+  std::string choices;
+  for (const auto& [name, value] : names) {
+    if (s == name) return value;
+    choices += (choices.empty() ? "" : ", ") + std::string(name);
+  }
+  throw UsageError(fmt::format("{}: unknown value '{}'; choose one of: {}", flag, s, choices));
+}
+
+template <typename Enum, std::size_t N>
+std::string name_of(const std::array<std::pair<const char*, Enum>, N>& names, Enum v) {
+  for (const auto& [name, value] : names) {
+    if (value == v) return name;
+  }
+  return "?";
+}
+
+constexpr std::array<std::pair<const char*, ModelKind>, 2> kModelNames{
+    {{"markov", ModelKind::kMarkov}, {"attention", ModelKind::kAttention}}};
+constexpr std::array<std::pair<const char*, EntryLaw>, 3> kLawNames{
+    {{"lognormal", EntryLaw::kLognormal},
+     {"exponential", EntryLaw::kExponential},
+     {"uniform", EntryLaw::kUniform}}};
+constexpr std::array<std::pair<const char*, InputKind>, 2> kInputNames{
+    {{"gaussian", InputKind::kGaussian}, {"isometric", InputKind::kIsometric}}};
+constexpr std::array<std::pair<const char*, WeightInit>, 2> kInitNames{
+    {{"normal", WeightInit::kNormal}, {"xavier", WeightInit::kXavier}}};
+constexpr std::array<std::pair<const char*, Fix>, 2> kFixNames{
+    {{"none", Fix::kNone}, {"center", Fix::kCenter}}};
+constexpr std::array<std::pair<const char*, Precision>, 2> kPrecisionNames{
+    {{"float32", Precision::kFloat32}, {"float64", Precision::kFloat64}}};
+
+}  // namespace
+
+double ModelSpec::weight_sigma() const {
+  return init == WeightInit::kNormal ? 1.0 : 1.0 / std::sqrt(static_cast<double>(d));
+}
+
+void validate(const ModelSpec& spec) {
+  if (spec.T < 2) {
+    throw UsageError(fmt::format("--T: T = {} is too small; use T >= 2", spec.T));
+  }
+  if (spec.T > (std::int64_t{1} << 31)) {
+    throw UsageError(fmt::format("--T: T = {} is past the 2^31 rows the RNG layout indexes",
+                                 spec.T));
+  }
+  if (spec.uses_beta() && !(std::isfinite(spec.beta) && spec.beta > 0)) {
+    throw UsageError(
+        fmt::format("--beta: beta = {} must be finite and > 0 (e.g. --beta 1)", spec.beta));
+  }
+  if (spec.kind == ModelKind::kAttention) {
+    if (spec.d < 1) {
+      throw UsageError(fmt::format("--d: d = {} must be >= 1", spec.d));
+    }
+    if (spec.dk < 1) {
+      throw UsageError(fmt::format("--dk: dk = {} must be >= 1", spec.dk));
+    }
+    if (spec.input == InputKind::kIsometric && spec.d < spec.T) {
+      throw UsageError(fmt::format(
+          "--d: isometric inputs need d >= T (X X^T = I_T) but d = {} < T = {}; raise --d or "
+          "use --input gaussian",
+          spec.d, spec.T));
+    }
+  }
+}
+
+std::optional<double> markov_c(const ModelSpec& spec) {
+  if (spec.kind != ModelKind::kMarkov) return std::nullopt;
+  switch (spec.law) {
+    case EntryLaw::kLognormal:
+      return std::sqrt(std::expm1(spec.beta * spec.beta));
+    case EntryLaw::kExponential:
+      return 1.0;
+    case EntryLaw::kUniform:
+      return 1.0 / std::sqrt(3.0);
+  }
+  return std::nullopt;
+}
+
+std::string to_string(ModelKind v) { return name_of(kModelNames, v); }
+std::string to_string(EntryLaw v) { return name_of(kLawNames, v); }
+std::string to_string(InputKind v) { return name_of(kInputNames, v); }
+std::string to_string(WeightInit v) { return name_of(kInitNames, v); }
+std::string to_string(Fix v) { return name_of(kFixNames, v); }
+std::string to_string(Precision v) { return name_of(kPrecisionNames, v); }
+
+ModelKind parse_model(const std::string& s, const std::string& flag) {
+  return parse_name(kModelNames, s, flag);
+}
+EntryLaw parse_law(const std::string& s, const std::string& flag) {
+  return parse_name(kLawNames, s, flag);
+}
+InputKind parse_input(const std::string& s, const std::string& flag) {
+  return parse_name(kInputNames, s, flag);
+}
+WeightInit parse_init(const std::string& s, const std::string& flag) {
+  return parse_name(kInitNames, s, flag);
+}
+Fix parse_fix(const std::string& s, const std::string& flag) {
+  return parse_name(kFixNames, s, flag);
+}
+Precision parse_precision(const std::string& s, const std::string& flag) {
+  return parse_name(kPrecisionNames, s, flag);
+}
+
+std::string describe(const ModelSpec& spec) {
+  if (spec.kind == ModelKind::kMarkov) {
+    std::string law = to_string(spec.law);
+    if (spec.law == EntryLaw::kLognormal) law += fmt::format(" beta={}", spec.beta);
+    return fmt::format("markov law={} T={} fix={}", law, spec.T, to_string(spec.fix));
+  }
+  return fmt::format("attention input={} d={} dk={} beta={} init={}{} T={} fix={}",
+                     to_string(spec.input), spec.d, spec.dk, spec.beta, to_string(spec.init),
+                     spec.causal ? " causal" : "", spec.T, to_string(spec.fix));
+}
+
+}  // namespace gapbench

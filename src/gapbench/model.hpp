@@ -1,0 +1,69 @@
+// Random attention-matrix models (PAPER.md, "Models") and their validation.
+//
+// A `ModelSpec` names everything that defines a matrix besides its seed and index: the model, its
+// parameters, T, the fix and the precision. `validate` turns every impossible combination into a
+// UsageError naming the flag to change.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace gapbench {
+
+enum class ModelKind { kMarkov, kAttention };
+enum class EntryLaw { kLognormal, kExponential, kUniform };  // markov entries
+enum class InputKind { kGaussian, kIsometric };                // attention inputs X
+enum class WeightInit { kNormal, kXavier };                    // W_Q, W_K entries
+enum class Fix { kNone, kCenter };                             // kCenter: A - (1/T) 1 1^T
+enum class Precision { kFloat32, kFloat64 };
+
+struct ModelSpec {
+  ModelKind kind = ModelKind::kMarkov;
+  std::int64_t T = 256;
+  Fix fix = Fix::kNone;
+  // markov
+  EntryLaw law = EntryLaw::kExponential;
+  // markov (lognormal) and attention: logits are beta * (standard normal or q.k/sqrt(dk))
+  double beta = 1.0;
+  // attention
+  std::int64_t d = 64;
+  std::int64_t dk = 64;
+  InputKind input = InputKind::kGaussian;
+  WeightInit init = WeightInit::kNormal;
+  bool causal = false;
+
+  bool uses_beta() const {
+    return kind == ModelKind::kAttention || law == EntryLaw::kLognormal;
+  }
+  // Standard deviation of the entries of W_Q and W_K.
+  double weight_sigma() const;
+};
+
+// Throws UsageError naming the flag for: T < 2, beta <= 0 or not finite, d < 1, dk < 1,
+// isometric inputs with d < T.
+void validate(const ModelSpec& spec);
+
+// c = sigma/mu of the entries of M for the random Markov model (PAPER.md): lognormal
+// sqrt(exp(beta^2) - 1), exponential 1, uniform 1/sqrt(3). Empty for attention (no theorem).
+std::optional<double> markov_c(const ModelSpec& spec);
+
+// Names used by the CLI and in results files (and their inverses, throwing UsageError naming
+// `flag` on an unknown name).
+std::string to_string(ModelKind v);
+std::string to_string(EntryLaw v);
+std::string to_string(InputKind v);
+std::string to_string(WeightInit v);
+std::string to_string(Fix v);
+std::string to_string(Precision v);
+ModelKind parse_model(const std::string& s, const std::string& flag = "--model");
+EntryLaw parse_law(const std::string& s, const std::string& flag = "--law");
+InputKind parse_input(const std::string& s, const std::string& flag = "--input");
+WeightInit parse_init(const std::string& s, const std::string& flag = "--init");
+Fix parse_fix(const std::string& s, const std::string& flag = "--fix");
+Precision parse_precision(const std::string& s, const std::string& flag = "--precision");
+
+// One line describing the model, e.g. "markov law=lognormal beta=0.5 T=1024 fix=none".
+std::string describe(const ModelSpec& spec);
+
+}  // namespace gapbench

@@ -1,0 +1,76 @@
+#include "gapbench/npy.hpp"
+
+#include <fmt/format.h>
+
+#include <fstream>
+#include <regex>
+
+#include "gapbench/error.hpp"
+
+namespace gapbench {
+
+template <typename Real>
+void write_npy(const std::filesystem::path& path, const Real* data, std::int64_t rows,
+               std::int64_t cols) {
+  static_assert(sizeof(Real) == 4 || sizeof(Real) == 8);
+  std::string header = fmt::format("{{'descr': '<f{}', 'fortran_order': False, 'shape': ({}, {}), }}",
+                                   sizeof(Real), rows, cols);
+  // Magic (6) + version (2) + header length (2) + header, padded with spaces to a multiple of 64
+  // and ended by a newline.
+  const std::size_t unpadded = 10 + header.size() + 1;
+  header.append((64 - unpadded % 64) % 64, ' ');
+  header += '\n';
+  const std::filesystem::path tmp = path.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) throw UsageError(fmt::format("--out: cannot write '{}'", path.string()));
+    out.write("\x93NUMPY\x01\x00", 8);
+    const auto len = static_cast<std::uint16_t>(header.size());
+    const char len_bytes[2] = {static_cast<char>(len & 0xff), static_cast<char>(len >> 8)};
+    out.write(len_bytes, 2);
+    out.write(header.data(), static_cast<std::streamsize>(header.size()));
+    out.write(reinterpret_cast<const char*>(data),
+              static_cast<std::streamsize>(sizeof(Real) * rows * cols));
+    if (!out) throw UsageError(fmt::format("--out: cannot write '{}'", path.string()));
+  }
+  std::filesystem::rename(tmp, path);
+}
+
+template void write_npy<float>(const std::filesystem::path&, const float*, std::int64_t,
+                               std::int64_t);
+template void write_npy<double>(const std::filesystem::path&, const double*, std::int64_t,
+                                std::int64_t);
+
+NpyHeader read_npy_header(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  char magic[8] = {};
+  in.read(magic, 8);
+  if (!in || std::string(magic, 6) != "\x93NUMPY" || (magic[6] != 1 && magic[6] != 2)) {
+    throw UsageError(fmt::format("{}: not a .npy file (version 1 or 2)", path.string()));
+  }
+  std::uint32_t len = 0;
+  const int len_bytes = magic[6] == 1 ? 2 : 4;
+  for (int i = 0; i < len_bytes; ++i) {
+    len |= static_cast<std::uint32_t>(static_cast<unsigned char>(in.get())) << (8 * i);
+  }
+  std::string header(len, '\0');
+  in.read(header.data(), len);
+  if (!in) throw UsageError(fmt::format("{}: truncated .npy header", path.string()));
+  NpyHeader h;
+  h.data_offset = 8 + len_bytes + len;
+  std::smatch m;
+  if (std::regex_search(header, m, std::regex("'descr':\\s*'([^']*)'"))) h.descr = m[1];
+  h.fortran_order = header.find("'fortran_order': True") != std::string::npos;
+  if (std::regex_search(header, m, std::regex("'shape':\\s*\\(([^)]*)\\)"))) {
+    const std::string dims = m[1];
+    const std::regex number("\\d+");
+    for (auto it = std::sregex_iterator(dims.begin(), dims.end(), number);
+         it != std::sregex_iterator(); ++it) {
+      h.shape.push_back(std::stoll(it->str()));
+    }
+  }
+  if (h.descr.empty()) throw UsageError(fmt::format("{}: .npy header has no descr", path.string()));
+  return h;
+}
+
+}  // namespace gapbench

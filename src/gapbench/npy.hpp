@@ -1,0 +1,28 @@
+// NumPy .npy files (format 1.0): a matrix in C order as <f4 or <f8, so that NumPy/SciPy can load
+// exactly the matrix gapbench generated.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace gapbench {
+
+// Writes rows x cols values (row-major) to `path` atomically (temporary file, then rename).
+template <typename Real>
+void write_npy(const std::filesystem::path& path, const Real* data, std::int64_t rows,
+               std::int64_t cols);
+
+struct NpyHeader {
+  std::string descr;  // "<f4" or "<f8"
+  bool fortran_order = false;
+  std::vector<std::int64_t> shape;
+  std::int64_t data_offset = 0;  // bytes before the data
+};
+
+// Reads the header of a .npy file written by write_npy (or NumPy). Throws UsageError naming the
+// file when it is not a .npy file of version 1 or 2.
+NpyHeader read_npy_header(const std::filesystem::path& path);
+
+}  // namespace gapbench

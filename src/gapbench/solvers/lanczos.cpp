@@ -1,0 +1,324 @@
+#include "gapbench/solvers/lanczos.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "gapbench/error.hpp"
+#include "gapbench/solvers/small_dense.hpp"
+
+namespace gapbench {
+
+LanczosPlan plan_lanczos(const SolverOptions& options, Precision precision, std::int64_t dim,
+                         int preferred_block) {
+  LanczosPlan plan;
+  plan.k = options.k;
+  if (plan.k < 1 || plan.k > kMaxK) {
+    throw UsageError(fmt::format("--k: lanczos computes 1 to {} values, not {}", kMaxK, plan.k));
+  }
+  plan.tol = options.tol > 0 ? options.tol : default_tol(precision);
+  plan.max_iter = options.max_iter > 0 ? options.max_iter : kDefaultMaxIter;
+  plan.block = options.block > 0 ? options.block : std::max(1, preferred_block);
+  // The smallest workable basis holds the k kept pairs and two blocks; shrink the block for
+  // small matrices, where the Krylov space fills the whole space quickly anyway.
+  while (plan.block > 1 && plan.k + 3 * plan.block > dim) --plan.block;
+  const int b = plan.block;
+  if (plan.k + 2 * b > dim) {
+    throw UsageError(fmt::format(
+        "--k: lanczos needs T >= k + 2 (here k = {}, T = {}); use --solver exact for k this "
+        "close to T",
+        plan.k, dim));
+  }
+  int basis = options.basis > 0 ? options.basis : std::max({3 * plan.k + 3 * b, 10 * b, 40});
+  basis = (basis + b - 1) / b * b;                         // whole blocks
+  const auto fits = static_cast<int>((dim - b) / b * b);   // basis + V_next within the space
+  basis = std::min(basis, fits);
+  if (basis < plan.k + b) {
+    throw UsageError(fmt::format("--basis: a basis of {} vectors cannot hold k = {} and a block "
+                                 "of {}; raise --basis",
+                                 basis, plan.k, b));
+  }
+  plan.basis = basis;
+  // Keep about half the basis, and a whole number of blocks short of it so that blocks stay
+  // aligned with the end of the basis.
+  const int keep = std::clamp(std::max(plan.k + b, basis / 2), plan.k, basis - b);
+  plan.keep = basis - (basis - keep) / b * b;
+  // Convergence is tested about 8 times per basis fill (each test is an SVD of the projected
+  // matrix), and at every restart.
+  plan.check_every = std::max(1, basis / b / 8);
+  return plan;
+}
+
+namespace {
+
+template <typename Real>
+class LanczosRun {
+ public:
+  LanczosRun(const LinearOperator<Real>& op, BlockOps<Real>& ops, const LanczosPlan& plan)
+      : m_op(op), m_ops(ops), m_plan(plan), m_b(plan.block), m_m(plan.basis) {
+    const std::int64_t rows = op.rows(), cols = op.cols();
+    m_v = ops.allocate(cols, m_m + m_b);
+    m_u = ops.allocate(rows, m_m);
+    const std::int64_t longest = std::max(rows, cols);
+    m_work = ops.allocate(longest, std::max<std::int64_t>(m_b, plan.keep));
+    m_work2 = ops.allocate(longest, std::max<std::int64_t>(m_b, plan.keep));
+    m_work3 = ops.allocate(longest, m_b);
+    m_h.assign(static_cast<std::size_t>(m_m) * m_m, 0.0);
+  }
+
+  SolveResult run() {
+    SolveResult result;
+    const std::int64_t start_passes = m_op.passes();
+    // Start block: random, orthonormal.
+    BlockView<Real> start = m_v.columns(0, m_b);
+    m_ops.fill_random(start, m_plan.seed, 0);
+    m_ops.copy(as_const(start), m_work.columns(0, m_b));
+    orthonormalize(m_work.columns(0, m_b), {}, start, /*is_product=*/false);
+    int ku = 0;
+    std::vector<double> residual(static_cast<std::size_t>(m_plan.k), 0.0);
+    detail::SmallSvd svd;
+    while (true) {
+      bool converged = false;
+      while (ku < m_m && result.iterations < m_plan.max_iter) {
+        expand(ku);
+        ku += m_b;
+        ++result.iterations;
+        if (ku < m_m && ku >= m_plan.k + m_b && result.iterations % m_plan.check_every == 0) {
+          svd = ritz(ku, residual);
+          converged = test_convergence(svd, residual, result);
+          if (converged) break;
+        }
+      }
+      if (!converged) {
+        svd = ritz(ku, residual);
+        converged = test_convergence(svd, residual, result);
+      }
+      result.converged = converged;
+      if (converged || result.iterations >= m_plan.max_iter) break;
+      restart(ku, svd);
+      ku = m_plan.keep;
+      ++result.restarts;
+    }
+    result.values.assign(svd.values.begin(), svd.values.begin() + m_plan.k);
+    result.residual = true_residual(ku, svd);
+    result.passes = m_op.passes() - start_passes;
+    return result;
+  }
+
+ private:
+  double tiny() const { return std::numeric_limits<double>::min(); }
+
+  // residual_i <= tol * s_i for the top k; records the worst relative residual.
+  bool test_convergence(const detail::SmallSvd& svd, const std::vector<double>& residual,
+                        SolveResult& result) const {
+    bool converged = true;
+    result.residual_estimate = 0;
+    for (int i = 0; i < m_plan.k; ++i) {
+      const double rel = residual[i] / std::max(svd.values[i], tiny());
+      result.residual_estimate = std::max(result.residual_estimate, rel);
+      converged = converged && rel <= m_plan.tol;
+    }
+    return converged;
+  }
+  static double eps() { return std::numeric_limits<Real>::epsilon(); }
+
+  // One block step: U block ku from A V block ku, then V block ku+1 from A^T U block ku.
+  void expand(int ku) {
+    const int b = m_b;
+    BlockView<Real> w = m_work3.view();
+    BlockView<Real> wu{w.data, m_op.rows(), b, w.ld};
+    m_op.apply(as_const(m_v.columns(ku, b)), wu);
+    std::vector<double> c = orthogonalize(m_u.columns(0, ku), wu);
+    std::vector<double> r = orthonormalize(wu, m_u.columns(0, ku), m_u.columns(ku, b), true);
+    for (int j = 0; j < b; ++j) {
+      for (int i = 0; i < ku; ++i) h(i, ku + j) = c[static_cast<std::size_t>(j) * ku + i];
+      for (int i = 0; i < b; ++i) h(ku + i, ku + j) = r[static_cast<std::size_t>(j) * b + i];
+    }
+    BlockView<Real> wv{w.data, m_op.cols(), b, w.ld};
+    m_op.apply_transpose(as_const(m_u.columns(ku, b)), wv);
+    orthogonalize(m_v.columns(0, ku + b), wv);
+    m_s = orthonormalize(wv, m_v.columns(0, ku + b), m_v.columns(ku + b, b), true);
+  }
+
+  // W -= Q (Q^T W), twice (classical Gram-Schmidt with reorthogonalisation). Returns the summed
+  // coefficients (q.cols x w.cols).
+  std::vector<double> orthogonalize(BlockView<Real> q, BlockView<Real> w) {
+    std::vector<double> total(static_cast<std::size_t>(q.cols * w.cols), 0.0);
+    if (q.cols == 0) return total;
+    std::vector<double> c(total.size());
+    for (int pass = 0; pass < 2; ++pass) {
+      m_ops.project(as_const(q), as_const(w), c.data());
+      m_ops.update(as_const(q), c.data(), -1.0, 1.0, w);
+      for (std::size_t i = 0; i < c.size(); ++i) total[i] += c[i];
+    }
+    return total;
+  }
+
+  // dest = an orthonormal basis of span(w) (w already orthogonal to `basis`), completed with
+  // random vectors where w is rank-deficient (an invariant subspace was found). w is kept.
+  // Returns R = dest^T w (b x b), so w = dest R to rounding. `is_product`: w came from a product
+  // with A, so its norm tells the scale of A against which a direction counts as lost.
+  std::vector<double> orthonormalize(BlockView<Real> w, BlockView<Real> basis,
+                                     BlockView<Real> dest, bool is_product) {
+    const std::int64_t b = w.cols;
+    std::vector<double> g(static_cast<std::size_t>(b * b)), values, vectors;
+    m_ops.project(as_const(w), as_const(w), g.data());
+    detail::small_symmetric_eig(g, b, values, vectors);
+    const double largest = std::sqrt(std::max(values[0], 0.0));
+    if (is_product) m_scale = std::max(m_scale, largest);
+    const double floor = 100 * eps() * (is_product ? m_scale : largest);
+    std::int64_t good = 0;
+    while (good < b && std::sqrt(std::max(values[good], 0.0)) > floor) ++good;
+    // Whitening: dest[:, :good] = w Z diag(1 / sqrt(lambda)).
+    std::vector<double> c(static_cast<std::size_t>(b * good));
+    for (std::int64_t j = 0; j < good; ++j) {
+      const double inv = 1.0 / std::sqrt(values[j]);
+      for (std::int64_t i = 0; i < b; ++i) c[j * b + i] = vectors[j * b + i] * inv;
+    }
+    if (good > 0) m_ops.update(as_const(w), c.data(), 1.0, 0.0, dest.columns(0, good));
+    if (good < b) {
+      m_ops.fill_random(dest.columns(good, b - good), m_plan.seed,
+                        static_cast<std::uint32_t>(++m_random_fills));
+      orthogonalize(basis, dest.columns(good, b - good));
+      orthogonalize(dest.columns(0, good), dest.columns(good, b - good));
+    }
+    // Second whitening pass (as CholeskyQR2) for orthogonality to working precision.
+    BlockView<Real> tmp = m_work2.columns(0, b);
+    tmp.rows = dest.rows;
+    m_ops.project(as_const(dest), as_const(dest), g.data());
+    detail::small_symmetric_eig(g, b, values, vectors);
+    // Apply G^{-1/2} = Z diag(1/sqrt(lambda)) Z^T, keeping dest's directions.
+    c.assign(static_cast<std::size_t>(b * b), 0.0);
+    for (std::int64_t j = 0; j < b; ++j) {
+      for (std::int64_t i = 0; i < b; ++i) {
+        double s = 0;
+        for (std::int64_t l = 0; l < b; ++l) {
+          s += vectors[l * b + i] * vectors[l * b + j] / std::sqrt(values[l]);
+        }
+        c[j * b + i] = s;
+      }
+    }
+    m_ops.update(as_const(dest), c.data(), 1.0, 0.0, tmp);
+    m_ops.copy(as_const(tmp), dest);
+    std::vector<double> r(static_cast<std::size_t>(b * b));
+    m_ops.project(as_const(dest), as_const(w), r.data());
+    return r;
+  }
+
+  // SVD of H (ku x ku) and the residual estimates of the top k Ritz pairs.
+  detail::SmallSvd ritz(int ku, std::vector<double>& residual) {
+    std::vector<double> hk(static_cast<std::size_t>(ku) * ku);
+    for (int j = 0; j < ku; ++j) {
+      for (int i = 0; i < ku; ++i) hk[static_cast<std::size_t>(j) * ku + i] = h(i, j);
+    }
+    detail::SmallSvd svd = detail::small_svd(hk, ku);
+    const int b = m_b;
+    for (int i = 0; i < m_plan.k; ++i) {
+      // || S * P[ku-b:ku, i] ||
+      double sq = 0;
+      for (int r = 0; r < b; ++r) {
+        double s = 0;
+        for (int l = 0; l < b; ++l) {
+          s += m_s[static_cast<std::size_t>(l) * b + r] *
+               svd.left[static_cast<std::size_t>(i) * ku + (ku - b + l)];
+        }
+        sq += s * s;
+      }
+      residual[i] = std::sqrt(sq);
+    }
+    return svd;
+  }
+
+  // Keeps the best `keep` Ritz pairs and V_next; H becomes diag(values).
+  void restart(int ku, const detail::SmallSvd& svd) {
+    const int keep = m_plan.keep, b = m_b;
+    const std::vector<double> q = leading_columns(svd.right, ku, keep);
+    const std::vector<double> p = leading_columns(svd.left, ku, keep);
+    BlockView<Real> tmp = m_work.columns(0, keep);
+    tmp.rows = m_op.cols();
+    m_ops.update(as_const(m_v.columns(0, ku)), q.data(), 1.0, 0.0, tmp);
+    m_ops.copy(as_const(m_v.columns(ku, b)), m_v.columns(keep, b));
+    m_ops.copy(as_const(tmp), m_v.columns(0, keep));
+    tmp.rows = m_op.rows();
+    m_ops.update(as_const(m_u.columns(0, ku)), p.data(), 1.0, 0.0, tmp);
+    m_ops.copy(as_const(tmp), m_u.columns(0, keep));
+    std::fill(m_h.begin(), m_h.end(), 0.0);
+    for (int i = 0; i < keep; ++i) h(i, i) = svd.values[i];
+  }
+
+  // max_i ||(A v_i - s_i u_i, A^T u_i - s_i v_i)|| / s_i from the final Ritz vectors.
+  double true_residual(int ku, const detail::SmallSvd& svd) {
+    const int k = m_plan.k;
+    const std::vector<double> q = leading_columns(svd.right, ku, k);
+    const std::vector<double> p = leading_columns(svd.left, ku, k);
+    BlockView<Real> v = m_work.columns(0, k), u = m_work2.columns(0, k);
+    v.rows = m_op.cols();
+    u.rows = m_op.rows();
+    m_ops.update(as_const(m_v.columns(0, ku)), q.data(), 1.0, 0.0, v);
+    m_ops.update(as_const(m_u.columns(0, ku)), p.data(), 1.0, 0.0, u);
+    std::vector<double> norms(static_cast<std::size_t>(k), 0.0);
+    std::vector<double> gram(static_cast<std::size_t>(m_b) * m_b);
+    for (int side = 0; side < 2; ++side) {
+      // side 0: A v - u S; side 1: A^T u - v S. In chunks of b columns through work3.
+      for (int first = 0; first < k; first += m_b) {
+        const int count = std::min(m_b, k - first);
+        BlockView<Real> out = m_work3.columns(0, count);
+        out.rows = side == 0 ? m_op.rows() : m_op.cols();
+        const BlockView<Real> in = side == 0 ? v.columns(first, count) : u.columns(first, count);
+        const BlockView<Real> other = side == 0 ? u.columns(first, count) : v.columns(first, count);
+        if (side == 0) {
+          m_op.apply(as_const(in), out);
+        } else {
+          m_op.apply_transpose(as_const(in), out);
+        }
+        std::vector<double> shift(static_cast<std::size_t>(count) * count, 0.0);
+        for (int i = 0; i < count; ++i) shift[static_cast<std::size_t>(i) * count + i] =
+            -svd.values[first + i];
+        m_ops.update(as_const(other), shift.data(), 1.0, 1.0, out);
+        m_ops.project(as_const(out), as_const(out), gram.data());
+        for (int i = 0; i < count; ++i) norms[first + i] += gram[static_cast<std::size_t>(i) * count + i];
+      }
+    }
+    double worst = 0;
+    for (int i = 0; i < k; ++i) {
+      worst = std::max(worst, std::sqrt(norms[i]) / std::max(svd.values[i], tiny()));
+    }
+    return worst;
+  }
+
+  static std::vector<double> leading_columns(const std::vector<double>& m, int n, int count) {
+    return {m.begin(), m.begin() + static_cast<std::ptrdiff_t>(n) * count};
+  }
+
+  double& h(int i, int j) { return m_h[static_cast<std::size_t>(j) * m_m + i]; }
+
+  const LinearOperator<Real>& m_op;
+  BlockOps<Real>& m_ops;
+  const LanczosPlan m_plan;
+  const int m_b;
+  const int m_m;
+  Block<Real> m_v, m_u, m_work, m_work2, m_work3;
+  std::vector<double> m_h;  // m x m, column-major: U^T A V
+  std::vector<double> m_s;  // b x b: A^T U_last = ... + V_next S
+  double m_scale = 0;       // largest block norm seen: the scale of A for breakdown tests
+  int m_random_fills = 0;
+};
+
+}  // namespace
+
+template <typename Real>
+SolveResult lanczos_top_k(const LinearOperator<Real>& op, BlockOps<Real>& ops,
+                          const LanczosPlan& plan) {
+  LanczosRun<Real> run(op, ops, plan);
+  return run.run();
+}
+
+template SolveResult lanczos_top_k<float>(const LinearOperator<float>&, BlockOps<float>&,
+                                          const LanczosPlan&);
+template SolveResult lanczos_top_k<double>(const LinearOperator<double>&, BlockOps<double>&,
+                                           const LanczosPlan&);
+
+}  // namespace gapbench

@@ -1,0 +1,45 @@
+// Plain configuration and result structs of the solvers (RAFT style *_types.hpp).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "gapbench/model.hpp"
+
+namespace gapbench {
+
+enum class SolverKind { kExact, kLanczos };
+
+std::string to_string(SolverKind v);
+SolverKind parse_solver(const std::string& s, const std::string& flag = "--solver");
+
+struct SolverOptions {
+  SolverKind kind = SolverKind::kLanczos;
+  int k = 4;                 // number of top singular values
+  double tol = 0;            // lanczos: residual_i <= tol * s_i; 0 picks default_tol(precision)
+  int max_iter = 0;          // lanczos: block steps (one pass with A, one with A^T); 0 = 2000
+  int block = 0;             // lanczos: vectors per block; 0 = default_block(k)
+  int basis = 0;             // lanczos: basis size before a restart; 0 = default_basis(k, b)
+  bool all_values = false;   // exact: keep every singular value
+};
+
+// Default residual tolerance, relative to each singular value: 1e-10 in float64, 1e-4 in float32
+// (float32 products carry about 1e-7 * ||A|| of rounding, and s2 ~ 2c/sqrt(T) << ||A||).
+double default_tol(Precision p);
+inline constexpr int kDefaultMaxIter = 2000;
+inline constexpr int kMaxK = 32;
+
+struct SolveResult {
+  std::vector<double> values;  // descending: the top k, or all of them (exact, all_values)
+  int iterations = 0;          // block steps (lanczos); 0 for exact
+  int restarts = 0;
+  std::int64_t passes = 0;     // passes over A (products with A or A^T of a block)
+  // max_i ||(A v_i - s_i u_i, A^T u_i - s_i v_i)|| / s_i over the top k, recomputed from the
+  // final vectors; 0 for exact (LAPACK's backward error is not reported per value).
+  double residual = 0;
+  double residual_estimate = 0;  // the same from the Lanczos relation, what convergence tested
+  bool converged = true;
+};
+
+}  // namespace gapbench

@@ -1,0 +1,200 @@
+#include "gapbench/sweep/plan.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "gapbench/error.hpp"
+
+namespace gapbench {
+namespace {
+
+bool has(const std::vector<ModelKind>& models, ModelKind m) {
+  return std::find(models.begin(), models.end(), m) != models.end();
+}
+
+// The solver settings of the plan for one solver kind and k.
+SolverOptions solver_options(const SweepPlan& plan, SolverKind kind, int k) {
+  SolverOptions o;
+  o.kind = kind;
+  o.k = k;
+  o.tol = plan.tol;
+  o.max_iter = plan.max_iter;
+  o.block = plan.block;
+  o.basis = plan.basis;
+  o.all_values = plan.all_values;
+  return o;
+}
+
+template <typename T, typename F>
+nlohmann::json names(const std::vector<T>& values, F to_name) {
+  nlohmann::json a = nlohmann::json::array();
+  for (const auto& v : values) a.push_back(to_name(v));
+  return a;
+}
+
+template <typename T, typename F>
+std::vector<T> parse_names(const nlohmann::json& a, F parse, const char* key) {
+  std::vector<T> out;
+  for (const auto& v : a) out.push_back(parse(v.get<std::string>(), key));
+  return out;
+}
+
+}  // namespace
+
+std::vector<PlannedPoint> expand_plan(const SweepPlan& plan) {
+  if (plan.seeds < 1) {
+    throw UsageError(fmt::format("--seeds: {} matrices per point; give at least 1", plan.seeds));
+  }
+  if (plan.seeds > (std::int64_t{1} << 32)) {
+    throw UsageError("--seeds: at most 2^32 matrices per point (the RNG's index word)");
+  }
+  for (const int k : plan.ks) {
+    if (k < 1) throw UsageError(fmt::format("--k: k = {} must be >= 1", k));
+  }
+  std::vector<PlannedPoint> points;
+  const auto add = [&](ModelSpec model) {
+    for (const Fix fix : plan.fixes) {
+      model.fix = fix;
+      for (const Precision precision : plan.precisions) {
+        for (const SolverKind solver : plan.solvers) {
+          for (const int k : plan.ks) {
+            PointSpec p{model, precision, solver_options(plan, solver, k)};
+            validate(p.model);
+            if (k >= model.T) {
+              throw UsageError(fmt::format(
+                  "--k: k = {} must be below T = {} (there are only T singular values)", k,
+                  model.T));
+            }
+            points.push_back({static_cast<int>(points.size()), p});
+          }
+        }
+      }
+    }
+  };
+  for (const std::int64_t T : plan.Ts) {
+    for (const ModelKind kind : plan.models) {
+      ModelSpec m;
+      m.kind = kind;
+      m.T = T;
+      if (kind == ModelKind::kMarkov) {
+        for (const EntryLaw law : plan.laws) {
+          m.law = law;
+          if (law == EntryLaw::kLognormal) {
+            for (const double beta : plan.betas) {
+              m.beta = beta;
+              add(m);
+            }
+          } else {
+            add(m);
+          }
+        }
+        continue;
+      }
+      for (const std::int64_t d : plan.ds) {
+        const std::vector<std::int64_t> dks = plan.dks.empty() ? std::vector{d} : plan.dks;
+        for (const std::int64_t dk : dks) {
+          for (const double beta : plan.betas) {
+            for (const InputKind input : plan.inputs) {
+              for (const WeightInit init : plan.inits) {
+                m.d = d;
+                m.dk = dk;
+                m.beta = beta;
+                m.input = input;
+                m.init = init;
+                m.causal = plan.causal;
+                add(m);
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  return points;
+}
+
+void check_flags_apply(const SweepPlan& plan, const std::set<std::string>& given) {
+  const bool markov = has(plan.models, ModelKind::kMarkov);
+  const bool attention = has(plan.models, ModelKind::kAttention);
+  const bool lognormal =
+      markov && std::find(plan.laws.begin(), plan.laws.end(), EntryLaw::kLognormal) !=
+                    plan.laws.end();
+  const auto refuse = [&](const std::string& flag, const std::string& why) {
+    if (given.count(flag)) throw UsageError(fmt::format("{}: {}", flag, why));
+  };
+  if (!markov) refuse("--law", "applies only to --model markov");
+  if (!attention) {
+    for (const char* flag : {"--d", "--dk", "--input", "--init", "--causal"}) {
+      refuse(flag, "applies only to --model attention");
+    }
+  }
+  if (!attention && !lognormal) {
+    refuse("--beta", "applies only to --model attention and to --model markov --law lognormal");
+  }
+  const bool lanczos = std::find(plan.solvers.begin(), plan.solvers.end(),
+                                 SolverKind::kLanczos) != plan.solvers.end();
+  if (!lanczos) {
+    for (const char* flag : {"--tol", "--max-iter", "--block", "--basis"}) {
+      refuse(flag, "applies only to --solver lanczos");
+    }
+  }
+}
+
+int max_k(const SweepPlan& plan) { return *std::max_element(plan.ks.begin(), plan.ks.end()); }
+
+nlohmann::json plan_to_json(const SweepPlan& plan) {
+  nlohmann::json j;
+  j["models"] = names(plan.models, [](ModelKind v) { return to_string(v); });
+  j["T"] = plan.Ts;
+  j["laws"] = names(plan.laws, [](EntryLaw v) { return to_string(v); });
+  j["betas"] = plan.betas;
+  j["d"] = plan.ds;
+  j["dk"] = plan.dks;
+  j["inputs"] = names(plan.inputs, [](InputKind v) { return to_string(v); });
+  j["inits"] = names(plan.inits, [](WeightInit v) { return to_string(v); });
+  j["causal"] = plan.causal;
+  j["fixes"] = names(plan.fixes, [](Fix v) { return to_string(v); });
+  j["solvers"] = names(plan.solvers, [](SolverKind v) { return to_string(v); });
+  j["k"] = plan.ks;
+  j["precisions"] = names(plan.precisions, [](Precision v) { return to_string(v); });
+  j["seed"] = plan.seed;
+  j["seeds"] = plan.seeds;
+  j["tol"] = plan.tol;
+  j["max_iter"] = plan.max_iter;
+  j["block"] = plan.block;
+  j["basis"] = plan.basis;
+  j["all_values"] = plan.all_values;
+  return j;
+}
+
+SweepPlan plan_from_json(const nlohmann::json& j) {
+  try {
+    SweepPlan p;
+    p.models = parse_names<ModelKind>(j.at("models"), parse_model, "models");
+    p.Ts = j.at("T").get<std::vector<std::int64_t>>();
+    p.laws = parse_names<EntryLaw>(j.at("laws"), parse_law, "laws");
+    p.betas = j.at("betas").get<std::vector<double>>();
+    p.ds = j.at("d").get<std::vector<std::int64_t>>();
+    p.dks = j.at("dk").get<std::vector<std::int64_t>>();
+    p.inputs = parse_names<InputKind>(j.at("inputs"), parse_input, "inputs");
+    p.inits = parse_names<WeightInit>(j.at("inits"), parse_init, "inits");
+    p.causal = j.at("causal").get<bool>();
+    p.fixes = parse_names<Fix>(j.at("fixes"), parse_fix, "fixes");
+    p.solvers = parse_names<SolverKind>(j.at("solvers"), parse_solver, "solvers");
+    p.ks = j.at("k").get<std::vector<int>>();
+    p.precisions = parse_names<Precision>(j.at("precisions"), parse_precision, "precisions");
+    p.seed = j.at("seed").get<std::uint64_t>();
+    p.seeds = j.at("seeds").get<std::int64_t>();
+    p.tol = j.at("tol").get<double>();
+    p.max_iter = j.at("max_iter").get<int>();
+    p.block = j.at("block").get<int>();
+    p.basis = j.at("basis").get<int>();
+    p.all_values = j.at("all_values").get<bool>();
+    return p;
+  } catch (const nlohmann::json::exception& e) {
+    throw UsageError(fmt::format("--resume: meta.json holds a malformed plan ({})", e.what()));
+  }
+}
+
+}  // namespace gapbench

@@ -1,0 +1,60 @@
+// A sweep plan: the axes of a width sweep, expanded into points (one PointSpec each) in a fixed
+// order, T outermost so the cheap points finish first. The plan is stored in meta.json; a resumed
+// sweep must have the same plan.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "gapbench/backend.hpp"
+
+namespace gapbench {
+
+struct SweepPlan {
+  std::vector<ModelKind> models{ModelKind::kMarkov};
+  std::vector<std::int64_t> Ts{256, 512, 1024, 2048, 4096};
+  std::vector<EntryLaw> laws{EntryLaw::kExponential};
+  std::vector<double> betas{1.0};
+  std::vector<std::int64_t> ds{64};
+  std::vector<std::int64_t> dks{};  // empty: dk = d
+  std::vector<InputKind> inputs{InputKind::kGaussian};
+  std::vector<WeightInit> inits{WeightInit::kNormal};
+  bool causal = false;
+  std::vector<Fix> fixes{Fix::kNone};
+  std::vector<SolverKind> solvers{SolverKind::kLanczos};
+  std::vector<int> ks{4};
+  std::vector<Precision> precisions{Precision::kFloat64};
+  std::uint64_t seed = 0;
+  std::int64_t seeds = 4;  // matrix indices 0 .. seeds-1
+  // Solver settings (not axes).
+  double tol = 0;
+  int max_iter = 0;
+  int block = 0;
+  int basis = 0;
+  bool all_values = false;
+};
+
+// One expanded point with its ordinal in the plan (the `point` column of rows.csv).
+struct PlannedPoint {
+  int ordinal = 0;
+  PointSpec spec;
+};
+
+// All points of the plan, validated (UsageError naming the flag on the first bad one).
+std::vector<PlannedPoint> expand_plan(const SweepPlan& plan);
+
+// Refuses flags that apply to none of the chosen models or solvers (`given`: the long names of
+// the flags the user set, e.g. "--law").
+void check_flags_apply(const SweepPlan& plan, const std::set<std::string>& given);
+
+// The largest k of the plan (the number of s_i columns of rows.csv).
+int max_k(const SweepPlan& plan);
+
+nlohmann::json plan_to_json(const SweepPlan& plan);
+SweepPlan plan_from_json(const nlohmann::json& j);  // throws UsageError on a malformed plan
+
+}  // namespace gapbench

@@ -1,0 +1,274 @@
+#include "gapbench/sweep/results.hpp"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "gapbench/error.hpp"
+
+namespace gapbench {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr const char* kRows = "rows.csv";
+constexpr const char* kValues = "values.csv";
+constexpr const char* kMeta = "meta.json";
+constexpr const char* kValuesHeader = "point,index,rank,value\n";
+
+std::string num(double v) {
+  if (std::isnan(v)) return "";
+  return fmt::format("{:.17g}", v);
+}
+std::string num(const std::optional<double>& v) { return v ? num(*v) : ""; }
+
+std::string join(const std::vector<std::string>& fields) {
+  std::string line;
+  for (std::size_t i = 0; i < fields.size(); ++i) {
+    if (i) line += ',';
+    line += fields[i];
+  }
+  return line + '\n';
+}
+
+std::vector<std::string> split_line(const std::string& line) {
+  std::vector<std::string> out;
+  std::string field;
+  std::istringstream in(line);
+  while (std::getline(in, field, ',')) out.push_back(field);
+  if (!line.empty() && line.back() == ',') out.emplace_back();
+  return out;
+}
+
+void write_all(int fd, const std::string& text, const fs::path& path) {
+  // One write(2) per line on an O_APPEND file: a line is either whole or (if the process dies
+  // mid-call) torn at the end, which resume discards.
+  std::size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw Error(fmt::format("cannot write {}: {}", path.string(), std::strerror(errno)));
+    }
+    done += static_cast<std::size_t>(n);
+  }
+}
+
+std::string read_text(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+}  // namespace
+
+std::vector<std::string> row_columns(int kmax) {
+  std::vector<std::string> c = {"point", "index", "seed", "model", "law", "beta", "d", "dk",
+                                "input", "init", "causal", "fix", "T", "precision", "solver",
+                                "k", "tol", "backend"};
+  for (int i = 1; i <= kmax; ++i) c.push_back(fmt::format("s{}", i));
+  for (const char* name :
+       {"gap", "ratio", "frob", "frob_perp_sq", "stable_rank", "c", "s1_excess", "edge_ratio",
+        "frob_perp_over_c2", "iterations", "restarts", "passes", "residual", "residual_estimate",
+        "converged", "generate_s", "solve_s"}) {
+    c.push_back(name);
+  }
+  return c;
+}
+
+std::string format_row(int point, const PointSpec& spec, std::uint64_t seed,
+                       const MatrixOutcome& outcome, const Metrics& metrics,
+                       const std::string& backend, int kmax) {
+  const ModelSpec& m = spec.model;
+  const bool attention = m.kind == ModelKind::kAttention;
+  const bool lanczos = spec.solver.kind == SolverKind::kLanczos;
+  std::vector<std::string> f = {
+      std::to_string(point),
+      std::to_string(outcome.index),
+      std::to_string(seed),
+      to_string(m.kind),
+      attention ? "" : to_string(m.law),
+      m.uses_beta() ? num(m.beta) : "",
+      attention ? std::to_string(m.d) : "",
+      attention ? std::to_string(m.dk) : "",
+      attention ? to_string(m.input) : "",
+      attention ? to_string(m.init) : "",
+      attention ? (m.causal ? "1" : "0") : "",
+      to_string(m.fix),
+      std::to_string(m.T),
+      to_string(spec.precision),
+      to_string(spec.solver.kind),
+      std::to_string(spec.solver.k),
+      lanczos ? num(spec.solver.tol > 0 ? spec.solver.tol : default_tol(spec.precision)) : "",
+      backend};
+  const std::vector<double>& v = outcome.solve.values;
+  for (int i = 0; i < kmax; ++i) {
+    f.push_back(i < spec.solver.k && i < static_cast<int>(v.size()) ? num(v[i]) : "");
+  }
+  const SolveResult& s = outcome.solve;
+  for (const std::string& x : std::initializer_list<std::string>{
+           num(metrics.gap), num(metrics.ratio), num(metrics.frob), num(metrics.frob_perp_sq),
+        num(metrics.stable_rank), num(metrics.c), num(metrics.s1_excess),
+        num(metrics.edge_ratio), num(metrics.frob_perp_over_c2), std::to_string(s.iterations),
+        std::to_string(s.restarts), std::to_string(s.passes), lanczos ? num(s.residual) : "",
+        lanczos ? num(s.residual_estimate) : "", std::string(s.converged ? "1" : "0"),
+        num(outcome.generate_seconds), num(outcome.solve_seconds)}) {
+    f.push_back(x);
+  }
+  return join(f);
+}
+
+std::string format_values(int point, std::uint32_t index, const std::vector<double>& values) {
+  std::string out;
+  for (std::size_t r = 0; r < values.size(); ++r) {
+    out += fmt::format("{},{},{},{}\n", point, index, r + 1, num(values[r]));
+  }
+  return out;
+}
+
+void write_file_atomically(const fs::path& path, const std::string& text) {
+  const fs::path tmp = path.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << text;
+    out.flush();
+    if (!out) throw Error(fmt::format("cannot write {}", tmp.string()));
+  }
+  fs::rename(tmp, path);
+}
+
+ResultsDir ResultsDir::create(const fs::path& dir, bool force, int kmax, bool with_values) {
+  std::error_code ec;
+  if (fs::exists(dir, ec)) {
+    if (!force) {
+      throw UsageError(fmt::format(
+          "--out: '{}' exists already; continue it with --resume {} or replace it with --force",
+          dir.string(), dir.string()));
+    }
+    for (const char* name : {kRows, kValues, kMeta}) fs::remove(dir / name, ec);
+  }
+  fs::create_directories(dir, ec);
+  if (ec || !fs::is_directory(dir)) {
+    throw UsageError(fmt::format("--out: cannot create '{}': {}", dir.string(),
+                                 ec ? ec.message() : "not a directory"));
+  }
+  if (::access(dir.c_str(), W_OK) != 0) {
+    throw UsageError(fmt::format("--out: '{}' is not writable: {}", dir.string(),
+                                 std::strerror(errno)));
+  }
+  ResultsDir r;
+  r.m_dir = dir;
+  r.open_files(kmax, /*fresh=*/true, with_values);
+  return r;
+}
+
+ResultsDir ResultsDir::resume(const fs::path& dir, int kmax, bool with_values) {
+  if (!fs::is_regular_file(dir / kMeta) || !fs::is_regular_file(dir / kRows)) {
+    throw UsageError(fmt::format("--resume: '{}' is not a sweep directory (no {} and {})",
+                                 dir.string(), kMeta, kRows));
+  }
+  ResultsDir r;
+  r.m_dir = dir;
+  // rows.csv: keep the header and whole lines; drop a torn last line.
+  const std::string text = read_text(dir / kRows);
+  const std::size_t last_newline = text.rfind('\n');
+  const std::size_t keep = last_newline == std::string::npos ? 0 : last_newline + 1;
+  std::istringstream in(text.substr(0, keep));
+  std::string line;
+  std::vector<std::string> header;
+  const std::vector<std::string> expected = row_columns(kmax);
+  if (!std::getline(in, line) || (header = split_line(line)) != expected) {
+    throw UsageError(fmt::format(
+        "--resume: {} does not have the columns this plan writes; it belongs to another plan "
+        "or version",
+        (dir / kRows).string()));
+  }
+  std::string kept = line + '\n';
+  while (std::getline(in, line)) {
+    const std::vector<std::string> fields = split_line(line);
+    if (fields.size() != header.size()) continue;  // damaged line: recomputed
+    RowFields row;
+    for (std::size_t i = 0; i < header.size(); ++i) row[header[i]] = fields[i];
+    const int point = std::stoi(row["point"]);
+    const auto index = static_cast<std::uint32_t>(std::stoul(row["index"]));
+    if (!r.m_done.insert({point, index}).second) continue;  // never twice
+    kept += line + '\n';
+    r.m_existing.push_back(std::move(row));
+  }
+  if (kept != text) write_file_atomically(dir / kRows, kept);
+  // values.csv: keep only the values of matrices whose row is present.
+  if (fs::exists(dir / kValues)) {
+    std::istringstream vin(read_text(dir / kValues));
+    std::string vkept = kValuesHeader;
+    std::getline(vin, line);
+    while (std::getline(vin, line)) {
+      if (vin.eof()) break;  // no newline: torn
+      const std::vector<std::string> f = split_line(line);
+      if (f.size() != 4) continue;
+      if (r.m_done.count({std::stoi(f[0]), static_cast<std::uint32_t>(std::stoul(f[1]))})) {
+        vkept += line + '\n';
+      }
+    }
+    write_file_atomically(dir / kValues, vkept);
+  }
+  r.open_files(kmax, /*fresh=*/false, with_values);
+  return r;
+}
+
+void ResultsDir::open_files(int kmax, bool fresh, bool with_values) {
+  const int flags = O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC;
+  const bool new_values = with_values && !fs::exists(m_dir / kValues);
+  m_rows_fd = ::open((m_dir / kRows).c_str(), flags, 0644);
+  if (with_values) m_values_fd = ::open((m_dir / kValues).c_str(), flags, 0644);
+  if (m_rows_fd < 0 || (with_values && m_values_fd < 0)) {
+    throw UsageError(fmt::format("--out: cannot open results files in '{}': {}", m_dir.string(),
+                                 std::strerror(errno)));
+  }
+  if (fresh) write_all(m_rows_fd, join(row_columns(kmax)), m_dir / kRows);
+  if (new_values) write_all(m_values_fd, kValuesHeader, m_dir / kValues);
+}
+
+ResultsDir::ResultsDir(ResultsDir&& o) noexcept { *this = std::move(o); }
+
+ResultsDir& ResultsDir::operator=(ResultsDir&& o) noexcept {
+  std::swap(m_dir, o.m_dir);
+  std::swap(m_rows_fd, o.m_rows_fd);
+  std::swap(m_values_fd, o.m_values_fd);
+  std::swap(m_done, o.m_done);
+  std::swap(m_existing, o.m_existing);
+  return *this;
+}
+
+ResultsDir::~ResultsDir() {
+  if (m_rows_fd >= 0) ::close(m_rows_fd);
+  if (m_values_fd >= 0) ::close(m_values_fd);
+}
+
+void ResultsDir::append_row(const std::string& line) {
+  write_all(m_rows_fd, line, m_dir / kRows);
+}
+
+void ResultsDir::append_values(const std::string& lines) {
+  if (m_values_fd >= 0 && !lines.empty()) write_all(m_values_fd, lines, m_dir / kValues);
+}
+
+nlohmann::json ResultsDir::read_meta() const {
+  try {
+    return nlohmann::json::parse(read_text(m_dir / kMeta));
+  } catch (const nlohmann::json::exception& e) {
+    throw UsageError(fmt::format("--resume: {} is not valid JSON ({})",
+                                 (m_dir / kMeta).string(), e.what()));
+  }
+}
+
+void ResultsDir::write_meta(const nlohmann::json& meta) const {
+  write_file_atomically(m_dir / kMeta, meta.dump(2) + "\n");
+}
+
+}  // namespace gapbench

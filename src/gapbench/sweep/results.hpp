@@ -1,0 +1,86 @@
+// Results of a sweep, in one directory (results/README.md states the schema):
+//   rows.csv    one row per matrix, every parameter needed to regenerate it, full precision
+//   values.csv  all computed singular values, long format (point, index, rank, value), when asked
+//   meta.json   schema and RNG-layout versions, command, commit, host, backend, device, library
+//               versions, the plan, start and end times, status
+// Rows are appended one whole line per write(2) on an O_APPEND file as each matrix completes, so
+// an interrupted sweep keeps every finished row; a resumed sweep drops a torn last line and skips
+// the (point, index) pairs already present.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "gapbench/backend.hpp"
+#include "gapbench/metrics.hpp"
+
+namespace gapbench {
+
+inline constexpr const char* kSweepSchema = "gapbench.sweep/1";
+
+// The rows.csv header for a plan whose largest k is `kmax`.
+std::vector<std::string> row_columns(int kmax);
+
+// One rows.csv line (with the trailing newline).
+std::string format_row(int point, const PointSpec& spec, std::uint64_t seed,
+                       const MatrixOutcome& outcome, const Metrics& metrics,
+                       const std::string& backend, int kmax);
+
+// values.csv lines of one matrix.
+std::string format_values(int point, std::uint32_t index, const std::vector<double>& values);
+
+// A parsed rows.csv line: column name -> text.
+using RowFields = std::map<std::string, std::string>;
+
+class ResultsDir {
+ public:
+  // A new results directory. Refuses an existing `dir` unless `force` (which replaces its
+  // results files). Throws UsageError naming --out.
+  static ResultsDir create(const std::filesystem::path& dir, bool force, int kmax,
+                           bool with_values);
+  // An existing sweep directory: drops a torn last line of rows.csv and values of matrices that
+  // have no row, and loads the rows already there. Throws UsageError naming --resume.
+  static ResultsDir resume(const std::filesystem::path& dir, int kmax, bool with_values);
+
+  ResultsDir(ResultsDir&&) noexcept;
+  ResultsDir& operator=(ResultsDir&&) noexcept;
+  ResultsDir(const ResultsDir&) = delete;
+  ResultsDir& operator=(const ResultsDir&) = delete;
+  ~ResultsDir();
+
+  const std::filesystem::path& path() const { return m_dir; }
+  bool done(int point, std::uint32_t index) const {
+    return m_done.count({point, index}) != 0;
+  }
+  // Rows already in rows.csv when the directory was opened.
+  const std::vector<RowFields>& existing_rows() const { return m_existing; }
+
+  void append_row(const std::string& line);
+  void append_values(const std::string& lines);
+
+  nlohmann::json read_meta() const;
+  // Writes meta.json atomically (a temporary file renamed over it).
+  void write_meta(const nlohmann::json& meta) const;
+
+ private:
+  ResultsDir() = default;
+  void open_files(int kmax, bool fresh, bool with_values);
+
+  std::filesystem::path m_dir;
+  int m_rows_fd = -1;
+  int m_values_fd = -1;
+  std::set<std::pair<int, std::uint32_t>> m_done;
+  std::vector<RowFields> m_existing;
+};
+
+// Writes `text` to `path` atomically: a temporary file in the same directory, renamed over it.
+void write_file_atomically(const std::filesystem::path& path, const std::string& text);
+
+}  // namespace gapbench
