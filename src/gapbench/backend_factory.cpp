@@ -38,8 +38,8 @@ bool cuda_compiled_in() { return true; }
 std::vector<std::string> describe_cuda_devices() {
   const cuda::Inventory inv = cuda::inventory();
   std::vector<std::string> lines;
-  lines.push_back(fmt::format("CUDA driver {}, runtime {}", inv.driver_version,
-                              inv.runtime_version));
+  lines.push_back(
+      fmt::format("CUDA driver {}, runtime {}", inv.driver_version, inv.runtime_version));
   if (inv.devices.empty()) lines.push_back("no CUDA device: " + inv.reason);
   for (const auto& d : inv.devices) {
     lines.push_back(fmt::format(
@@ -80,8 +80,9 @@ BackendSelection make_backend(BackendChoice choice, int threads) {
   }
   BackendSelection selection;
   selection.backend = cpu::make_cpu_backend(threads);
-  selection.note = choice == BackendChoice::kAuto ? fmt::format("backend auto: {}; using cpu", reason)
-                                                  : "backend cpu (asked for)";
+  selection.note = choice == BackendChoice::kAuto
+                       ? fmt::format("backend auto: {}; using cpu", reason)
+                       : "backend cpu (asked for)";
   return selection;
 }
 

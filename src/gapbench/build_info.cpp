@@ -63,8 +63,7 @@ nlohmann::json build_info() {
   return {{"version", gapbench_version()},
           {"commit", git_commit()},
           {"build_type", GAPBENCH_BUILD_TYPE},
-          {"compiler", fmt::format("g++ {}.{}.{}", __GNUC__, __GNUC_MINOR__,
-                                   __GNUC_PATCHLEVEL__)},
+          {"compiler", fmt::format("g++ {}.{}.{}", __GNUC__, __GNUC_MINOR__, __GNUC_PATCHLEVEL__)},
           {"cuda_architectures", GAPBENCH_CUDA_ARCHITECTURES}};
 }
 
@@ -72,8 +71,7 @@ nlohmann::json library_versions() {
   return {{"fmt", fmt::format("{}.{}.{}", FMT_VERSION / 10000, FMT_VERSION / 100 % 100,
                               FMT_VERSION % 100)},
           {"nlohmann_json", fmt::format("{}.{}.{}", NLOHMANN_JSON_VERSION_MAJOR,
-                                        NLOHMANN_JSON_VERSION_MINOR,
-                                        NLOHMANN_JSON_VERSION_PATCH)},
+                                        NLOHMANN_JSON_VERSION_MINOR, NLOHMANN_JSON_VERSION_PATCH)},
           {"random123", "philox4x32-10, layout v" + std::to_string(kRngLayoutVersion)}};
 }
 

@@ -22,8 +22,8 @@ GAPBENCH_HD bool markov_uses_logits(EntryLaw law) { return law == EntryLaw::kLog
 
 // The raw value of M_ij: a logit beta*g (lognormal) or a positive weight (exponential, uniform).
 template <typename Real>
-GAPBENCH_HD Real markov_raw_entry(EntryLaw law, Real beta, std::uint64_t seed,
-                                  std::uint32_t index, std::uint32_t row, std::uint32_t column) {
+GAPBENCH_HD Real markov_raw_entry(EntryLaw law, Real beta, std::uint64_t seed, std::uint32_t index,
+                                  std::uint32_t row, std::uint32_t column) {
   const PhiloxBits bits = philox_draw(seed, Stream::kMarkovEntries, index, row, column);
   switch (law) {
     case EntryLaw::kLognormal:

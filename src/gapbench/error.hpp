@@ -36,11 +36,11 @@ namespace detail {
 }  // namespace gapbench
 
 // Throws gapbench::BackendError if a LAPACKE call returns non-zero `info`. Evaluates once.
-#define GAPBENCH_LAPACK_CHECK(call)                                                       \
-  do {                                                                                    \
-    const long long gapbench_info_ = static_cast<long long>(call);                        \
-    if (gapbench_info_ != 0) {                                                            \
-      ::gapbench::detail::throw_backend_error(__FILE__, __LINE__, #call,                  \
+#define GAPBENCH_LAPACK_CHECK(call)                                                        \
+  do {                                                                                     \
+    const long long gapbench_info_ = static_cast<long long>(call);                         \
+    if (gapbench_info_ != 0) {                                                             \
+      ::gapbench::detail::throw_backend_error(__FILE__, __LINE__, #call,                   \
                                               "info = " + std::to_string(gapbench_info_)); \
-    }                                                                                     \
+    }                                                                                      \
   } while (0)

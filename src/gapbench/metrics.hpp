@@ -15,12 +15,12 @@ struct FrobeniusSums {
 };
 
 struct Metrics {
-  double s1 = 0, s2 = 0;     // s2 is NaN when k = 1
-  double gap = 0;            // s1 - s2
-  double ratio = 0;          // s2 / s1
-  double frob = 0;           // ||M||_F of the matrix analysed
-  double frob_perp_sq = 0;   // ||A_perp||_F^2 of the model draw (the same with either fix)
-  double stable_rank = 0;    // ||M||_F^2 / s1^2
+  double s1 = 0, s2 = 0;    // s2 is NaN when k = 1
+  double gap = 0;           // s1 - s2
+  double ratio = 0;         // s2 / s1
+  double frob = 0;          // ||M||_F of the matrix analysed
+  double frob_perp_sq = 0;  // ||A_perp||_F^2 of the model draw (the same with either fix)
+  double stable_rank = 0;   // ||M||_F^2 / s1^2
   // Theory (markov only; empty otherwise):
   std::optional<double> c;                  // sigma/mu of the entries
   std::optional<double> s1_excess;          // (s1 - 1) 2T / c^2 -> 1; fix none only

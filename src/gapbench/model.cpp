@@ -56,8 +56,8 @@ void validate(const ModelSpec& spec) {
     throw UsageError(fmt::format("--T: T = {} is too small; use T >= 2", spec.T));
   }
   if (spec.T > (std::int64_t{1} << 31)) {
-    throw UsageError(fmt::format("--T: T = {} is past the 2^31 rows the RNG layout indexes",
-                                 spec.T));
+    throw UsageError(
+        fmt::format("--T: T = {} is past the 2^31 rows the RNG layout indexes", spec.T));
   }
   if (spec.uses_beta() && !(std::isfinite(spec.beta) && spec.beta > 0)) {
     throw UsageError(

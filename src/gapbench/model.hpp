@@ -13,9 +13,9 @@ namespace gapbench {
 
 enum class ModelKind { kMarkov, kAttention };
 enum class EntryLaw { kLognormal, kExponential, kUniform };  // markov entries
-enum class InputKind { kGaussian, kIsometric };                // attention inputs X
-enum class WeightInit { kNormal, kXavier };                    // W_Q, W_K entries
-enum class Fix { kNone, kCenter };                             // kCenter: A - (1/T) 1 1^T
+enum class InputKind { kGaussian, kIsometric };              // attention inputs X
+enum class WeightInit { kNormal, kXavier };                  // W_Q, W_K entries
+enum class Fix { kNone, kCenter };                           // kCenter: A - (1/T) 1 1^T
 enum class Precision { kFloat32, kFloat64 };
 
 struct ModelSpec {
@@ -33,9 +33,7 @@ struct ModelSpec {
   WeightInit init = WeightInit::kNormal;
   bool causal = false;
 
-  bool uses_beta() const {
-    return kind == ModelKind::kAttention || law == EntryLaw::kLognormal;
-  }
+  bool uses_beta() const { return kind == ModelKind::kAttention || law == EntryLaw::kLognormal; }
   // Standard deviation of the entries of W_Q and W_K.
   double weight_sigma() const;
 };

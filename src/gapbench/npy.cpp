@@ -13,8 +13,8 @@ template <typename Real>
 void write_npy(const std::filesystem::path& path, const Real* data, std::int64_t rows,
                std::int64_t cols) {
   static_assert(sizeof(Real) == 4 || sizeof(Real) == 8);
-  std::string header = fmt::format("{{'descr': '<f{}', 'fortran_order': False, 'shape': ({}, {}), }}",
-                                   sizeof(Real), rows, cols);
+  std::string header = fmt::format(
+      "{{'descr': '<f{}', 'fortran_order': False, 'shape': ({}, {}), }}", sizeof(Real), rows, cols);
   // Magic (6) + version (2) + header length (2) + header, padded with spaces to a multiple of 64
   // and ended by a newline.
   const std::size_t unpadded = 10 + header.size() + 1;
@@ -72,5 +72,36 @@ NpyHeader read_npy_header(const std::filesystem::path& path) {
   if (h.descr.empty()) throw UsageError(fmt::format("{}: .npy header has no descr", path.string()));
   return h;
 }
+
+}  // namespace gapbench
+
+namespace gapbench {
+
+template <typename Real>
+std::vector<Real> read_npy_matrix(const std::filesystem::path& path, std::int64_t& rows,
+                                  std::int64_t& cols) {
+  const NpyHeader h = read_npy_header(path);
+  const std::string want = sizeof(Real) == 8 ? "<f8" : "<f4";
+  if (h.descr != want || h.fortran_order || h.shape.size() != 2) {
+    throw UsageError(fmt::format(
+        "{}: expected a 2-D C-order {} matrix, found descr {} shape "
+        "of {} dims{}",
+        path.string(), want, h.descr, h.shape.size(), h.fortran_order ? " in Fortran order" : ""));
+  }
+  rows = h.shape[0];
+  cols = h.shape[1];
+  std::vector<Real> data(static_cast<std::size_t>(rows * cols));
+  std::ifstream in(path, std::ios::binary);
+  in.seekg(h.data_offset);
+  in.read(reinterpret_cast<char*>(data.data()),
+          static_cast<std::streamsize>(sizeof(Real) * data.size()));
+  if (!in) throw UsageError(fmt::format("{}: truncated .npy data", path.string()));
+  return data;
+}
+
+template std::vector<float> read_npy_matrix<float>(const std::filesystem::path&, std::int64_t&,
+                                                   std::int64_t&);
+template std::vector<double> read_npy_matrix<double>(const std::filesystem::path&, std::int64_t&,
+                                                     std::int64_t&);
 
 }  // namespace gapbench

@@ -26,3 +26,13 @@ struct NpyHeader {
 NpyHeader read_npy_header(const std::filesystem::path& path);
 
 }  // namespace gapbench
+
+namespace gapbench {
+
+// Reads a 2-D C-order .npy matrix of `Real` (descr must match: <f8 for double, <f4 for float).
+// Throws UsageError naming the file otherwise.
+template <typename Real>
+std::vector<Real> read_npy_matrix(const std::filesystem::path& path, std::int64_t& rows,
+                                  std::int64_t& cols);
+
+}  // namespace gapbench

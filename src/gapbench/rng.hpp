@@ -25,14 +25,14 @@ inline constexpr const char* kRngLayout =
 
 // The fourth counter word: which family of numbers a draw belongs to. Frozen values.
 enum class Stream : std::uint32_t {
-  kMarkovEntries = 1,   // M_ij of the random Markov model
-  kQueries = 2,         // Q_ij drawn directly (isometric inputs)
-  kKeys = 3,            // K_ij drawn directly (isometric inputs)
-  kInputs = 4,          // X_ij (gaussian inputs)
-  kQueryWeights = 5,    // (W_Q)_ij
-  kKeyWeights = 6,      // (W_K)_ij
-  kValueWeights = 7,    // (W_V)_ij, signal propagation
-  kSolverStart = 8,     // start block of iterative solvers
+  kMarkovEntries = 1,  // M_ij of the random Markov model
+  kQueries = 2,        // Q_ij drawn directly (isometric inputs)
+  kKeys = 3,           // K_ij drawn directly (isometric inputs)
+  kInputs = 4,         // X_ij (gaussian inputs)
+  kQueryWeights = 5,   // (W_Q)_ij
+  kKeyWeights = 6,     // (W_K)_ij
+  kValueWeights = 7,   // (W_V)_ij, signal propagation
+  kSolverStart = 8,    // start block of iterative solvers
 };
 
 using PhiloxBits = r123::Philox4x32::ctr_type;

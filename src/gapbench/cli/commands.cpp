@@ -25,9 +25,10 @@ PointSpec single_point(const CLI::App& app, const PlanFlags& flags, const char* 
   const SweepPlan plan = build_plan(app, flags);
   const std::vector<PlannedPoint> points = expand_plan(plan);
   if (points.size() != 1) {
-    throw UsageError(fmt::format("gapbench {} takes one matrix, but the flags describe {} "
-                                 "points; give one value per flag (use gapbench sweep for more)",
-                                 command, points.size()));
+    throw UsageError(
+        fmt::format("gapbench {} takes one matrix, but the flags describe {} "
+                    "points; give one value per flag (use gapbench sweep for more)",
+                    command, points.size()));
   }
   return points[0].spec;
 }
@@ -37,8 +38,9 @@ std::string opt(const std::optional<double>& v) { return v ? fmt::format("{:.6g}
 }  // namespace
 
 Command add_sweep_command(CLI::App& app, const std::string& command_line) {
-  CLI::App* sub = app.add_subcommand("sweep", "width sweep: every point of the axes, N matrices "
-                                              "each; rows.csv + meta.json + summary table");
+  CLI::App* sub = app.add_subcommand("sweep",
+                                     "width sweep: every point of the axes, N matrices "
+                                     "each; rows.csv + meta.json + summary table");
   auto flags = std::make_shared<PlanFlags>();
   auto out = std::make_shared<std::string>();
   auto resume = std::make_shared<std::string>();
@@ -91,11 +93,11 @@ Command add_run_command(CLI::App& app) {
     std::cout << fmt::format(
         "gap {:.10g}  ratio {:.10g}  frob {:.10g}  frob_perp_sq {:.10g}  stable_rank {:.6g}\n"
         "theory: c {}  (s1-1)2T/c^2 {}  sqrtT s_edge/2c {}  |A_perp|F^2/c^2 {}\n"
-        "converged {}  iterations {}  passes {}  residual {:.3g}  generate {:.3f} s  solve {:.3f} s\n",
+        "converged {}  iterations {}  passes {}  residual {:.3g}  generate {:.3f} s  solve {:.3f} "
+        "s\n",
         m.gap, m.ratio, m.frob, m.frob_perp_sq, m.stable_rank, opt(m.c), opt(m.s1_excess),
         opt(m.edge_ratio), opt(m.frob_perp_over_c2), o.solve.converged ? "yes" : "NO",
-        o.solve.iterations, o.solve.passes, o.solve.residual, o.generate_seconds,
-        o.solve_seconds);
+        o.solve.iterations, o.solve.passes, o.solve.residual, o.generate_seconds, o.solve_seconds);
     return o.solve.converged ? 0 : 1;
   };
 }
@@ -127,8 +129,8 @@ Command add_dump_command(CLI::App& app) {
       const auto a = cpu::generate_dense<float>(point.model, flags->seed, idx);
       write_npy<float>(*out, a.data(), T, T);
     }
-    std::cout << fmt::format("wrote {} ({} x {} {}, {})\n", *out, T, T,
-                             to_string(point.precision), describe(point.model));
+    std::cout << fmt::format("wrote {} ({} x {} {}, {})\n", *out, T, T, to_string(point.precision),
+                             describe(point.model));
     return 0;
   };
 }
@@ -137,11 +139,10 @@ Command add_info_command(CLI::App& app) {
   app.add_subcommand("info", "build options, backends compiled in, devices found");
   return []() {
     const nlohmann::json build = build_info();
-    std::cout << fmt::format("gapbench {} (commit {}, {} build, {})\n",
-                             build["version"].get<std::string>(),
-                             build["commit"].get<std::string>(),
-                             build["build_type"].get<std::string>(),
-                             build["compiler"].get<std::string>());
+    std::cout << fmt::format(
+        "gapbench {} (commit {}, {} build, {})\n", build["version"].get<std::string>(),
+        build["commit"].get<std::string>(), build["build_type"].get<std::string>(),
+        build["compiler"].get<std::string>());
     std::cout << fmt::format("RNG layout v{}: {}\n", kRngLayoutVersion, kRngLayout);
     std::cout << fmt::format("backends: cpu{}\n", cuda_compiled_in() ? ", cuda" : "");
     std::cout << fmt::format("cpu: OpenBLAS {}\n", openblas_get_config());

@@ -11,10 +11,9 @@ namespace gapbench::cli {
 namespace {
 
 const char* const kPlanFlagNames[] = {
-    "--model", "--T",         "--law",       "--beta",  "--d",        "--dk",
-    "--input", "--init",      "--causal",    "--fix",   "--solver",   "--k",
-    "--precision", "--seed",  "--seeds",     "--tol",   "--max-iter", "--block",
-    "--basis", "--all-values"};
+    "--model", "--T",      "--law",      "--beta",   "--d",     "--dk",        "--input",
+    "--init",  "--causal", "--fix",      "--solver", "--k",     "--precision", "--seed",
+    "--seeds", "--tol",    "--max-iter", "--block",  "--basis", "--all-values"};
 
 template <typename Enum, typename Parse>
 std::vector<Enum> parse_enum_list(const std::string& text, const std::string& flag, Parse parse) {
@@ -28,8 +27,7 @@ std::vector<Enum> parse_enum_list(const std::string& text, const std::string& fl
 void add_plan_flags(CLI::App& app, PlanFlags& f, bool sweep_axes) {
   const std::string axis = sweep_axes ? " (list or range)" : "";
   app.add_option("--model", f.model, "markov or attention" + axis)->capture_default_str();
-  app.add_option("--T", f.T,
-                 "context length T" + axis + ", e.g. 1024 or 256:8192:x2 or 256,1000")
+  app.add_option("--T", f.T, "context length T" + axis + ", e.g. 1024 or 256:8192:x2 or 256,1000")
       ->capture_default_str();
   app.add_option("--law", f.law, "markov entries: lognormal, exponential or uniform" + axis)
       ->capture_default_str();
@@ -40,12 +38,13 @@ void add_plan_flags(CLI::App& app, PlanFlags& f, bool sweep_axes) {
   app.add_option("--dk", f.dk, "attention: key width d_k (default d)" + axis);
   app.add_option("--input", f.input, "attention inputs X: gaussian or isometric (d >= T)" + axis)
       ->capture_default_str();
-  app.add_option("--init", f.init, "attention W_Q, W_K entries: normal (N(0,1)) or xavier "
-                                   "(N(0,1/d))" + axis)
+  app.add_option("--init", f.init,
+                 "attention W_Q, W_K entries: normal (N(0,1)) or xavier "
+                 "(N(0,1/d))" +
+                     axis)
       ->capture_default_str();
   app.add_flag("--causal", f.causal, "attention: row i attends to j <= i");
-  app.add_option("--fix", f.fix, "none, or center: A - (1/T) 1 1^T" + axis)
-      ->capture_default_str();
+  app.add_option("--fix", f.fix, "none, or center: A - (1/T) 1 1^T" + axis)->capture_default_str();
   app.add_option("--solver", f.solver, "lanczos or exact (LAPACK gesdd)" + axis)
       ->capture_default_str();
   app.add_option("--k", f.k, fmt::format("top singular values, 1 to {}{}", kMaxK, axis))
@@ -57,8 +56,9 @@ void add_plan_flags(CLI::App& app, PlanFlags& f, bool sweep_axes) {
   app.add_option("--max-iter", f.max_iter,
                  fmt::format("lanczos: most block steps (default {})", kDefaultMaxIter));
   app.add_option("--block", f.block, "lanczos: vectors per block (default: the backend's)");
-  app.add_option("--basis", f.basis, "lanczos: basis size before a restart (default max(3k+3b, "
-                                     "10b, 40))");
+  app.add_option("--basis", f.basis,
+                 "lanczos: basis size before a restart (default max(3k+3b, "
+                 "10b, 40))");
   if (sweep_axes) {
     app.add_option("--seeds", f.seeds, "matrices per point: indices 0 .. N-1")
         ->capture_default_str();

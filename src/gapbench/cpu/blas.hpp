@@ -20,9 +20,8 @@ inline void gemm(CBLAS_ORDER order, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, std:
   cblas_dgemm(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
-inline void gemv(CBLAS_ORDER order, CBLAS_TRANSPOSE ta, std::int64_t m, std::int64_t n,
-                 float alpha, const float* a, std::int64_t lda, const float* x, float beta,
-                 float* y) {
+inline void gemv(CBLAS_ORDER order, CBLAS_TRANSPOSE ta, std::int64_t m, std::int64_t n, float alpha,
+                 const float* a, std::int64_t lda, const float* x, float beta, float* y) {
   cblas_sgemv(order, ta, m, n, alpha, a, lda, x, 1, beta, y, 1);
 }
 inline void gemv(CBLAS_ORDER order, CBLAS_TRANSPOSE ta, std::int64_t m, std::int64_t n,

@@ -32,13 +32,13 @@ template <typename Real>
 void DenseOperator<Real>::apply(BlockView<const Real> x, BlockView<Real> y) const {
   this->count_pass();
   if (x.cols == 1) {
-    blas::gemv(CblasRowMajor, CblasNoTrans, m_rows, m_cols, Real(1), m_a, m_cols, x.data,
-               Real(0), y.data);
+    blas::gemv(CblasRowMajor, CblasNoTrans, m_rows, m_cols, Real(1), m_a, m_cols, x.data, Real(0),
+               y.data);
     return;
   }
   // Row-major A is column-major A^T with ld = cols; op = transpose gives A.
-  blas::gemm(CblasColMajor, CblasTrans, CblasNoTrans, m_rows, x.cols, m_cols, Real(1), m_a,
-             m_cols, x.data, x.ld, Real(0), y.data, y.ld);
+  blas::gemm(CblasColMajor, CblasTrans, CblasNoTrans, m_rows, x.cols, m_cols, Real(1), m_a, m_cols,
+             x.data, x.ld, Real(0), y.data, y.ld);
 }
 
 template <typename Real>
@@ -63,18 +63,19 @@ Block<Real> HostBlockOps<Real>::allocate(std::int64_t rows, std::int64_t cols) {
 }
 
 template <typename Real>
-void HostBlockOps<Real>::project(BlockView<const Real> v, BlockView<const Real> w,
-                                 double* host_c) {
+void HostBlockOps<Real>::project(BlockView<const Real> v, BlockView<const Real> w, double* host_c) {
   const std::int64_t p = v.cols, q = w.cols;
-  if constexpr (std::is_same_v<Real, double>) {
-    blas::gemm(CblasColMajor, CblasTrans, CblasNoTrans, p, q, v.rows, 1.0, v.data, v.ld, w.data,
-               w.ld, 0.0, host_c, p);
+  if (p == 0 || q == 0) return;
+  std::vector<Real> c(static_cast<std::size_t>(p * q));
+  Real* out = c.data();
+  if constexpr (std::is_same_v<Real, double>) out = host_c;
+  if (q == 1) {  // GEMV: OpenBLAS's GEMM is several times slower with one column
+    blas::gemv(CblasColMajor, CblasTrans, v.rows, p, Real(1), v.data, v.ld, w.data, Real(0), out);
   } else {
-    std::vector<Real> c(static_cast<std::size_t>(p * q));
-    blas::gemm(CblasColMajor, CblasTrans, CblasNoTrans, p, q, v.rows, Real(1), v.data, v.ld,
-               w.data, w.ld, Real(0), c.data(), p);
-    std::copy(c.begin(), c.end(), host_c);
+    blas::gemm(CblasColMajor, CblasTrans, CblasNoTrans, p, q, v.rows, Real(1), v.data, v.ld, w.data,
+               w.ld, Real(0), out, p);
   }
+  if constexpr (!std::is_same_v<Real, double>) std::copy(c.begin(), c.end(), host_c);
 }
 
 template <typename Real>
@@ -89,13 +90,20 @@ void HostBlockOps<Real>::update(BlockView<const Real> v, const double* host_c, d
     }
     return;
   }
+  std::vector<Real> converted;
+  const Real* c = nullptr;
   if constexpr (std::is_same_v<Real, double>) {
-    blas::gemm(CblasColMajor, CblasNoTrans, CblasNoTrans, w.rows, q, p, alpha, v.data, v.ld,
-               host_c, p, beta, w.data, w.ld);
+    c = host_c;
   } else {
-    const std::vector<Real> c(host_c, host_c + p * q);
-    blas::gemm(CblasColMajor, CblasNoTrans, CblasNoTrans, w.rows, q, p, Real(alpha), v.data,
-               v.ld, c.data(), p, Real(beta), w.data, w.ld);
+    converted.assign(host_c, host_c + p * q);
+    c = converted.data();
+  }
+  if (q == 1) {
+    blas::gemv(CblasColMajor, CblasNoTrans, w.rows, p, Real(alpha), v.data, v.ld, c, Real(beta),
+               w.data);
+  } else {
+    blas::gemm(CblasColMajor, CblasNoTrans, CblasNoTrans, w.rows, q, p, Real(alpha), v.data, v.ld,
+               c, p, Real(beta), w.data, w.ld);
   }
 }
 
@@ -104,9 +112,9 @@ void HostBlockOps<Real>::fill_random(BlockView<Real> w, std::uint64_t seed, std:
 #pragma omp parallel for schedule(static)
   for (std::int64_t c = 0; c < w.cols; ++c) {
     for (std::int64_t i = 0; i < w.rows; ++i) {
-      w.data[c * w.ld + i] = standard_normal<Real>(
-          philox_draw(seed, Stream::kSolverStart, salt, static_cast<std::uint32_t>(i),
-                      static_cast<std::uint32_t>(c)));
+      w.data[c * w.ld + i] = standard_normal<Real>(philox_draw(seed, Stream::kSolverStart, salt,
+                                                               static_cast<std::uint32_t>(i),
+                                                               static_cast<std::uint32_t>(c)));
     }
   }
 }
@@ -136,8 +144,8 @@ SolveResult exact_singular_values(Real* a, std::int64_t rows, std::int64_t cols,
 }
 
 template <typename Real>
-SolveResult solve_dense(Real* a, std::int64_t T, const SolverOptions& options,
-                        Precision precision, std::uint64_t start_seed) {
+SolveResult solve_dense(Real* a, std::int64_t T, const SolverOptions& options, Precision precision,
+                        std::uint64_t start_seed) {
   if (options.kind == SolverKind::kExact) {
     return exact_singular_values(a, T, T, options.k, options.all_values);
   }
@@ -171,8 +179,17 @@ std::string cpu_model_name() {
   return "unknown CPU";
 }
 
+// MemAvailable of /proc/meminfo (free memory plus what the page cache would give back).
 double free_memory_bytes() {
-  return static_cast<double>(sysconf(_SC_AVPHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGESIZE));
+  std::ifstream in("/proc/meminfo");
+  std::string key;
+  double kib = 0;
+  std::string unit;
+  while (in >> key >> kib >> unit) {
+    if (key == "MemAvailable:") return kib * 1024.0;
+  }
+  return static_cast<double>(sysconf(_SC_AVPHYS_PAGES)) *
+         static_cast<double>(sysconf(_SC_PAGESIZE));
 }
 
 class CpuBackend final : public Backend {
@@ -197,8 +214,8 @@ class CpuBackend final : public Backend {
     validate(point.model);
     const std::int64_t T = point.model.T;
     if (point.solver.k < 1 || point.solver.k >= T) {
-      throw UsageError(fmt::format("--k: k = {} must be between 1 and T - 1 = {}",
-                                   point.solver.k, T - 1));
+      throw UsageError(
+          fmt::format("--k: k = {} must be between 1 and T - 1 = {}", point.solver.k, T - 1));
     }
     if (point.solver.kind == SolverKind::kLanczos) {
       plan_lanczos(point.solver, point.precision, T, kPreferredBlock);
@@ -263,8 +280,7 @@ template class DenseOperator<double>;
 template class HostBlockOps<float>;
 template class HostBlockOps<double>;
 template SolveResult exact_singular_values<float>(float*, std::int64_t, std::int64_t, int, bool);
-template SolveResult exact_singular_values<double>(double*, std::int64_t, std::int64_t, int,
-                                                   bool);
+template SolveResult exact_singular_values<double>(double*, std::int64_t, std::int64_t, int, bool);
 template SolveResult solve_dense<float>(float*, std::int64_t, const SolverOptions&, Precision,
                                         std::uint64_t);
 template SolveResult solve_dense<double>(double*, std::int64_t, const SolverOptions&, Precision,

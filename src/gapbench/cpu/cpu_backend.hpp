@@ -44,8 +44,8 @@ SolveResult exact_singular_values(Real* a, std::int64_t rows, std::int64_t cols,
 
 // Solves one generated matrix with the solver of `options`.
 template <typename Real>
-SolveResult solve_dense(Real* a, std::int64_t T, const SolverOptions& options,
-                        Precision precision, std::uint64_t start_seed);
+SolveResult solve_dense(Real* a, std::int64_t T, const SolverOptions& options, Precision precision,
+                        std::uint64_t start_seed);
 
 // Sets the OpenMP and OpenBLAS thread counts (0: all cores); returns the count in use.
 int set_threads(int threads);

@@ -59,9 +59,8 @@ std::vector<Real> gaussian_matrix(Stream stream, Real scale, std::uint64_t seed,
 #pragma omp parallel for schedule(static)
   for (std::int64_t i = 0; i < rows; ++i) {
     for (std::int64_t j = 0; j < cols; ++j) {
-      m[i * cols + j] = gaussian_factor_entry<Real>(stream, scale, seed, index,
-                                                    static_cast<std::uint32_t>(i),
-                                                    static_cast<std::uint32_t>(j));
+      m[i * cols + j] = gaussian_factor_entry<Real>(
+          stream, scale, seed, index, static_cast<std::uint32_t>(i), static_cast<std::uint32_t>(j));
     }
   }
   return m;
@@ -69,7 +68,7 @@ std::vector<Real> gaussian_matrix(Stream stream, Real scale, std::uint64_t seed,
 
 template <typename Real>
 FrobeniusSums generate_markov(const ModelSpec& spec, std::uint64_t seed, std::uint32_t index,
-                                Real* a) {
+                              Real* a) {
   const std::int64_t T = spec.T;
   const bool logits = markov_uses_logits(spec.law);
   const Real beta = static_cast<Real>(spec.beta);
@@ -88,8 +87,8 @@ FrobeniusSums generate_markov(const ModelSpec& spec, std::uint64_t seed, std::ui
 }
 
 template <typename Real>
-FrobeniusSums generate_attention(const ModelSpec& spec, std::uint64_t seed,
-                                   std::uint32_t index, Real* a) {
+FrobeniusSums generate_attention(const ModelSpec& spec, std::uint64_t seed, std::uint32_t index,
+                                 Real* a) {
   const std::int64_t T = spec.T;
   const AttentionFactors<Real> f = attention_factors<Real>(spec, seed, index);
   // Logits without their scale: a = Q K^T, row-major.
@@ -127,24 +126,23 @@ AttentionFactors<Real> attention_factors(const ModelSpec& spec, std::uint64_t se
   AttentionFactors<Real> f;
   f.queries.resize(static_cast<std::size_t>(spec.T * spec.dk));
   f.keys.resize(f.queries.size());
-  blas::gemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, spec.T, spec.dk, spec.d, Real(1),
-             x.data(), spec.d, wq.data(), spec.dk, Real(0), f.queries.data(), spec.dk);
-  blas::gemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, spec.T, spec.dk, spec.d, Real(1),
-             x.data(), spec.d, wk.data(), spec.dk, Real(0), f.keys.data(), spec.dk);
+  blas::gemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, spec.T, spec.dk, spec.d, Real(1), x.data(),
+             spec.d, wq.data(), spec.dk, Real(0), f.queries.data(), spec.dk);
+  blas::gemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, spec.T, spec.dk, spec.d, Real(1), x.data(),
+             spec.d, wk.data(), spec.dk, Real(0), f.keys.data(), spec.dk);
   return f;
 }
 
 template <typename Real>
 FrobeniusSums generate_dense(const ModelSpec& spec, std::uint64_t seed, std::uint32_t index,
-                               Real* a) {
+                             Real* a) {
   validate(spec);
   return spec.kind == ModelKind::kMarkov ? generate_markov(spec, seed, index, a)
                                          : generate_attention(spec, seed, index, a);
 }
 
 template <typename Real>
-std::vector<Real> generate_dense(const ModelSpec& spec, std::uint64_t seed,
-                                 std::uint32_t index) {
+std::vector<Real> generate_dense(const ModelSpec& spec, std::uint64_t seed, std::uint32_t index) {
   std::vector<Real> a(static_cast<std::size_t>(spec.T * spec.T));
   generate_dense(spec, seed, index, a.data());
   return a;
@@ -161,9 +159,9 @@ Real generate_entry(const ModelSpec& spec, std::uint64_t seed, std::uint32_t ind
   if (spec.kind == ModelKind::kMarkov) {
     logits = markov_uses_logits(spec.law);
     for (std::int64_t j = 0; j < T; ++j) {
-      raw[j] = markov_raw_entry<Real>(spec.law, static_cast<Real>(spec.beta), seed, index,
-                                      static_cast<std::uint32_t>(row),
-                                      static_cast<std::uint32_t>(j));
+      raw[j] =
+          markov_raw_entry<Real>(spec.law, static_cast<Real>(spec.beta), seed, index,
+                                 static_cast<std::uint32_t>(row), static_cast<std::uint32_t>(j));
     }
   } else {
     const AttentionFactors<Real> f = attention_factors<Real>(spec, seed, index);
@@ -181,15 +179,14 @@ Real generate_entry(const ModelSpec& spec, std::uint64_t seed, std::uint32_t ind
   return raw[column] - fix_shift<Real>(spec.fix, T);
 }
 
-#define GAPBENCH_INSTANTIATE(Real)                                                           \
-  template FrobeniusSums generate_dense<Real>(const ModelSpec&, std::uint64_t,              \
-                                                std::uint32_t, Real*);                        \
-  template std::vector<Real> generate_dense<Real>(const ModelSpec&, std::uint64_t,            \
-                                                  std::uint32_t);                             \
-  template AttentionFactors<Real> attention_factors<Real>(const ModelSpec&, std::uint64_t,    \
-                                                          std::uint32_t);                     \
-  template Real generate_entry<Real>(const ModelSpec&, std::uint64_t, std::uint32_t,          \
-                                     std::int64_t, std::int64_t);
+#define GAPBENCH_INSTANTIATE(Real)                                                                 \
+  template FrobeniusSums generate_dense<Real>(const ModelSpec&, std::uint64_t, std::uint32_t,      \
+                                              Real*);                                              \
+  template std::vector<Real> generate_dense<Real>(const ModelSpec&, std::uint64_t, std::uint32_t); \
+  template AttentionFactors<Real> attention_factors<Real>(const ModelSpec&, std::uint64_t,         \
+                                                          std::uint32_t);                          \
+  template Real generate_entry<Real>(const ModelSpec&, std::uint64_t, std::uint32_t, std::int64_t, \
+                                     std::int64_t);
 GAPBENCH_INSTANTIATE(float)
 GAPBENCH_INSTANTIATE(double)
 #undef GAPBENCH_INSTANTIATE

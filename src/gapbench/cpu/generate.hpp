@@ -14,11 +14,10 @@ namespace gapbench::cpu {
 // bitwise the same whatever the thread count. Returns the Frobenius sums.
 template <typename Real>
 FrobeniusSums generate_dense(const ModelSpec& spec, std::uint64_t seed, std::uint32_t index,
-                               Real* a);
+                             Real* a);
 
 template <typename Real>
-std::vector<Real> generate_dense(const ModelSpec& spec, std::uint64_t seed,
-                                 std::uint32_t index);
+std::vector<Real> generate_dense(const ModelSpec& spec, std::uint64_t seed, std::uint32_t index);
 
 // Queries and keys (row-major T x dk each) of the attention model: drawn directly for isometric
 // inputs, Q = X W_Q and K = X W_K for gaussian inputs.

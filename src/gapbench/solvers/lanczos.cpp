@@ -33,13 +33,14 @@ LanczosPlan plan_lanczos(const SolverOptions& options, Precision precision, std:
         plan.k, dim));
   }
   int basis = options.basis > 0 ? options.basis : std::max({3 * plan.k + 3 * b, 10 * b, 40});
-  basis = (basis + b - 1) / b * b;                         // whole blocks
-  const auto fits = static_cast<int>((dim - b) / b * b);   // basis + V_next within the space
+  basis = (basis + b - 1) / b * b;                        // whole blocks
+  const auto fits = static_cast<int>((dim - b) / b * b);  // basis + V_next within the space
   basis = std::min(basis, fits);
   if (basis < plan.k + b) {
-    throw UsageError(fmt::format("--basis: a basis of {} vectors cannot hold k = {} and a block "
-                                 "of {}; raise --basis",
-                                 basis, plan.k, b));
+    throw UsageError(
+        fmt::format("--basis: a basis of {} vectors cannot hold k = {} and a block "
+                    "of {}; raise --basis",
+                    basis, plan.k, b));
   }
   plan.basis = basis;
   // Keep about half the basis, and a whole number of blocks short of it so that blocks stay
@@ -161,8 +162,8 @@ class LanczosRun {
   // random vectors where w is rank-deficient (an invariant subspace was found). w is kept.
   // Returns R = dest^T w (b x b), so w = dest R to rounding. `is_product`: w came from a product
   // with A, so its norm tells the scale of A against which a direction counts as lost.
-  std::vector<double> orthonormalize(BlockView<Real> w, BlockView<Real> basis,
-                                     BlockView<Real> dest, bool is_product) {
+  std::vector<double> orthonormalize(BlockView<Real> w, BlockView<Real> basis, BlockView<Real> dest,
+                                     bool is_product) {
     const std::int64_t b = w.cols;
     std::vector<double> g(static_cast<std::size_t>(b * b)), values, vectors;
     m_ops.project(as_const(w), as_const(w), g.data());
@@ -275,11 +276,12 @@ class LanczosRun {
           m_op.apply_transpose(as_const(in), out);
         }
         std::vector<double> shift(static_cast<std::size_t>(count) * count, 0.0);
-        for (int i = 0; i < count; ++i) shift[static_cast<std::size_t>(i) * count + i] =
-            -svd.values[first + i];
+        for (int i = 0; i < count; ++i)
+          shift[static_cast<std::size_t>(i) * count + i] = -svd.values[first + i];
         m_ops.update(as_const(other), shift.data(), 1.0, 1.0, out);
         m_ops.project(as_const(out), as_const(out), gram.data());
-        for (int i = 0; i < count; ++i) norms[first + i] += gram[static_cast<std::size_t>(i) * count + i];
+        for (int i = 0; i < count; ++i)
+          norms[first + i] += gram[static_cast<std::size_t>(i) * count + i];
       }
     }
     double worst = 0;

@@ -23,8 +23,8 @@ namespace gapbench {
 struct LanczosPlan {
   int k = 4;
   int block = 4;
-  int basis = 32;  // multiple of block
-  int keep = 16;   // Ritz pairs kept at a restart; basis - keep is a multiple of block
+  int basis = 32;       // multiple of block
+  int keep = 16;        // Ritz pairs kept at a restart; basis - keep is a multiple of block
   int check_every = 1;  // block steps between convergence tests
   double tol = 1e-10;
   int max_iter = kDefaultMaxIter;

@@ -15,16 +15,16 @@ SmallSvd small_svd(const std::vector<double>& h, std::int64_t n) {
   out.right.resize(static_cast<std::size_t>(n * n));
   out.values.resize(static_cast<std::size_t>(n));
   std::vector<double> vt(static_cast<std::size_t>(n * n));
-  GAPBENCH_LAPACK_CHECK(LAPACKE_dgesdd(LAPACK_COL_MAJOR, 'A', n, n, a.data(), n,
-                                       out.values.data(), out.left.data(), n, vt.data(), n));
+  GAPBENCH_LAPACK_CHECK(LAPACKE_dgesdd(LAPACK_COL_MAJOR, 'A', n, n, a.data(), n, out.values.data(),
+                                       out.left.data(), n, vt.data(), n));
   for (std::int64_t i = 0; i < n; ++i) {
     for (std::int64_t j = 0; j < n; ++j) out.right[j * n + i] = vt[i * n + j];
   }
   return out;
 }
 
-void small_symmetric_eig(const std::vector<double>& g, std::int64_t n,
-                         std::vector<double>& values, std::vector<double>& vectors) {
+void small_symmetric_eig(const std::vector<double>& g, std::int64_t n, std::vector<double>& values,
+                         std::vector<double>& vectors) {
   std::vector<double> a(g.begin(), g.begin() + n * n);
   std::vector<double> w(static_cast<std::size_t>(n));
   GAPBENCH_LAPACK_CHECK(LAPACKE_dsyev(LAPACK_COL_MAJOR, 'V', 'U', n, a.data(), n, w.data()));

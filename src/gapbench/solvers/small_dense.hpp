@@ -17,7 +17,7 @@ struct SmallSvd {
 SmallSvd small_svd(const std::vector<double>& h, std::int64_t n);
 
 // Eigenvalues (descending) and eigenvectors (columns) of the symmetric n x n matrix g.
-void small_symmetric_eig(const std::vector<double>& g, std::int64_t n,
-                         std::vector<double>& values, std::vector<double>& vectors);
+void small_symmetric_eig(const std::vector<double>& g, std::int64_t n, std::vector<double>& values,
+                         std::vector<double>& vectors);
 
 }  // namespace gapbench::detail

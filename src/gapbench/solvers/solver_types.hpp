@@ -16,12 +16,12 @@ SolverKind parse_solver(const std::string& s, const std::string& flag = "--solve
 
 struct SolverOptions {
   SolverKind kind = SolverKind::kLanczos;
-  int k = 4;                 // number of top singular values
-  double tol = 0;            // lanczos: residual_i <= tol * s_i; 0 picks default_tol(precision)
-  int max_iter = 0;          // lanczos: block steps (one pass with A, one with A^T); 0 = 2000
-  int block = 0;             // lanczos: vectors per block; 0 = default_block(k)
-  int basis = 0;             // lanczos: basis size before a restart; 0 = default_basis(k, b)
-  bool all_values = false;   // exact: keep every singular value
+  int k = 4;                // number of top singular values
+  double tol = 0;           // lanczos: residual_i <= tol * s_i; 0 picks default_tol(precision)
+  int max_iter = 0;         // lanczos: block steps (one pass with A, one with A^T); 0 = 2000
+  int block = 0;            // lanczos: vectors per block; 0 = default_block(k)
+  int basis = 0;            // lanczos: basis size before a restart; 0 = default_basis(k, b)
+  bool all_values = false;  // exact: keep every singular value
 };
 
 // Default residual tolerance, relative to each singular value: 1e-10 in float64, 1e-4 in float32
@@ -34,7 +34,7 @@ struct SolveResult {
   std::vector<double> values;  // descending: the top k, or all of them (exact, all_values)
   int iterations = 0;          // block steps (lanczos); 0 for exact
   int restarts = 0;
-  std::int64_t passes = 0;     // passes over A (products with A or A^T of a block)
+  std::int64_t passes = 0;  // passes over A (products with A or A^T of a block)
   // max_i ||(A v_i - s_i u_i, A^T u_i - s_i v_i)|| / s_i over the top k, recomputed from the
   // final vectors; 0 for exact (LAPACK's backward error is not reported per value).
   double residual = 0;

@@ -62,9 +62,9 @@ std::vector<PlannedPoint> expand_plan(const SweepPlan& plan) {
             PointSpec p{model, precision, solver_options(plan, solver, k)};
             validate(p.model);
             if (k >= model.T) {
-              throw UsageError(fmt::format(
-                  "--k: k = {} must be below T = {} (there are only T singular values)", k,
-                  model.T));
+              throw UsageError(
+                  fmt::format("--k: k = {} must be below T = {} (there are only T singular values)",
+                              k, model.T));
             }
             points.push_back({static_cast<int>(points.size()), p});
           }
@@ -117,9 +117,8 @@ std::vector<PlannedPoint> expand_plan(const SweepPlan& plan) {
 void check_flags_apply(const SweepPlan& plan, const std::set<std::string>& given) {
   const bool markov = has(plan.models, ModelKind::kMarkov);
   const bool attention = has(plan.models, ModelKind::kAttention);
-  const bool lognormal =
-      markov && std::find(plan.laws.begin(), plan.laws.end(), EntryLaw::kLognormal) !=
-                    plan.laws.end();
+  const bool lognormal = markov && std::find(plan.laws.begin(), plan.laws.end(),
+                                             EntryLaw::kLognormal) != plan.laws.end();
   const auto refuse = [&](const std::string& flag, const std::string& why) {
     if (given.count(flag)) throw UsageError(fmt::format("{}: {}", flag, why));
   };
@@ -132,8 +131,8 @@ void check_flags_apply(const SweepPlan& plan, const std::set<std::string>& given
   if (!attention && !lognormal) {
     refuse("--beta", "applies only to --model attention and to --model markov --law lognormal");
   }
-  const bool lanczos = std::find(plan.solvers.begin(), plan.solvers.end(),
-                                 SolverKind::kLanczos) != plan.solvers.end();
+  const bool lanczos = std::find(plan.solvers.begin(), plan.solvers.end(), SolverKind::kLanczos) !=
+                       plan.solvers.end();
   if (!lanczos) {
     for (const char* flag : {"--tol", "--max-iter", "--block", "--basis"}) {
       refuse(flag, "applies only to --solver lanczos");

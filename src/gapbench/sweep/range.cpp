@@ -25,9 +25,10 @@ double parse_number(const std::string& s, const std::string& flag, const std::st
   const char* end = s.data() + s.size();
   const auto [ptr, ec] = std::from_chars(s.data(), end, v);
   if (s.empty() || ec != std::errc() || ptr != end) {
-    throw UsageError(fmt::format("{}: '{}' is not a number (in '{}'); write a list such as "
-                                 "256,512 or a range such as 256:4096:x2",
-                                 flag, s, item));
+    throw UsageError(
+        fmt::format("{}: '{}' is not a number (in '{}'); write a list such as "
+                    "256,512 or a range such as 256:4096:x2",
+                    flag, s, item));
   }
   return v;
 }
@@ -44,21 +45,21 @@ std::vector<double> expand_item(const std::string& item, const std::string& flag
   const double stop = parse_number(parts[1], flag, item);
   const char kind = parts[2][0];
   const bool geometric = kind == 'x' || kind == '*';
-  const std::string step_text = kind == 'x' || kind == '*' || kind == '+' ? parts[2].substr(1)
-                                                                          : parts[2];
+  const std::string step_text =
+      kind == 'x' || kind == '*' || kind == '+' ? parts[2].substr(1) : parts[2];
   const double step = parse_number(step_text, flag, item);
   if (!std::isfinite(start) || !std::isfinite(stop) || !std::isfinite(step)) {
     throw UsageError(fmt::format("{}: range '{}' has a value that is not finite", flag, item));
   }
   if (start > stop) {
-    throw UsageError(fmt::format("{}: range '{}' is empty: START {} is above STOP {}", flag,
-                                 item, start, stop));
+    throw UsageError(
+        fmt::format("{}: range '{}' is empty: START {} is above STOP {}", flag, item, start, stop));
   }
   if (geometric ? (step <= 1 || start <= 0) : step <= 0) {
-    throw UsageError(fmt::format(
-        "{}: range '{}' never reaches its stop; use a factor > 1 from a positive start "
-        "(x2) or a step > 0 (+1)",
-        flag, item));
+    throw UsageError(
+        fmt::format("{}: range '{}' never reaches its stop; use a factor > 1 from a positive start "
+                    "(x2) or a step > 0 (+1)",
+                    flag, item));
   }
   std::vector<double> values;
   const double slack = 1e-9 * std::max(std::abs(stop), 1.0);
@@ -67,8 +68,8 @@ std::vector<double> expand_item(const std::string& item, const std::string& flag
                                : start + step * static_cast<double>(i);
     if (v > stop + slack) break;
     if (values.size() >= kMaxAxisPoints) {
-      throw UsageError(fmt::format("{}: range '{}' has more than {} points; narrow it", flag,
-                                   item, kMaxAxisPoints));
+      throw UsageError(fmt::format("{}: range '{}' has more than {} points; narrow it", flag, item,
+                                   kMaxAxisPoints));
     }
     values.push_back(v);
   }

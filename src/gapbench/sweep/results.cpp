@@ -69,14 +69,13 @@ std::string read_text(const fs::path& path) {
 }  // namespace
 
 std::vector<std::string> row_columns(int kmax) {
-  std::vector<std::string> c = {"point", "index", "seed", "model", "law", "beta", "d", "dk",
-                                "input", "init", "causal", "fix", "T", "precision", "solver",
-                                "k", "tol", "backend"};
+  std::vector<std::string> c = {"point", "index",     "seed",   "model", "law",    "beta",
+                                "d",     "dk",        "input",  "init",  "causal", "fix",
+                                "T",     "precision", "solver", "k",     "tol",    "backend"};
   for (int i = 1; i <= kmax; ++i) c.push_back(fmt::format("s{}", i));
-  for (const char* name :
-       {"gap", "ratio", "frob", "frob_perp_sq", "stable_rank", "c", "s1_excess", "edge_ratio",
-        "frob_perp_over_c2", "iterations", "restarts", "passes", "residual", "residual_estimate",
-        "converged", "generate_s", "solve_s"}) {
+  for (const char* name : {"gap", "ratio", "frob", "frob_perp_sq", "stable_rank", "c", "s1_excess",
+                           "edge_ratio", "frob_perp_over_c2", "iterations", "restarts", "passes",
+                           "residual", "residual_estimate", "converged", "generate_s", "solve_s"}) {
     c.push_back(name);
   }
   return c;
@@ -114,11 +113,11 @@ std::string format_row(int point, const PointSpec& spec, std::uint64_t seed,
   const SolveResult& s = outcome.solve;
   for (const std::string& x : std::initializer_list<std::string>{
            num(metrics.gap), num(metrics.ratio), num(metrics.frob), num(metrics.frob_perp_sq),
-        num(metrics.stable_rank), num(metrics.c), num(metrics.s1_excess),
-        num(metrics.edge_ratio), num(metrics.frob_perp_over_c2), std::to_string(s.iterations),
-        std::to_string(s.restarts), std::to_string(s.passes), lanczos ? num(s.residual) : "",
-        lanczos ? num(s.residual_estimate) : "", std::string(s.converged ? "1" : "0"),
-        num(outcome.generate_seconds), num(outcome.solve_seconds)}) {
+           num(metrics.stable_rank), num(metrics.c), num(metrics.s1_excess),
+           num(metrics.edge_ratio), num(metrics.frob_perp_over_c2), std::to_string(s.iterations),
+           std::to_string(s.restarts), std::to_string(s.passes), lanczos ? num(s.residual) : "",
+           lanczos ? num(s.residual_estimate) : "", std::string(s.converged ? "1" : "0"),
+           num(outcome.generate_seconds), num(outcome.solve_seconds)}) {
     f.push_back(x);
   }
   return join(f);
@@ -159,8 +158,8 @@ ResultsDir ResultsDir::create(const fs::path& dir, bool force, int kmax, bool wi
                                  ec ? ec.message() : "not a directory"));
   }
   if (::access(dir.c_str(), W_OK) != 0) {
-    throw UsageError(fmt::format("--out: '{}' is not writable: {}", dir.string(),
-                                 std::strerror(errno)));
+    throw UsageError(
+        fmt::format("--out: '{}' is not writable: {}", dir.string(), std::strerror(errno)));
   }
   ResultsDir r;
   r.m_dir = dir;
@@ -250,9 +249,7 @@ ResultsDir::~ResultsDir() {
   if (m_values_fd >= 0) ::close(m_values_fd);
 }
 
-void ResultsDir::append_row(const std::string& line) {
-  write_all(m_rows_fd, line, m_dir / kRows);
-}
+void ResultsDir::append_row(const std::string& line) { write_all(m_rows_fd, line, m_dir / kRows); }
 
 void ResultsDir::append_values(const std::string& lines) {
   if (m_values_fd >= 0 && !lines.empty()) write_all(m_values_fd, lines, m_dir / kValues);
@@ -262,8 +259,8 @@ nlohmann::json ResultsDir::read_meta() const {
   try {
     return nlohmann::json::parse(read_text(m_dir / kMeta));
   } catch (const nlohmann::json::exception& e) {
-    throw UsageError(fmt::format("--resume: {} is not valid JSON ({})",
-                                 (m_dir / kMeta).string(), e.what()));
+    throw UsageError(
+        fmt::format("--resume: {} is not valid JSON ({})", (m_dir / kMeta).string(), e.what()));
   }
 }
 

@@ -56,9 +56,7 @@ class ResultsDir {
   ~ResultsDir();
 
   const std::filesystem::path& path() const { return m_dir; }
-  bool done(int point, std::uint32_t index) const {
-    return m_done.count({point, index}) != 0;
-  }
+  bool done(int point, std::uint32_t index) const { return m_done.count({point, index}) != 0; }
   // Rows already in rows.csv when the directory was opened.
   const std::vector<RowFields>& existing_rows() const { return m_existing; }
 

@@ -4,9 +4,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <fstream>
-#include <cmath>
 #include <iostream>
 #include <map>
 #include <sstream>
@@ -153,8 +153,8 @@ int run_sweep(const SweepRequest& req, std::ostream& out) {
     try {
       stored_meta = nlohmann::json::parse(in);
     } catch (const nlohmann::json::exception& e) {
-      throw UsageError(fmt::format("--resume: {} is not valid JSON ({})", meta_path.string(),
-                                   e.what()));
+      throw UsageError(
+          fmt::format("--resume: {} is not valid JSON ({})", meta_path.string(), e.what()));
     }
     if (!stored_meta->contains("plan")) {
       throw UsageError(fmt::format("--resume: {} has no plan", meta_path.string()));
@@ -175,10 +175,10 @@ int run_sweep(const SweepRequest& req, std::ostream& out) {
   const int kmax = max_k(plan);
 
   // 2. The results directory.
-  ResultsDir results = req.resume
-                           ? ResultsDir::resume(*req.resume, kmax, plan.all_values)
-                           : ResultsDir::create(req.out ? *req.out : default_sweep_dir("results/sweeps"),
-                                                req.force, kmax, plan.all_values);
+  ResultsDir results =
+      req.resume ? ResultsDir::resume(*req.resume, kmax, plan.all_values)
+                 : ResultsDir::create(req.out ? *req.out : default_sweep_dir("results/sweeps"),
+                                      req.force, kmax, plan.all_values);
   nlohmann::json meta;
   if (stored_meta) {
     meta = *stored_meta;
@@ -221,8 +221,8 @@ int run_sweep(const SweepRequest& req, std::ostream& out) {
           if (plan.all_values) {
             results.append_values(format_values(p.ordinal, o.index, o.solve.values));
           }
-          const std::string line = format_row(p.ordinal, p.spec, plan.seed, o, metrics,
-                                              sel.backend->name(), kmax);
+          const std::string line =
+              format_row(p.ordinal, p.spec, plan.seed, o, metrics, sel.backend->name(), kmax);
           results.append_row(line);
           rows.push_back(to_fields(line, kmax));
           ++done;
@@ -250,8 +250,8 @@ int run_sweep(const SweepRequest& req, std::ostream& out) {
   out << summary_table(rows);
   if (interrupted) {
     std::cerr << fmt::format(
-        "interrupted: {} rows kept in {}; continue with: gapbench sweep --resume {}\n",
-        rows.size(), results.path().string(), results.path().string());
+        "interrupted: {} rows kept in {}; continue with: gapbench sweep --resume {}\n", rows.size(),
+        results.path().string(), results.path().string());
     return kExitInterrupted;
   }
   out << fmt::format("{} rows in {}\n", rows.size(), (results.path() / "rows.csv").string());
@@ -317,8 +317,8 @@ std::string summary_table(const std::vector<RowFields>& rows) {
         "{:>7} {:<28} {:<6} {:<8} {:<7} {:>3} {:>20} {:>20} {:>20} {:>20} {:>17} {:>17} {:>17} "
         "{:>5}\n",
         l.at("T"), model, l.at("fix"), l.at("solver"), l.at("precision"), g.n, g.s1.str(8),
-        g.s2.str(6), g.gap.str(6), g.ratio.str(6), g.excess.str(4), g.edge.str(4),
-        g.fperp.str(4), conv);
+        g.s2.str(6), g.gap.str(6), g.ratio.str(6), g.excess.str(4), g.edge.str(4), g.fperp.str(4),
+        conv);
   }
   int not_converged = 0;
   for (const auto& [point, g] : groups) not_converged += g.n - g.converged;
