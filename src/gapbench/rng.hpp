@@ -5,9 +5,9 @@
 //   counter = (column, row, matrix index, stream)
 // so any entry of any matrix can be regenerated alone, on the host or on the device, and a
 // matrix depends only on (model, parameters, T, seed, index): never on batch size, thread count
-// or backend. One call yields 128 bits: float64 uses 53 bits for each of two uniforms, float32
-// 24 bits. The layout is versioned (kRngLayoutVersion) and written into every results file;
-// changing anything here changes every matrix and must bump the version.
+// or backend. One call yields 128 bits: two uniforms of 52 bits each. The layout is versioned
+// (kRngLayoutVersion) and written into every results file; changing anything here changes every
+// matrix and must bump the version.
 #pragma once
 
 #include <Random123/philox.h>
@@ -58,46 +58,49 @@ GAPBENCH_HD float math_cospi(float x) { return cosf(3.14159265358979323846f * x)
 GAPBENCH_HD double math_cospi(double x) { return cos(3.14159265358979323846 * x); }
 }  // namespace detail
 
-// Two uniforms on the open interval (0, 1) from one draw: first and second half of the bits.
-template <typename Real>
+// Two uniforms on the open interval (0, 1) from one draw, 52 bits each (the first and second
+// 64-bit halves): (x + 0.5) 2^-52 with x < 2^52 is exact, so the largest value is 1 - 2^-53
+// and never rounds to 1.
 struct UniformPair {
-  Real first;
-  Real second;
+  double first;
+  double second;
 };
 
-GAPBENCH_HD UniformPair<double> uniform_pair(const PhiloxBits& bits, double /*tag*/) {
+GAPBENCH_HD UniformPair uniform_pair(const PhiloxBits& bits) {
   const auto to_unit = [](std::uint32_t hi, std::uint32_t lo) {
-    const std::uint64_t x = ((static_cast<std::uint64_t>(hi) << 32) | lo) >> 11;  // 53 bits
-    return (static_cast<double>(x) + 0.5) * 0x1.0p-53;
+    const std::uint64_t x = ((static_cast<std::uint64_t>(hi) << 32) | lo) >> 12;  // 52 bits
+    return (static_cast<double>(x) + 0.5) * 0x1.0p-52;
   };
   return {to_unit(bits[0], bits[1]), to_unit(bits[2], bits[3])};
 }
 
-GAPBENCH_HD UniformPair<float> uniform_pair(const PhiloxBits& bits, float /*tag*/) {
-  const auto to_unit = [](std::uint32_t x) {
-    return (static_cast<float>(x >> 8) + 0.5f) * 0x1.0p-24f;  // 24 bits
-  };
-  return {to_unit(bits[0]), to_unit(bits[2])};
-}
+// The variates are computed in float64 and rounded to Real once, so a float32 matrix is the
+// float64 one rounded (to the float32 softmax), whatever the steepness of the transform in u.
 
-// Uniform on (0, 1).
+// Uniform on (0, 1). In float32 the largest uniform, 1 - 2^-53, would round to 1: it is kept
+// at the largest float below 1 instead.
 template <typename Real>
 GAPBENCH_HD Real uniform_open(const PhiloxBits& bits) {
-  return uniform_pair(bits, Real{}).first;
+  return static_cast<Real>(uniform_pair(bits).first);
+}
+template <>
+GAPBENCH_HD float uniform_open<float>(const PhiloxBits& bits) {
+  const float u = static_cast<float>(uniform_pair(bits).first);
+  return u < 1.0f ? u : 0x1.fffffep-1f;
 }
 
 // Standard normal by Box-Muller (cosine branch only, so one counter gives one entry).
 template <typename Real>
 GAPBENCH_HD Real standard_normal(const PhiloxBits& bits) {
-  const UniformPair<Real> u = uniform_pair(bits, Real{});
-  return detail::math_sqrt(Real(-2) * detail::math_log(u.first)) *
-         detail::math_cospi(Real(2) * u.second);
+  const UniformPair u = uniform_pair(bits);
+  return static_cast<Real>(detail::math_sqrt(-2.0 * detail::math_log(u.first)) *
+                           detail::math_cospi(2.0 * u.second));
 }
 
 // Exponential with mean 1.
 template <typename Real>
 GAPBENCH_HD Real standard_exponential(const PhiloxBits& bits) {
-  return -detail::math_log(uniform_open<Real>(bits));
+  return static_cast<Real>(-detail::math_log(uniform_pair(bits).first));
 }
 
 }  // namespace gapbench

@@ -20,7 +20,7 @@ LanczosPlan plan_lanczos(const SolverOptions& options, Precision precision, std:
     throw UsageError(fmt::format("--k: lanczos computes 1 to {} values, not {}", kMaxK, plan.k));
   }
   plan.tol = options.tol > 0 ? options.tol : default_tol(precision);
-  plan.max_iter = options.max_iter > 0 ? options.max_iter : kDefaultMaxIter;
+
   plan.block = options.block > 0 ? options.block : std::max(1, preferred_block);
   // The smallest workable basis holds the k kept pairs and two blocks; shrink the block for
   // small matrices, where the Krylov space fills the whole space quickly anyway.
@@ -47,6 +47,15 @@ LanczosPlan plan_lanczos(const SolverOptions& options, Precision precision, std:
   // aligned with the end of the basis.
   const int keep = std::clamp(std::max(plan.k + b, basis / 2), plan.k, basis - b);
   plan.keep = basis - (basis - keep) / b * b;
+  // The Ritz values are read once the basis holds k + b vectors: fewer steps cannot give k.
+  const int min_iter = (plan.k + b + b - 1) / b;
+  plan.max_iter = options.max_iter > 0 ? options.max_iter : kDefaultMaxIter;
+  if (plan.max_iter < min_iter) {
+    throw UsageError(
+        fmt::format("--max-iter: {} block steps cannot hold k = {} values with "
+                    "blocks of {}; give at least {}",
+                    plan.max_iter, plan.k, b, min_iter));
+  }
   // Convergence is tested about 8 times per basis fill (each test is an SVD of the projected
   // matrix), and at every restart.
   plan.check_every = std::max(1, basis / b / 8);

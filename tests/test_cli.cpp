@@ -1,0 +1,375 @@
+// The gapbench command line, run as a user would: the built binary (GAPBENCH_EXE) in a fresh
+// temporary working directory. Bad input must exit 2 with one line on stderr that names the flag,
+// and leave no results behind; the subcommands' happy paths; and an interrupted sweep that
+// resumes to the same rows.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gapbench/cpu/generate.hpp"
+#include "gapbench/npy.hpp"
+
+#ifndef GAPBENCH_EXE
+#error "GAPBENCH_EXE (the path of the gapbench binary) must be defined by the build"
+#endif
+
+namespace gapbench {
+namespace {
+namespace fs = std::filesystem;
+
+const char* const kExe = GAPBENCH_EXE;
+
+// A fresh directory with a working directory `cwd/` for the command and capture files beside it
+// (so that the working directory holds only what the command wrote).
+class Sandbox {
+ public:
+  Sandbox() {
+    std::string pattern = (fs::temp_directory_path() / "gapbench_cli_XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    m_root = pattern;
+    fs::create_directories(cwd());
+  }
+  ~Sandbox() {
+    std::error_code ec;
+    fs::remove_all(m_root, ec);
+  }
+  Sandbox(const Sandbox&) = delete;
+  Sandbox& operator=(const Sandbox&) = delete;
+
+  fs::path cwd() const { return m_root / "cwd"; }
+  fs::path stdout_path() const { return m_root / "stdout.txt"; }
+  fs::path stderr_path() const { return m_root / "stderr.txt"; }
+
+ private:
+  fs::path m_root;
+};
+
+std::string read_text(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void write_text(const fs::path& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+}
+
+std::string shell_quote(const std::string& s) {
+  std::string q = "'";
+  for (const char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+struct CliResult {
+  int exit_code = -1;
+  std::string out, err;
+};
+
+CliResult run_cli(const Sandbox& box, const std::vector<std::string>& args) {
+  std::string command = "cd " + shell_quote(box.cwd().string()) + " && exec " + shell_quote(kExe);
+  for (const auto& a : args) command += ' ' + shell_quote(a);
+  command += " >" + shell_quote(box.stdout_path().string()) + " 2>" +
+             shell_quote(box.stderr_path().string()) + " </dev/null";
+  const int status = std::system(command.c_str());
+  CliResult r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.out = read_text(box.stdout_path());
+  r.err = read_text(box.stderr_path());
+  return r;
+}
+
+// Every path under `dir` with the content of each file, to tell whether anything changed.
+std::map<std::string, std::string> snapshot(const fs::path& dir) {
+  std::map<std::string, std::string> files;
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    files[fs::relative(e.path(), dir).string()] =
+        e.is_regular_file() ? read_text(e.path()) : std::string("<dir>");
+  }
+  return files;
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) lines.push_back(line);
+  return lines;
+}
+
+std::vector<std::string> fields_of(const std::string& line) {
+  std::vector<std::string> out;
+  std::string field;
+  std::istringstream in(line);
+  while (std::getline(in, field, ',')) out.push_back(field);
+  if (!line.empty() && line.back() == ',') out.emplace_back();
+  return out;
+}
+
+// ---- bad input ---------------------------------------------------------------------------------
+
+struct BadInput {
+  const char* name;
+  std::vector<std::string> args;
+  const char* names;  // what the error line must mention (the flag)
+};
+
+void PrintTo(const BadInput& c, std::ostream* os) {
+  *os << "gapbench";
+  for (const auto& a : c.args) *os << ' ' << a;
+}
+
+class CliBadInput : public ::testing::TestWithParam<BadInput> {};
+
+TEST_P(CliBadInput, ExitsTwoWithOneLineNamingTheFlagAndWritesNothing) {
+  const BadInput& c = GetParam();
+  Sandbox box;
+  // An existing directory with content, which the --out case aims at and nothing may touch.
+  fs::create_directories(box.cwd() / "taken");
+  write_text(box.cwd() / "taken" / "notes.txt", "keep me\n");
+  const auto before = snapshot(box.cwd());
+
+  const CliResult r = run_cli(box, c.args);
+  EXPECT_EQ(r.exit_code, 2) << "stderr: " << r.err;
+  EXPECT_EQ(r.err.rfind("gapbench: error: ", 0), 0u) << "stderr: " << r.err;
+  ASSERT_FALSE(r.err.empty());
+  EXPECT_EQ(r.err.back(), '\n');
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "stderr: " << r.err;
+  EXPECT_NE(r.err.find(c.names), std::string::npos)
+      << "the message should name " << c.names << ": " << r.err;
+  EXPECT_EQ(snapshot(box.cwd()), before) << "the command wrote or changed files";
+  EXPECT_FALSE(fs::exists("/proc/gapbench_forbidden"));
+}
+
+using Args = std::vector<std::string>;
+
+INSTANTIATE_TEST_SUITE_P(
+    Sweep, CliBadInput,
+    ::testing::Values(
+        BadInput{"TOne", Args{"sweep", "--T", "1"}, "--T"},
+        BadInput{"KNotBelowT", Args{"sweep", "--k", "300", "--T", "256"}, "--k"},
+        BadInput{"KAtT", Args{"sweep", "--k", "16", "--T", "16"}, "--k"},
+        BadInput{"DZero", Args{"sweep", "--model", "attention", "--d", "0"}, "--d"},
+        BadInput{
+            "IsometricDBelowT",
+            Args{"sweep", "--model", "attention", "--input", "isometric", "--d", "32", "--T", "64"},
+            "--d"},
+        BadInput{"BetaZero", Args{"sweep", "--beta", "0", "--law", "lognormal"}, "--beta"},
+        BadInput{"BetaNan", Args{"sweep", "--beta", "nan", "--law", "lognormal"}, "--beta"},
+        BadInput{"BetaInf", Args{"sweep", "--beta", "inf", "--model", "attention"}, "--beta"},
+        BadInput{"ModelFoo", Args{"sweep", "--model", "foo"}, "--model"},
+        BadInput{"LawFoo", Args{"sweep", "--law", "foo"}, "--law"},
+        BadInput{"SolverFoo", Args{"sweep", "--solver", "foo"}, "--solver"},
+        BadInput{"BackendFoo", Args{"sweep", "--backend", "foo"}, "--backend"},
+        BadInput{"PrecisionFloat16", Args{"sweep", "--precision", "float16"}, "--precision"},
+        BadInput{"EmptyRange", Args{"sweep", "--T", "256:128:x2"}, "--T"},
+        BadInput{"EndlessRange", Args{"sweep", "--T", "256:4096:x1"}, "--T"},
+        BadInput{"TNotANumber", Args{"sweep", "--T", "abc"}, "--T"},
+        BadInput{"SeedsNegative", Args{"sweep", "--seeds", "-1"}, "--seeds"},
+        BadInput{"SeedNegative", Args{"sweep", "--seed", "-5"}, "--seed"},
+        BadInput{"ThreadsNegative", Args{"sweep", "--T", "64", "--threads", "-1"}, "--threads"},
+        BadInput{"OutExists", Args{"sweep", "--T", "64", "--seeds", "1", "--out", "taken"},
+                 "--out"},
+        BadInput{"OutUnwritable",
+                 Args{"sweep", "--T", "64", "--seeds", "1", "--out", "/proc/gapbench_forbidden"},
+                 "--out"},
+        BadInput{"BackendCudaWithoutDevice", Args{"sweep", "--T", "64", "--backend", "cuda"},
+                 "--backend cuda"},
+        BadInput{"LawWithAttention", Args{"sweep", "--law", "exponential", "--model", "attention"},
+                 "--law"},
+        BadInput{"DWithMarkov", Args{"sweep", "--d", "32"}, "--d"},
+        BadInput{"UnknownFlag", Args{"sweep", "--foo", "1"}, "--foo"},
+        BadInput{"ResumeNotASweep", Args{"sweep", "--resume", "taken"}, "--resume"},
+        BadInput{"RunKNotBelowT", Args{"run", "--T", "8", "--k", "8"}, "--k"},
+        BadInput{"DumpWithoutOut", Args{"dump", "--T", "64"}, "--out"},
+        BadInput{"DumpOutIsADirectory", Args{"dump", "--T", "64", "--out", "taken"}, "--out"}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+// ---- happy paths -------------------------------------------------------------------------------
+
+TEST(CliSweep, WritesRowsAndMeta) {
+  Sandbox box;
+  const CliResult r = run_cli(box, {"sweep", "--T", "64,128", "--seeds", "2", "--out", "res"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const fs::path dir = box.cwd() / "res";
+  const std::vector<std::string> lines = lines_of(read_text(dir / "rows.csv"));
+  ASSERT_EQ(lines.size(), 5u) << "header + 2 T x 2 seeds";
+  const std::vector<std::string> header = fields_of(lines[0]);
+  EXPECT_EQ(header.at(0), "point");
+  for (std::size_t i = 1; i < lines.size(); ++i) {
+    EXPECT_EQ(fields_of(lines[i]).size(), header.size()) << lines[i];
+  }
+  const nlohmann::json meta = nlohmann::json::parse(read_text(dir / "meta.json"));
+  for (const char* key : {"schema", "rng", "command", "build", "backend", "plan", "status"}) {
+    EXPECT_TRUE(meta.contains(key)) << key;
+  }
+  EXPECT_EQ(meta.at("status"), "complete");
+  EXPECT_EQ(meta.at("schema"), "gapbench.sweep/1");
+  EXPECT_EQ(meta.at("rng").at("version"), 1);
+  EXPECT_EQ(meta.at("plan").at("T"), nlohmann::json::array({64, 128}));
+  EXPECT_EQ(meta.at("plan").at("seeds"), 2);
+  EXPECT_NE(meta.at("command").get<std::string>().find("--seeds"), std::string::npos);
+  // The summary table goes to stdout.
+  EXPECT_NE(r.out.find("4 rows"), std::string::npos) << r.out;
+}
+
+TEST(CliRun, PrintsTheTopFourValues) {
+  Sandbox box;
+  const CliResult r = run_cli(box, {"run", "--T", "128"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  double previous = INFINITY;
+  for (int i = 1; i <= 4; ++i) {
+    const std::string tag = "\ns" + std::to_string(i) + " ";
+    const std::size_t at = r.out.find(tag);
+    ASSERT_NE(at, std::string::npos) << "no s" << i << " in: " << r.out;
+    const double v = std::stod(r.out.substr(at + tag.size()));
+    EXPECT_GT(v, 0.0);
+    EXPECT_LE(v, previous) << "values must descend";
+    previous = v;
+    if (i == 1) {
+      EXPECT_GE(v, 1.0 - 1e-12) << "s1 >= 1 for a row-stochastic matrix";
+    }
+  }
+  EXPECT_NE(r.out.find("converged yes"), std::string::npos) << r.out;
+  EXPECT_TRUE(snapshot(box.cwd()).empty()) << "run writes no files";
+}
+
+TEST(CliDump, WritesTheGeneratedMatrixAsNpy) {
+  Sandbox box;
+  const CliResult r = run_cli(box, {"dump", "--T", "64", "--out", "m.npy"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const fs::path path = box.cwd() / "m.npy";
+  const NpyHeader h = read_npy_header(path);
+  EXPECT_EQ(h.descr, "<f8");
+  EXPECT_FALSE(h.fortran_order);
+  EXPECT_EQ(h.shape, (std::vector<std::int64_t>{64, 64}));
+  ASSERT_EQ(static_cast<std::int64_t>(fs::file_size(path)), h.data_offset + 8 * 64 * 64);
+  const std::string bytes = read_text(path);
+  std::vector<double> a(64 * 64);
+  std::memcpy(a.data(), bytes.data() + h.data_offset, 8 * a.size());
+  // The defaults of dump: markov exponential, seed 0, index 0. The file holds exactly that
+  // matrix (generation is bitwise reproducible).
+  ModelSpec spec;
+  spec.T = 64;
+  EXPECT_EQ(a, cpu::generate_dense<double>(spec, 0, 0));
+  EXPECT_EQ(snapshot(box.cwd()).size(), 1u) << "only m.npy, no temporary left";
+}
+
+TEST(CliInfo, DescribesTheBuild) {
+  Sandbox box;
+  const CliResult r = run_cli(box, {"info"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("gapbench ", 0), 0u) << r.out;
+  EXPECT_NE(r.out.find("RNG layout v1"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("backends: cpu"), std::string::npos) << r.out;
+}
+
+// ---- interruption and resume -------------------------------------------------------------------
+
+// Starts gapbench with `args` in the sandbox's working directory; returns its pid.
+pid_t spawn_cli(const Sandbox& box, const std::vector<std::string>& args) {
+  std::vector<std::string> argv_text = {kExe};
+  argv_text.insert(argv_text.end(), args.begin(), args.end());
+  const std::string cwd = box.cwd().string(), out = box.stdout_path().string(),
+                    err = box.stderr_path().string();
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    std::vector<char*> argv;
+    for (auto& a : argv_text) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    const int out_fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const int err_fd = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (::chdir(cwd.c_str()) != 0 || out_fd < 0 || err_fd < 0) ::_exit(127);
+    ::dup2(out_fd, STDOUT_FILENO);
+    ::dup2(err_fd, STDERR_FILENO);
+    ::execv(kExe, argv.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+int data_rows(const fs::path& rows_csv) {
+  const std::string text = read_text(rows_csv);
+  const auto lines = std::count(text.begin(), text.end(), '\n');
+  return lines > 0 ? static_cast<int>(lines) - 1 : 0;
+}
+
+TEST(CliInterrupt, SigintKeepsWholeRowsAndResumeCompletes) {
+  Sandbox box;
+  const fs::path dir = box.cwd() / "res";
+  const pid_t pid = spawn_cli(box, {"sweep", "--T", "512:2048:x2", "--seeds", "6", "--out", "res"});
+  ASSERT_GT(pid, 0);
+  // Interrupt mid-sweep: once two rows are written (the whole sweep takes ~1.4 s on 2 cores, so
+  // a fixed 1.5 s could miss it), and in any case by 1.5 s.
+  const auto start = std::chrono::steady_clock::now();
+  int status = 0;
+  bool exited = false;
+  while (std::chrono::steady_clock::now() - start < std::chrono::milliseconds(1500)) {
+    if (::waitpid(pid, &status, WNOHANG) == pid) {
+      exited = true;
+      break;
+    }
+    if (data_rows(dir / "rows.csv") >= 2) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_FALSE(exited) << "the sweep ended before it could be interrupted: "
+                       << read_text(box.stderr_path());
+  ASSERT_EQ(::kill(pid, SIGINT), 0);
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << WTERMSIG(status);
+  EXPECT_EQ(WEXITSTATUS(status), 130) << read_text(box.stderr_path());
+
+  const nlohmann::json meta = nlohmann::json::parse(read_text(dir / "meta.json"));
+  EXPECT_EQ(meta.at("status"), "interrupted");
+  const std::string text = read_text(dir / "rows.csv");
+  ASSERT_FALSE(text.empty());
+  EXPECT_EQ(text.back(), '\n') << "torn last line";
+  const std::vector<std::string> lines = lines_of(text);
+  const std::size_t columns = fields_of(lines.at(0)).size();
+  for (const auto& line : lines) EXPECT_EQ(fields_of(line).size(), columns) << line;
+  const int kept = static_cast<int>(lines.size()) - 1;
+  EXPECT_GE(kept, 1);
+  EXPECT_LT(kept, 18) << "nothing was left to resume";
+  EXPECT_EQ(meta.at("rows"), kept);
+  EXPECT_NE(read_text(box.stderr_path()).find("--resume"), std::string::npos)
+      << "the message should say how to continue";
+
+  const CliResult r = run_cli(box, {"sweep", "--resume", "res"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::vector<std::string> all = lines_of(read_text(dir / "rows.csv"));
+  ASSERT_EQ(all.size(), 19u) << "header + 3 T x 6 seeds";
+  std::set<std::pair<std::string, std::string>> keys;
+  for (std::size_t i = 1; i < all.size(); ++i) {
+    const auto f = fields_of(all[i]);
+    ASSERT_EQ(f.size(), columns) << all[i];
+    EXPECT_TRUE(keys.insert({f[0], f[1]}).second) << "duplicate (point, index): " << all[i];
+  }
+  // The rows kept from before the interruption are untouched.
+  for (int i = 0; i <= kept; ++i) EXPECT_EQ(all[i], lines[i]);
+  const nlohmann::json done = nlohmann::json::parse(read_text(dir / "meta.json"));
+  EXPECT_EQ(done.at("status"), "complete");
+  EXPECT_EQ(done.at("rows"), 18);
+  EXPECT_EQ(done.at("resumes").size(), 1u);
+}
+
+}  // namespace
+}  // namespace gapbench

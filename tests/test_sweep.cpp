@@ -1,0 +1,595 @@
+// Sweeps: axis parsing, plan expansion and applicability, the plan's JSON round trip, resuming an
+// interrupted sweep through run_sweep, and the .npy writer.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "gapbench/error.hpp"
+#include "gapbench/npy.hpp"
+#include "gapbench/sweep/plan.hpp"
+#include "gapbench/sweep/range.hpp"
+#include "gapbench/sweep/results.hpp"
+#include "gapbench/sweep/runner.hpp"
+
+namespace gapbench {
+namespace {
+namespace fs = std::filesystem;
+
+// A fresh directory under the system temporary directory, removed with its contents.
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (fs::temp_directory_path() / "gapbench_test_XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    m_path = pattern;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(m_path, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const fs::path& path() const { return m_path; }
+
+ private:
+  fs::path m_path;
+};
+
+std::string read_text(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void write_text(const fs::path& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+}
+
+// Runs `f`, expecting a UsageError whose message starts with `flag`; returns the message.
+template <typename F>
+std::string expect_usage_error(F f, const std::string& flag) {
+  try {
+    f();
+  } catch (const UsageError& e) {
+    const std::string what = e.what();
+    EXPECT_EQ(what.rfind(flag, 0), 0u) << "message: " << what;
+    return what;
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "expected UsageError, got: " << e.what();
+    return {};
+  }
+  ADD_FAILURE() << "expected UsageError naming " << flag << ", nothing thrown";
+  return {};
+}
+
+// ---- axis parsing ----------------------------------------------------------------------------
+
+struct IntAxisCase {
+  const char* text;
+  std::vector<std::int64_t> expected;
+};
+
+void PrintTo(const IntAxisCase& c, std::ostream* os) { *os << c.text; }
+
+class IntAxis : public ::testing::TestWithParam<IntAxisCase> {};
+
+TEST_P(IntAxis, Expands) { EXPECT_EQ(parse_int_axis(GetParam().text, "--T"), GetParam().expected); }
+
+INSTANTIATE_TEST_SUITE_P(Valid, IntAxis,
+                         ::testing::Values(IntAxisCase{"256:4096:x2", {256, 512, 1024, 2048, 4096}},
+                                           IntAxisCase{"256:5000:x2", {256, 512, 1024, 2048, 4096}},
+                                           IntAxisCase{"256:4096:*4", {256, 1024, 4096}},
+                                           IntAxisCase{"100:400:+100", {100, 200, 300, 400}},
+                                           IntAxisCase{"1024", {1024}},
+                                           IntAxisCase{"256,1000,64", {256, 1000, 64}},
+                                           IntAxisCase{"64,256:1024:x2", {64, 256, 512, 1024}},
+                                           IntAxisCase{"7:7:x2", {7}}, IntAxisCase{"1e3", {1000}}));
+
+struct RealAxisCase {
+  const char* text;
+  std::vector<double> expected;
+};
+
+void PrintTo(const RealAxisCase& c, std::ostream* os) { *os << c.text; }
+
+class RealAxis : public ::testing::TestWithParam<RealAxisCase> {};
+
+TEST_P(RealAxis, Expands) {
+  const std::vector<double> got = parse_real_axis(GetParam().text, "--beta");
+  ASSERT_EQ(got.size(), GetParam().expected.size());
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    // start + i * step with exact binary steps here: equal to rounding (1e-15).
+    EXPECT_NEAR(got[i], GetParam().expected[i], 1e-15) << "value " << i;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Valid, RealAxis,
+                         ::testing::Values(RealAxisCase{"0.5:2:+0.5", {0.5, 1.0, 1.5, 2.0}},
+                                           RealAxisCase{"0.25:2:x2", {0.25, 0.5, 1.0, 2.0}},
+                                           RealAxisCase{"0.5,1,1.3108", {0.5, 1.0, 1.3108}},
+                                           RealAxisCase{"0.5:1:+0.25,2", {0.5, 0.75, 1.0, 2.0}}));
+
+struct BadAxisCase {
+  const char* name;
+  const char* text;
+  bool integer;  // parse_int_axis("--T") or parse_real_axis("--beta")
+};
+
+void PrintTo(const BadAxisCase& c, std::ostream* os) { *os << c.name << " '" << c.text << "'"; }
+
+class BadAxis : public ::testing::TestWithParam<BadAxisCase> {};
+
+TEST_P(BadAxis, ThrowsUsageErrorNamingTheFlag) {
+  const BadAxisCase& c = GetParam();
+  const std::string flag = c.integer ? "--T" : "--beta";
+  expect_usage_error(
+      [&] {
+        if (c.integer) {
+          parse_int_axis(c.text, flag);
+        } else {
+          parse_real_axis(c.text, flag);
+        }
+      },
+      flag + ":");
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Malformed, BadAxis,
+    ::testing::Values(
+        BadAxisCase{"Empty", "", true}, BadAxisCase{"Word", "abc", true},
+        BadAxisCase{"DoubleComma", "64,,128", true}, BadAxisCase{"TrailingComma", "64,", true},
+        BadAxisCase{"LeadingComma", ",64", true}, BadAxisCase{"LeadingSpace", " 64", true},
+        BadAxisCase{"TwoParts", "1:2", true}, BadAxisCase{"FourParts", "1:2:x2:4", true},
+        BadAxisCase{"NoStep", "1:2:", true}, BadAxisCase{"FactorMissing", "1:8:x", true},
+        BadAxisCase{"StepMissing", "1:8:+", true}, BadAxisCase{"EmptyRange", "256:128:x2", true},
+        BadAxisCase{"EndlessFactorOne", "256:4096:x1", true},
+        BadAxisCase{"EndlessFactorBelowOne", "256:4096:x0.5", true},
+        BadAxisCase{"EndlessZeroStep", "256:4096:+0", true},
+        BadAxisCase{"EndlessNegativeStep", "256:4096:+-1", true},
+        BadAxisCase{"GeometricFromZero", "0:4096:x2", true},
+        BadAxisCase{"NotAnInteger", "1.5", true},
+        BadAxisCase{"RangeOfNonIntegers", "1:2:+0.5", true}, BadAxisCase{"TooLarge", "1e20", true},
+        BadAxisCase{"TooManyPoints", "1:200001:+1", true},
+        BadAxisCase{"NanRange", "nan:2:+1", false}, BadAxisCase{"InfiniteStop", "1:inf:+1", false},
+        BadAxisCase{"RealEmpty", "", false}, BadAxisCase{"RealEmptyRange", "2:1:+0.5", false},
+        BadAxisCase{"RealEndless", "0.5:2:+0", false}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+TEST(NameList, SplitsAndRefusesEmptyItems) {
+  EXPECT_EQ(parse_name_list("markov,attention", "--model"),
+            (std::vector<std::string>{"markov", "attention"}));
+  expect_usage_error([] { parse_name_list("", "--model"); }, "--model:");
+  expect_usage_error([] { parse_name_list("markov,", "--model"); }, "--model:");
+  expect_usage_error([] { parse_name_list("markov,,attention", "--model"); }, "--model:");
+}
+
+// ---- plan expansion and applicability ---------------------------------------------------------
+
+TEST(ExpandPlan, DefaultPlanIsOnePointPerT) {
+  const std::vector<PlannedPoint> points = expand_plan(SweepPlan{});
+  ASSERT_EQ(points.size(), 5u);
+  const std::int64_t Ts[] = {256, 512, 1024, 2048, 4096};
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(points[i].ordinal, i);
+    EXPECT_EQ(points[i].spec.model.T, Ts[i]);
+    EXPECT_EQ(points[i].spec.model.kind, ModelKind::kMarkov);
+    EXPECT_EQ(points[i].spec.model.law, EntryLaw::kExponential);
+    EXPECT_EQ(points[i].spec.solver.kind, SolverKind::kLanczos);
+    EXPECT_EQ(points[i].spec.solver.k, 4);
+  }
+}
+
+TEST(ExpandPlan, CountsEveryCombinationWithTOutermost) {
+  SweepPlan plan;
+  plan.Ts = {64, 128};
+  plan.models = {ModelKind::kMarkov, ModelKind::kAttention};
+  plan.laws = {EntryLaw::kLognormal, EntryLaw::kExponential};
+  plan.betas = {0.5, 1.0};
+  plan.ds = {16, 32};
+  plan.fixes = {Fix::kNone, Fix::kCenter};
+  plan.precisions = {Precision::kFloat32, Precision::kFloat64};
+  plan.ks = {2, 4};
+  // Per T: markov = lognormal x 2 betas + exponential (beta unused) = 3; attention = 2 d x
+  // 2 betas = 4; times 2 fixes x 2 precisions x 2 k = 8: 56 per T, 112 in all.
+  const std::vector<PlannedPoint> points = expand_plan(plan);
+  ASSERT_EQ(points.size(), 112u);
+  std::set<std::string> seen;
+  for (std::size_t i = 0; i < points.size(); ++i) {
+    EXPECT_EQ(points[i].ordinal, static_cast<int>(i));
+    EXPECT_EQ(points[i].spec.model.T, i < 56 ? 64 : 128) << "point " << i;
+    std::ostringstream key;
+    key << describe(points[i].spec.model) << ' ' << to_string(points[i].spec.precision) << ' '
+        << points[i].spec.solver.k;
+    EXPECT_TRUE(seen.insert(key.str()).second) << "duplicate point " << key.str();
+  }
+  int markov = 0;
+  for (const auto& p : points) markov += p.spec.model.kind == ModelKind::kMarkov;
+  EXPECT_EQ(markov, 2 * 3 * 8);
+}
+
+TEST(ExpandPlan, RefusesImpossiblePointsNamingTheFlag) {
+  SweepPlan plan;
+  plan.Ts = {256};
+  plan.ks = {300};
+  expect_usage_error([&] { expand_plan(plan); }, "--k:");
+  plan.ks = {4};
+  plan.Ts = {1};
+  expect_usage_error([&] { expand_plan(plan); }, "--T:");
+  plan.Ts = {64};
+  plan.models = {ModelKind::kAttention};
+  plan.inputs = {InputKind::kIsometric};
+  plan.ds = {32};
+  expect_usage_error([&] { expand_plan(plan); }, "--d:");
+  plan.inputs = {InputKind::kGaussian};
+  plan.ds = {0};
+  expect_usage_error([&] { expand_plan(plan); }, "--d:");
+  plan.ds = {16};
+  plan.betas = {0.0};
+  expect_usage_error([&] { expand_plan(plan); }, "--beta:");
+  plan.models = {ModelKind::kMarkov};
+  plan.laws = {EntryLaw::kLognormal};
+  plan.betas = {std::numeric_limits<double>::quiet_NaN()};
+  expect_usage_error([&] { expand_plan(plan); }, "--beta:");
+  plan.betas = {1.0};
+  plan.seeds = 0;
+  expect_usage_error([&] { expand_plan(plan); }, "--seeds:");
+}
+
+TEST(ExpandPlan, BetaIsIgnoredWhereNoModelUsesIt) {
+  SweepPlan plan;
+  plan.Ts = {64};
+  plan.laws = {EntryLaw::kExponential};
+  plan.betas = {0.0};  // would be refused for lognormal or attention
+  EXPECT_EQ(expand_plan(plan).size(), 1u);
+}
+
+struct ApplicabilityCase {
+  const char* name;
+  std::vector<ModelKind> models;
+  std::vector<EntryLaw> laws;
+  std::vector<SolverKind> solvers;
+  const char* flag;
+  bool refused;
+};
+
+void PrintTo(const ApplicabilityCase& c, std::ostream* os) { *os << c.name; }
+
+class FlagApplicability : public ::testing::TestWithParam<ApplicabilityCase> {};
+
+TEST_P(FlagApplicability, RefusesFlagsThatApplyToNoChosenModel) {
+  const ApplicabilityCase& c = GetParam();
+  SweepPlan plan;
+  plan.models = c.models;
+  plan.laws = c.laws;
+  plan.solvers = c.solvers;
+  const std::set<std::string> given = {c.flag};
+  if (c.refused) {
+    expect_usage_error([&] { check_flags_apply(plan, given); }, std::string(c.flag) + ":");
+  } else {
+    EXPECT_NO_THROW(check_flags_apply(plan, given));
+  }
+}
+
+const auto kMarkovOnly = std::vector<ModelKind>{ModelKind::kMarkov};
+const auto kAttentionOnly = std::vector<ModelKind>{ModelKind::kAttention};
+const auto kBothModels = std::vector<ModelKind>{ModelKind::kMarkov, ModelKind::kAttention};
+const auto kExponential = std::vector<EntryLaw>{EntryLaw::kExponential};
+const auto kLognormal = std::vector<EntryLaw>{EntryLaw::kLognormal};
+const auto kLanczos = std::vector<SolverKind>{SolverKind::kLanczos};
+const auto kExact = std::vector<SolverKind>{SolverKind::kExact};
+
+INSTANTIATE_TEST_SUITE_P(
+    Flags, FlagApplicability,
+    ::testing::Values(
+        ApplicabilityCase{"LawWithAttentionOnly", kAttentionOnly, kExponential, kLanczos, "--law",
+                          true},
+        ApplicabilityCase{"LawWithMarkov", kMarkovOnly, kExponential, kLanczos, "--law", false},
+        ApplicabilityCase{"LawWithBoth", kBothModels, kExponential, kLanczos, "--law", false},
+        ApplicabilityCase{"DWithMarkovOnly", kMarkovOnly, kExponential, kLanczos, "--d", true},
+        ApplicabilityCase{"DkWithMarkovOnly", kMarkovOnly, kExponential, kLanczos, "--dk", true},
+        ApplicabilityCase{"InputWithMarkovOnly", kMarkovOnly, kLognormal, kLanczos, "--input",
+                          true},
+        ApplicabilityCase{"CausalWithMarkovOnly", kMarkovOnly, kLognormal, kLanczos, "--causal",
+                          true},
+        ApplicabilityCase{"DWithAttention", kAttentionOnly, kExponential, kLanczos, "--d", false},
+        ApplicabilityCase{"BetaWithMarkovExponential", kMarkovOnly, kExponential, kLanczos,
+                          "--beta", true},
+        ApplicabilityCase{"BetaWithMarkovLognormal", kMarkovOnly, kLognormal, kLanczos, "--beta",
+                          false},
+        ApplicabilityCase{"BetaWithAttention", kAttentionOnly, kExponential, kLanczos, "--beta",
+                          false},
+        ApplicabilityCase{"TolWithExactOnly", kMarkovOnly, kExponential, kExact, "--tol", true},
+        ApplicabilityCase{"BlockWithExactOnly", kMarkovOnly, kExponential, kExact, "--block", true},
+        ApplicabilityCase{"TolWithLanczos", kMarkovOnly, kExponential, kLanczos, "--tol", false}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+// ---- the plan in meta.json -------------------------------------------------------------------
+
+SweepPlan unusual_plan() {
+  SweepPlan p;
+  p.models = {ModelKind::kAttention, ModelKind::kMarkov};
+  p.Ts = {100, 300};
+  p.laws = {EntryLaw::kUniform, EntryLaw::kLognormal};
+  p.betas = {0.1, 1.3108};
+  p.ds = {8, 512};
+  p.dks = {4};
+  p.inputs = {InputKind::kIsometric};
+  p.inits = {WeightInit::kXavier, WeightInit::kNormal};
+  p.causal = true;
+  p.fixes = {Fix::kCenter};
+  p.solvers = {SolverKind::kExact, SolverKind::kLanczos};
+  p.ks = {1, 7};
+  p.precisions = {Precision::kFloat32};
+  p.seed = 0xfedcba9876543210ULL;
+  p.seeds = 9;
+  p.tol = 3e-9;
+  p.max_iter = 17;
+  p.block = 3;
+  p.basis = 51;
+  p.all_values = true;
+  return p;
+}
+
+TEST(PlanJson, RoundTripsEveryField) {
+  const SweepPlan p = unusual_plan();
+  const nlohmann::json j = plan_to_json(p);
+  // Through text, as meta.json stores it.
+  const SweepPlan q = plan_from_json(nlohmann::json::parse(j.dump(2)));
+  EXPECT_EQ(plan_to_json(q), j);
+  EXPECT_EQ(q.models, p.models);
+  EXPECT_EQ(q.Ts, p.Ts);
+  EXPECT_EQ(q.laws, p.laws);
+  EXPECT_EQ(q.betas, p.betas);
+  EXPECT_EQ(q.ds, p.ds);
+  EXPECT_EQ(q.dks, p.dks);
+  EXPECT_EQ(q.inputs, p.inputs);
+  EXPECT_EQ(q.inits, p.inits);
+  EXPECT_EQ(q.causal, p.causal);
+  EXPECT_EQ(q.fixes, p.fixes);
+  EXPECT_EQ(q.solvers, p.solvers);
+  EXPECT_EQ(q.ks, p.ks);
+  EXPECT_EQ(q.precisions, p.precisions);
+  EXPECT_EQ(q.seed, p.seed);
+  EXPECT_EQ(q.seeds, p.seeds);
+  EXPECT_EQ(q.tol, p.tol);
+  EXPECT_EQ(q.max_iter, p.max_iter);
+  EXPECT_EQ(q.block, p.block);
+  EXPECT_EQ(q.basis, p.basis);
+  EXPECT_EQ(q.all_values, p.all_values);
+}
+
+TEST(PlanJson, MalformedPlanIsAUsageErrorNamingResume) {
+  nlohmann::json j = plan_to_json(SweepPlan{});
+  j.erase("T");
+  expect_usage_error([&] { plan_from_json(j); }, "--resume:");
+  j = plan_to_json(SweepPlan{});
+  j["seeds"] = "four";
+  expect_usage_error([&] { plan_from_json(j); }, "--resume:");
+  j = plan_to_json(SweepPlan{});
+  j["models"] = nlohmann::json::array({"foo"});
+  EXPECT_THROW(plan_from_json(j), UsageError);
+}
+
+// ---- resuming an interrupted sweep ------------------------------------------------------------
+
+SweepRequest small_sweep(const fs::path& out) {
+  SweepRequest req;
+  req.plan.Ts = {64, 128};
+  req.plan.seeds = 3;
+  req.out = out;
+  req.backend = BackendChoice::kCpu;
+  req.command_line = "test_sweep";
+  return req;
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) lines.push_back(line);
+  return lines;
+}
+
+std::vector<std::string> fields_of(const std::string& line) {
+  std::vector<std::string> out;
+  std::string field;
+  std::istringstream in(line);
+  while (std::getline(in, field, ',')) out.push_back(field);
+  if (!line.empty() && line.back() == ',') out.emplace_back();
+  return out;
+}
+
+// The rows of a rows.csv without the timing columns (which differ from run to run), checking
+// that every line is whole and that no (point, index) repeats.
+std::multiset<std::string> rows_without_timings(const fs::path& rows_csv) {
+  const std::string text = read_text(rows_csv);
+  EXPECT_FALSE(text.empty());
+  EXPECT_EQ(text.back(), '\n') << "last line is torn";
+  const std::vector<std::string> lines = lines_of(text);
+  const std::vector<std::string> header = fields_of(lines.at(0));
+  std::set<std::size_t> timing;
+  std::size_t point_col = 0, index_col = 0;
+  for (std::size_t i = 0; i < header.size(); ++i) {
+    if (header[i] == "generate_s" || header[i] == "solve_s") timing.insert(i);
+    if (header[i] == "point") point_col = i;
+    if (header[i] == "index") index_col = i;
+  }
+  EXPECT_EQ(timing.size(), 2u);
+  std::multiset<std::string> rows;
+  std::set<std::pair<std::string, std::string>> keys;
+  for (std::size_t l = 1; l < lines.size(); ++l) {
+    const std::vector<std::string> f = fields_of(lines[l]);
+    EXPECT_EQ(f.size(), header.size()) << "line " << l << ": " << lines[l];
+    if (f.size() != header.size()) continue;
+    EXPECT_TRUE(keys.insert({f[point_col], f[index_col]}).second)
+        << "duplicate (point, index) = (" << f[point_col] << ", " << f[index_col] << ")";
+    std::string row;
+    for (std::size_t i = 0; i < f.size(); ++i) {
+      if (!timing.count(i)) row += f[i] + ',';
+    }
+    rows.insert(row);
+  }
+  return rows;
+}
+
+TEST(SweepResume, ResumedSweepEqualsAnUninterruptedOne) {
+  TempDir tmp;
+  std::ostringstream out;
+  ASSERT_EQ(run_sweep(small_sweep(tmp.path() / "full"), out), 0);
+  const auto full = rows_without_timings(tmp.path() / "full" / "rows.csv");
+  ASSERT_EQ(full.size(), 6u);  // 2 T x 3 seeds
+
+  const fs::path cut = tmp.path() / "cut";
+  ASSERT_EQ(run_sweep(small_sweep(cut), out), 0);
+  // Simulate an interruption: the header, two whole rows and half of the third.
+  const std::vector<std::string> lines = lines_of(read_text(cut / "rows.csv"));
+  ASSERT_EQ(lines.size(), 7u);
+  write_text(cut / "rows.csv", lines[0] + '\n' + lines[1] + '\n' + lines[2] + '\n' +
+                                   lines[3].substr(0, lines[3].size() / 2));
+
+  SweepRequest resume;
+  resume.resume = cut;
+  resume.plan_given = false;
+  resume.backend = BackendChoice::kCpu;
+  resume.command_line = "test_sweep --resume";
+  ASSERT_EQ(run_sweep(resume, out), 0);
+  EXPECT_EQ(rows_without_timings(cut / "rows.csv"), full);
+
+  const nlohmann::json meta = nlohmann::json::parse(read_text(cut / "meta.json"));
+  EXPECT_EQ(meta.at("status"), "complete");
+  EXPECT_EQ(meta.at("rows"), 6);
+  EXPECT_EQ(meta.at("resumes").size(), 1u);
+  EXPECT_EQ(meta.at("plan"), plan_to_json(small_sweep(cut).plan));
+}
+
+TEST(SweepResume, DuplicateRowsAreKeptOnce) {
+  TempDir tmp;
+  std::ostringstream out;
+  const fs::path dir = tmp.path() / "dup";
+  ASSERT_EQ(run_sweep(small_sweep(dir), out), 0);
+  const auto full = rows_without_timings(dir / "rows.csv");
+  const std::vector<std::string> lines = lines_of(read_text(dir / "rows.csv"));
+  std::string text;
+  for (const auto& l : lines) text += l + '\n';
+  text += lines[1] + '\n';  // the first row again
+  write_text(dir / "rows.csv", text);
+  SweepRequest resume;
+  resume.resume = dir;
+  resume.plan_given = false;
+  resume.backend = BackendChoice::kCpu;
+  ASSERT_EQ(run_sweep(resume, out), 0);
+  EXPECT_EQ(rows_without_timings(dir / "rows.csv"), full);
+}
+
+TEST(SweepResume, ResumingWithADifferentPlanIsRefused) {
+  TempDir tmp;
+  std::ostringstream out;
+  const fs::path dir = tmp.path() / "sweep";
+  ASSERT_EQ(run_sweep(small_sweep(dir), out), 0);
+  const std::string rows_before = read_text(dir / "rows.csv");
+  const std::string meta_before = read_text(dir / "meta.json");
+
+  SweepRequest other;
+  other.resume = dir;
+  other.plan = small_sweep(dir).plan;
+  other.plan.Ts = {64, 256};
+  other.plan_given = true;
+  other.backend = BackendChoice::kCpu;
+  const std::string what = expect_usage_error([&] { run_sweep(other, out); }, "--resume:");
+  EXPECT_NE(what.find("T"), std::string::npos) << "should say which key differs: " << what;
+  EXPECT_EQ(read_text(dir / "rows.csv"), rows_before);
+  EXPECT_EQ(read_text(dir / "meta.json"), meta_before);
+
+  // The same plan given again is accepted (and has nothing left to do).
+  SweepRequest same;
+  same.resume = dir;
+  same.plan = small_sweep(dir).plan;
+  same.plan_given = true;
+  same.backend = BackendChoice::kCpu;
+  EXPECT_EQ(run_sweep(same, out), 0);
+  EXPECT_EQ(rows_without_timings(dir / "rows.csv").size(), 6u);
+}
+
+TEST(SweepResume, RefusesResumeWithOutOrAPlainDirectory) {
+  TempDir tmp;
+  std::ostringstream out;
+  SweepRequest req;
+  req.resume = tmp.path();  // no meta.json
+  req.plan_given = false;
+  req.backend = BackendChoice::kCpu;
+  expect_usage_error([&] { run_sweep(req, out); }, "--resume:");
+  req.out = tmp.path() / "elsewhere";
+  expect_usage_error([&] { run_sweep(req, out); }, "--resume:");
+  EXPECT_FALSE(fs::exists(tmp.path() / "elsewhere"));
+}
+
+TEST(SweepCreate, RefusesAnExistingDirectoryWithoutForce) {
+  TempDir tmp;
+  std::ostringstream out;
+  const fs::path dir = tmp.path() / "taken";
+  fs::create_directories(dir);
+  write_text(dir / "notes.txt", "keep me");
+  expect_usage_error([&] { run_sweep(small_sweep(dir), out); }, "--out:");
+  EXPECT_EQ(read_text(dir / "notes.txt"), "keep me");
+  EXPECT_FALSE(fs::exists(dir / "rows.csv"));
+  EXPECT_FALSE(fs::exists(dir / "meta.json"));
+}
+
+// ---- .npy ------------------------------------------------------------------------------------
+
+template <typename Real>
+class Npy : public ::testing::Test {};
+using RealTypes = ::testing::Types<float, double>;
+TYPED_TEST_SUITE(Npy, RealTypes);
+
+template <typename Real>
+void check_npy_round_trip(std::int64_t rows, std::int64_t cols) {
+  TempDir tmp;
+  const fs::path path = tmp.path() / "m.npy";
+  std::vector<Real> data(static_cast<std::size_t>(rows * cols));
+  for (std::size_t i = 0; i < data.size(); ++i) {
+    data[i] = static_cast<Real>(0.1 * static_cast<double>(i) - 3.0);
+  }
+  write_npy<Real>(path, data.data(), rows, cols);
+  const NpyHeader h = read_npy_header(path);
+  EXPECT_EQ(h.descr, sizeof(Real) == 8 ? "<f8" : "<f4");
+  EXPECT_FALSE(h.fortran_order);
+  EXPECT_EQ(h.shape, (std::vector<std::int64_t>{rows, cols}));
+  EXPECT_EQ(h.data_offset % 64, 0) << "the .npy format aligns the data to 64 bytes";
+  EXPECT_EQ(static_cast<std::int64_t>(fs::file_size(path)),
+            h.data_offset + static_cast<std::int64_t>(sizeof(Real)) * rows * cols);
+  const std::string bytes = read_text(path);
+  EXPECT_EQ(bytes.substr(0, 6), "\x93NUMPY");
+  EXPECT_EQ(bytes[static_cast<std::size_t>(h.data_offset) - 1], '\n');
+  std::vector<Real> back(data.size());
+  std::memcpy(back.data(), bytes.data() + h.data_offset, sizeof(Real) * back.size());
+  EXPECT_EQ(back, data);
+  EXPECT_FALSE(fs::exists(path.string() + ".tmp"));
+}
+
+TYPED_TEST(Npy, SquareMatrixRoundTrips) { check_npy_round_trip<TypeParam>(64, 64); }
+
+TYPED_TEST(Npy, RectangularMatrixKeepsRowsThenColumns) { check_npy_round_trip<TypeParam>(5, 7); }
+
+TEST(NpyHeaderRead, RefusesAFileThatIsNotNpy) {
+  TempDir tmp;
+  write_text(tmp.path() / "x.npy", "not a numpy file at all");
+  expect_usage_error([&] { read_npy_header(tmp.path() / "x.npy"); },
+                     (tmp.path() / "x.npy").string());
+}
+
+}  // namespace
+}  // namespace gapbench
