@@ -126,7 +126,7 @@ void register_cpu_solver_benchmarks() {
     benchmark::RegisterBenchmark(fmt::format("cpu/pass/T:{}", T).c_str(), bm_cpu_pass, T)
         ->UseRealTime()
         ->Unit(benchmark::kMillisecond);
-    for (const double tol : {1e-6, 1e-10}) {
+    for (const double tol : {1e-6, 1e-8, 1e-10}) {
       benchmark::RegisterBenchmark(fmt::format("cpu/lanczos/k:4/tol:{:g}/T:{}", tol, T).c_str(),
                                    bm_cpu_lanczos, T, tol)
           ->UseRealTime()

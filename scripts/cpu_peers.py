@@ -38,7 +38,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("matrix")
     parser.add_argument("--bench", required=True, help="gapbench_bench JSON for this matrix")
-    parser.add_argument("--tols", default="1e-6,1e-10")
+    parser.add_argument("--tols", default="1e-6,1e-8,1e-10")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--json", help="write the comparison here")
     args = parser.parse_args()

@@ -52,7 +52,7 @@ void add_plan_flags(CLI::App& app, PlanFlags& f, bool sweep_axes) {
   app.add_option("--precision", f.precision, "float32 or float64" + axis)->capture_default_str();
   app.add_option("--seed", f.seed, "seed of the Philox key (>= 0)")->capture_default_str();
   app.add_option("--tol", f.tol,
-                 "lanczos: residual <= tol * s_i (default 1e-10 float64, 1e-4 float32)");
+                 "lanczos: residual <= tol * s_i (default 1e-8 float64, 1e-4 float32)");
   app.add_option("--max-iter", f.max_iter,
                  fmt::format("lanczos: most block steps (default {})", kDefaultMaxIter));
   app.add_option("--block", f.block, "lanczos: vectors per block (default: the backend's)");

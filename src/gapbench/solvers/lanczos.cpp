@@ -56,9 +56,9 @@ LanczosPlan plan_lanczos(const SolverOptions& options, Precision precision, std:
                     "blocks of {}; give at least {}",
                     plan.max_iter, plan.k, b, min_iter));
   }
-  // Convergence is tested about 8 times per basis fill (each test is an SVD of the projected
+  // Convergence is tested about 16 times per basis fill (each test is an SVD of the projected
   // matrix), and at every restart.
-  plan.check_every = std::max(1, basis / b / 8);
+  plan.check_every = std::max(1, basis / b / 16);
   return plan;
 }
 
@@ -75,7 +75,7 @@ class LanczosRun {
     const std::int64_t longest = std::max(rows, cols);
     m_work = ops.allocate(longest, std::max<std::int64_t>(m_b, plan.keep));
     m_work2 = ops.allocate(longest, std::max<std::int64_t>(m_b, plan.keep));
-    m_work3 = ops.allocate(longest, m_b);
+    m_work3 = ops.allocate(longest, std::max(m_b, plan.k));
     m_h.assign(static_cast<std::size_t>(m_m) * m_m, 0.0);
   }
 
@@ -269,29 +269,22 @@ class LanczosRun {
     u.rows = m_op.rows();
     m_ops.update(as_const(m_v.columns(0, ku)), q.data(), 1.0, 0.0, v);
     m_ops.update(as_const(m_u.columns(0, ku)), p.data(), 1.0, 0.0, u);
+    // Both sides, all k columns in one product each: A v - u S, then A^T u - v S.
+    std::vector<double> minus_s(static_cast<std::size_t>(k) * k, 0.0);
+    for (int i = 0; i < k; ++i) minus_s[static_cast<std::size_t>(i) * k + i] = -svd.values[i];
     std::vector<double> norms(static_cast<std::size_t>(k), 0.0);
-    std::vector<double> gram(static_cast<std::size_t>(m_b) * m_b);
+    std::vector<double> gram(static_cast<std::size_t>(k) * k);
     for (int side = 0; side < 2; ++side) {
-      // side 0: A v - u S; side 1: A^T u - v S. In chunks of b columns through work3.
-      for (int first = 0; first < k; first += m_b) {
-        const int count = std::min(m_b, k - first);
-        BlockView<Real> out = m_work3.columns(0, count);
-        out.rows = side == 0 ? m_op.rows() : m_op.cols();
-        const BlockView<Real> in = side == 0 ? v.columns(first, count) : u.columns(first, count);
-        const BlockView<Real> other = side == 0 ? u.columns(first, count) : v.columns(first, count);
-        if (side == 0) {
-          m_op.apply(as_const(in), out);
-        } else {
-          m_op.apply_transpose(as_const(in), out);
-        }
-        std::vector<double> shift(static_cast<std::size_t>(count) * count, 0.0);
-        for (int i = 0; i < count; ++i)
-          shift[static_cast<std::size_t>(i) * count + i] = -svd.values[first + i];
-        m_ops.update(as_const(other), shift.data(), 1.0, 1.0, out);
-        m_ops.project(as_const(out), as_const(out), gram.data());
-        for (int i = 0; i < count; ++i)
-          norms[first + i] += gram[static_cast<std::size_t>(i) * count + i];
+      BlockView<Real> out = m_work3.columns(0, k);
+      out.rows = side == 0 ? m_op.rows() : m_op.cols();
+      if (side == 0) {
+        m_op.apply(as_const(v), out);
+      } else {
+        m_op.apply_transpose(as_const(u), out);
       }
+      m_ops.update(as_const(side == 0 ? u : v), minus_s.data(), 1.0, 1.0, out);
+      m_ops.project(as_const(out), as_const(out), gram.data());
+      for (int i = 0; i < k; ++i) norms[i] += gram[static_cast<std::size_t>(i) * k + i];
     }
     double worst = 0;
     for (int i = 0; i < k; ++i) {

@@ -26,7 +26,7 @@ struct LanczosPlan {
   int basis = 32;       // multiple of block
   int keep = 16;        // Ritz pairs kept at a restart; basis - keep is a multiple of block
   int check_every = 1;  // block steps between convergence tests
-  double tol = 1e-10;
+  double tol = 1e-8;
   int max_iter = kDefaultMaxIter;
   std::uint64_t seed = 0;  // start block: Philox stream kSolverStart
 };

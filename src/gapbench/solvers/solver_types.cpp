@@ -14,6 +14,6 @@ SolverKind parse_solver(const std::string& s, const std::string& flag) {
   throw UsageError(fmt::format("{}: unknown solver '{}'; choose one of: exact, lanczos", flag, s));
 }
 
-double default_tol(Precision p) { return p == Precision::kFloat64 ? 1e-10 : 1e-4; }
+double default_tol(Precision p) { return p == Precision::kFloat64 ? 1e-8 : 1e-4; }
 
 }  // namespace gapbench
