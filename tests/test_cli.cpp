@@ -26,6 +26,7 @@
 
 #include "gapbench/cpu/generate.hpp"
 #include "gapbench/npy.hpp"
+#include "gapbench/text.hpp"
 
 #ifndef GAPBENCH_EXE
 #error "GAPBENCH_EXE (the path of the gapbench binary) must be defined by the build"
@@ -62,13 +63,6 @@ class Sandbox {
   fs::path m_root;
 };
 
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 void write_text(const fs::path& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out << text;
@@ -93,8 +87,8 @@ CliResult run_cli(const Sandbox& box, const std::vector<std::string>& args) {
   const int status = std::system(command.c_str());
   CliResult r;
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = read_text(box.stdout_path());
-  r.err = read_text(box.stderr_path());
+  r.out = read_file(box.stdout_path());
+  r.err = read_file(box.stderr_path());
   return r;
 }
 
@@ -103,26 +97,9 @@ std::map<std::string, std::string> snapshot(const fs::path& dir) {
   std::map<std::string, std::string> files;
   for (const auto& e : fs::recursive_directory_iterator(dir)) {
     files[fs::relative(e.path(), dir).string()] =
-        e.is_regular_file() ? read_text(e.path()) : std::string("<dir>");
+        e.is_regular_file() ? read_file(e.path()) : std::string("<dir>");
   }
   return files;
-}
-
-std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) lines.push_back(line);
-  return lines;
-}
-
-std::vector<std::string> fields_of(const std::string& line) {
-  std::vector<std::string> out;
-  std::string field;
-  std::istringstream in(line);
-  while (std::getline(in, field, ',')) out.push_back(field);
-  if (!line.empty() && line.back() == ',') out.emplace_back();
-  return out;
 }
 
 // ---- bad input ---------------------------------------------------------------------------------
@@ -211,14 +188,14 @@ TEST(CliSweep, WritesRowsAndMeta) {
   const CliResult r = run_cli(box, {"sweep", "--T", "64,128", "--seeds", "2", "--out", "res"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const fs::path dir = box.cwd() / "res";
-  const std::vector<std::string> lines = lines_of(read_text(dir / "rows.csv"));
+  const std::vector<std::string> lines = split_lines(read_file(dir / "rows.csv"));
   ASSERT_EQ(lines.size(), 5u) << "header + 2 T x 2 seeds";
-  const std::vector<std::string> header = fields_of(lines[0]);
+  const std::vector<std::string> header = split(lines[0], ',');
   EXPECT_EQ(header.at(0), "point");
   for (std::size_t i = 1; i < lines.size(); ++i) {
-    EXPECT_EQ(fields_of(lines[i]).size(), header.size()) << lines[i];
+    EXPECT_EQ(split(lines[i], ',').size(), header.size()) << lines[i];
   }
-  const nlohmann::json meta = nlohmann::json::parse(read_text(dir / "meta.json"));
+  const nlohmann::json meta = nlohmann::json::parse(read_file(dir / "meta.json"));
   for (const char* key : {"schema", "rng", "command", "build", "backend", "plan", "status"}) {
     EXPECT_TRUE(meta.contains(key)) << key;
   }
@@ -263,7 +240,7 @@ TEST(CliDump, WritesTheGeneratedMatrixAsNpy) {
   EXPECT_FALSE(h.fortran_order);
   EXPECT_EQ(h.shape, (std::vector<std::int64_t>{64, 64}));
   ASSERT_EQ(static_cast<std::int64_t>(fs::file_size(path)), h.data_offset + 8 * 64 * 64);
-  const std::string bytes = read_text(path);
+  const std::string bytes = read_file(path);
   std::vector<double> a(64 * 64);
   std::memcpy(a.data(), bytes.data() + h.data_offset, 8 * a.size());
   // The defaults of dump: markov exponential, seed 0, index 0. The file holds exactly that
@@ -308,7 +285,7 @@ pid_t spawn_cli(const Sandbox& box, const std::vector<std::string>& args) {
 }
 
 int data_rows(const fs::path& rows_csv) {
-  const std::string text = read_text(rows_csv);
+  const std::string text = read_file(rows_csv);
   const auto lines = std::count(text.begin(), text.end(), '\n');
   return lines > 0 ? static_cast<int>(lines) - 1 : 0;
 }
@@ -332,40 +309,40 @@ TEST(CliInterrupt, SigintKeepsWholeRowsAndResumeCompletes) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   ASSERT_FALSE(exited) << "the sweep ended before it could be interrupted: "
-                       << read_text(box.stderr_path());
+                       << read_file(box.stderr_path());
   ASSERT_EQ(::kill(pid, SIGINT), 0);
   ASSERT_EQ(::waitpid(pid, &status, 0), pid);
   ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << WTERMSIG(status);
-  EXPECT_EQ(WEXITSTATUS(status), 130) << read_text(box.stderr_path());
+  EXPECT_EQ(WEXITSTATUS(status), 130) << read_file(box.stderr_path());
 
-  const nlohmann::json meta = nlohmann::json::parse(read_text(dir / "meta.json"));
+  const nlohmann::json meta = nlohmann::json::parse(read_file(dir / "meta.json"));
   EXPECT_EQ(meta.at("status"), "interrupted");
-  const std::string text = read_text(dir / "rows.csv");
+  const std::string text = read_file(dir / "rows.csv");
   ASSERT_FALSE(text.empty());
   EXPECT_EQ(text.back(), '\n') << "torn last line";
-  const std::vector<std::string> lines = lines_of(text);
-  const std::size_t columns = fields_of(lines.at(0)).size();
-  for (const auto& line : lines) EXPECT_EQ(fields_of(line).size(), columns) << line;
+  const std::vector<std::string> lines = split_lines(text);
+  const std::size_t columns = split(lines.at(0), ',').size();
+  for (const auto& line : lines) EXPECT_EQ(split(line, ',').size(), columns) << line;
   const int kept = static_cast<int>(lines.size()) - 1;
   EXPECT_GE(kept, 1);
   EXPECT_LT(kept, 18) << "nothing was left to resume";
   EXPECT_EQ(meta.at("rows"), kept);
-  EXPECT_NE(read_text(box.stderr_path()).find("--resume"), std::string::npos)
+  EXPECT_NE(read_file(box.stderr_path()).find("--resume"), std::string::npos)
       << "the message should say how to continue";
 
   const CliResult r = run_cli(box, {"sweep", "--resume", "res"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  const std::vector<std::string> all = lines_of(read_text(dir / "rows.csv"));
+  const std::vector<std::string> all = split_lines(read_file(dir / "rows.csv"));
   ASSERT_EQ(all.size(), 19u) << "header + 3 T x 6 seeds";
   std::set<std::pair<std::string, std::string>> keys;
   for (std::size_t i = 1; i < all.size(); ++i) {
-    const auto f = fields_of(all[i]);
+    const auto f = split(all[i], ',');
     ASSERT_EQ(f.size(), columns) << all[i];
     EXPECT_TRUE(keys.insert({f[0], f[1]}).second) << "duplicate (point, index): " << all[i];
   }
   // The rows kept from before the interruption are untouched.
   for (int i = 0; i <= kept; ++i) EXPECT_EQ(all[i], lines[i]);
-  const nlohmann::json done = nlohmann::json::parse(read_text(dir / "meta.json"));
+  const nlohmann::json done = nlohmann::json::parse(read_file(dir / "meta.json"));
   EXPECT_EQ(done.at("status"), "complete");
   EXPECT_EQ(done.at("rows"), 18);
   EXPECT_EQ(done.at("resumes").size(), 1u);

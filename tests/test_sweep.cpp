@@ -21,6 +21,7 @@
 #include "gapbench/sweep/range.hpp"
 #include "gapbench/sweep/results.hpp"
 #include "gapbench/sweep/runner.hpp"
+#include "gapbench/text.hpp"
 
 namespace gapbench {
 namespace {
@@ -45,13 +46,6 @@ class TempDir {
  private:
   fs::path m_path;
 };
-
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 void write_text(const fs::path& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
@@ -395,31 +389,14 @@ SweepRequest small_sweep(const fs::path& out) {
   return req;
 }
 
-std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) lines.push_back(line);
-  return lines;
-}
-
-std::vector<std::string> fields_of(const std::string& line) {
-  std::vector<std::string> out;
-  std::string field;
-  std::istringstream in(line);
-  while (std::getline(in, field, ',')) out.push_back(field);
-  if (!line.empty() && line.back() == ',') out.emplace_back();
-  return out;
-}
-
 // The rows of a rows.csv without the timing columns (which differ from run to run), checking
 // that every line is whole and that no (point, index) repeats.
 std::multiset<std::string> rows_without_timings(const fs::path& rows_csv) {
-  const std::string text = read_text(rows_csv);
+  const std::string text = read_file(rows_csv);
   EXPECT_FALSE(text.empty());
   EXPECT_EQ(text.back(), '\n') << "last line is torn";
-  const std::vector<std::string> lines = lines_of(text);
-  const std::vector<std::string> header = fields_of(lines.at(0));
+  const std::vector<std::string> lines = split_lines(text);
+  const std::vector<std::string> header = split(lines.at(0), ',');
   std::set<std::size_t> timing;
   std::size_t point_col = 0, index_col = 0;
   for (std::size_t i = 0; i < header.size(); ++i) {
@@ -431,7 +408,7 @@ std::multiset<std::string> rows_without_timings(const fs::path& rows_csv) {
   std::multiset<std::string> rows;
   std::set<std::pair<std::string, std::string>> keys;
   for (std::size_t l = 1; l < lines.size(); ++l) {
-    const std::vector<std::string> f = fields_of(lines[l]);
+    const std::vector<std::string> f = split(lines[l], ',');
     EXPECT_EQ(f.size(), header.size()) << "line " << l << ": " << lines[l];
     if (f.size() != header.size()) continue;
     EXPECT_TRUE(keys.insert({f[point_col], f[index_col]}).second)
@@ -455,7 +432,7 @@ TEST(SweepResume, ResumedSweepEqualsAnUninterruptedOne) {
   const fs::path cut = tmp.path() / "cut";
   ASSERT_EQ(run_sweep(small_sweep(cut), out), 0);
   // Simulate an interruption: the header, two whole rows and half of the third.
-  const std::vector<std::string> lines = lines_of(read_text(cut / "rows.csv"));
+  const std::vector<std::string> lines = split_lines(read_file(cut / "rows.csv"));
   ASSERT_EQ(lines.size(), 7u);
   write_text(cut / "rows.csv", lines[0] + '\n' + lines[1] + '\n' + lines[2] + '\n' +
                                    lines[3].substr(0, lines[3].size() / 2));
@@ -468,7 +445,7 @@ TEST(SweepResume, ResumedSweepEqualsAnUninterruptedOne) {
   ASSERT_EQ(run_sweep(resume, out), 0);
   EXPECT_EQ(rows_without_timings(cut / "rows.csv"), full);
 
-  const nlohmann::json meta = nlohmann::json::parse(read_text(cut / "meta.json"));
+  const nlohmann::json meta = nlohmann::json::parse(read_file(cut / "meta.json"));
   EXPECT_EQ(meta.at("status"), "complete");
   EXPECT_EQ(meta.at("rows"), 6);
   EXPECT_EQ(meta.at("resumes").size(), 1u);
@@ -481,7 +458,7 @@ TEST(SweepResume, DuplicateRowsAreKeptOnce) {
   const fs::path dir = tmp.path() / "dup";
   ASSERT_EQ(run_sweep(small_sweep(dir), out), 0);
   const auto full = rows_without_timings(dir / "rows.csv");
-  const std::vector<std::string> lines = lines_of(read_text(dir / "rows.csv"));
+  const std::vector<std::string> lines = split_lines(read_file(dir / "rows.csv"));
   std::string text;
   for (const auto& l : lines) text += l + '\n';
   text += lines[1] + '\n';  // the first row again
@@ -499,8 +476,8 @@ TEST(SweepResume, ResumingWithADifferentPlanIsRefused) {
   std::ostringstream out;
   const fs::path dir = tmp.path() / "sweep";
   ASSERT_EQ(run_sweep(small_sweep(dir), out), 0);
-  const std::string rows_before = read_text(dir / "rows.csv");
-  const std::string meta_before = read_text(dir / "meta.json");
+  const std::string rows_before = read_file(dir / "rows.csv");
+  const std::string meta_before = read_file(dir / "meta.json");
 
   SweepRequest other;
   other.resume = dir;
@@ -510,8 +487,8 @@ TEST(SweepResume, ResumingWithADifferentPlanIsRefused) {
   other.backend = BackendChoice::kCpu;
   const std::string what = expect_usage_error([&] { run_sweep(other, out); }, "--resume:");
   EXPECT_NE(what.find("T"), std::string::npos) << "should say which key differs: " << what;
-  EXPECT_EQ(read_text(dir / "rows.csv"), rows_before);
-  EXPECT_EQ(read_text(dir / "meta.json"), meta_before);
+  EXPECT_EQ(read_file(dir / "rows.csv"), rows_before);
+  EXPECT_EQ(read_file(dir / "meta.json"), meta_before);
 
   // The same plan given again is accepted (and has nothing left to do).
   SweepRequest same;
@@ -543,7 +520,7 @@ TEST(SweepCreate, RefusesAnExistingDirectoryWithoutForce) {
   fs::create_directories(dir);
   write_text(dir / "notes.txt", "keep me");
   expect_usage_error([&] { run_sweep(small_sweep(dir), out); }, "--out:");
-  EXPECT_EQ(read_text(dir / "notes.txt"), "keep me");
+  EXPECT_EQ(read_file(dir / "notes.txt"), "keep me");
   EXPECT_FALSE(fs::exists(dir / "rows.csv"));
   EXPECT_FALSE(fs::exists(dir / "meta.json"));
 }
@@ -571,7 +548,7 @@ void check_npy_round_trip(std::int64_t rows, std::int64_t cols) {
   EXPECT_EQ(h.data_offset % 64, 0) << "the .npy format aligns the data to 64 bytes";
   EXPECT_EQ(static_cast<std::int64_t>(fs::file_size(path)),
             h.data_offset + static_cast<std::int64_t>(sizeof(Real)) * rows * cols);
-  const std::string bytes = read_text(path);
+  const std::string bytes = read_file(path);
   EXPECT_EQ(bytes.substr(0, 6), "\x93NUMPY");
   EXPECT_EQ(bytes[static_cast<std::size_t>(h.data_offset) - 1], '\n');
   std::vector<Real> back(data.size());

@@ -4,21 +4,12 @@
 
 #include <charconv>
 #include <cmath>
-#include <sstream>
 
 #include "gapbench/error.hpp"
+#include "gapbench/text.hpp"
 
 namespace gapbench {
 namespace {
-
-std::vector<std::string> split(const std::string& text, char sep) {
-  std::vector<std::string> parts;
-  std::string part;
-  std::istringstream in(text);
-  while (std::getline(in, part, sep)) parts.push_back(part);
-  if (!text.empty() && text.back() == sep) parts.emplace_back();
-  return parts;
-}
 
 double parse_number(const std::string& s, const std::string& flag, const std::string& item) {
   double v = 0;

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "gapbench/error.hpp"
+#include "gapbench/text.hpp"
 
 namespace gapbench {
 namespace fs = std::filesystem;
@@ -36,15 +37,6 @@ std::string join(const std::vector<std::string>& fields) {
   return line + '\n';
 }
 
-std::vector<std::string> split_line(const std::string& line) {
-  std::vector<std::string> out;
-  std::string field;
-  std::istringstream in(line);
-  while (std::getline(in, field, ',')) out.push_back(field);
-  if (!line.empty() && line.back() == ',') out.emplace_back();
-  return out;
-}
-
 void write_all(int fd, const std::string& text, const fs::path& path) {
   // One write(2) per line on an O_APPEND file: a line is either whole or (if the process dies
   // mid-call) torn at the end, which resume discards.
@@ -57,13 +49,6 @@ void write_all(int fd, const std::string& text, const fs::path& path) {
     }
     done += static_cast<std::size_t>(n);
   }
-}
-
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
 }
 
 }  // namespace
@@ -175,14 +160,14 @@ ResultsDir ResultsDir::resume(const fs::path& dir, int kmax, bool with_values) {
   ResultsDir r;
   r.m_dir = dir;
   // rows.csv: keep the header and whole lines; drop a torn last line.
-  const std::string text = read_text(dir / kRows);
+  const std::string text = read_file(dir / kRows);
   const std::size_t last_newline = text.rfind('\n');
   const std::size_t keep = last_newline == std::string::npos ? 0 : last_newline + 1;
   std::istringstream in(text.substr(0, keep));
   std::string line;
   std::vector<std::string> header;
   const std::vector<std::string> expected = row_columns(kmax);
-  if (!std::getline(in, line) || (header = split_line(line)) != expected) {
+  if (!std::getline(in, line) || (header = split(line, ',')) != expected) {
     throw UsageError(fmt::format(
         "--resume: {} does not have the columns this plan writes; it belongs to another plan "
         "or version",
@@ -190,7 +175,7 @@ ResultsDir ResultsDir::resume(const fs::path& dir, int kmax, bool with_values) {
   }
   std::string kept = line + '\n';
   while (std::getline(in, line)) {
-    const std::vector<std::string> fields = split_line(line);
+    const std::vector<std::string> fields = split(line, ',');
     if (fields.size() != header.size()) continue;  // damaged line: recomputed
     RowFields row;
     for (std::size_t i = 0; i < header.size(); ++i) row[header[i]] = fields[i];
@@ -203,12 +188,12 @@ ResultsDir ResultsDir::resume(const fs::path& dir, int kmax, bool with_values) {
   if (kept != text) write_file_atomically(dir / kRows, kept);
   // values.csv: keep only the values of matrices whose row is present.
   if (fs::exists(dir / kValues)) {
-    std::istringstream vin(read_text(dir / kValues));
+    std::istringstream vin(read_file(dir / kValues));
     std::string vkept = kValuesHeader;
     std::getline(vin, line);
     while (std::getline(vin, line)) {
       if (vin.eof()) break;  // no newline: torn
-      const std::vector<std::string> f = split_line(line);
+      const std::vector<std::string> f = split(line, ',');
       if (f.size() != 4) continue;
       if (r.m_done.count({std::stoi(f[0]), static_cast<std::uint32_t>(std::stoul(f[1]))})) {
         vkept += line + '\n';
@@ -257,7 +242,7 @@ void ResultsDir::append_values(const std::string& lines) {
 
 nlohmann::json ResultsDir::read_meta() const {
   try {
-    return nlohmann::json::parse(read_text(m_dir / kMeta));
+    return nlohmann::json::parse(read_file(m_dir / kMeta));
   } catch (const nlohmann::json::exception& e) {
     throw UsageError(
         fmt::format("--resume: {} is not valid JSON ({})", (m_dir / kMeta).string(), e.what()));

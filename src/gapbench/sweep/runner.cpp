@@ -14,6 +14,7 @@
 #include "gapbench/build_info.hpp"
 #include "gapbench/error.hpp"
 #include "gapbench/rng.hpp"
+#include "gapbench/text.hpp"
 
 namespace gapbench {
 namespace fs = std::filesystem;
@@ -88,13 +89,9 @@ class Progress {
 
 RowFields to_fields(const std::string& line, int kmax) {
   const std::vector<std::string> columns = row_columns(kmax);
+  const std::vector<std::string> fields = split(line.substr(0, line.size() - 1), ',');
   RowFields row;
-  std::istringstream in(line.substr(0, line.size() - 1));
-  std::string field;
-  for (const auto& c : columns) {
-    std::getline(in, field, ',');
-    row[c] = field;
-  }
+  for (std::size_t i = 0; i < columns.size() && i < fields.size(); ++i) row[columns[i]] = fields[i];
   return row;
 }
 
