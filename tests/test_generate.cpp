@@ -277,15 +277,21 @@ INSTANTIATE_TEST_SUITE_P(Models, CausalMask, ::testing::ValuesIn(causal_specs(10
 
 class Determinism : public ::testing::TestWithParam<NamedSpec> {};
 
-TEST_P(Determinism, SameMatrixWithOneOrTwoThreads) {
+TEST_P(Determinism, SameMatrixWhateverTheThreadCount) {
+  // OpenBLAS rounds differently with 3 or more threads than with 1 or 2 when it splits one GEMM
+  // itself; the generator's fixed panels must not (oversubscribing 2 cores is fine for this).
   const ModelSpec& spec = GetParam().spec;
   cpu::set_threads(1);
   const std::vector<double> one = cpu::generate_dense<double>(spec, 5, 3);
-  cpu::set_threads(2);
-  const std::vector<double> two = cpu::generate_dense<double>(spec, 5, 3);
+  for (const int threads : {2, 3, 4, 7}) {
+    cpu::set_threads(threads);
+    const std::vector<double> many = cpu::generate_dense<double>(spec, 5, 3);
+    ASSERT_EQ(one.size(), many.size());
+    for (std::size_t i = 0; i < one.size(); ++i) {
+      ASSERT_EQ(one[i], many[i]) << "entry " << i << " with " << threads << " threads";
+    }
+  }
   cpu::set_threads(0);
-  ASSERT_EQ(one.size(), two.size());
-  for (std::size_t i = 0; i < one.size(); ++i) ASSERT_EQ(one[i], two[i]) << "entry " << i;
 }
 
 TEST_P(Determinism, SameMatrixWhateverTheOrderOfGeneration) {

@@ -7,8 +7,34 @@
 #include "gapbench/cpu/blas.hpp"
 #include "gapbench/entries.hpp"
 
+extern "C" {
+void openblas_set_num_threads(int);
+int openblas_get_num_threads(void);
+}
+
 namespace gapbench::cpu {
 namespace {
+
+// C (m x n, row-major) = A (m x k, row-major) op(B), where op(B) is B (k x n) or B^T (B n x k).
+// OpenBLAS rounds differently depending on how its threads split the output, so the product is
+// cut into fixed panels of rows, each computed by one single-threaded OpenBLAS call, with OpenMP
+// over the panels: the result is then bitwise the same for any thread count.
+template <typename Real>
+void deterministic_gemm(bool transpose_b, std::int64_t m, std::int64_t n, std::int64_t k,
+                        const Real* a, const Real* b, Real* c) {
+  constexpr std::int64_t kPanelRows = 64;
+  const int blas_threads = openblas_get_num_threads();
+  openblas_set_num_threads(1);
+  const std::int64_t panels = (m + kPanelRows - 1) / kPanelRows;
+#pragma omp parallel for schedule(dynamic)
+  for (std::int64_t p = 0; p < panels; ++p) {
+    const std::int64_t first = p * kPanelRows;
+    const std::int64_t rows = std::min(kPanelRows, m - first);
+    blas::gemm(CblasRowMajor, CblasNoTrans, transpose_b ? CblasTrans : CblasNoTrans, rows, n, k,
+               Real(1), a + first * k, k, b, transpose_b ? k : n, Real(0), c + first * n, n);
+  }
+  openblas_set_num_threads(blas_threads);
+}
 
 // Normalises one row of raw values in place: softmax of logits, or division by the sum of
 // positive weights. Only the first `valid` entries take part; the rest become 0 (causal mask).
@@ -92,8 +118,7 @@ FrobeniusSums generate_attention(const ModelSpec& spec, std::uint64_t seed, std:
   const std::int64_t T = spec.T;
   const AttentionFactors<Real> f = attention_factors<Real>(spec, seed, index);
   // Logits without their scale: a = Q K^T, row-major.
-  blas::gemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, spec.dk, Real(1), f.queries.data(),
-             spec.dk, f.keys.data(), spec.dk, Real(0), a, T);
+  deterministic_gemm(/*transpose_b=*/true, T, T, spec.dk, f.queries.data(), f.keys.data(), a);
   const Real scale = attention_logit_scale(static_cast<Real>(spec.beta), spec.dk);
   std::vector<FrobeniusSums> row_stats(static_cast<std::size_t>(T));
 #pragma omp parallel for schedule(static)
@@ -126,10 +151,8 @@ AttentionFactors<Real> attention_factors(const ModelSpec& spec, std::uint64_t se
   AttentionFactors<Real> f;
   f.queries.resize(static_cast<std::size_t>(spec.T * spec.dk));
   f.keys.resize(f.queries.size());
-  blas::gemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, spec.T, spec.dk, spec.d, Real(1), x.data(),
-             spec.d, wq.data(), spec.dk, Real(0), f.queries.data(), spec.dk);
-  blas::gemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, spec.T, spec.dk, spec.d, Real(1), x.data(),
-             spec.d, wk.data(), spec.dk, Real(0), f.keys.data(), spec.dk);
+  deterministic_gemm(false, spec.T, spec.dk, spec.d, x.data(), wq.data(), f.queries.data());
+  deterministic_gemm(false, spec.T, spec.dk, spec.d, x.data(), wk.data(), f.keys.data());
   return f;
 }
 
