@@ -178,10 +178,29 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"ResumeNotASweep", Args{"sweep", "--resume", "taken"}, "--resume"},
         BadInput{"RunKNotBelowT", Args{"run", "--T", "8", "--k", "8"}, "--k"},
         BadInput{"DumpWithoutOut", Args{"dump", "--T", "64"}, "--out"},
-        BadInput{"DumpOutIsADirectory", Args{"dump", "--T", "64", "--out", "taken"}, "--out"}),
+        BadInput{"DumpOutIsADirectory", Args{"dump", "--T", "64", "--out", "taken"}, "--out"},
+        // Found in review: these crashed, clamped silently or overflowed.
+        BadInput{"ThreadsHuge", Args{"run", "--T", "64", "--threads", "100000"}, "--threads"},
+        BadInput{"SweepThreadsHuge", Args{"sweep", "--T", "64", "--threads", "100000"},
+                 "--threads"},
+        BadInput{"SeedOverflows", Args{"run", "--T", "64", "--seed", "99999999999999999999999"},
+                 "--seed"},
+        BadInput{"BetaOverflows",
+                 Args{"run", "--T", "64", "--model", "attention", "--beta", "1e308"}, "--beta"},
+        BadInput{"DumpPastMemory", Args{"dump", "--T", "1000000000", "--out", "big.npy"}, "--T"}),
     [](const auto& info) { return std::string(info.param.name); });
 
 // ---- happy paths -------------------------------------------------------------------------------
+
+TEST(CliDump, IgnoresTheSolversKAndTakesTheWholeSeedRange) {
+  Sandbox box;
+  // k = 4 (the default) does not fit T = 3, but dump solves nothing; 2^64 - 1 is a valid seed.
+  const CliResult r =
+      run_cli(box, {"dump", "--T", "3", "--seed", "18446744073709551615", "--out", "m.npy"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(fs::exists(box.cwd() / "m.npy"));
+  EXPECT_FALSE(fs::exists(box.cwd() / "m.npy.tmp"));
+}
 
 TEST(CliSweep, WritesRowsAndMeta) {
   Sandbox box;

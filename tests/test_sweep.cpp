@@ -471,6 +471,47 @@ TEST(SweepResume, DuplicateRowsAreKeptOnce) {
   EXPECT_EQ(rows_without_timings(dir / "rows.csv"), full);
 }
 
+TEST(SweepResume, RowsThatDoNotParseOrLieOutsideThePlanAreRecomputed) {
+  TempDir tmp;
+  std::ostringstream out;
+  const fs::path dir = tmp.path() / "damaged";
+  ASSERT_EQ(run_sweep(small_sweep(dir), out), 0);
+  const auto full = rows_without_timings(dir / "rows.csv");
+  std::vector<std::string> lines = split_lines(read_file(dir / "rows.csv"));
+  // Row 1 gets a point that is not a number, row 2 an index past the plan's 3 seeds: both are
+  // dropped and recomputed, neither aborts the resume (review: std::stoi threw here).
+  std::vector<std::string> f1 = split(lines[1], ','), f2 = split(lines[2], ',');
+  f1[0] = "x1";
+  f2[1] = "99";
+  const auto join = [](const std::vector<std::string>& f) {
+    std::string line;
+    for (std::size_t i = 0; i < f.size(); ++i) line += (i ? "," : "") + f[i];
+    return line;
+  };
+  std::string text = lines[0] + '\n' + join(f1) + '\n' + join(f2) + '\n';
+  for (std::size_t i = 3; i < lines.size(); ++i) text += lines[i] + '\n';
+  write_text(dir / "rows.csv", text);
+  SweepRequest resume;
+  resume.resume = dir;
+  resume.plan_given = false;
+  resume.backend = BackendChoice::kCpu;
+  ASSERT_EQ(run_sweep(resume, out), 0);
+  EXPECT_EQ(rows_without_timings(dir / "rows.csv"), full);
+}
+
+TEST(SweepResume, ADirectoryInUseIsRefused) {
+  TempDir tmp;
+  const fs::path dir = tmp.path() / "busy";
+  // Holding a created directory (as a running sweep does) locks it against a resume.
+  ResultsDir held = ResultsDir::create(dir, false, 4, false, nlohmann::json{{"plan", {}}});
+  try {
+    ResultsDir::resume(dir, 4, false, 1, 1);
+    FAIL() << "a directory in use was resumed";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("in use"), std::string::npos) << e.what();
+  }
+}
+
 TEST(SweepResume, ResumingWithADifferentPlanIsRefused) {
   TempDir tmp;
   std::ostringstream out;

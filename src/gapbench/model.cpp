@@ -63,6 +63,12 @@ void validate(const ModelSpec& spec) {
     throw UsageError(
         fmt::format("--beta: beta = {} must be finite and > 0 (e.g. --beta 1)", spec.beta));
   }
+  if (spec.uses_beta() && spec.beta > kMaxBeta) {
+    throw UsageError(fmt::format(
+        "--beta: beta = {} is above {}: every row is one-hot to working precision there and the "
+        "logits overflow soon after",
+        spec.beta, kMaxBeta));
+  }
   if (spec.kind == ModelKind::kAttention) {
     if (spec.d < 1) {
       throw UsageError(fmt::format("--d: d = {} must be >= 1", spec.d));

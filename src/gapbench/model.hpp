@@ -38,8 +38,10 @@ struct ModelSpec {
   double weight_sigma() const;
 };
 
-// Throws UsageError naming the flag for: T < 2, beta <= 0 or not finite, d < 1, dk < 1,
-// isometric inputs with d < T.
+inline constexpr double kMaxBeta = 1e4;
+
+// Throws UsageError naming the flag for: T < 2, beta <= 0, not finite or above kMaxBeta, d < 1,
+// dk < 1, isometric inputs with d < T.
 void validate(const ModelSpec& spec);
 
 // c = sigma/mu of the entries of M for the random Markov model (PAPER.md): lognormal

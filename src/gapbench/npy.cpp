@@ -21,6 +21,15 @@ void write_npy(const std::filesystem::path& path, const Real* data, std::int64_t
   header.append((64 - unpadded % 64) % 64, ' ');
   header += '\n';
   const std::filesystem::path tmp = path.string() + ".tmp";
+  // A failed write leaves neither the temporary nor a partial file behind.
+  struct RemoveUnlessRenamed {
+    const std::filesystem::path& file;
+    bool renamed = false;
+    ~RemoveUnlessRenamed() {
+      std::error_code ec;
+      if (!renamed) std::filesystem::remove(file, ec);
+    }
+  } cleanup{tmp};
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     if (!out) throw UsageError(fmt::format("--out: cannot write '{}'", path.string()));
@@ -33,7 +42,11 @@ void write_npy(const std::filesystem::path& path, const Real* data, std::int64_t
               static_cast<std::streamsize>(sizeof(Real) * rows * cols));
     if (!out) throw UsageError(fmt::format("--out: cannot write '{}'", path.string()));
   }
-  std::filesystem::rename(tmp, path);
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec)
+    throw UsageError(fmt::format("--out: cannot write '{}': {}", path.string(), ec.message()));
+  cleanup.renamed = true;
 }
 
 template void write_npy<float>(const std::filesystem::path&, const float*, std::int64_t,

@@ -20,8 +20,15 @@ extern "C" char* openblas_get_config(void);
 namespace gapbench::cli {
 namespace {
 
-// The single point that `run` and `dump` describe; refuses lists and ranges.
-PointSpec single_point(const CLI::App& app, const PlanFlags& flags, const char* command) {
+// The single matrix that `run` and `dump` describe; refuses lists and ranges.
+struct SingleMatrix {
+  PointSpec point;
+  std::uint64_t seed = 0;
+  std::uint32_t index = 0;
+};
+
+SingleMatrix single_matrix(const CLI::App& app, const PlanFlags& flags, std::int64_t index,
+                           const char* command) {
   const SweepPlan plan = build_plan(app, flags);
   const std::vector<PlannedPoint> points = expand_plan(plan);
   if (points.size() != 1) {
@@ -30,7 +37,11 @@ PointSpec single_point(const CLI::App& app, const PlanFlags& flags, const char* 
                     "points; give one value per flag (use gapbench sweep for more)",
                     command, points.size()));
   }
-  return points[0].spec;
+  if (index < 0 || index > 0xffffffffLL) {
+    throw UsageError(fmt::format("--index: {} is outside 0 to 2^32 - 1", index));
+  }
+  check_threads(flags.threads);
+  return {points[0].spec, plan.seed, static_cast<std::uint32_t>(index)};
 }
 
 std::string opt(const std::optional<double>& v) { return v ? fmt::format("{:.6g}", *v) : "-"; }
@@ -59,8 +70,8 @@ Command add_sweep_command(CLI::App& app, const std::string& command_line) {
     if (!resume->empty()) req.resume = *resume;
     req.force = *force;
     req.backend = parse_backend(flags->backend);
+    check_threads(flags->threads);
     req.threads = flags->threads;
-    if (flags->threads < 0) throw UsageError("--threads: must be >= 0 (0: all cores)");
     return run_sweep(req, std::cout);
   };
 }
@@ -73,18 +84,14 @@ Command add_run_command(CLI::App& app) {
   add_plan_flags(*sub, *flags, /*sweep_axes=*/false);
   sub->add_option("--index", *index, "matrix index (the seed's stream)")->capture_default_str();
   return [sub, flags, index]() {
-    const PointSpec point = single_point(*sub, *flags, "run");
-    if (*index < 0 || *index > 0xffffffffLL) {
-      throw UsageError("--index: must be between 0 and 2^32 - 1");
-    }
-    if (flags->threads < 0) throw UsageError("--threads: must be >= 0 (0: all cores)");
+    const SingleMatrix one = single_matrix(*sub, *flags, *index, "run");
+    const PointSpec& point = one.point;
     BackendSelection sel = make_backend(parse_backend(flags->backend), flags->threads);
     sel.backend->check(point);
-    const auto idx = static_cast<std::uint32_t>(*index);
-    const MatrixOutcome o = sel.backend->run_batch(point, flags->seed, {idx}).at(0);
+    const MatrixOutcome o = sel.backend->run_batch(point, one.seed, {one.index}).at(0);
     const Metrics m = compute_metrics(point.model, o.solve.values, o.sums);
     std::cout << fmt::format("{} precision={} seed={} index={}\n", describe(point.model),
-                             to_string(point.precision), flags->seed, idx)
+                             to_string(point.precision), one.seed, one.index)
               << fmt::format("backend {} ({}), solver {}\n", sel.backend->name(),
                              sel.backend->device(), to_string(point.solver.kind));
     for (int i = 0; i < point.solver.k; ++i) {
@@ -112,21 +119,21 @@ Command add_dump_command(CLI::App& app) {
   sub->add_option("--index", *index, "matrix index")->capture_default_str();
   sub->add_option("--out", *out, "the .npy file to write")->required();
   return [sub, flags, index, out]() {
-    const PointSpec point = single_point(*sub, *flags, "dump");
-    if (*index < 0 || *index > 0xffffffffLL) {
-      throw UsageError("--index: must be between 0 and 2^32 - 1");
-    }
+    // dump writes a matrix and solves nothing: the solver's k does not have to fit T.
+    if (given_flags(*sub).count("--k") == 0) flags->k = "1";
+    const SingleMatrix one = single_matrix(*sub, *flags, *index, "dump");
+    const PointSpec& point = one.point;
     if (std::filesystem::is_directory(*out)) {
       throw UsageError(fmt::format("--out: '{}' is a directory; name a .npy file", *out));
     }
-    cpu::set_threads(flags->threads);
-    const auto idx = static_cast<std::uint32_t>(*index);
     const std::int64_t T = point.model.T;
+    cpu::check_dense_fits(T, point.precision);
+    cpu::set_threads(flags->threads);
     if (point.precision == Precision::kFloat64) {
-      const auto a = cpu::generate_dense<double>(point.model, flags->seed, idx);
+      const auto a = cpu::generate_dense<double>(point.model, one.seed, one.index);
       write_npy<double>(*out, a.data(), T, T);
     } else {
-      const auto a = cpu::generate_dense<float>(point.model, flags->seed, idx);
+      const auto a = cpu::generate_dense<float>(point.model, one.seed, one.index);
       write_npy<float>(*out, a.data(), T, T);
     }
     std::cout << fmt::format("wrote {} ({} x {} {}, {})\n", *out, T, T, to_string(point.precision),

@@ -2,8 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <charconv>
 #include <cmath>
 
+#include "gapbench/cpu/cpu_backend.hpp"
 #include "gapbench/error.hpp"
 #include "gapbench/sweep/range.hpp"
 
@@ -22,7 +24,26 @@ std::vector<Enum> parse_enum_list(const std::string& text, const std::string& fl
   return out;
 }
 
+// The seed as the full unsigned 64-bit key: refuses signs, fractions and overflow rather than
+// clamping them.
+std::uint64_t parse_seed(const std::string& text) {
+  std::uint64_t seed = 0;
+  const char* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, seed);
+  if (text.empty() || ec != std::errc() || ptr != end) {
+    throw UsageError(fmt::format("--seed: '{}' is not an integer from 0 to 2^64 - 1", text));
+  }
+  return seed;
+}
+
 }  // namespace
+
+void check_threads(int threads) {
+  if (threads < 0 || threads > cpu::kMaxThreads) {
+    throw UsageError(
+        fmt::format("--threads: {} is outside 0 to {} (0: all cores)", threads, cpu::kMaxThreads));
+  }
+}
 
 void add_plan_flags(CLI::App& app, PlanFlags& f, bool sweep_axes) {
   const std::string axis = sweep_axes ? " (list or range)" : "";
@@ -50,7 +71,7 @@ void add_plan_flags(CLI::App& app, PlanFlags& f, bool sweep_axes) {
   app.add_option("--k", f.k, fmt::format("top singular values, 1 to {}{}", kMaxK, axis))
       ->capture_default_str();
   app.add_option("--precision", f.precision, "float32 or float64" + axis)->capture_default_str();
-  app.add_option("--seed", f.seed, "seed of the Philox key (>= 0)")->capture_default_str();
+  app.add_option("--seed", f.seed, "seed of the Philox key, 0 to 2^64 - 1")->capture_default_str();
   app.add_option("--tol", f.tol,
                  "lanczos: residual <= tol * s_i (default 1e-8 float64, 1e-4 float32)");
   app.add_option("--max-iter", f.max_iter,
@@ -104,8 +125,7 @@ SweepPlan build_plan(const CLI::App& app, const PlanFlags& f) {
     p.ks.push_back(static_cast<int>(k));
   }
   p.precisions = parse_enum_list<Precision>(f.precision, "--precision", parse_precision);
-  if (f.seed < 0) throw UsageError(fmt::format("--seed: {} is negative; use a seed >= 0", f.seed));
-  p.seed = static_cast<std::uint64_t>(f.seed);
+  p.seed = parse_seed(f.seed);
   if (f.seeds < 1) {
     throw UsageError(fmt::format("--seeds: {} matrices per point; give at least 1", f.seeds));
   }

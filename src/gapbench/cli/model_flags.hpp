@@ -26,7 +26,7 @@ struct PlanFlags {
   std::string solver = "lanczos";
   std::string k = "4";
   std::string precision = "float64";
-  std::int64_t seed = 0;
+  std::string seed = "0";
   std::int64_t seeds = 4;
   double tol = 0;
   int max_iter = 0;
@@ -45,5 +45,8 @@ SweepPlan build_plan(const CLI::App& app, const PlanFlags& flags);
 
 // The long names of the plan flags the user gave (for --resume and applicability checks).
 std::set<std::string> given_flags(const CLI::App& app);
+
+// Refuses a --threads outside 0 .. kMaxThreads (0: all cores).
+void check_threads(int threads);
 
 }  // namespace gapbench::cli

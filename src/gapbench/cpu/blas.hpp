@@ -30,12 +30,14 @@ inline void gemv(CBLAS_ORDER order, CBLAS_TRANSPOSE ta, std::int64_t m, std::int
   cblas_dgemv(order, ta, m, n, alpha, a, lda, x, 1, beta, y, 1);
 }
 
-// Singular values only (jobz = 'N') of a row-major m x n matrix, destroyed on return.
+// Singular values only (jobz = 'N') of a row-major m x n matrix, destroyed on return. The
+// buffer is handed to LAPACK as the column-major n x m matrix A^T, which has the same singular
+// values: LAPACKE's row-major path would first make a transposed copy (T^2 more memory).
 inline lapack_int gesdd_values(std::int64_t m, std::int64_t n, float* a, float* s) {
-  return LAPACKE_sgesdd(LAPACK_ROW_MAJOR, 'N', m, n, a, n, s, nullptr, m, nullptr, n);
+  return LAPACKE_sgesdd(LAPACK_COL_MAJOR, 'N', n, m, a, n, s, nullptr, 1, nullptr, 1);
 }
 inline lapack_int gesdd_values(std::int64_t m, std::int64_t n, double* a, double* s) {
-  return LAPACKE_dgesdd(LAPACK_ROW_MAJOR, 'N', m, n, a, n, s, nullptr, m, nullptr, n);
+  return LAPACKE_dgesdd(LAPACK_COL_MAJOR, 'N', n, m, a, n, s, nullptr, 1, nullptr, 1);
 }
 
 }  // namespace gapbench::cpu::blas

@@ -158,6 +158,35 @@ SolveResult solve_dense(Real* a, std::int64_t T, const SolverOptions& options, P
 
 // ---- the backend ----------------------------------------------------------------------------
 
+namespace {
+// MemAvailable of /proc/meminfo (free memory plus what the page cache would give back).
+double free_memory_bytes() {
+  std::ifstream in("/proc/meminfo");
+  std::string key;
+  double kib = 0;
+  std::string unit;
+  while (in >> key >> kib >> unit) {
+    if (key == "MemAvailable:") return kib * 1024.0;
+  }
+  return static_cast<double>(sysconf(_SC_AVPHYS_PAGES)) *
+         static_cast<double>(sysconf(_SC_PAGESIZE));
+}
+
+}  // namespace
+
+void check_dense_fits(std::int64_t T, Precision precision) {
+  const double bytes_per = precision == Precision::kFloat64 ? 8.0 : 4.0;
+  const double need = bytes_per * static_cast<double>(T) * static_cast<double>(T);
+  const double have = free_memory_bytes();
+  if (need > 0.9 * have) {
+    const auto fits = static_cast<std::int64_t>(std::sqrt(0.9 * have / bytes_per));
+    throw UsageError(fmt::format(
+        "--T: a dense {} matrix at T = {} needs {:.1f} GiB but {:.1f} GiB of memory is free; "
+        "the largest T that fits is about {}",
+        to_string(precision), T, need / (1 << 30), have / (1 << 30), fits));
+  }
+}
+
 int set_threads(int threads) {
   const int n = threads > 0 ? threads : omp_get_num_procs();
   omp_set_num_threads(n);
@@ -177,19 +206,6 @@ std::string cpu_model_name() {
     }
   }
   return "unknown CPU";
-}
-
-// MemAvailable of /proc/meminfo (free memory plus what the page cache would give back).
-double free_memory_bytes() {
-  std::ifstream in("/proc/meminfo");
-  std::string key;
-  double kib = 0;
-  std::string unit;
-  while (in >> key >> kib >> unit) {
-    if (key == "MemAvailable:") return kib * 1024.0;
-  }
-  return static_cast<double>(sysconf(_SC_AVPHYS_PAGES)) *
-         static_cast<double>(sysconf(_SC_PAGESIZE));
 }
 
 class CpuBackend final : public Backend {
@@ -220,22 +236,18 @@ class CpuBackend final : public Backend {
     if (point.solver.kind == SolverKind::kLanczos) {
       plan_lanczos(point.solver, point.precision, T, kPreferredBlock);
     }
-    const double bytes_per = point.precision == Precision::kFloat64 ? 8.0 : 4.0;
-    const double need = bytes_per * static_cast<double>(T) * static_cast<double>(T);
-    const double have = free_memory_bytes();
-    if (need > 0.9 * have) {
-      const auto fits = static_cast<std::int64_t>(std::sqrt(0.9 * have / bytes_per));
-      throw UsageError(fmt::format(
-          "--T: a dense {} matrix at T = {} needs {:.1f} GiB but {:.1f} GiB of memory is free; "
-          "the largest T that fits is about {}",
-          to_string(point.precision), T, need / (1 << 30), have / (1 << 30), fits));
-    }
+    check_dense_fits(T, point.precision);
   }
 
   std::vector<MatrixOutcome> run_batch(const PointSpec& point, std::uint64_t seed,
                                        const std::vector<std::uint32_t>& indices) override {
-    return point.precision == Precision::kFloat64 ? run<double>(point, seed, indices, m_f64)
-                                                  : run<float>(point, seed, indices, m_f32);
+    // Only one precision's buffer is held at a time.
+    if (point.precision == Precision::kFloat64) {
+      std::vector<float>().swap(m_f32);
+      return run<double>(point, seed, indices, m_f64);
+    }
+    std::vector<double>().swap(m_f64);
+    return run<float>(point, seed, indices, m_f32);
   }
 
   int preferred_batch(const PointSpec&) const override { return 1; }
@@ -254,6 +266,12 @@ class CpuBackend final : public Backend {
       o.index = index;
       const auto t0 = clock::now();
       o.sums = generate_dense<Real>(point.model, seed, index, buffer.data());
+      if (!std::isfinite(o.sums.frob_sq)) {
+        throw Error(
+            fmt::format("matrix {} of {} has entries that are not finite in {}: the "
+                        "logits overflow; lower --beta or use --precision float64",
+                        index, describe(point.model), to_string(point.precision)));
+      }
       const auto t1 = clock::now();
       o.solve = solve_dense<Real>(buffer.data(), T, point.solver, point.precision, seed);
       const auto t2 = clock::now();

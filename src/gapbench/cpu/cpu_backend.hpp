@@ -49,6 +49,11 @@ SolveResult solve_dense(Real* a, std::int64_t T, const SolverOptions& options, P
 
 // Sets the OpenMP and OpenBLAS thread counts (0: all cores); returns the count in use.
 int set_threads(int threads);
+inline constexpr int kMaxThreads = 1024;
+
+// Throws UsageError naming --T when a dense T x T matrix of `precision` does not fit in the
+// memory available (MemAvailable), with the largest T that would.
+void check_dense_fits(std::int64_t T, Precision precision);
 
 std::unique_ptr<Backend> make_cpu_backend(int threads);
 

@@ -43,6 +43,20 @@ std::vector<T> parse_names(const nlohmann::json& a, F parse, const char* key) {
 }  // namespace
 
 std::vector<PlannedPoint> expand_plan(const SweepPlan& plan) {
+  const auto need = [](bool empty, const char* flag) {
+    if (empty) throw UsageError(fmt::format("{}: the plan has no value for it", flag));
+  };
+  need(plan.models.empty(), "--model");
+  need(plan.Ts.empty(), "--T");
+  need(plan.laws.empty(), "--law");
+  need(plan.betas.empty(), "--beta");
+  need(plan.ds.empty(), "--d");
+  need(plan.inputs.empty(), "--input");
+  need(plan.inits.empty(), "--init");
+  need(plan.fixes.empty(), "--fix");
+  need(plan.solvers.empty(), "--solver");
+  need(plan.ks.empty(), "--k");
+  need(plan.precisions.empty(), "--precision");
   if (plan.seeds < 1) {
     throw UsageError(fmt::format("--seeds: {} matrices per point; give at least 1", plan.seeds));
   }
@@ -140,7 +154,9 @@ void check_flags_apply(const SweepPlan& plan, const std::set<std::string>& given
   }
 }
 
-int max_k(const SweepPlan& plan) { return *std::max_element(plan.ks.begin(), plan.ks.end()); }
+int max_k(const SweepPlan& plan) {
+  return plan.ks.empty() ? 0 : *std::max_element(plan.ks.begin(), plan.ks.end());
+}
 
 nlohmann::json plan_to_json(const SweepPlan& plan) {
   nlohmann::json j;
@@ -183,6 +199,9 @@ SweepPlan plan_from_json(const nlohmann::json& j) {
     p.solvers = parse_names<SolverKind>(j.at("solvers"), parse_solver, "solvers");
     p.ks = j.at("k").get<std::vector<int>>();
     p.precisions = parse_names<Precision>(j.at("precisions"), parse_precision, "precisions");
+    if (!j.at("seed").is_number_unsigned()) {
+      throw UsageError("--resume: meta.json's plan has a seed that is not an integer >= 0");
+    }
     p.seed = j.at("seed").get<std::uint64_t>();
     p.seeds = j.at("seeds").get<std::int64_t>();
     p.tol = j.at("tol").get<double>();
@@ -190,7 +209,7 @@ SweepPlan plan_from_json(const nlohmann::json& j) {
     p.block = j.at("block").get<int>();
     p.basis = j.at("basis").get<int>();
     p.all_values = j.at("all_values").get<bool>();
-    return p;
+    return p;  // validated, like any plan, by expand_plan
   } catch (const nlohmann::json::exception& e) {
     throw UsageError(fmt::format("--resume: meta.json holds a malformed plan ({})", e.what()));
   }

@@ -2,9 +2,11 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -118,16 +120,55 @@ std::string format_values(int point, std::uint32_t index, const std::vector<doub
 
 void write_file_atomically(const fs::path& path, const std::string& text) {
   const fs::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out) throw Error(fmt::format("cannot write {}", tmp.string()));
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    throw Error(fmt::format("cannot write {}: {}", tmp.string(), std::strerror(errno)));
   }
+  try {
+    write_all(fd, text, tmp);
+    if (::fsync(fd) != 0) {
+      throw Error(fmt::format("cannot flush {}: {}", tmp.string(), std::strerror(errno)));
+    }
+  } catch (...) {
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    throw;
+  }
+  ::close(fd);
   fs::rename(tmp, path);
 }
 
-ResultsDir ResultsDir::create(const fs::path& dir, bool force, int kmax, bool with_values) {
+namespace {
+
+// A non-negative integer field, or nothing when the text is not one.
+template <typename Int>
+std::optional<Int> parse_index(const std::string& text) {
+  Int v{};
+  const char* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, v);
+  if (text.empty() || ec != std::errc() || ptr != end) return std::nullopt;
+  return v;
+}
+
+}  // namespace
+
+void ResultsDir::lock(const std::string& flag) {
+  const fs::path path = m_dir / ".gapbench.lock";
+  m_lock_fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (m_lock_fd < 0) {
+    throw UsageError(
+        fmt::format("{}: cannot open '{}': {}", flag, path.string(), std::strerror(errno)));
+  }
+  if (::flock(m_lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    throw UsageError(
+        fmt::format("{}: '{}' is in use by another gapbench run; wait for it or "
+                    "choose another directory",
+                    flag, m_dir.string()));
+  }
+}
+
+ResultsDir ResultsDir::create(const fs::path& dir, bool force, int kmax, bool with_values,
+                              const nlohmann::json& meta) {
   std::error_code ec;
   if (fs::exists(dir, ec)) {
     if (!force) {
@@ -135,7 +176,6 @@ ResultsDir ResultsDir::create(const fs::path& dir, bool force, int kmax, bool wi
           "--out: '{}' exists already; continue it with --resume {} or replace it with --force",
           dir.string(), dir.string()));
     }
-    for (const char* name : {kRows, kValues, kMeta}) fs::remove(dir / name, ec);
   }
   fs::create_directories(dir, ec);
   if (ec || !fs::is_directory(dir)) {
@@ -148,17 +188,24 @@ ResultsDir ResultsDir::create(const fs::path& dir, bool force, int kmax, bool wi
   }
   ResultsDir r;
   r.m_dir = dir;
+  r.lock("--out");
+  if (force) {
+    for (const char* name : {kRows, kValues, kMeta}) fs::remove(dir / name, ec);
+  }
+  r.write_meta(meta);  // first: a directory with rows always says what made them
   r.open_files(kmax, /*fresh=*/true, with_values);
   return r;
 }
 
-ResultsDir ResultsDir::resume(const fs::path& dir, int kmax, bool with_values) {
+ResultsDir ResultsDir::resume(const fs::path& dir, int kmax, bool with_values, int points,
+                              std::int64_t seeds) {
   if (!fs::is_regular_file(dir / kMeta) || !fs::is_regular_file(dir / kRows)) {
     throw UsageError(fmt::format("--resume: '{}' is not a sweep directory (no {} and {})",
                                  dir.string(), kMeta, kRows));
   }
   ResultsDir r;
   r.m_dir = dir;
+  r.lock("--resume");
   // rows.csv: keep the header and whole lines; drop a torn last line.
   const std::string text = read_file(dir / kRows);
   const std::size_t last_newline = text.rfind('\n');
@@ -179,9 +226,10 @@ ResultsDir ResultsDir::resume(const fs::path& dir, int kmax, bool with_values) {
     if (fields.size() != header.size()) continue;  // damaged line: recomputed
     RowFields row;
     for (std::size_t i = 0; i < header.size(); ++i) row[header[i]] = fields[i];
-    const int point = std::stoi(row["point"]);
-    const auto index = static_cast<std::uint32_t>(std::stoul(row["index"]));
-    if (!r.m_done.insert({point, index}).second) continue;  // never twice
+    const auto point = parse_index<int>(row["point"]);
+    const auto index = parse_index<std::uint32_t>(row["index"]);
+    if (!point || !index || *point >= points || *index >= seeds) continue;  // not of this plan
+    if (!r.m_done.insert({*point, *index}).second) continue;                // never twice
     kept += line + '\n';
     r.m_existing.push_back(std::move(row));
   }
@@ -195,9 +243,9 @@ ResultsDir ResultsDir::resume(const fs::path& dir, int kmax, bool with_values) {
       if (vin.eof()) break;  // no newline: torn
       const std::vector<std::string> f = split(line, ',');
       if (f.size() != 4) continue;
-      if (r.m_done.count({std::stoi(f[0]), static_cast<std::uint32_t>(std::stoul(f[1]))})) {
-        vkept += line + '\n';
-      }
+      const auto point = parse_index<int>(f[0]);
+      const auto index = parse_index<std::uint32_t>(f[1]);
+      if (point && index && r.m_done.count({*point, *index})) vkept += line + '\n';
     }
     write_file_atomically(dir / kValues, vkept);
   }
@@ -222,6 +270,7 @@ ResultsDir::ResultsDir(ResultsDir&& o) noexcept { *this = std::move(o); }
 
 ResultsDir& ResultsDir::operator=(ResultsDir&& o) noexcept {
   std::swap(m_dir, o.m_dir);
+  std::swap(m_lock_fd, o.m_lock_fd);
   std::swap(m_rows_fd, o.m_rows_fd);
   std::swap(m_values_fd, o.m_values_fd);
   std::swap(m_done, o.m_done);
@@ -230,6 +279,7 @@ ResultsDir& ResultsDir::operator=(ResultsDir&& o) noexcept {
 }
 
 ResultsDir::~ResultsDir() {
+  if (m_lock_fd >= 0) ::close(m_lock_fd);  // releases the flock
   if (m_rows_fd >= 0) ::close(m_rows_fd);
   if (m_values_fd >= 0) ::close(m_values_fd);
 }
@@ -250,7 +300,9 @@ nlohmann::json ResultsDir::read_meta() const {
 }
 
 void ResultsDir::write_meta(const nlohmann::json& meta) const {
-  write_file_atomically(m_dir / kMeta, meta.dump(2) + "\n");
+  // Text that is not UTF-8 (a path or command line in another encoding) is replaced, not fatal.
+  write_file_atomically(m_dir / kMeta,
+                        meta.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
 }
 
 }  // namespace gapbench

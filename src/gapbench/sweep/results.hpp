@@ -41,13 +41,16 @@ using RowFields = std::map<std::string, std::string>;
 
 class ResultsDir {
  public:
-  // A new results directory. Refuses an existing `dir` unless `force` (which replaces its
-  // results files). Throws UsageError naming --out.
-  static ResultsDir create(const std::filesystem::path& dir, bool force, int kmax,
-                           bool with_values);
-  // An existing sweep directory: drops a torn last line of rows.csv and values of matrices that
-  // have no row, and loads the rows already there. Throws UsageError naming --resume.
-  static ResultsDir resume(const std::filesystem::path& dir, int kmax, bool with_values);
+  // A new results directory, with `meta` written before anything else. Refuses an existing
+  // `dir` unless `force` (which replaces its results files). Throws UsageError naming --out.
+  static ResultsDir create(const std::filesystem::path& dir, bool force, int kmax, bool with_values,
+                           const nlohmann::json& meta);
+  // An existing sweep directory of a plan with `points` points and `seeds` matrices each: drops
+  // a torn last line of rows.csv, rows that do not parse or lie outside the plan, duplicates,
+  // and values of matrices that have no row; loads the rows kept. Throws UsageError naming
+  // --resume.
+  static ResultsDir resume(const std::filesystem::path& dir, int kmax, bool with_values, int points,
+                           std::int64_t seeds);
 
   ResultsDir(ResultsDir&&) noexcept;
   ResultsDir& operator=(ResultsDir&&) noexcept;
@@ -71,14 +74,20 @@ class ResultsDir {
   ResultsDir() = default;
   void open_files(int kmax, bool fresh, bool with_values);
 
+  // Holds an exclusive flock on DIR/.gapbench.lock for the life of this object, so two runs
+  // never append to one directory. Throws UsageError naming `flag` when another holds it.
+  void lock(const std::string& flag);
+
   std::filesystem::path m_dir;
+  int m_lock_fd = -1;
   int m_rows_fd = -1;
   int m_values_fd = -1;
   std::set<std::pair<int, std::uint32_t>> m_done;
   std::vector<RowFields> m_existing;
 };
 
-// Writes `text` to `path` atomically: a temporary file in the same directory, renamed over it.
+// Writes `text` to `path` atomically: a temporary file in the same directory, flushed to disk,
+// renamed over it.
 void write_file_atomically(const std::filesystem::path& path, const std::string& text);
 
 }  // namespace gapbench

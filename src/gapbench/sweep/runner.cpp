@@ -153,8 +153,21 @@ int run_sweep(const SweepRequest& req, std::ostream& out) {
       throw UsageError(
           fmt::format("--resume: {} is not valid JSON ({})", meta_path.string(), e.what()));
     }
-    if (!stored_meta->contains("plan")) {
+    if (!stored_meta->is_object() || !stored_meta->contains("plan")) {
       throw UsageError(fmt::format("--resume: {} has no plan", meta_path.string()));
+    }
+    // Rows of another schema or random-number layout would mix matrices that differ.
+    const nlohmann::json schema = stored_meta->value("schema", nlohmann::json());
+    const nlohmann::json rng_version =
+        stored_meta->contains("rng") && stored_meta->at("rng").is_object()
+            ? stored_meta->at("rng").value("version", nlohmann::json())
+            : nlohmann::json();
+    if (schema != kSweepSchema || rng_version != kRngLayoutVersion) {
+      throw UsageError(fmt::format(
+          "--resume: '{}' was written with schema {} and RNG layout {}; this gapbench writes {} "
+          "and layout {}: start a new sweep",
+          req.resume->string(), schema.dump(), rng_version.dump(), kSweepSchema,
+          kRngLayoutVersion));
     }
     const nlohmann::json stored_plan = stored_meta->at("plan");
     if (!req.plan_given) {
@@ -172,24 +185,27 @@ int run_sweep(const SweepRequest& req, std::ostream& out) {
   const int kmax = max_k(plan);
 
   // 2. The results directory.
-  ResultsDir results =
-      req.resume ? ResultsDir::resume(*req.resume, kmax, plan.all_values)
-                 : ResultsDir::create(req.out ? *req.out : default_sweep_dir("results/sweeps"),
-                                      req.force, kmax, plan.all_values);
   nlohmann::json meta;
-  if (stored_meta) {
+  std::optional<ResultsDir> opened;
+  if (!stored_meta) {
+    meta = make_meta(req, plan, sel);
+    opened.emplace(ResultsDir::create(req.out ? *req.out : default_sweep_dir("results/sweeps"),
+                                      req.force, kmax, plan.all_values, meta));
+  } else {
+    opened.emplace(ResultsDir::resume(*req.resume, kmax, plan.all_values,
+                                      static_cast<int>(points.size()), plan.seeds));
     meta = *stored_meta;
     meta["status"] = "running";
     meta["finished"] = nullptr;
+    if (!meta["resumes"].is_array()) meta["resumes"] = nlohmann::json::array();
     meta["resumes"].push_back({{"started", utc_now_iso()},
                                {"command", req.command_line},
                                {"backend", sel.backend->name()},
                                {"device", sel.backend->device()},
                                {"commit", git_commit()}});
-  } else {
-    meta = make_meta(req, plan, sel);
+    opened->write_meta(meta);
   }
-  results.write_meta(meta);
+  ResultsDir& results = *opened;
   std::cerr << sel.note << "; device: " << sel.backend->device() << '\n'
             << "results: " << results.path().string() << '\n';
 
