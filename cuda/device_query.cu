@@ -1,5 +1,7 @@
 // Device inventory for `gapbench info` and the backend factory.
+#include <cublas_v2.h>
 #include <cuda_runtime.h>
+#include <cusolverDn.h>
 
 #include <string>
 
@@ -19,7 +21,7 @@ Inventory inventory() {
     inv.reason = status != cudaSuccess
                      ? std::string(cudaGetErrorName(status)) + ": " + cudaGetErrorString(status)
                      : "the CUDA runtime reports 0 devices";
-    cudaGetLastError();  // clear the sticky-free error so later calls start clean
+    cudaGetLastError();  // clear the error so later calls start clean
     return inv;
   }
   for (int d = 0; d < count; ++d) {
@@ -40,6 +42,33 @@ Inventory inventory() {
     inv.devices.push_back(info);
   }
   return inv;
+}
+
+namespace {
+std::string version_text(int v) {
+  // CUDA encodes 13.0 as 13000: major * 1000 + minor * 10.
+  return std::to_string(v / 1000) + "." + std::to_string(v % 1000 / 10);
+}
+}  // namespace
+
+std::map<std::string, std::string> library_versions() {
+  std::map<std::string, std::string> out;
+  int runtime = 0, driver = 0;
+  cudaRuntimeGetVersion(&runtime);
+  cudaDriverGetVersion(&driver);
+  out["cuda_runtime"] = version_text(runtime);
+  out["cuda_driver"] = driver ? version_text(driver) : "none";
+  int major = 0, minor = 0, patch = 0;
+  cublasGetProperty(MAJOR_VERSION, &major);
+  cublasGetProperty(MINOR_VERSION, &minor);
+  cublasGetProperty(PATCH_LEVEL, &patch);
+  out["cublas"] = std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(patch);
+  cusolverGetProperty(MAJOR_VERSION, &major);
+  cusolverGetProperty(MINOR_VERSION, &minor);
+  cusolverGetProperty(PATCH_LEVEL, &patch);
+  out["cusolver"] =
+      std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(patch);
+  return out;
 }
 
 }  // namespace gapbench::cuda

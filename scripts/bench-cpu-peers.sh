@@ -14,8 +14,8 @@ matrix="results/tmp/markov_exponential_T${T}.npy"
 "$build_dir/bin/gapbench_bench" --matrix="$matrix" --benchmark_repetitions=3 \
   --benchmark_report_aggregates_only=true --benchmark_out=results/tmp/cpu_peers_bench.json \
   --benchmark_out_format=json
-cpu_name=$(sed -n "s/^model name[[:space:]]*: //p" /proc/cpuinfo | head -n 1)
-out_dir="results/cpu/$(echo "${cpu_name:-cpu}" | tr -c "A-Za-z0-9\n" "_" | tr -s _)$(nproc)t"
+source scripts/lib.sh
+out_dir="results/cpu/$(device_key)"
 mkdir -p "$out_dir"
 /usr/bin/python3 scripts/cpu_peers.py "$matrix" --bench results/tmp/cpu_peers_bench.json \
   --json "$out_dir/peers_T${T}.json"

@@ -63,5 +63,7 @@ BackendSelection make_backend(BackendChoice choice, int threads);
 // The compiled-in CUDA support, for `gapbench info`: one line per device or the reason none.
 std::vector<std::string> describe_cuda_devices();
 bool cuda_compiled_in();
+// CUDA runtime, driver, cuBLAS and cuSOLVER versions; empty without CUDA.
+std::map<std::string, std::string> cuda_versions();
 
 }  // namespace gapbench

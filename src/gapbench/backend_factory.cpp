@@ -35,6 +35,8 @@ std::string to_string(BackendChoice v) {
 
 bool cuda_compiled_in() { return true; }
 
+std::map<std::string, std::string> cuda_versions() { return cuda::library_versions(); }
+
 std::vector<std::string> describe_cuda_devices() {
   const cuda::Inventory inv = cuda::inventory();
   std::vector<std::string> lines;
@@ -62,6 +64,8 @@ static std::string cuda_unavailable_reason() {
 #else
 
 bool cuda_compiled_in() { return false; }
+
+std::map<std::string, std::string> cuda_versions() { return {}; }
 
 std::vector<std::string> describe_cuda_devices() {
   return {"CUDA: not compiled in (configure with -DGAPBENCH_CUDA=ON and the CUDA Toolkit)"};

@@ -2,6 +2,7 @@
 // that host code compiled by g++ can call into it. Only backend_factory.cpp includes this.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -29,5 +30,8 @@ struct Inventory {
 // Devices visible to the CUDA runtime. Never throws: no driver or no device gives an empty list
 // and a reason.
 Inventory inventory();
+
+// Versions of the CUDA runtime, driver, cuBLAS and cuSOLVER (name -> "major.minor.patch").
+std::map<std::string, std::string> library_versions();
 
 }  // namespace gapbench::cuda

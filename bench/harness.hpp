@@ -1,0 +1,92 @@
+// The benchmark harness's shared pieces: its options, the per-family caps, the measured copy
+// bandwidth (the yardstick of every floor), cached matrices and references, and the counters
+// every family reports under fixed names and units:
+//   matrices_per_s   matrices generated or solved per second
+//   bytes_per_s      bytes of A moved per second (written by generation, read by products)
+//   pct_of_copy_bw   bytes_per_s as a percentage of the copy bandwidth measured at start-up
+//   passes_over_A    products with A or A^T of one solve
+//   s1, s2, gap      mean values of the solve; converged 1/0
+//   rel_err_s2       |s2 - s2_exact| / s2_exact against LAPACK gesdd (float64), T <= 2048
+#pragma once
+
+#include <benchmark/benchmark.h>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "gapbench/model.hpp"
+#include "gapbench/solvers/solver_types.hpp"
+
+namespace gapbench::bench {
+
+struct HarnessOptions {
+  std::string matrix_path;     // --matrix=FILE.npy (float64): solver benchmarks on this matrix only
+  std::int64_t min_T = 256;    // --min-T
+  std::int64_t max_T = 65536;  // --max-T: sizes are powers of two from min_T to max_T
+  int repetitions = 9;         // --reps: at T <= 2048; fewer above (repetitions_at)
+  bool flush_cache = false;    // --flush-cache: evict caches between iterations
+};
+HarnessOptions& harness_options();
+
+// Caps per family (points past them are reported with SkipWithError and the reason).
+inline constexpr std::int64_t kCpuExactCap = 2048;   // gesdd: ~1 s at 2048, ~9 s at 4096
+inline constexpr std::int64_t kCpuDenseCap = 16384;  // 2 GiB per float64 matrix
+inline constexpr std::int64_t kRelErrCap = 2048;     // exact references for rel_err_s2
+
+// The sizes of the families: powers of two from min_T to max_T.
+std::vector<std::int64_t> sizes();
+
+// Repetitions at T: all of --reps up to 2048, half (at least 5) up to 8192, 5 above: a U test
+// needs 4 or more per side to reach p < 0.05.
+int repetitions_at(std::int64_t T);
+
+// Read-plus-write bytes per second of a large (2 x 512 MiB) multi-threaded memcpy, best of 3,
+// measured once.
+double cpu_copy_bandwidth();
+
+// Evicts the CPU caches (writes a 256 MiB buffer) when --flush-cache is on; call with timing
+// paused.
+void flush_caches_if_asked();
+
+// A generated dense row-major T x T matrix of `spec` (seed 0, index 0), or the --matrix file;
+// one matrix is kept at a time.
+template <typename Real>
+const std::vector<Real>& cached_matrix(const ModelSpec& spec);
+
+// Top-k singular values of the float64 matrix of `spec` from LAPACK gesdd, cached.
+const std::vector<double>& exact_reference(const ModelSpec& spec, int k);
+
+// Times exactly the work of each iteration (steady clock) and hands it to Google Benchmark
+// (SetIterationTime; register with UseManualTime), so cache flushes and copies between
+// iterations cost nothing and the mean is known for the plain counters below.
+class IterationTimer {
+ public:
+  void start();
+  void stop(benchmark::State& state);
+  double mean_seconds() const { return m_count ? m_total / m_count : 0; }
+
+ private:
+  std::chrono::steady_clock::time_point m_start;
+  double m_total = 0;
+  std::int64_t m_count = 0;
+};
+
+// Sets bytes_per_s, matrices_per_s and pct_of_copy_bw (of cpu_copy_bandwidth) for `bytes` and
+// `matrices` per iteration of `seconds` (plain numbers, not rates: they are already per second).
+void set_throughput_counters(benchmark::State& state, double bytes, double matrices,
+                             double seconds);
+
+// Sets passes_over_A, s1, s2, gap, converged and (T <= kRelErrCap) rel_err_s2.
+void set_solve_counters(benchmark::State& state, const ModelSpec& spec, const SolveResult& r);
+
+// Registers each family (called from main).
+void register_cpu_generation();
+void register_cpu_solvers();
+void register_cpu_sweep_step();
+// GPU copy bandwidth and device state (phase "start": state + copy; "end": state). Skipped with
+// the reason where there is no device or no CUDA build.
+void register_gpu_benchmarks(const char* phase);
+
+}  // namespace gapbench::bench
