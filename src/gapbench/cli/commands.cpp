@@ -3,11 +3,13 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <fstream>
 #include <iostream>
 #include <memory>
 
 #include "gapbench/build_info.hpp"
 #include "gapbench/cli/model_flags.hpp"
+#include "gapbench/compare/compare.hpp"
 #include "gapbench/cpu/cpu_backend.hpp"
 #include "gapbench/cpu/generate.hpp"
 #include "gapbench/error.hpp"
@@ -159,6 +161,51 @@ Command add_info_command(CLI::App& app) {
     const BackendSelection sel = make_backend(BackendChoice::kAuto, 0);
     std::cout << sel.note << "; device: " << sel.backend->device() << '\n';
     return 0;
+  };
+}
+
+Command add_compare_command(CLI::App& app) {
+  CLI::App* sub = app.add_subcommand(
+      "compare",
+      "regression verdict between two Google Benchmark JSON files: median change and a "
+      "Mann-Whitney U test per benchmark; exit 1 when something regressed");
+  auto base = std::make_shared<std::string>();
+  auto fresh = std::make_shared<std::string>();
+  auto json_out = std::make_shared<std::string>();
+  auto options = std::make_shared<CompareOptions>();
+  sub->add_option("BASE", *base, "the baseline (--benchmark_out of Google Benchmark)")->required();
+  sub->add_option("NEW", *fresh, "the run to judge against it")->required();
+  sub->add_option("--metric", options->metric, "real_time, cpu_time or a counter (see below)")
+      ->capture_default_str();
+  sub->add_option("--threshold", options->threshold,
+                  "relative change of the medians that counts (0.05 = 5%)")
+      ->capture_default_str();
+  sub->add_option("--alpha", options->alpha, "significance level of the two-sided U test")
+      ->capture_default_str();
+  sub->add_option("--json", *json_out,
+                  "also write the report as JSON to FILE ('-': stdout, the table then goes to "
+                  "stderr)");
+  sub->footer(
+      metric_direction_help() +
+      "\nExit codes: 0 nothing regressed, 1 something regressed significantly beyond "
+      "the threshold, 2 unreadable, malformed or empty files, or no benchmark in common.\n");
+  return [base, fresh, json_out, options]() {
+    check_compare_options(*options);
+    const BenchmarkFile base_file = read_benchmark_file(*base, "BASE");
+    const BenchmarkFile new_file = read_benchmark_file(*fresh, "NEW");
+    const CompareReport report = compare_benchmarks(base_file, new_file, *options);
+    const std::string json = compare_report_json(report).dump(2) + '\n';
+    std::ofstream json_file;
+    if (!json_out->empty() && *json_out != "-") {
+      json_file.open(*json_out, std::ios::binary | std::ios::trunc);
+      if (!json_file) throw UsageError(fmt::format("--json: cannot write '{}'", *json_out));
+    }
+    (*json_out == "-" ? std::cerr : std::cout) << render_compare_table(report) << std::flush;
+    if (*json_out == "-") std::cout << json;
+    if (json_file.is_open() && !(json_file << json).flush()) {
+      throw UsageError(fmt::format("--json: cannot write '{}'", *json_out));
+    }
+    return report.exit_code();
   };
 }
 

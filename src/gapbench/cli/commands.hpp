@@ -15,5 +15,6 @@ Command add_sweep_command(CLI::App& app, const std::string& command_line);
 Command add_run_command(CLI::App& app);
 Command add_dump_command(CLI::App& app);
 Command add_info_command(CLI::App& app);
+Command add_compare_command(CLI::App& app);
 
 }  // namespace gapbench::cli

@@ -1,6 +1,7 @@
-// gapbench: spectra of random attention matrices at scale. Subcommands: sweep, run, dump, info.
-// Exit codes: 0 success, 1 failure (a computation or a non-converged `run`), 2 usage error,
-// 130 interrupted sweep (its finished rows are kept; continue with --resume).
+// gapbench: spectra of random attention matrices at scale. Subcommands: sweep, run, dump, info,
+// compare. Exit codes: 0 success, 1 failure (a computation, a non-converged `run`, a regression
+// found by `compare`), 2 usage error, 130 interrupted sweep (its finished rows are kept; continue
+// with --resume).
 #include <CLI/CLI.hpp>
 
 #include <iostream>
@@ -33,6 +34,7 @@ int main(int argc, char** argv) {
   commands["run"] = cli::add_run_command(app);
   commands["dump"] = cli::add_dump_command(app);
   commands["info"] = cli::add_info_command(app);
+  commands["compare"] = cli::add_compare_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
