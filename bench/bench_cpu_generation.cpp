@@ -37,12 +37,9 @@ std::vector<GenerationCase> generation_cases() {
 template <typename Real>
 void bm_generate(benchmark::State& state, ModelSpec spec, std::int64_t T, int batch) {
   spec.T = T;
-  if (T > kCpuDenseCap) {
-    state.SkipWithError(fmt::format("T = {} is past the CPU dense cap of {} ({:.0f} GiB per "
-                                    "matrix); the fused operator (issue 7) goes further",
-                                    T, kCpuDenseCap,
-                                    sizeof(Real) * static_cast<double>(T) * T / (1 << 30))
-                            .c_str());
+  if (skip_past_cap(
+          state, T, kCpuDenseCap, "CPU dense",
+          "a matrix is sizeof(Real) T^2 bytes; the fused operator (issue 7) goes further")) {
     return;
   }
   const std::size_t per = static_cast<std::size_t>(T * T);
@@ -76,7 +73,7 @@ void register_cpu_generation() {
                         : benchmark::RegisterBenchmark(name.c_str(), bm_generate<float>, c.spec, T,
                                                        batch);
           b->UseManualTime()->Unit(benchmark::kMillisecond)->Repetitions(repetitions_at(T));
-          if (T >= 4096) b->Iterations(1);
+          set_iteration_policy(b, T, 4096);
         }
       }
     }

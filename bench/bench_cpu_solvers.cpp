@@ -12,6 +12,8 @@
 // rel_err_s2 (T <= 2048).
 #include <fmt/format.h>
 
+#include <limits>
+
 #include "gapbench/cpu/cpu_backend.hpp"
 #include "harness.hpp"
 
@@ -25,12 +27,9 @@ ModelSpec solver_model(std::int64_t T) {
 }
 
 bool skip_past_dense_cap(benchmark::State& state, std::int64_t T) {
-  if (T <= kCpuDenseCap) return false;
-  state.SkipWithError(fmt::format("T = {} is past the CPU dense cap of {}; the fused operator "
-                                  "(issue 7) goes further",
-                                  T, kCpuDenseCap)
-                          .c_str());
-  return true;
+  return skip_past_cap(
+      state, T, kCpuDenseCap, "CPU dense",
+      "a float64 matrix is 8 T^2 bytes; the fused operator (issue 7) goes further");
 }
 
 template <typename Real>
@@ -58,11 +57,13 @@ void bm_pass(benchmark::State& state, std::int64_t T, bool transpose) {
 template <typename Real>
 void bm_solve(benchmark::State& state, std::int64_t T, SolverKind kind, int k) {
   if (skip_past_dense_cap(state, T)) return;
-  if (kind == SolverKind::kExact && T > kCpuExactCap) {
-    state.SkipWithError(fmt::format("T = {} is past the CPU exact cap of {} (gesdd takes ~9 s "
-                                    "at 4096 and grows as T^3)",
-                                    T, kCpuExactCap)
-                            .c_str());
+  if (kind == SolverKind::kExact && skip_past_cap(state, T, kCpuExactCap, "CPU exact",
+                                                  "gesdd takes ~9 s at 4096, growing as T^3")) {
+    return;
+  }
+  if (k > 4 &&
+      skip_past_cap(state, T, kCpuLargeKCap, "CPU k = 16",
+                    "twice the passes of k = 4; kept out to hold the suite under 15 min")) {
     return;
   }
   const ModelSpec spec = solver_model(T);
@@ -95,16 +96,14 @@ void register_cpu_solvers() {
     const int reps = repetitions_at(T);
     for (const bool transpose : {false, true}) {
       const char* side = transpose ? "apply_transpose" : "apply";
-      benchmark::RegisterBenchmark(fmt::format("cpu/pass/{}/float64/T:{}", side, T).c_str(),
-                                   bm_pass<double>, T, transpose)
-          ->UseManualTime()
-          ->Unit(benchmark::kMillisecond)
-          ->Repetitions(reps);
-      benchmark::RegisterBenchmark(fmt::format("cpu/pass/{}/float32/T:{}", side, T).c_str(),
-                                   bm_pass<float>, T, transpose)
-          ->UseManualTime()
-          ->Unit(benchmark::kMillisecond)
-          ->Repetitions(reps);
+      for (const Precision p : {Precision::kFloat64, Precision::kFloat32}) {
+        const std::string name = fmt::format("cpu/pass/{}/{}/T:{}", side, to_string(p), T);
+        auto* b = p == Precision::kFloat64
+                      ? benchmark::RegisterBenchmark(name.c_str(), bm_pass<double>, T, transpose)
+                      : benchmark::RegisterBenchmark(name.c_str(), bm_pass<float>, T, transpose);
+        b->UseManualTime()->Unit(benchmark::kMillisecond)->Repetitions(reps);
+        set_iteration_policy(b, T, std::numeric_limits<std::int64_t>::max());  // ms per pass
+      }
     }
     struct SolveCase {
       SolverKind kind;
@@ -120,7 +119,7 @@ void register_cpu_solvers() {
                       ? benchmark::RegisterBenchmark(name.c_str(), bm_solve<double>, T, c.kind, c.k)
                       : benchmark::RegisterBenchmark(name.c_str(), bm_solve<float>, T, c.kind, c.k);
         b->UseManualTime()->Unit(benchmark::kMillisecond)->Repetitions(reps);
-        if (T >= 2048) b->Iterations(1);
+        set_iteration_policy(b, T, 2048);
       }
     }
   }

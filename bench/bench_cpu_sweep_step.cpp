@@ -16,9 +16,8 @@ namespace {
 
 void bm_sweep_step(benchmark::State& state, ModelSpec spec, std::int64_t T) {
   spec.T = T;
-  if (T > kCpuDenseCap) {
-    state.SkipWithError(
-        fmt::format("T = {} is past the CPU dense cap of {}", T, kCpuDenseCap).c_str());
+  if (skip_past_cap(state, T, kCpuSweepStepCap, "CPU sweep step",
+                    "cpu/generate and cpu/solve time both halves beyond it")) {
     return;
   }
   static BackendSelection cpu = make_backend(BackendChoice::kCpu, 0);
@@ -51,7 +50,7 @@ void register_cpu_sweep_step() {
           fmt::format("cpu/sweep_step/{}/lanczos/float64/k:4/T:{}", name, T).c_str(), bm_sweep_step,
           spec, T);
       b->UseManualTime()->Unit(benchmark::kMillisecond)->Repetitions(repetitions_at(T));
-      if (T >= 2048) b->Iterations(1);
+      set_iteration_policy(b, T, 2048);
     }
   }
 }

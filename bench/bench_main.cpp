@@ -7,6 +7,7 @@
 // Our flags are taken out of argv before Google Benchmark parses the rest:
 //   --min-T=N --max-T=N   sizes (powers of two; default 256 to 65536; caps skip what is past them)
 //   --reps=N              repetitions at T <= 2048 (default 9; fewer at larger T)
+//   --min-time=SECONDS    least time per repetition (default 0.1)
 //   --flush-cache         evict the caches before every iteration
 //   --matrix=FILE.npy     the solver families on this float64 matrix only
 // The JSON context records the build, the machine, the library versions and the measured copy
@@ -56,6 +57,17 @@ int main(int argc, char** argv) {
       options.max_T = value;
     } else if (take_int(arg, "reps", value)) {
       options.repetitions = static_cast<int>(value);
+    } else if (arg.rfind("--min-time=", 0) == 0) {
+      try {
+        options.min_time = std::stod(arg.substr(11));
+      } catch (const std::exception&) {
+        options.min_time = -1;
+      }
+      if (!(options.min_time > 0)) {
+        std::cerr << "gapbench_bench: error: --min-time: '" << arg.substr(11)
+                  << "' is not a positive number of seconds\n";
+        return 2;
+      }
     } else if (arg == "--flush-cache") {
       options.flush_cache = true;
     } else {

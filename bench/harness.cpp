@@ -32,8 +32,24 @@ std::vector<std::int64_t> sizes() {
 int repetitions_at(std::int64_t T) {
   const int reps = harness_options().repetitions;
   if (T <= 2048) return reps;
-  if (T <= 8192) return std::max(std::min(reps, 5), reps / 2);
-  return std::min(reps, 5);
+  return std::min(reps, T <= 8192 ? 5 : 4);
+}
+
+void set_iteration_policy(benchmark::internal::Benchmark* b, std::int64_t T,
+                          std::int64_t one_iteration_from) {
+  if (T >= one_iteration_from) {
+    b->Iterations(1);
+  } else {
+    b->MinTime(harness_options().min_time);
+  }
+}
+
+bool skip_past_cap(benchmark::State& state, std::int64_t T, std::int64_t cap, const char* what,
+                   const char* why) {
+  if (T <= cap) return false;
+  state.SkipWithError(
+      fmt::format("T = {} is past the {} cap of {}: {}", T, what, cap, why).c_str());
+  return true;
 }
 
 double cpu_copy_bandwidth() {

@@ -27,20 +27,35 @@ struct HarnessOptions {
   std::int64_t max_T = 65536;  // --max-T: sizes are powers of two from min_T to max_T
   int repetitions = 9;         // --reps: at T <= 2048; fewer above (repetitions_at)
   bool flush_cache = false;    // --flush-cache: evict caches between iterations
+  // --min-time=SECONDS: each repetition runs at least this long (overriding Google Benchmark's
+  // --benchmark_min_time per benchmark). The repetitions carry the statistics, and the whole
+  // CPU suite must stay under 15 minutes on a 2-core machine.
+  double min_time = 0.1;
 };
 HarnessOptions& harness_options();
 
 // Caps per family (points past them are reported with SkipWithError and the reason).
-inline constexpr std::int64_t kCpuExactCap = 2048;   // gesdd: ~1 s at 2048, ~9 s at 4096
-inline constexpr std::int64_t kCpuDenseCap = 16384;  // 2 GiB per float64 matrix
-inline constexpr std::int64_t kRelErrCap = 2048;     // exact references for rel_err_s2
+inline constexpr std::int64_t kCpuExactCap = 2048;      // gesdd: ~1 s at 2048, ~9 s at 4096
+inline constexpr std::int64_t kCpuDenseCap = 16384;     // 2 GiB per float64 matrix
+inline constexpr std::int64_t kRelErrCap = 2048;        // exact references for rel_err_s2
+inline constexpr std::int64_t kCpuLargeKCap = 4096;     // k = 16 (2x the passes of k = 4)
+inline constexpr std::int64_t kCpuSweepStepCap = 8192;  // beyond, generate + solve say it
 
 // The sizes of the families: powers of two from min_T to max_T.
 std::vector<std::int64_t> sizes();
 
-// Repetitions at T: all of --reps up to 2048, half (at least 5) up to 8192, 5 above: a U test
-// needs 4 or more per side to reach p < 0.05.
+// Sets how long each repetition runs: one iteration from `one_iteration_from` on (the work is
+// long enough to time alone), else at least --min-time. (Google Benchmark refuses both.)
+void set_iteration_policy(benchmark::internal::Benchmark* b, std::int64_t T,
+                          std::int64_t one_iteration_from);
+
+// Repetitions at T: all of --reps up to 2048, 5 up to 8192, 4 above: a U test needs 4 or more
+// per side to reach p < 0.05.
 int repetitions_at(std::int64_t T);
+
+// Skips the benchmark when T is past `cap`, with `why` in the reason; true when skipped.
+bool skip_past_cap(benchmark::State& state, std::int64_t T, std::int64_t cap, const char* what,
+                   const char* why);
 
 // Read-plus-write bytes per second of a large (2 x 512 MiB) multi-threaded memcpy, best of 3,
 // measured once.

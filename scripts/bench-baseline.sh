@@ -26,7 +26,7 @@ echo "bench: device $device; writing $new"
 "$build_dir/bin/gapbench_bench" --benchmark_out="$new" --benchmark_out_format=json \
   --benchmark_display_aggregates_only=true "${args[@]}"
 if [[ $update == 1 || ! -f "$dir/baseline.json" ]]; then
-  cp "$new" "$dir/baseline.json"
+  /usr/bin/python3 scripts/slim-bench-json.py "$new" "$dir/baseline.json"
   echo "bench: stored $dir/baseline.json"
   exit 0
 fi

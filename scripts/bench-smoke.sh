@@ -7,6 +7,6 @@ bench="${1:-build/bin/gapbench_bench}"
 gapbench="${2:-build/bin/gapbench}"
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-"$bench" --max-T=256 --reps=3 --benchmark_min_time=0.01 \
+"$bench" --max-T=256 --reps=3 --min-time=0.01 \
   --benchmark_out="$out/smoke.json" --benchmark_out_format=json >/dev/null
 "$gapbench" compare "$out/smoke.json" "$out/smoke.json"
