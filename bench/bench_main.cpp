@@ -15,6 +15,7 @@
 #include <benchmark/benchmark.h>
 
 #include <charconv>
+#include <cstdlib>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -22,6 +23,7 @@
 #include "gapbench/backend.hpp"
 #include "gapbench/build_info.hpp"
 #include "gapbench/npy.hpp"
+#include "gapbench/runtime.hpp"
 #include "harness.hpp"
 
 namespace {
@@ -44,6 +46,7 @@ bool take_int(const std::string& arg, const std::string& name, std::int64_t& out
 
 int main(int argc, char** argv) {
   using namespace gapbench;
+  ensure_passive_openmp(argv);
   bench::HarnessOptions& options = bench::harness_options();
   std::vector<char*> rest;
   for (int i = 0; i < argc; ++i) {
@@ -103,6 +106,8 @@ int main(int argc, char** argv) {
   benchmark::AddCustomContext("cuda_devices", devices);
   for (const auto& [name, value] : cuda_versions()) benchmark::AddCustomContext(name, value);
   benchmark::AddCustomContext("flush_cache", options.flush_cache ? "yes" : "no");
+  const char* wait_policy = std::getenv("OMP_WAIT_POLICY");
+  benchmark::AddCustomContext("omp_wait_policy", wait_policy ? wait_policy : "default");
 
   bench::register_gpu_benchmarks("start");
   if (options.matrix_path.empty()) bench::register_cpu_generation();

@@ -9,6 +9,7 @@
 
 #include "gapbench/cli/commands.hpp"
 #include "gapbench/error.hpp"
+#include "gapbench/runtime.hpp"
 
 namespace {
 
@@ -27,6 +28,7 @@ std::string quote_command_line(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   using namespace gapbench;
+  ensure_passive_openmp(argv);
   CLI::App app{"gapbench: spectral gap of random attention matrices (Mind the Gap, ICML 2025)"};
   app.require_subcommand(1);
   std::map<std::string, cli::Command> commands;

@@ -331,12 +331,16 @@ const char* to_string(Verdict verdict) {
   return "same";
 }
 
-std::vector<std::string> CompareReport::regressed() const {
+std::vector<std::string> CompareReport::names_with(Verdict verdict) const {
   std::vector<std::string> names;
   for (const auto& b : benchmarks) {
-    if (b.verdict == Verdict::kRegressed) names.push_back(b.name);
+    if (b.verdict == verdict) names.push_back(b.name);
   }
   return names;
+}
+
+std::vector<std::string> CompareReport::regressed() const {
+  return names_with(Verdict::kRegressed);
 }
 
 std::size_t CompareReport::count(Verdict verdict) const {
@@ -415,6 +419,8 @@ CompareReport compare_benchmarks(const BenchmarkFile& base_file, const Benchmark
         report.skipped.empty() ? "" : fmt::format(" ({} skipped)", report.skipped.size())));
   }
   report.context_differences = context_differences(base_file.context, new_file.context);
+  report.base_context = base_file.context;
+  report.new_context = new_file.context;
   return report;
 }
 
@@ -504,9 +510,11 @@ nlohmann::json compare_report_json(const CompareReport& report) {
   for (const auto& s : report.skipped) {
     j["skipped"].push_back({{"name", s.name}, {"side", s.side}, {"reason", s.reason}});
   }
-  j["verdict"] = {{"regressed", report.regressed()},
-                  {"improved", report.count(Verdict::kImproved)},
-                  {"same", report.count(Verdict::kSame)},
+  j["base_context"] = report.base_context;
+  j["new_context"] = report.new_context;
+  j["verdict"] = {{"regressed", report.names_with(Verdict::kRegressed)},
+                  {"improved", report.names_with(Verdict::kImproved)},
+                  {"same", report.names_with(Verdict::kSame)},
                   {"exit_code", report.exit_code()}};
   return j;
 }

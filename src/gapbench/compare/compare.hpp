@@ -98,7 +98,10 @@ struct CompareReport {
   std::vector<std::string> only_in_base, only_in_new;
   std::vector<SkippedBenchmark> skipped;
   std::vector<ContextDifference> context_differences;
+  nlohmann::json base_context, new_context;  // the two files' contexts, as read
 
+  // The names of the benchmarks with `verdict`, in the base file's order.
+  std::vector<std::string> names_with(Verdict verdict) const;
   std::vector<std::string> regressed() const;
   std::size_t count(Verdict verdict) const;
   int exit_code() const { return regressed().empty() ? 0 : 1; }  // 1: something regressed
