@@ -192,6 +192,21 @@ INSTANTIATE_TEST_SUITE_P(
 
 // ---- happy paths -------------------------------------------------------------------------------
 
+TEST(CliSweep, PlotDrawsTheFiguresOrSaysHowToGetMatplotlib) {
+  Sandbox box;
+  const CliResult r =
+      run_cli(box, {"sweep", "--T", "32,64", "--seeds", "2", "--out", "res", "--plot"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;  // plotting never changes the sweep's outcome
+  const bool have_matplotlib =
+      std::system("/usr/bin/python3 -c 'import matplotlib' >/dev/null 2>&1") == 0;
+  if (have_matplotlib) {
+    EXPECT_TRUE(fs::exists(box.cwd() / "res" / "gap_vs_T.png")) << r.out << r.err;
+    EXPECT_TRUE(fs::exists(box.cwd() / "res" / "gap_vs_T.svg"));
+  } else {
+    EXPECT_NE(r.err.find("apt-get install python3-matplotlib"), std::string::npos) << r.err;
+  }
+}
+
 TEST(CliDump, IgnoresTheSolversKAndTakesTheWholeSeedRange) {
   Sandbox box;
   // k = 4 (the default) does not fit T = 3, but dump solves nothing; 2^64 - 1 is a valid seed.

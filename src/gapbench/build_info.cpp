@@ -49,6 +49,8 @@ std::string format_time(const char* pattern) {
 
 std::string gapbench_version() { return GAPBENCH_VERSION; }
 
+std::string source_directory() { return GAPBENCH_SOURCE_DIR; }
+
 std::string git_commit() {
   const std::string dir = GAPBENCH_SOURCE_DIR;
   const std::string head =

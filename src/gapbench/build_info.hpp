@@ -9,6 +9,8 @@
 namespace gapbench {
 
 std::string gapbench_version();
+// The source tree gapbench was built from (where scripts/ lives).
+std::string source_directory();
 // The commit of the source tree (with "-dirty" when it has uncommitted changes), read with git at
 // run time; the configure-time commit when git is unavailable.
 std::string git_commit();

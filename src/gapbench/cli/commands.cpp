@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -46,6 +48,32 @@ SingleMatrix single_matrix(const CLI::App& app, const PlanFlags& flags, std::int
   return {points[0].spec, plan.seed, static_cast<std::uint32_t>(index)};
 }
 
+// Runs scripts/plot.py on a finished sweep when /usr/bin/python3 has matplotlib; otherwise says
+// how to get it and how to plot later. Never changes the sweep's exit code: its rows are saved.
+void plot_sweep(const std::filesystem::path& directory) {
+  const std::filesystem::path script =
+      std::filesystem::path(source_directory()) / "scripts/plot.py";
+  const std::string python = "/usr/bin/python3";
+  const std::string later = fmt::format("{} {} {}", python, script.string(), directory.string());
+  if (!std::filesystem::exists(script)) {
+    std::cerr << "plot: " << script.string() << " is not there (gapbench was moved from its "
+              << "source tree); plot with scripts/plot.py " << directory.string() << '\n';
+    return;
+  }
+  if (std::system((python + " -c 'import matplotlib' >/dev/null 2>&1").c_str()) != 0) {
+    std::cerr << "plot: matplotlib is missing for " << python
+              << ": apt-get install python3-matplotlib (or pip install -r "
+                 "scripts/requirements-plot.txt), then run: "
+              << later << '\n';
+    return;
+  }
+  const std::string command =
+      fmt::format("'{}' '{}' '{}'", python, script.string(), directory.string());
+  if (std::system(command.c_str()) != 0) {
+    std::cerr << "plot: plotting failed; the results are intact; retry with: " << later << '\n';
+  }
+}
+
 std::string opt(const std::optional<double>& v) { return v ? fmt::format("{:.6g}", *v) : "-"; }
 
 }  // namespace
@@ -63,7 +91,11 @@ Command add_sweep_command(CLI::App& app, const std::string& command_line) {
   sub->add_option("--resume", *resume,
                   "continue the sweep in this directory (same flags, or none to reuse its plan)");
   sub->add_flag("--force", *force, "replace the results in an existing --out directory");
-  return [sub, flags, out, resume, force, command_line]() {
+  auto plot = std::make_shared<bool>(false);
+  sub->add_flag("--plot", *plot,
+                "plot the results at the end (scripts/plot.py; needs matplotlib for "
+                "/usr/bin/python3)");
+  return [sub, flags, out, resume, force, plot, command_line]() {
     SweepRequest req;
     req.command_line = command_line;
     req.plan_given = !given_flags(*sub).empty();
@@ -74,7 +106,10 @@ Command add_sweep_command(CLI::App& app, const std::string& command_line) {
     req.backend = parse_backend(flags->backend);
     check_threads(flags->threads);
     req.threads = flags->threads;
-    return run_sweep(req, std::cout);
+    std::filesystem::path directory;
+    const int code = run_sweep(req, std::cout, &directory);
+    if (*plot && code == 0) plot_sweep(directory);
+    return code;
   };
 }
 

@@ -133,7 +133,7 @@ fs::path default_sweep_dir(const fs::path& root) {
   return dir;
 }
 
-int run_sweep(const SweepRequest& req, std::ostream& out) {
+int run_sweep(const SweepRequest& req, std::ostream& out, fs::path* directory) {
   // 1. Everything that can be refused is refused before any file is touched.
   SweepPlan plan = req.plan;
   std::optional<nlohmann::json> stored_meta;
@@ -206,6 +206,7 @@ int run_sweep(const SweepRequest& req, std::ostream& out) {
     opened->write_meta(meta);
   }
   ResultsDir& results = *opened;
+  if (directory) *directory = results.path();
   std::cerr << sel.note << "; device: " << sel.backend->device() << '\n'
             << "results: " << results.path().string() << '\n';
 

@@ -30,8 +30,10 @@ struct SweepRequest {
 inline constexpr int kExitInterrupted = 130;
 
 // Runs the sweep, printing progress to stderr and the summary table to `out`. Throws UsageError
-// before creating any file when the request is invalid.
-int run_sweep(const SweepRequest& request, std::ostream& out);
+// before creating any file when the request is invalid. `directory`, when given, receives the
+// results directory used.
+int run_sweep(const SweepRequest& request, std::ostream& out,
+              std::filesystem::path* directory = nullptr);
 
 // The summary of rows (rows.csv fields): mean +- sd per point of s1, s2, gap, ratio and the
 // theory columns, with the count of converged rows.
