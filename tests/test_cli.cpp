@@ -27,6 +27,7 @@
 #include "gapbench/cpu/generate.hpp"
 #include "gapbench/npy.hpp"
 #include "gapbench/text.hpp"
+#include "test_support.hpp"
 
 #ifndef GAPBENCH_EXE
 #error "GAPBENCH_EXE (the path of the gapbench binary) must be defined by the build"
@@ -35,6 +36,9 @@
 namespace gapbench {
 namespace {
 namespace fs = std::filesystem;
+using test::CliResult;
+using test::shell_quote;
+using test::write_text;
 
 const char* const kExe = GAPBENCH_EXE;
 
@@ -42,54 +46,18 @@ const char* const kExe = GAPBENCH_EXE;
 // (so that the working directory holds only what the command wrote).
 class Sandbox {
  public:
-  Sandbox() {
-    std::string pattern = (fs::temp_directory_path() / "gapbench_cli_XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    m_root = pattern;
-    fs::create_directories(cwd());
-  }
-  ~Sandbox() {
-    std::error_code ec;
-    fs::remove_all(m_root, ec);
-  }
-  Sandbox(const Sandbox&) = delete;
-  Sandbox& operator=(const Sandbox&) = delete;
-
-  fs::path cwd() const { return m_root / "cwd"; }
-  fs::path stdout_path() const { return m_root / "stdout.txt"; }
-  fs::path stderr_path() const { return m_root / "stderr.txt"; }
+  Sandbox() : m_root("gapbench_cli") { fs::create_directories(cwd()); }
+  fs::path cwd() const { return m_root.path() / "cwd"; }
+  fs::path root() const { return m_root.path(); }
+  fs::path stdout_path() const { return m_root.path() / "stdout.txt"; }
+  fs::path stderr_path() const { return m_root.path() / "stderr.txt"; }
 
  private:
-  fs::path m_root;
-};
-
-void write_text(const fs::path& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
-}
-
-std::string shell_quote(const std::string& s) {
-  std::string q = "'";
-  for (const char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
-struct CliResult {
-  int exit_code = -1;
-  std::string out, err;
+  test::TempDir m_root;
 };
 
 CliResult run_cli(const Sandbox& box, const std::vector<std::string>& args) {
-  std::string command = "cd " + shell_quote(box.cwd().string()) + " && exec " + shell_quote(kExe);
-  for (const auto& a : args) command += ' ' + shell_quote(a);
-  command += " >" + shell_quote(box.stdout_path().string()) + " 2>" +
-             shell_quote(box.stderr_path().string()) + " </dev/null";
-  const int status = std::system(command.c_str());
-  CliResult r;
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = read_file(box.stdout_path());
-  r.err = read_file(box.stderr_path());
-  return r;
+  return test::run_command(box.cwd(), box.root(), kExe, args);
 }
 
 // Every path under `dir` with the content of each file, to tell whether anything changed.

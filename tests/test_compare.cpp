@@ -21,6 +21,7 @@
 #include "gapbench/compare/mann_whitney.hpp"
 #include "gapbench/error.hpp"
 #include "gapbench/text.hpp"
+#include "test_support.hpp"
 
 #ifndef GAPBENCH_EXE
 #error "GAPBENCH_EXE (the path of the gapbench binary) must be defined by the build"
@@ -33,6 +34,9 @@ namespace gapbench {
 namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
+using test::CliResult;
+using test::TempDir;
+using test::write_text;
 
 // ---- Mann–Whitney U against scipy.stats.mannwhitneyu (scipy 1.10.1) ---------------------------
 
@@ -156,31 +160,6 @@ INSTANTIATE_TEST_SUITE_P(
         DirectionCase{"rel_err_s2", std::nullopt}, DirectionCase{"converged", std::nullopt}));
 
 // ---- crafted Google Benchmark files ----------------------------------------------------------
-
-// A fresh directory under the system temporary directory, removed with its contents.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "gapbench_compare_XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    m_path = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(m_path, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const fs::path& path() const { return m_path; }
-
- private:
-  fs::path m_path;
-};
-
-void write_text(const fs::path& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
-}
 
 // One benchmark: its real_time per repetition (in `unit`) and counters per repetition.
 struct BenchRun {
@@ -650,30 +629,9 @@ TEST(CompareBadInput, UnknownTimeUnitNamesTheFile) {
 
 const fs::path kData = GAPBENCH_COMPARE_DATA;
 
-std::string shell_quote(const std::string& s) {
-  std::string q = "'";
-  for (const char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
-struct CliResult {
-  int exit_code = -1;
-  std::string out, err;
-};
-
-CliResult run_compare(const TempDir& dir, const std::vector<std::string>& args) {
-  std::string command = "cd " + shell_quote(dir.path().string()) + " && exec " +
-                        shell_quote(GAPBENCH_EXE) + " compare";
-  for (const auto& a : args) command += ' ' + shell_quote(a);
-  const fs::path out = dir.path() / "stdout.txt";
-  const fs::path err = dir.path() / "stderr.txt";
-  command += " >" + shell_quote(out.string()) + " 2>" + shell_quote(err.string()) + " </dev/null";
-  const int status = std::system(command.c_str());
-  CliResult r;
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = read_file(out);
-  r.err = read_file(err);
-  return r;
+CliResult run_compare(const TempDir& dir, std::vector<std::string> args) {
+  args.insert(args.begin(), "compare");
+  return test::run_command(dir.path(), dir.path(), GAPBENCH_EXE, args);
 }
 
 TEST(CompareCli, IdenticalFilesExitZero) {

@@ -22,35 +22,13 @@
 #include "gapbench/sweep/results.hpp"
 #include "gapbench/sweep/runner.hpp"
 #include "gapbench/text.hpp"
+#include "test_support.hpp"
 
 namespace gapbench {
 namespace {
 namespace fs = std::filesystem;
-
-// A fresh directory under the system temporary directory, removed with its contents.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "gapbench_test_XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    m_path = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(m_path, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const fs::path& path() const { return m_path; }
-
- private:
-  fs::path m_path;
-};
-
-void write_text(const fs::path& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
-}
+using test::TempDir;
+using test::write_text;
 
 // Runs `f`, expecting a UsageError whose message starts with `flag`; returns the message.
 template <typename F>
@@ -389,6 +367,16 @@ SweepRequest small_sweep(const fs::path& out) {
   return req;
 }
 
+// A resume of the sweep in `dir` with the plan stored there.
+SweepRequest resume_request(const fs::path& dir) {
+  SweepRequest resume;
+  resume.resume = dir;
+  resume.plan_given = false;
+  resume.backend = BackendChoice::kCpu;
+  resume.command_line = "test_sweep --resume";
+  return resume;
+}
+
 // The rows of a rows.csv without the timing columns (which differ from run to run), checking
 // that every line is whole and that no (point, index) repeats.
 std::multiset<std::string> rows_without_timings(const fs::path& rows_csv) {
@@ -437,12 +425,7 @@ TEST(SweepResume, ResumedSweepEqualsAnUninterruptedOne) {
   write_text(cut / "rows.csv", lines[0] + '\n' + lines[1] + '\n' + lines[2] + '\n' +
                                    lines[3].substr(0, lines[3].size() / 2));
 
-  SweepRequest resume;
-  resume.resume = cut;
-  resume.plan_given = false;
-  resume.backend = BackendChoice::kCpu;
-  resume.command_line = "test_sweep --resume";
-  ASSERT_EQ(run_sweep(resume, out), 0);
+  ASSERT_EQ(run_sweep(resume_request(cut), out), 0);
   EXPECT_EQ(rows_without_timings(cut / "rows.csv"), full);
 
   const nlohmann::json meta = nlohmann::json::parse(read_file(cut / "meta.json"));
@@ -463,10 +446,7 @@ TEST(SweepResume, DuplicateRowsAreKeptOnce) {
   for (const auto& l : lines) text += l + '\n';
   text += lines[1] + '\n';  // the first row again
   write_text(dir / "rows.csv", text);
-  SweepRequest resume;
-  resume.resume = dir;
-  resume.plan_given = false;
-  resume.backend = BackendChoice::kCpu;
+  const SweepRequest resume = resume_request(dir);
   ASSERT_EQ(run_sweep(resume, out), 0);
   EXPECT_EQ(rows_without_timings(dir / "rows.csv"), full);
 }
@@ -491,10 +471,7 @@ TEST(SweepResume, RowsThatDoNotParseOrLieOutsideThePlanAreRecomputed) {
   std::string text = lines[0] + '\n' + join(f1) + '\n' + join(f2) + '\n';
   for (std::size_t i = 3; i < lines.size(); ++i) text += lines[i] + '\n';
   write_text(dir / "rows.csv", text);
-  SweepRequest resume;
-  resume.resume = dir;
-  resume.plan_given = false;
-  resume.backend = BackendChoice::kCpu;
+  const SweepRequest resume = resume_request(dir);
   ASSERT_EQ(run_sweep(resume, out), 0);
   EXPECT_EQ(rows_without_timings(dir / "rows.csv"), full);
 }
