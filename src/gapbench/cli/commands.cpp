@@ -2,7 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -16,6 +18,7 @@
 #include "gapbench/cpu/generate.hpp"
 #include "gapbench/error.hpp"
 #include "gapbench/npy.hpp"
+#include "gapbench/propagate/propagate.hpp"
 #include "gapbench/rng.hpp"
 #include "gapbench/sweep/runner.hpp"
 
@@ -241,6 +244,118 @@ Command add_compare_command(CLI::App& app) {
       throw UsageError(fmt::format("--json: cannot write '{}'", *json_out));
     }
     return report.exit_code();
+  };
+}
+
+Command add_propagate_command(CLI::App& app, const std::string& command_line) {
+  CLI::App* sub = app.add_subcommand(
+      "propagate",
+      "signal propagation through L attention-only layers: per-layer stable rank, "
+      "token cosine, gradient norm");
+  struct Flags {
+    std::int64_t T = 256;
+    double gamma = 1;
+    std::int64_t d = 0;
+    int L = 3;
+    std::string input = "isometric", variant = "plain", source = "markov", fix = "none";
+    std::string law = "exponential";
+    bool layernorm = false, gradient = false, force = false;
+    double beta = 1, sigma_v = 1;
+    std::int64_t dk = 0, index = 0;
+    std::uint64_t seed = 0;
+    int threads = 0;
+    std::string out;
+  };
+  auto f = std::make_shared<Flags>();
+  sub->add_option("--T", f->T, "tokens")->capture_default_str();
+  CLI::Option* gamma = sub->add_option("--gamma", f->gamma, "T/d (d = round(T/gamma))");
+  gamma->capture_default_str();
+  CLI::Option* d = sub->add_option("--d", f->d, "model width (instead of --gamma)");
+  sub->add_option("--L", f->L, "layers")->capture_default_str();
+  sub->add_option("--input", f->input, "X_0: isometric (X X^T = I, d >= T) or gaussian")
+      ->capture_default_str();
+  sub->add_option("--variant", f->variant, "plain, skip or scaled-skip")->capture_default_str();
+  sub->add_flag("--layernorm", f->layernorm, "LayerNorm after each layer (no affine)");
+  sub->add_option("--attention", f->source, "markov (fresh A per layer) or attention (A(X))")
+      ->capture_default_str();
+  sub->add_option("--fix", f->fix, "none or center (A_perp = A - 11^T/T)")->capture_default_str();
+  sub->add_option("--law", f->law, "markov entries: exponential, uniform or lognormal")
+      ->capture_default_str();
+  sub->add_option("--beta", f->beta, "logit scale (attention, lognormal)")->capture_default_str();
+  sub->add_option("--dk", f->dk, "attention key dimension (default d)");
+  sub->add_option("--sigma-v", f->sigma_v, "W_V entries N(0, sigma_v^2)")->capture_default_str();
+  sub->add_option("--seed", f->seed, "seed")->capture_default_str();
+  sub->add_option("--index", f->index, "run index (the seed's stream)")->capture_default_str();
+  sub->add_flag("--gradient", f->gradient,
+                "log ||dX_L/dW_l||_F^2 per layer (plain, no LayerNorm, markov)");
+  sub->add_option("--threads", f->threads, "CPU threads (0: all cores)")->capture_default_str();
+  sub->add_option("--out", f->out, "write rows.csv + meta.json to this directory");
+  sub->add_flag("--force", f->force, "replace the results in an existing --out directory");
+  return [f, gamma, d, command_line]() {
+    using namespace propagate;
+    if (gamma->count() > 0 && d->count() > 0) {
+      throw UsageError("--gamma: give --gamma or --d, not both");
+    }
+    PropagateOptions o;
+    o.T = f->T;
+    if (d->count() > 0) {
+      o.d = f->d;
+    } else {
+      if (!(std::isfinite(f->gamma) && f->gamma > 0)) {
+        throw UsageError(fmt::format("--gamma: gamma = {} must be finite and > 0", f->gamma));
+      }
+      o.d = std::max<std::int64_t>(1, std::llround(static_cast<double>(f->T) / f->gamma));
+    }
+    o.L = f->L;
+    o.input = parse_input(f->input);
+    o.variant = parse_variant(f->variant);
+    o.layernorm = f->layernorm;
+    o.source = parse_source(f->source);
+    o.fix = parse_fix(f->fix);
+    o.law = parse_law(f->law);
+    o.beta = f->beta;
+    o.dk = f->dk;
+    o.sigma_v = f->sigma_v;
+    o.seed = f->seed;
+    if (f->index < 0 || f->index > 0xffffffffLL) {
+      throw UsageError(fmt::format("--index: {} is outside 0 to 2^32 - 1", f->index));
+    }
+    o.index = static_cast<std::uint32_t>(f->index);
+    o.gradient = f->gradient;
+    check_threads(f->threads);
+    validate(o);
+    if (!f->out.empty() && !f->force && std::filesystem::exists(f->out)) {
+      throw UsageError(fmt::format("--out: '{}' exists already; replace it with --force", f->out));
+    }
+    const int threads = cpu::set_threads(f->threads);
+    const std::string started = utc_now_iso();
+    const PropagateResult r = gapbench::propagate::propagate(o);
+    std::cout << fmt::format(
+        "propagate T={} d={} gamma={:.4g} L={} input={} variant={} layernorm={} attention={} "
+        "fix={} seed={} index={} threads={}\n",
+        o.T, o.d, static_cast<double>(o.T) / o.d, o.L, to_string(o.input), to_string(o.variant),
+        o.layernorm ? "on" : "off", to_string(o.source), to_string(o.fix), o.seed, o.index,
+        threads);
+    std::cout << fmt::format("{:>5} {:>12} {:>12} {:>12} {:>12} {:>12} {:>12} {:>10}\n", "layer",
+                             "ln|X|_F", "srank", "srank4", "cosine", "|X-mean|/|X|", "ln|dX/dW|^2",
+                             "seconds");
+    for (const LayerResult& l : r.layers) {
+      std::cout << fmt::format(
+          "{:>5} {:>12.6g} {:>12.6g} {:>12.6g} {:>12.6g} {:>12.6g} {:>12} {:>10.4f}\n", l.layer,
+          l.log_frob, l.stable_rank, l.stable_rank4, l.mean_cosine, l.centered_ratio,
+          std::isnan(l.log_grad_sq) ? std::string("-") : fmt::format("{:.6g}", l.log_grad_sq),
+          l.layer_seconds);
+    }
+    if (!f->out.empty()) {
+      nlohmann::json meta = {
+          {"command", command_line}, {"build", build_info()}, {"libraries", library_versions()},
+          {"host", host_name()},     {"backend", "cpu"},      {"blas", openblas_get_config()},
+          {"threads", threads},      {"started", started},    {"finished", utc_now_iso()},
+          {"status", "complete"}};
+      write_results(f->out, f->force, o, r, meta);
+      std::cout << "wrote " << (std::filesystem::path(f->out) / "rows.csv").string() << '\n';
+    }
+    return 0;
   };
 }
 

@@ -15,27 +15,6 @@ int openblas_get_num_threads(void);
 namespace gapbench::cpu {
 namespace {
 
-// C (m x n, row-major) = A (m x k, row-major) op(B), where op(B) is B (k x n) or B^T (B n x k).
-// OpenBLAS rounds differently depending on how its threads split the output, so the product is
-// cut into fixed panels of rows, each computed by one single-threaded OpenBLAS call, with OpenMP
-// over the panels: the result is then bitwise the same for any thread count.
-template <typename Real>
-void deterministic_gemm(bool transpose_b, std::int64_t m, std::int64_t n, std::int64_t k,
-                        const Real* a, const Real* b, Real* c) {
-  constexpr std::int64_t kPanelRows = 64;
-  const int blas_threads = openblas_get_num_threads();
-  openblas_set_num_threads(1);
-  const std::int64_t panels = (m + kPanelRows - 1) / kPanelRows;
-#pragma omp parallel for schedule(dynamic)
-  for (std::int64_t p = 0; p < panels; ++p) {
-    const std::int64_t first = p * kPanelRows;
-    const std::int64_t rows = std::min(kPanelRows, m - first);
-    blas::gemm(CblasRowMajor, CblasNoTrans, transpose_b ? CblasTrans : CblasNoTrans, rows, n, k,
-               Real(1), a + first * k, k, b, transpose_b ? k : n, Real(0), c + first * n, n);
-  }
-  openblas_set_num_threads(blas_threads);
-}
-
 // Normalises one row of raw values in place: softmax of logits, or division by the sum of
 // positive weights. Only the first `valid` entries take part; the rest become 0 (causal mask).
 template <typename Real>
@@ -79,20 +58,6 @@ FrobeniusSums sum_rows(const std::vector<FrobeniusSums>& rows) {
 }
 
 template <typename Real>
-std::vector<Real> gaussian_matrix(Stream stream, Real scale, std::uint64_t seed,
-                                  std::uint32_t index, std::int64_t rows, std::int64_t cols) {
-  std::vector<Real> m(static_cast<std::size_t>(rows * cols));
-#pragma omp parallel for schedule(static)
-  for (std::int64_t i = 0; i < rows; ++i) {
-    for (std::int64_t j = 0; j < cols; ++j) {
-      m[i * cols + j] = gaussian_factor_entry<Real>(
-          stream, scale, seed, index, static_cast<std::uint32_t>(i), static_cast<std::uint32_t>(j));
-    }
-  }
-  return m;
-}
-
-template <typename Real>
 FrobeniusSums generate_markov(const ModelSpec& spec, std::uint64_t seed, std::uint32_t index,
                               Real* a) {
   const std::int64_t T = spec.T;
@@ -115,24 +80,70 @@ FrobeniusSums generate_markov(const ModelSpec& spec, std::uint64_t seed, std::ui
 template <typename Real>
 FrobeniusSums generate_attention(const ModelSpec& spec, std::uint64_t seed, std::uint32_t index,
                                  Real* a) {
-  const std::int64_t T = spec.T;
   const AttentionFactors<Real> f = attention_factors<Real>(spec, seed, index);
+  return attention_from_factors(spec.T, spec.dk, f.queries.data(), f.keys.data(),
+                                attention_logit_scale(static_cast<Real>(spec.beta), spec.dk),
+                                spec.causal, spec.fix, a);
+}
+
+}  // namespace
+
+// OpenBLAS rounds differently depending on how its threads split the output, so the product is
+// cut into fixed panels of rows, each computed by one single-threaded OpenBLAS call, with OpenMP
+// over the panels.
+template <typename Real>
+void deterministic_gemm(bool transpose_b, std::int64_t m, std::int64_t n, std::int64_t k,
+                        const Real* a, const Real* b, Real* c) {
+  constexpr std::int64_t kPanelRows = 64;
+  const int blas_threads = openblas_get_num_threads();
+  openblas_set_num_threads(1);
+  const std::int64_t panels = (m + kPanelRows - 1) / kPanelRows;
+#pragma omp parallel for schedule(dynamic)
+  for (std::int64_t p = 0; p < panels; ++p) {
+    const std::int64_t first = p * kPanelRows;
+    const std::int64_t rows = std::min(kPanelRows, m - first);
+    blas::gemm(CblasRowMajor, CblasNoTrans, transpose_b ? CblasTrans : CblasNoTrans, rows, n, k,
+               Real(1), a + first * k, k, b, transpose_b ? k : n, Real(0), c + first * n, n);
+  }
+  openblas_set_num_threads(blas_threads);
+}
+
+template <typename Real>
+FrobeniusSums attention_from_factors(std::int64_t T, std::int64_t dk, const Real* queries,
+                                     const Real* keys, Real logit_scale, bool causal, Fix fix,
+                                     Real* a) {
   // Logits without their scale: a = Q K^T, row-major.
-  deterministic_gemm(/*transpose_b=*/true, T, T, spec.dk, f.queries.data(), f.keys.data(), a);
-  const Real scale = attention_logit_scale(static_cast<Real>(spec.beta), spec.dk);
+  deterministic_gemm(/*transpose_b=*/true, T, T, dk, queries, keys, a);
   std::vector<FrobeniusSums> row_stats(static_cast<std::size_t>(T));
 #pragma omp parallel for schedule(static)
   for (std::int64_t i = 0; i < T; ++i) {
     Real* row = a + i * T;
-    const std::int64_t valid = spec.causal ? i + 1 : T;
-    for (std::int64_t j = 0; j < valid; ++j) row[j] *= scale;
+    const std::int64_t valid = causal ? i + 1 : T;
+    for (std::int64_t j = 0; j < valid; ++j) row[j] *= logit_scale;
     normalise_row(row, T, valid, /*logits=*/true);
-    finish_row(row, T, spec.fix, row_stats[i]);
+    finish_row(row, T, fix, row_stats[i]);
   }
   return sum_rows(row_stats);
 }
 
-}  // namespace
+template <typename Real>
+std::vector<Real> gaussian_matrix(Stream stream, Real scale, std::uint64_t seed,
+                                  std::uint32_t index, std::int64_t rows, std::int64_t cols) {
+  std::vector<Real> m(static_cast<std::size_t>(rows * cols));
+#pragma omp parallel for schedule(static)
+  for (std::int64_t i = 0; i < rows; ++i) {
+    for (std::int64_t j = 0; j < cols; ++j) {
+      m[i * cols + j] = gaussian_factor_entry<Real>(
+          stream, scale, seed, index, static_cast<std::uint32_t>(i), static_cast<std::uint32_t>(j));
+    }
+  }
+  return m;
+}
+
+template std::vector<float> gaussian_matrix<float>(Stream, float, std::uint64_t, std::uint32_t,
+                                                   std::int64_t, std::int64_t);
+template std::vector<double> gaussian_matrix<double>(Stream, double, std::uint64_t, std::uint32_t,
+                                                     std::int64_t, std::int64_t);
 
 template <typename Real>
 AttentionFactors<Real> attention_factors(const ModelSpec& spec, std::uint64_t seed,
@@ -209,7 +220,11 @@ Real generate_entry(const ModelSpec& spec, std::uint64_t seed, std::uint32_t ind
   template AttentionFactors<Real> attention_factors<Real>(const ModelSpec&, std::uint64_t,         \
                                                           std::uint32_t);                          \
   template Real generate_entry<Real>(const ModelSpec&, std::uint64_t, std::uint32_t, std::int64_t, \
-                                     std::int64_t);
+                                     std::int64_t);                                                \
+  template void deterministic_gemm<Real>(bool, std::int64_t, std::int64_t, std::int64_t,           \
+                                         const Real*, const Real*, Real*);                         \
+  template FrobeniusSums attention_from_factors<Real>(std::int64_t, std::int64_t, const Real*,     \
+                                                      const Real*, Real, bool, Fix, Real*);
 GAPBENCH_INSTANTIATE(float)
 GAPBENCH_INSTANTIATE(double)
 #undef GAPBENCH_INSTANTIATE

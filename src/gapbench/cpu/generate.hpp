@@ -7,6 +7,7 @@
 
 #include "gapbench/metrics.hpp"
 #include "gapbench/model.hpp"
+#include "gapbench/rng.hpp"
 
 namespace gapbench::cpu {
 
@@ -19,6 +20,12 @@ FrobeniusSums generate_dense(const ModelSpec& spec, std::uint64_t seed, std::uin
 template <typename Real>
 std::vector<Real> generate_dense(const ModelSpec& spec, std::uint64_t seed, std::uint32_t index);
 
+// A rows x cols row-major matrix of `scale` times standard normals, entry (i, j) from the Philox
+// counter (j, i, index, stream): the factor matrices X, W, Q, K.
+template <typename Real>
+std::vector<Real> gaussian_matrix(Stream stream, Real scale, std::uint64_t seed,
+                                  std::uint32_t index, std::int64_t rows, std::int64_t cols);
+
 // Queries and keys (row-major T x dk each) of the attention model: drawn directly for isometric
 // inputs, Q = X W_Q and K = X W_K for gaussian inputs.
 template <typename Real>
@@ -29,6 +36,20 @@ struct AttentionFactors {
 template <typename Real>
 AttentionFactors<Real> attention_factors(const ModelSpec& spec, std::uint64_t seed,
                                          std::uint32_t index);
+
+// C (m x n, row-major) = A (m x k, row-major) op(B), where op(B) is B (B k x n, row-major) or
+// B^T (B n x k, row-major). Bitwise the same for any OpenMP/OpenBLAS thread count.
+template <typename Real>
+void deterministic_gemm(bool transpose_b, std::int64_t m, std::int64_t n, std::int64_t k,
+                        const Real* a, const Real* b, Real* c);
+
+// The attention matrix of given factors: `a` (row-major T x T) = softmax_row(logit_scale * Q K^T)
+// with Q, K row-major T x dk, under the causal mask when `causal`, then the fix. Returns the
+// Frobenius sums. generate_dense uses it with logit_scale = beta / sqrt(dk).
+template <typename Real>
+FrobeniusSums attention_from_factors(std::int64_t T, std::int64_t dk, const Real* queries,
+                                     const Real* keys, Real logit_scale, bool causal, Fix fix,
+                                     Real* a);
 
 // Entry (row, column) of matrix `index`, regenerated alone: O(T) Philox draws for markov (one
 // row), O(T*dk) for attention (one row of logits, from a plain loop rather than the GEMM, so

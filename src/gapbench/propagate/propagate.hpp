@@ -1,0 +1,113 @@
+// Signal propagation through an attention-only network (PAPER.md, "Signal propagation"), on the
+// CPU in float64.
+//
+// X_0 (T x d, row-major; row i is token i) is isometric (X_0 X_0^T = I_T, needs d >= T) or
+// gaussian (entries N(0, 1/d)). Layer l = 1..L:
+//   plain        X_l = A_l X_{l-1} W_l
+//   skip         X_l = X_{l-1} + A_l X_{l-1} W_l
+//   scaled-skip  X_l = X_{l-1} + A_l X_{l-1} W_l / sqrt(d)
+// then, with LayerNorm, each token's features are set to zero mean and unit variance (no affine).
+// W_l (d x d) has entries N(0, sigma_v^2). A_l is a fresh random Markov matrix (`markov`, from
+// cpu::generate_dense) or the input-dependent A(X_{l-1}) = softmax_row(beta (X W_Q)(X W_K)^T /
+// sqrt(dk)) with W_Q, W_K (d x dk) entries N(0, 1) (`attention`); either with the fix.
+//
+// Random numbers: every draw of run `index` and layer l uses matrix index
+// index * kMaxLayers + l (layer 0: X_0 from stream kInputs; layer l: A_l from kMarkovEntries,
+// W_Q, W_K, W_l from kQueryWeights, kKeyWeights, kValueWeights), so a run depends only on
+// (options, seed, index), never on the thread count (fixed-panel GEMMs).
+//
+// X is kept divided by its Frobenius norm, with the log of that norm carried alongside, so
+// nothing overflows (with A the norm grows about d-fold per layer); every metric is
+// scale-invariant, and the attention logits use the true scale.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "gapbench/model.hpp"
+
+namespace gapbench::propagate {
+
+enum class Variant { kPlain, kSkip, kScaledSkip };
+enum class AttentionSource { kMarkov, kAttention };
+
+std::string to_string(Variant v);
+std::string to_string(AttentionSource v);
+Variant parse_variant(const std::string& s, const std::string& flag = "--variant");
+AttentionSource parse_source(const std::string& s, const std::string& flag = "--attention");
+
+// Layers per run in the matrix-index layout (index * kMaxLayers + layer); L < kMaxLayers.
+inline constexpr std::int64_t kMaxLayers = 4096;
+
+struct PropagateOptions {
+  std::int64_t T = 256;
+  std::int64_t d = 256;
+  int L = 3;
+  InputKind input = InputKind::kIsometric;
+  Variant variant = Variant::kPlain;
+  bool layernorm = false;
+  AttentionSource source = AttentionSource::kMarkov;
+  Fix fix = Fix::kNone;
+  EntryLaw law = EntryLaw::kExponential;  // markov entries
+  double beta = 1.0;                      // markov lognormal and attention logits
+  std::int64_t dk = 0;                    // attention: key dimension; 0 means d
+  double sigma_v = 1.0;                   // W_V entries N(0, sigma_v^2)
+  std::uint64_t seed = 0;
+  std::uint32_t index = 0;  // the run: matrices index * kMaxLayers + layer
+  bool gradient = false;    // log ||dX_L/dW_l||_F^2 (linear model only)
+
+  std::int64_t key_dim() const { return dk > 0 ? dk : d; }
+  // True for plain, no LayerNorm, markov: X_L is linear in each W_l.
+  bool linear() const {
+    return variant == Variant::kPlain && !layernorm && source == AttentionSource::kMarkov;
+  }
+};
+
+// Throws UsageError naming the flag for: T < 2, d < 1, L < 1 or >= kMaxLayers, isometric input
+// with d < T (--gamma/--d), sigma_v <= 0 or not finite, beta out of range, dk < 0, --gradient
+// on a nonlinear model, index * kMaxLayers + L beyond 2^32 - 1, and a T x T matrix that does not
+// fit in memory (--T).
+void validate(const PropagateOptions& o);
+
+// Per-layer results, layer 0 being X_0. Every value is of the true (unrescaled) X_l.
+struct LayerResult {
+  int layer = 0;
+  double log_frob = 0;        // ln ||X_l||_F
+  double stable_rank = 0;     // ||X||_F^2 / ||X||_2^2
+  double stable_rank4 = 0;    // sum_i s_i^4 / s_1^4 (the authors' definition)
+  double mean_cosine = 0;     // mean cos(x_i, x_j) over i != j
+  double centered_ratio = 0;  // ||X - 1 mean^T||_F / ||X||_F (mean token over rows)
+  double log_grad_sq = 0;     // ln ||dX_L/dW_l||_F^2; NaN for layer 0 or without gradient
+  double layer_seconds = 0;   // generation of A_l, W_l and the layer's products
+  double metric_seconds = 0;
+};
+
+struct PropagateResult {
+  std::vector<LayerResult> layers;  // L + 1 entries
+  std::vector<double> x;            // X_L / ||X_L||_F, row-major T x d
+};
+
+PropagateResult propagate(const PropagateOptions& o);
+
+// The building blocks, regenerated alone (row-major): X_0 (T x d), A_l (T x T, markov only),
+// W_l (d x d). Used by the gradient pass and by tests that rebuild the network by hand.
+std::vector<double> input_matrix(const PropagateOptions& o);
+std::vector<double> markov_matrix(const PropagateOptions& o, int layer);
+std::vector<double> value_weights(const PropagateOptions& o, int layer);
+
+// The metrics of a row-major T x d matrix (any scale); log_frob, log_grad_sq and timings unset.
+LayerResult matrix_metrics(const double* x, std::int64_t T, std::int64_t d);
+
+// Results of one run: rows.csv (kRowColumns; one row per layer with every option needed to
+// regenerate it, full precision) and meta.json (kPropagateSchema, the options, `meta`), each
+// written atomically. Refuses an existing `dir` unless `force` (UsageError naming --out).
+inline constexpr const char* kPropagateSchema = "gapbench.propagate/1";
+std::string format_rows(const PropagateOptions& o, const PropagateResult& r);
+void write_results(const std::filesystem::path& dir, bool force, const PropagateOptions& o,
+                   const PropagateResult& r, const nlohmann::json& meta);
+
+}  // namespace gapbench::propagate

@@ -1,0 +1,362 @@
+// Signal propagation (PAPER.md, "Signal propagation"): the paper's statements with fixed seeds
+// (markov, exponential entries so c = 1, isometric X_0, gamma = 1, plain), the exact gradient
+// formula against finite differences, metric identities, refused options and the CLI.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "gapbench/cpu/cpu_backend.hpp"
+#include "gapbench/error.hpp"
+#include "gapbench/propagate/propagate.hpp"
+#include "test_support.hpp"
+
+#ifndef GAPBENCH_EXE
+#error "GAPBENCH_EXE (the path of the gapbench binary) must be defined by the build"
+#endif
+
+namespace gapbench::propagate {
+namespace {
+
+PropagateOptions paper_case(std::int64_t T, Fix fix, int L, std::uint64_t seed) {
+  PropagateOptions o;
+  o.T = T;
+  o.d = T;  // gamma = 1
+  o.L = L;
+  o.input = InputKind::kIsometric;
+  o.variant = Variant::kPlain;
+  o.source = AttentionSource::kMarkov;
+  o.law = EntryLaw::kExponential;
+  o.fix = fix;
+  o.seed = seed;
+  return o;
+}
+
+double stable_rank_after_one_layer(std::int64_t T, Fix fix) {
+  const PropagateResult r = propagate(paper_case(T, fix, 1, 20250101));
+  return r.layers.at(1).stable_rank;
+}
+
+// With A the stable rank collapses to about 1 + c^2 = 2 after one layer whatever T; with A_perp
+// it is of order T (4T/27 in the limit: 9.5 at T = 64, 152 at T = 1024).
+TEST(PropagatePaper, StableRankAfterOneLayer) {
+  std::map<std::int64_t, double> with_a, with_perp;
+  for (const std::int64_t T : {64, 256, 1024}) {
+    with_a[T] = stable_rank_after_one_layer(T, Fix::kNone);
+    with_perp[T] = stable_rank_after_one_layer(T, Fix::kCenter);
+    std::printf("T = %4lld  stable rank with A %.4f  with A_perp %.4f  (4T/27 = %.2f)\n",
+                static_cast<long long>(T), with_a[T], with_perp[T], 4.0 * T / 27);
+    EXPECT_LT(with_a[T], 3.0) << "T = " << T;
+    EXPECT_GE(with_a[T], 1.0) << "T = " << T;
+  }
+  EXPECT_GE(with_perp[1024] / with_perp[64], 10.0);
+  // 20% around the limit: one matrix, finite T.
+  EXPECT_NEAR(with_perp[1024], 4.0 * 1024 / 27, 0.2 * 4.0 * 1024 / 27);
+}
+
+// Least-squares slope of y against x.
+double slope(const std::vector<double>& x, const std::vector<double>& y) {
+  double mx = 0, my = 0;
+  for (std::size_t i = 0; i < x.size(); ++i) mx += x[i] / x.size(), my += y[i] / y.size();
+  double sxy = 0, sxx = 0;
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    sxy += (x[i] - mx) * (y[i] - my);
+    sxx += (x[i] - mx) * (x[i] - mx);
+  }
+  return sxy / sxx;
+}
+
+// l = 1, L = 2: ln ||dX_2/dW_1||^2 grows like 2 ln T with A and like ln T (slope ~1.1 at these
+// sizes) with A_perp (PAPER.md's means over 200 seeds: 6.07 ... 10.03 and 2.78 ... 4.98).
+TEST(PropagatePaper, GradientNormSlopes) {
+  const std::vector<std::int64_t> sizes = {20, 40, 80, 150};
+  constexpr int kSeeds = 10;
+  // Matrices of T <= 150: one thread is fastest, and spares ctest -j from oversubscription.
+  cpu::set_threads(1);
+  for (const Fix fix : {Fix::kNone, Fix::kCenter}) {
+    std::vector<double> log_t, mean_log_grad;
+    for (const std::int64_t T : sizes) {
+      double sum = 0;
+      for (int s = 0; s < kSeeds; ++s) {
+        PropagateOptions o = paper_case(T, fix, 2, 7);
+        o.index = static_cast<std::uint32_t>(s);
+        o.gradient = true;
+        sum += propagate(o).layers.at(1).log_grad_sq;
+      }
+      log_t.push_back(std::log(static_cast<double>(T)));
+      mean_log_grad.push_back(sum / kSeeds);
+      std::printf("%s T = %3lld  mean ln ||dX_2/dW_1||^2 = %.3f\n",
+                  fix == Fix::kNone ? "A     " : "A_perp", static_cast<long long>(T),
+                  mean_log_grad.back());
+    }
+    const double b = slope(log_t, mean_log_grad);
+    std::printf("%s slope %.3f\n", fix == Fix::kNone ? "A     " : "A_perp", b);
+    EXPECT_NEAR(b, fix == Fix::kNone ? 2.0 : 1.1, 0.3);
+  }
+}
+
+// Row-major products for the hand-built network.
+std::vector<double> matmul(const std::vector<double>& a, const std::vector<double>& b,
+                           std::int64_t m, std::int64_t k, std::int64_t n) {
+  std::vector<double> c(static_cast<std::size_t>(m * n), 0.0);
+  for (std::int64_t i = 0; i < m; ++i) {
+    for (std::int64_t p = 0; p < k; ++p) {
+      for (std::int64_t j = 0; j < n; ++j) c[i * n + j] += a[i * k + p] * b[p * n + j];
+    }
+  }
+  return c;
+}
+
+// X_L = A_L (... (A_1 X_0 W_1) ...) W_L with the given weights, unrescaled.
+std::vector<double> forward_by_hand(const PropagateOptions& o,
+                                    const std::vector<std::vector<double>>& weights) {
+  std::vector<double> x = input_matrix(o);
+  for (int l = 1; l <= o.L; ++l) {
+    x = matmul(markov_matrix(o, l), matmul(x, weights[l], o.T, o.d, o.d), o.T, o.T, o.d);
+  }
+  return x;
+}
+
+// X_L is linear in each W_l, so X_L(W_l + E_ij) - X_L(W_l) is the derivative along E_ij with
+// no truncation error; the sum of its squared norms over i, j is ||dX_L/dW_l||_F^2. Tolerance
+// 1e-10 relative: the differences are of entries of size ~1 in float64 (~1e-15 each).
+class PropagateGradient : public ::testing::TestWithParam<Fix> {};
+
+TEST_P(PropagateGradient, MatchesFiniteDifferences) {
+  PropagateOptions o = paper_case(6, GetParam(), 3, 99);
+  o.gradient = true;
+  const PropagateResult r = propagate(o);
+  std::vector<std::vector<double>> w(o.L + 1);
+  for (int l = 1; l <= o.L; ++l) w[l] = value_weights(o, l);
+  const std::vector<double> base = forward_by_hand(o, w);
+
+  // The forward pass agrees with the hand-built one (rescaled by its carried log norm).
+  const double scale = std::exp(r.layers.at(o.L).log_frob);
+  for (std::size_t i = 0; i < base.size(); ++i) {
+    EXPECT_NEAR(scale * r.x[i], base[i], 1e-12 * scale) << "entry " << i;
+  }
+  for (int l = 1; l <= o.L; ++l) {
+    double sum_sq = 0;
+    for (std::int64_t i = 0; i < o.d * o.d; ++i) {
+      auto perturbed = w;
+      perturbed[l][i] += 1.0;
+      const std::vector<double> moved = forward_by_hand(o, perturbed);
+      for (std::size_t k = 0; k < moved.size(); ++k) {
+        sum_sq += (moved[k] - base[k]) * (moved[k] - base[k]);
+      }
+    }
+    const double formula = std::exp(r.layers.at(l).log_grad_sq);
+    EXPECT_NEAR(formula, sum_sq, 1e-10 * sum_sq) << "layer " << l;
+  }
+  EXPECT_TRUE(std::isnan(r.layers.at(0).log_grad_sq));
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixes, PropagateGradient, ::testing::Values(Fix::kNone, Fix::kCenter));
+
+TEST(PropagateMetrics, IdenticalTokensHaveCosineOneAndRankOne) {
+  const std::int64_t T = 5, d = 7;
+  std::vector<double> x(T * d);
+  for (std::int64_t i = 0; i < T; ++i) {
+    for (std::int64_t j = 0; j < d; ++j) x[i * d + j] = 0.3 + j;
+  }
+  const LayerResult m = matrix_metrics(x.data(), T, d);
+  EXPECT_NEAR(m.mean_cosine, 1.0, 1e-14);
+  EXPECT_NEAR(m.stable_rank, 1.0, 1e-14);
+  EXPECT_NEAR(m.stable_rank4, 1.0, 1e-14);
+  EXPECT_NEAR(m.centered_ratio, 0.0, 1e-14);
+}
+
+// An isometric X has all singular values 1: both stable ranks are T, distinct tokens are
+// orthogonal. T = 600 takes the Lanczos path (above 512), T = 64 the LAPACK one; gamma < 1 and
+// the wide Gram side are both covered.
+class PropagateIsometric : public ::testing::TestWithParam<std::pair<std::int64_t, std::int64_t>> {
+};
+
+TEST_P(PropagateIsometric, StableRankIsT) {
+  PropagateOptions o;
+  o.T = GetParam().first;
+  o.d = GetParam().second;
+  const std::vector<double> x = input_matrix(o);
+  const LayerResult m = matrix_metrics(x.data(), o.T, o.d);
+  EXPECT_NEAR(m.stable_rank, static_cast<double>(o.T), 1e-9 * o.T);
+  EXPECT_NEAR(m.stable_rank4, static_cast<double>(o.T), 1e-9 * o.T);
+  EXPECT_NEAR(m.mean_cosine, 0.0, 1e-12);
+}
+
+INSTANTIATE_TEST_SUITE_P(Sizes, PropagateIsometric,
+                         ::testing::Values(std::make_pair(64, 64), std::make_pair(64, 200),
+                                           std::make_pair(600, 600)));
+
+// LayerNorm sets every token to unit variance: ||X_l||_F^2 = T d exactly, whatever came before.
+TEST(PropagateVariants, LayerNormFixesTheScale) {
+  for (const Variant v : {Variant::kPlain, Variant::kSkip, Variant::kScaledSkip}) {
+    for (const AttentionSource s : {AttentionSource::kMarkov, AttentionSource::kAttention}) {
+      PropagateOptions o = paper_case(32, Fix::kNone, 3, 5);
+      o.d = 48;
+      o.variant = v;
+      o.source = s;
+      o.layernorm = true;
+      const PropagateResult r = propagate(o);
+      for (int l = 1; l <= o.L; ++l) {
+        EXPECT_NEAR(r.layers[l].log_frob, 0.5 * std::log(32.0 * 48.0), 1e-12)
+            << to_string(v) << ' ' << to_string(s) << " layer " << l;
+        EXPECT_TRUE(std::isfinite(r.layers[l].stable_rank));
+        EXPECT_GE(r.layers[l].stable_rank, 1.0 - 1e-12);
+      }
+    }
+  }
+}
+
+// The trajectory is bitwise the same for any thread count (fixed-panel GEMMs).
+TEST(PropagateVariants, ThreadCountIndependent) {
+  PropagateOptions o = paper_case(100, Fix::kCenter, 3, 11);
+  o.source = AttentionSource::kAttention;
+  o.variant = Variant::kSkip;
+  cpu::set_threads(1);
+  const PropagateResult one = propagate(o);
+  cpu::set_threads(2);
+  const PropagateResult two = propagate(o);
+  EXPECT_EQ(one.x, two.x);
+  EXPECT_EQ(one.layers.back().log_frob, two.layers.back().log_frob);
+}
+
+// Without the fix input-dependent attention at gamma = 1 collapses the rank too.
+TEST(PropagateVariants, AttentionCollapsesWithoutTheFix) {
+  PropagateOptions o = paper_case(256, Fix::kNone, 1, 3);
+  o.source = AttentionSource::kAttention;
+  const double with_a = propagate(o).layers[1].stable_rank;
+  o.fix = Fix::kCenter;
+  const double with_perp = propagate(o).layers[1].stable_rank;
+  EXPECT_LT(with_a, 5.0);
+  EXPECT_GT(with_perp, 5 * with_a);
+}
+
+void expect_refused(const PropagateOptions& o, const std::string& flag) {
+  try {
+    propagate(o);
+    ADD_FAILURE() << "accepted; expected a UsageError naming " << flag;
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find(flag), std::string::npos) << e.what();
+  }
+}
+
+TEST(PropagateOptionsCheck, BadOptionsNameTheFlag) {
+  const PropagateOptions good = paper_case(16, Fix::kNone, 2, 1);
+  PropagateOptions o = good;
+  o.d = 8;  // isometric needs d >= T
+  expect_refused(o, "--gamma");
+  o = good, o.L = 0;
+  expect_refused(o, "--L");
+  o = good, o.T = 1;
+  expect_refused(o, "--T");
+  o = good, o.sigma_v = 0;
+  expect_refused(o, "--sigma-v");
+  o = good, o.sigma_v = std::nan("");
+  expect_refused(o, "--sigma-v");
+  o = good, o.gradient = true, o.variant = Variant::kSkip;
+  expect_refused(o, "--gradient");
+  o = good, o.gradient = true, o.layernorm = true;
+  expect_refused(o, "--gradient");
+  o = good, o.source = AttentionSource::kAttention, o.beta = -1;
+  expect_refused(o, "--beta");
+  o = good, o.index = 0xffffffffu;
+  expect_refused(o, "--index");
+  EXPECT_THROW(parse_variant("residual"), UsageError);
+  EXPECT_THROW(parse_source("random"), UsageError);
+  EXPECT_EQ(parse_variant(to_string(Variant::kScaledSkip)), Variant::kScaledSkip);
+}
+
+// ---- the CLI, run as a user would ----------------------------------------------------------
+
+namespace fs = std::filesystem;
+
+using test::CliResult;
+
+// Runs `gapbench ARGS` (split at spaces) in DIR/cwd, capturing its output into DIR.
+CliResult run_cli(const std::string& args, const fs::path& dir) {
+  fs::create_directories(dir / "cwd");
+  return test::run_command(dir / "cwd", dir, GAPBENCH_EXE, split(args, ' '));
+}
+
+class PropagateCli : public ::testing::Test {
+ protected:
+  test::TempDir m_tmp{"gapbench_propagate"};
+  const fs::path m_root = m_tmp.path();
+};
+
+TEST_F(PropagateCli, WritesOneRowPerLayerThatMatchesTheLibrary) {
+  const CliResult r = run_cli(
+      "propagate --T 40 --gamma 0.5 --L 3 --fix center --gradient --seed 4 --index 2 --out res",
+      m_root);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("srank"), std::string::npos) << r.out;
+  std::ifstream rows(m_root / "cwd/res/rows.csv");
+  std::string header, line;
+  ASSERT_TRUE(std::getline(rows, header));
+  std::vector<std::string> lines;
+  while (std::getline(rows, line)) lines.push_back(line);
+  ASSERT_EQ(lines.size(), 4u);
+  EXPECT_TRUE(fs::exists(m_root / "cwd/res/meta.json"));
+
+  PropagateOptions o = paper_case(40, Fix::kCenter, 3, 4);
+  o.d = 80;
+  o.index = 2;
+  o.gradient = true;
+  const std::string expected = format_rows(o, propagate(o));
+  // Every column but the two timings is reproduced exactly by the library.
+  const auto strip_times = [](const std::string& text) {
+    std::string out;
+    std::istringstream in(text);
+    std::string row;
+    while (std::getline(in, row)) {
+      for (int k = 0; k < 2; ++k) row = row.substr(0, row.rfind(','));
+      out += row + "\n";
+    }
+    return out;
+  };
+  std::string written = header + "\n";
+  for (const auto& l : lines) written += l + "\n";
+  EXPECT_EQ(strip_times(written), strip_times(expected));
+
+  // A second run into the same directory is refused without --force.
+  const CliResult again = run_cli("propagate --T 40 --L 1 --out res", m_root);
+  EXPECT_EQ(again.exit_code, 2);
+  EXPECT_NE(again.err.find("--out"), std::string::npos) << again.err;
+}
+
+struct BadCli {
+  const char* args;
+  const char* flag;
+};
+
+class PropagateCliBad : public PropagateCli, public ::testing::WithParamInterface<BadCli> {};
+
+TEST_P(PropagateCliBad, ExitsTwoWithOneLineNamingTheFlag) {
+  const CliResult r = run_cli(std::string("propagate ") + GetParam().args, m_root);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find(GetParam().flag), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_FALSE(fs::exists(m_root / "cwd/res"));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, PropagateCliBad,
+    ::testing::Values(BadCli{"--T 64 --gamma 2 --out res", "--gamma"},
+                      BadCli{"--T 64 --gamma 1 --d 64", "--gamma"},
+                      BadCli{"--variant residual", "--variant"},
+                      BadCli{"--attention random", "--attention"}, BadCli{"--L 0 --out res", "--L"},
+                      BadCli{"--L three", "--L"}, BadCli{"--variant skip --gradient", "--gradient"},
+                      BadCli{"--sigma-v -1", "--sigma-v"}, BadCli{"--fix half", "--fix"},
+                      BadCli{"--threads -3", "--threads"}));
+
+}  // namespace
+}  // namespace gapbench::propagate
