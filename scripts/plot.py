@@ -1,11 +1,11 @@
 #!/usr/bin/python3
-"""Figures from gapbench results: sweeps (rows.csv, values.csv, meta.json), benchmark JSON
-(gapbench_bench --benchmark_out) and `gapbench compare --json` reports.
+"""Figures from gapbench results: sweeps (rows.csv, values.csv, meta.json), signal propagation
+(gapbench propagate), benchmark JSON (gapbench_bench --benchmark_out) and `gapbench compare --json`.
 
 Usage:
   /usr/bin/python3 scripts/plot.py [SWEEP_DIR ...] [--bench BENCH.json ...] [--compare CMP.json]
                                    [--out DIR] [--formats png,svg] [--dump-data FILE.json]
-                                   [--only NAMES] [--bulk-T T]
+                                   [--only NAMES] [--bulk-T T] [--prop-layer N] [--grad-layer L]
 
 Figures (each written as NAME.png and NAME.svg into --out; default: the first sweep directory,
 else the directory of the first JSON file):
@@ -21,6 +21,18 @@ else the directory of the first JSON file):
                        (medians over repetitions; failed/skipped entries left out)
   accuracy_vs_time     rel_err_s2 against the time of one solve, per solver and precision
   regression           the change per benchmark of a `gapbench compare --json` report
+  propagation_depth    stable rank of X_l against the layer l, ||X||_F^2/||X||_2^2 and (second
+                       panel) sum s_i^4/s_1^4, one line per configuration (variant, fix,
+                       attention, LayerNorm, and whatever else differs), mean +- sd over seeds
+  propagation_width    the same after --prop-layer N layers (default 1) against T, log-log, with
+                       PAPER.md's limits after one layer (plain, no LayerNorm, markov, isometric
+                       X0, gamma 1): 4T/27 and 48T/729 with A_perp, 1 + c^2 and 1 with A
+  propagation_gradient mean over seeds of log_grad_sq = ln ||dX_L/dW_l||_F^2 (l = --grad-layer,
+                       default 1) against T on a log axis, with and without the fix, and the
+                       least-squares slope in ln T in the legend (PAPER.md: 2 with A, ~1.1 A_perp)
+Directories of `gapbench propagate` (meta.json schema gapbench.propagate/..., or a rows.csv with
+a layer column; the seed index is the column run, else index) are given like sweep directories,
+mixed with them or not: each figure takes the data it understands.
 Several sweep directories or benchmark files are overlaid, each labelled by its device and
 commit. Rows that did not converge (converged = 0) are drawn as red crosses and left out of
 the means. A figure whose data are absent is skipped with a note. --dump-data writes the data
@@ -42,7 +54,9 @@ import tempfile
 from collections import OrderedDict, defaultdict
 
 FIGURES = ("gap_vs_T", "ratio_vs_T", "fix_and_stable_rank", "bulk_histogram", "throughput_vs_T",
-           "accuracy_vs_time", "regression")
+           "accuracy_vs_time", "regression", "propagation_depth", "propagation_width",
+           "propagation_gradient")
+PROPAGATION_FIGURES = FIGURES[-3:]
 FORMATS = ("png", "svg", "pdf")
 
 # rows.csv: the columns every figure needs, and those parsed as numbers when present.
@@ -94,7 +108,7 @@ def read_json(path, what):
         raise InputError(f"{path}: cannot read ({what}): {e}") from None
 
 
-def read_csv(path, needed, numeric):
+def read_csv(path, needed, numeric, what="gapbench sweep file"):
     """Rows of a CSV file as dicts, numbers parsed (empty: None). A torn last line (no newline
     at the end of the file: an interrupted writer) is dropped with a note."""
     try:
@@ -113,7 +127,7 @@ def read_csv(path, needed, numeric):
     missing = [c for c in needed if c not in header]
     if missing:
         raise InputError(f"{path}: lacks the column(s) {', '.join(missing)} "
-                         f"(not a gapbench sweep file?)")
+                         f"(not a {what}?)")
     if len(set(header)) != len(header):
         raise InputError(f"{path}: repeated column names in the header")
     body = table[1:]
@@ -366,6 +380,98 @@ class Compare:
             if isinstance(d, dict):
                 self.footers.append(f"context differs: {d.get('key')}: {d.get('base')} -> "
                                     f"{d.get('new')}")
+
+
+# rows.csv of `gapbench propagate` (one row per layer of one network): the columns the
+# propagation figures need (besides run or index, the seed index), and the numeric ones.
+PROP_NEEDED = ("T", "variant", "fix", "attention", "layernorm", "layer", "stable_rank")
+PROP_NUMERIC = {"point", "run", "index", "T", "d", "gamma", "L", "beta", "dk", "sigma_v", "seed",
+                "layer", "log_frob", "stable_rank", "stable_rank4", "mean_cosine",
+                "centered_ratio", "log_grad_sq", "layer_seconds", "metric_seconds"}
+PROP_FLAGS = {"0": False, "1": True, "false": False, "true": True, "off": False, "on": True}
+
+
+def is_propagate_dir(directory, meta):
+    """A `gapbench propagate` directory: meta.json's schema says so, or rows.csv has a layer
+    column."""
+    schema = meta.get("schema") if isinstance(meta, dict) else None
+    if isinstance(schema, str):
+        if schema.startswith("gapbench.propagate"):
+            return True
+        if schema.startswith("gapbench.sweep"):
+            return False
+    try:
+        with open(os.path.join(directory, "rows.csv"), newline="", encoding="utf-8") as f:
+            header = next(csv.reader([f.readline()]), [])
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return False
+    return "layer" in header
+
+
+class Propagate:
+    """One directory of `gapbench propagate` (rows.csv: one row per layer and network)."""
+
+    def __init__(self, directory, meta):
+        self.dir = directory
+        self.meta = meta
+        rows_path = os.path.join(directory, "rows.csv")
+        self.rows = read_csv(rows_path, PROP_NEEDED, PROP_NUMERIC,
+                             what="gapbench propagate file")
+        if self.rows and "run" not in self.rows[0] and "index" not in self.rows[0]:
+            raise InputError(f"{rows_path}: lacks the column run (or index): the seed index")
+        seed_key = "run" if self.rows and "run" in self.rows[0] else "index"
+        for i, row in enumerate(self.rows, start=2):
+            for key, low in (("T", 1), ("layer", 0), (seed_key, 0)):
+                v = row.get(key)
+                if v is None or v < low or v != int(v):
+                    raise InputError(f"{rows_path}:{i}: {key} = {row.get(key)} is not an "
+                                     f"integer >= {low}")
+                row[key] = int(v)
+            flag = PROP_FLAGS.get(str(row["layernorm"]).strip().lower())
+            if flag is None:
+                raise InputError(f"{rows_path}:{i}: layernorm = {row['layernorm']!r} is not "
+                                 f"0 or 1")
+            row["layernorm"] = flag
+            row["run_index"] = row[seed_key]
+            for key in ("stable_rank", "stable_rank4"):
+                v = row.get(key)
+                if v is not None and math.isfinite(v) and v <= 0:
+                    raise InputError(f"{rows_path}:{i}: {key} = {v:g} is not positive")
+        backend = meta.get("backend") or "?"
+        if isinstance(backend, dict):
+            device = backend.get("device")
+            backend = f"{backend.get('name', '?')}" + (f" {device}" if device else "")
+        self.backend = str(backend)
+        self.device = str(meta.get("device") or meta.get("host") or "?")
+        self.blas = str(meta.get("blas") or "")
+        build = meta.get("build") or {}
+        self.commit = str(build.get("commit", "?")) if isinstance(build, dict) else "?"
+        self.started = str(meta.get("started", "?"))
+        self.label = f"{self.backend} {self.device} @{short_commit(self.commit)}"
+        blas = f" ({self.blas.split(' NO_')[0][:40]})" if self.blas else ""
+        status = meta.get("status")
+        extra = f", status {status}" if status and status != "complete" else ""
+        self.footer = (f"propagate {os.path.normpath(directory)}: {self.backend}{blas} on "
+                       f"{self.device}, commit {self.commit}, started {self.started}, "
+                       f"{len(self.rows)} rows{extra}")
+
+
+def load_dir(directory, need_values):
+    """A sweep or a propagate directory, told apart by meta.json's schema (or a layer column)."""
+    if not os.path.isdir(directory):
+        raise InputError(f"{directory}: no such directory (give a directory written by "
+                         f"gapbench sweep or gapbench propagate)")
+    rows_path = os.path.join(directory, "rows.csv")
+    if not os.path.isfile(rows_path):
+        raise InputError(f"{rows_path}: no such file (give a directory written by "
+                         f"gapbench sweep or gapbench propagate)")
+    meta_path = os.path.join(directory, "meta.json")
+    meta = read_json(meta_path, "results metadata")
+    if not isinstance(meta, dict):
+        raise InputError(f"{meta_path}: not a JSON object")
+    if is_propagate_dir(directory, meta):
+        return Propagate(directory, meta)
+    return Sweep(directory, need_values)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -743,6 +849,244 @@ def fig_bulk_histogram(ctx, np, bulk_T):
             "size": (4.6 * cols + 0.6, 3.9 * rows + 1.0)}
 
 
+# --- signal propagation (gapbench propagate) ---
+
+# Columns that tell configurations apart besides variant, fix, attention and layernorm: shown in
+# the series name only when they differ between rows (T only where it is not the x axis).
+PROP_EXTRA = (("input", "{}"), ("law", "{}"), ("beta", "β={:g}"), ("gamma", "γ={:g}"),
+              ("sigma_v", "σ_V={:g}"), ("L", "L={:g}"), ("T", "T={:g}"))
+PROP_QUANTITY = {"none": "with A: mean ± sd over seeds", "center": "with A⊥: mean ± sd over seeds"}
+PROP_STYLE = {"none": ("o", True, "-"), "center": ("D", False, "--")}
+
+
+def markov_c(row):
+    """c of a markov row from its law (model.hpp): exponential 1, uniform 1/sqrt(3), lognormal
+    sqrt(exp(beta^2) - 1); None when unknown."""
+    law = row.get("law")
+    if row.get("attention") != "markov" or not law:
+        return None
+    if law == "exponential":
+        return 1.0
+    if law == "uniform":
+        return 1 / math.sqrt(3)
+    if law == "lognormal" and row.get("beta") is not None:
+        return math.sqrt(math.expm1(row["beta"] ** 2))
+    return None
+
+
+def paper_case(row):
+    """The setting of PAPER.md's propagation statements: plain, no LayerNorm, markov, isometric
+    X0, gamma = 1."""
+    return (row.get("variant") == "plain" and not row.get("layernorm")
+            and row.get("attention") == "markov" and row.get("input") == "isometric"
+            and row.get("gamma") is not None and abs(row["gamma"] - 1) < 1e-9)
+
+
+class PropContext:
+    """What the propagation figures share: configuration names and colours."""
+
+    def __init__(self, props, plt):
+        self.props = props
+        rows = [r for p in props for r in p.rows]
+        self.vary = {key: len({r.get(key) for r in rows}) > 1 for key, _ in PROP_EXTRA}
+        self.dk_shown = any(r.get("dk") is not None and r.get("d") is not None
+                            and r["dk"] != r["d"] for r in rows)
+        self.multi = len(props) > 1
+        self.plt = plt
+        self.colors = OrderedDict()
+
+    def name(self, row, with_T):
+        fix = {"none": "A", "center": "A⊥"}.get(row["fix"], f"fix={row['fix']}")
+        parts = [row["variant"], fix, row["attention"]] + (["LayerNorm"] if row["layernorm"]
+                                                           else [])
+        extra = []
+        for key, form in PROP_EXTRA:
+            if self.vary[key] and row.get(key) is not None and (key != "T" or with_T):
+                if key == "law" and row.get("attention") != "markov":
+                    continue
+                extra.append(form.format(row[key]))
+        if self.dk_shown and row.get("dk") is not None:
+            extra.append(f"dk={row['dk']:g}")
+        return " · ".join(parts) + (f" ({', '.join(extra)})" if extra else "")
+
+    def label(self, si, name):
+        return f"{name} [{self.props[si].label}]" if self.multi else name
+
+    def color(self, si, name):
+        if (si, name) not in self.colors:
+            self.colors[(si, name)] = None
+            keys = list(self.colors)
+            cmap = self.plt.get_cmap("tab10" if len(keys) <= 10 else "tab20")
+            for i, key in enumerate(keys):
+                self.colors[key] = "#%02x%02x%02x" % tuple(int(255 * c)
+                                                           for c in cmap(i % cmap.N)[:3])
+        return self.colors[(si, name)]
+
+
+def prop_groups(pctx, predicate, x_key, quantity, with_T):
+    """{(set, series): {"rows": first row, "by_x": {x: [values]}}} over the rows passing predicate
+    with a finite value of the column quantity."""
+    groups = OrderedDict()
+    for si, prop in enumerate(pctx.props):
+        for row in prop.rows:
+            value = row.get(quantity)
+            if not predicate(row) or value is None or not math.isfinite(value):
+                continue
+            g = groups.setdefault((si, pctx.name(row, with_T)),
+                                  {"row": row, "by_x": {}, "with_T": with_T})
+            g["by_x"].setdefault(row[x_key], []).append(value)
+    return groups
+
+
+def prop_series(pctx, groups, quantity):
+    out = []
+    for (si, name), g in groups.items():
+        row = g["row"]
+        xs = sorted(g["by_x"])
+        stats = [mean_sd(g["by_x"][x]) for x in xs]
+        marker, filled, linestyle = PROP_STYLE.get(row["fix"], ("s", True, ":"))
+        out.append({
+            "kind": "mean_sd", "label": f"{quantity}: {pctx.label(si, name)}",
+            "series_label": pctx.label(si, name),
+            "quantity_label": PROP_QUANTITY.get(row["fix"], "mean ± sd over seeds"),
+            "set": si, "set_label": pctx.props[si].label, "series": name,
+            "variant": row["variant"], "fix": row["fix"], "attention": row["attention"],
+            "layernorm": row["layernorm"], "T": row["T"] if g["with_T"] else None,
+            "quantity": quantity, "x": xs,
+            "y": [m for m, _ in stats], "yerr": [s for _, s in stats],
+            "n": [len(g["by_x"][x]) for x in xs], "color": pctx.color(si, name),
+            "marker": marker, "filled": filled, "linestyle": linestyle})
+    return out
+
+
+SRANK_LABELS = {"stable_rank": "stable rank ‖X‖²_F / ‖X‖²₂ (dimensionless)",
+                "stable_rank4": "stable rank Σσᵢ⁴ / σ₁⁴ (dimensionless)"}
+
+
+def prop_footer(pctx):
+    return [p.footer for p in pctx.props]
+
+
+def has_column(pctx, column, predicate=lambda r: True):
+    return any(r.get(column) is not None and math.isfinite(r[column])
+               for p in pctx.props for r in p.rows if predicate(r))
+
+
+def fig_propagation_depth(pctx):
+    pctx.colors = OrderedDict()  # colours are per figure
+    if not any(p.rows for p in pctx.props):
+        return "the propagate directories have no rows"
+    panels = []
+    for column, title in (("stable_rank", "‖X_ℓ‖²_F / ‖X_ℓ‖²₂"),
+                          ("stable_rank4", "Σσᵢ⁴/σ₁⁴ (the authors' code)")):
+        if not has_column(pctx, column):
+            note(f"propagation_depth: no {column} values (panel left out)")
+            continue
+        groups = prop_groups(pctx, lambda r: True, "layer", column, with_T=True)
+        panels.append({"title": f"Stable rank {title} against depth",
+                       "xlabel": "layer ℓ (0: the input X₀)",
+                       "ylabel": SRANK_LABELS[column], "xscale": "linear", "yscale": "log",
+                       "integer_x": True, "series": prop_series(pctx, groups, column)})
+    return {"title": "Rank collapse in depth: stable rank of X_ℓ per layer, A against A⊥",
+            "panels": panels, "footer": prop_footer(pctx),
+            "size": (6.0 * len(panels) + 1.0, 4.8), "legend": "figure"}
+
+
+PROP_THEORY = {  # (column, fix) -> (formula, function of T and c, label, line style)
+    ("stable_rank", "center"): ("4T/27", lambda T, c: 4 * T / 27, "srank(A⊥X₀W_V) → 4T/27", ":"),
+    ("stable_rank", "none"): ("1 + c^2", lambda T, c: 1 + c * c, "srank(A X₀W_V) → 1 + c²", "--"),
+    ("stable_rank4", "center"): ("48T/729", lambda T, c: 48 * T / 729,
+                                 "Σσ⁴/σ₁⁴(A⊥X₀W_V) → 48T/729", ":"),
+    ("stable_rank4", "none"): ("1", lambda T, c: 1.0, "Σσ⁴/σ₁⁴(A X₀W_V) → 1", "--"),
+}
+
+
+def prop_theory(groups, column, layer):
+    """PAPER.md's limits after one layer (plain, no LayerNorm, markov, isometric X0, gamma 1,
+    Gaussian W_V), over the T range of the series they apply to."""
+    if layer != 1:
+        return []
+    ranges = OrderedDict()  # (formula, c) -> (lo, hi)
+    for g in groups.values():
+        row = g["row"]
+        if not paper_case(row) or (column, row["fix"]) not in PROP_THEORY:
+            continue
+        c = markov_c(row) if row["fix"] == "none" else None
+        if row["fix"] == "none" and c is None:
+            continue
+        key = (row["fix"], c)
+        lo, hi = ranges.get(key, (math.inf, -math.inf))
+        ranges[key] = (min(lo, min(g["by_x"])), max(hi, max(g["by_x"])))
+    out = []
+    for (fix, c), (lo, hi) in ranges.items():
+        formula, fn, label, linestyle = PROP_THEORY[(column, fix)]
+        cs = f" (c = {c:.4g})" if c is not None and formula == "1 + c^2" else ""
+        xs = log_grid(lo, hi)
+        out.append({"kind": "theory", "label": f"theory (PAPER.md): {label}{cs}",
+                    "formula": formula, "c": c, "fix": fix, "x": xs,
+                    "y": [fn(T, c) for T in xs], "linestyle": linestyle})
+    return out
+
+
+def fig_propagation_width(pctx, layer):
+    pctx.colors = OrderedDict()
+    at = [r for p in pctx.props for r in p.rows if r["layer"] == layer]
+    if not at:
+        layers = sorted({r["layer"] for p in pctx.props for r in p.rows})
+        return (f"no rows at layer {layer} (--prop-layer; the data have layers "
+                f"{', '.join(map(str, layers)) or 'none'})")
+    panels = []
+    for column, title in (("stable_rank", "‖X‖²_F / ‖X‖²₂"), ("stable_rank4", "Σσᵢ⁴/σ₁⁴")):
+        if not has_column(pctx, column, lambda r: r["layer"] == layer):
+            continue
+        groups = prop_groups(pctx, lambda r: r["layer"] == layer, "T", column, with_T=False)
+        p = T_axis(SRANK_LABELS[column], f"Stable rank {title} after {layer} layer(s)")
+        p["series"] = prop_series(pctx, groups, column) + prop_theory(groups, column, layer)
+        panels.append(p)
+    return {"title": f"Rank collapse in width: stable rank of X_{layer} against T, A against A⊥",
+            "panels": panels, "footer": prop_footer(pctx),
+            "size": (6.0 * len(panels) + 1.0, 4.8), "legend": "figure"}
+
+
+def least_squares_slope(xs, ys):
+    n = len(xs)
+    mx, my = sum(xs) / n, sum(ys) / n
+    sxx = sum((x - mx) ** 2 for x in xs)
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx
+    return slope, my - slope * mx
+
+
+def fig_propagation_gradient(pctx, layer):
+    pctx.colors = OrderedDict()
+
+    def chosen(r):
+        return r["layer"] == layer
+    if not has_column(pctx, "log_grad_sq", chosen):
+        return (f"no log_grad_sq values at layer {layer} (run gapbench propagate with "
+                f"--gradient: linear model only, plain, no LayerNorm, markov)")
+    groups = prop_groups(pctx, chosen, "T", "log_grad_sq", with_T=False)
+    series = prop_series(pctx, groups, "log_grad_sq")
+    for s, g in zip(series, groups.values()):
+        row = g["row"]
+        slope = intercept = None
+        if len(s["x"]) >= 2:
+            slope, intercept = least_squares_slope([math.log(T) for T in s["x"]], s["y"])
+        paper = ""
+        if (paper_case(row) and layer == 1 and row.get("L") == 2
+                and row.get("law") == "exponential"):
+            paper = {"none": "; PAPER.md: 2", "center": "; PAPER.md: ≈ 1.1"}.get(row["fix"], "")
+        s["slope"], s["intercept"] = slope, intercept
+        fit = (f"slope {slope:.2f}" if slope is not None else "one T: no slope") + paper
+        s["series_label"] = f"{s['series_label']}: {fit}"
+        s["label"] = f"log_grad_sq: {s['series_label']}"
+    p = T_axis(f"mean ln ‖∂X_L/∂W_{layer}‖²_F over seeds (natural log)",
+               f"Gradient norm against T (least-squares slope in ln T)", yscale="linear")
+    p["series"] = series
+    return {"title": "Gradient explosion: ln ‖∂X_L/∂W_ℓ‖²_F against ln T, with and without "
+                     "the fix", "panels": [p], "footer": prop_footer(pctx), "size": (8.0, 5.0),
+            "legend": "figure"}
+
+
 def bench_labels(benches):
     return disambiguate([b.label for b in benches], [b.path for b in benches])
 
@@ -1043,6 +1387,8 @@ def draw_axis(ax, panel, ticker, spec):
         ax.xaxis.set_minor_formatter(ticker.NullFormatter())
     elif panel["xscale"] == "log":
         format_log_axis(ax.xaxis, *ax.get_xlim(), ticker)
+    if panel.get("integer_x"):
+        ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
     if panel["yscale"] == "log":
         format_log_axis(ax.yaxis, *ax.get_ylim(), ticker)
     ax.set_xlabel(panel["xlabel"])
@@ -1126,7 +1472,8 @@ def main(argv=None):
                     formatter_class=argparse.RawDescriptionHelpFormatter,
                     epilog="\n".join(__doc__.splitlines()[2:]))
     parser.add_argument("dirs", nargs="*", metavar="SWEEP_DIR",
-                        help="sweep directories (rows.csv, meta.json, values.csv optional)")
+                        help="sweep or propagate directories (rows.csv, meta.json; values.csv "
+                             "optional)")
     parser.add_argument("--bench", action="append", default=[], metavar="BENCH.json",
                         help="Google Benchmark JSON of gapbench_bench (repeatable)")
     parser.add_argument("--compare", metavar="COMPARE.json",
@@ -1140,6 +1487,10 @@ def main(argv=None):
                         help=f"comma list of figures to draw (of {', '.join(FIGURES)})")
     parser.add_argument("--bulk-T", type=int, metavar="T",
                         help="bulk_histogram: this T (default the largest with full spectra)")
+    parser.add_argument("--prop-layer", type=int, default=1, metavar="N",
+                        help="propagation_width: the stable rank after N layers (default 1)")
+    parser.add_argument("--grad-layer", type=int, default=1, metavar="L",
+                        help="propagation_gradient: the gradient for W_L (default 1)")
     args = parser.parse_args(argv)
 
     if not args.dirs and not args.bench and not args.compare:
@@ -1147,6 +1498,10 @@ def main(argv=None):
     formats = [f.strip().lower() for f in args.formats.split(",") if f.strip()]
     if not formats or any(f not in FORMATS for f in formats):
         fail(f"--formats {args.formats!r}: choose from {', '.join(FORMATS)}")
+    if args.prop_layer < 0:
+        fail(f"--prop-layer {args.prop_layer}: give a layer >= 0")
+    if args.grad_layer < 1:
+        fail(f"--grad-layer {args.grad_layer}: give a layer >= 1")
     wanted = list(FIGURES)
     if args.only:
         wanted = [n.strip() for n in args.only.split(",") if n.strip()]
@@ -1157,30 +1512,40 @@ def main(argv=None):
 
     # Every input is read and checked before anything is drawn or written.
     try:
-        sweeps = [Sweep(d, need_values="bulk_histogram" in wanted) for d in args.dirs]
+        loaded = [load_dir(d, need_values="bulk_histogram" in wanted) for d in args.dirs]
         benches = [Bench(p) for p in args.bench]
         cmp = Compare(args.compare) if args.compare else None
     except InputError as e:
         fail(str(e))
     _, plt, np = setup_matplotlib()
     import matplotlib.ticker as ticker
-    for s, label in zip(sweeps, disambiguate([s.label for s in sweeps], [s.dir for s in sweeps])):
+    for s, label in zip(loaded, disambiguate([s.label for s in loaded], [s.dir for s in loaded])):
         s.label = label
+    sweeps = [s for s in loaded if isinstance(s, Sweep)]
+    props = [s for s in loaded if isinstance(s, Propagate)]
     for bench in benches:
         for name, why in bench.left_out:
             note(f"{os.path.basename(bench.path)}: left out {name}: {why}")
 
     ctx = Context(sweeps, plt) if sweeps else None
+    pctx = PropContext(props, plt) if props else None
+    no_sweep = "no sweep directory" + (" (only propagate directories)" if props else "")
     builders = {
-        "gap_vs_T": lambda: fig_gap_vs_T(ctx) if ctx else "no sweep directory",
-        "ratio_vs_T": lambda: fig_ratio_vs_T(ctx) if ctx else "no sweep directory",
+        "gap_vs_T": lambda: fig_gap_vs_T(ctx) if ctx else no_sweep,
+        "ratio_vs_T": lambda: fig_ratio_vs_T(ctx) if ctx else no_sweep,
         "fix_and_stable_rank": lambda: fig_fix_and_stable_rank(ctx) if ctx else
-        "no sweep directory",
+        no_sweep,
         "bulk_histogram": lambda: fig_bulk_histogram(ctx, np, args.bulk_T) if ctx else
-        "no sweep directory",
+        no_sweep,
         "throughput_vs_T": lambda: fig_throughput(benches, plt),
         "accuracy_vs_time": lambda: fig_accuracy(benches, plt),
         "regression": lambda: fig_regression(cmp),
+        "propagation_depth": lambda: fig_propagation_depth(pctx) if pctx else
+        "no propagate directory (gapbench propagate --out DIR)",
+        "propagation_width": lambda: fig_propagation_width(pctx, args.prop_layer) if pctx else
+        "no propagate directory (gapbench propagate --out DIR)",
+        "propagation_gradient": lambda: fig_propagation_gradient(pctx, args.grad_layer)
+        if pctx else "no propagate directory (gapbench propagate --out DIR --gradient)",
     }
     specs = OrderedDict()
     skipped = OrderedDict()
@@ -1215,6 +1580,10 @@ def main(argv=None):
                     "inputs": {"sweeps": [{"dir": s.dir, "label": s.label, "device": s.device,
                                            "commit": s.commit, "started": s.started,
                                            "rows": len(s.rows)} for s in sweeps],
+                               "propagate": [{"dir": p.dir, "label": p.label,
+                                              "device": p.device, "backend": p.backend,
+                                              "commit": p.commit, "started": p.started,
+                                              "rows": len(p.rows)} for p in props],
                                "bench": [{"path": b.path, "label": b.label, "commit": b.commit,
                                           "date": b.date} for b in benches],
                                "compare": args.compare},

@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 #include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
 
 #include <algorithm>
 #include <cmath>
@@ -11,13 +14,16 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "gapbench/cpu/cpu_backend.hpp"
 #include "gapbench/error.hpp"
 #include "gapbench/propagate/propagate.hpp"
+#include "gapbench/text.hpp"
 #include "test_support.hpp"
 
 #ifndef GAPBENCH_EXE
@@ -311,7 +317,9 @@ TEST_F(PropagateCli, WritesOneRowPerLayerThatMatchesTheLibrary) {
   o.d = 80;
   o.index = 2;
   o.gradient = true;
-  const std::string expected = format_rows(o, propagate(o));
+  std::string expected;
+  for (const std::string& c : row_columns()) expected += (expected.empty() ? "" : ",") + c;
+  expected += "\n" + format_rows(0, o, propagate(o));
   // Every column but the two timings is reproduced exactly by the library.
   const auto strip_times = [](const std::string& text) {
     std::string out;
@@ -327,6 +335,7 @@ TEST_F(PropagateCli, WritesOneRowPerLayerThatMatchesTheLibrary) {
   for (const auto& l : lines) written += l + "\n";
   EXPECT_EQ(strip_times(written), strip_times(expected));
 
+  EXPECT_EQ(header.rfind("point,run,T,d,gamma,", 0), 0u) << header;
   // A second run into the same directory is refused without --force.
   const CliResult again = run_cli("propagate --T 40 --L 1 --out res", m_root);
   EXPECT_EQ(again.exit_code, 2);
@@ -356,7 +365,167 @@ INSTANTIATE_TEST_SUITE_P(
                       BadCli{"--attention random", "--attention"}, BadCli{"--L 0 --out res", "--L"},
                       BadCli{"--L three", "--L"}, BadCli{"--variant skip --gradient", "--gradient"},
                       BadCli{"--sigma-v -1", "--sigma-v"}, BadCli{"--fix half", "--fix"},
-                      BadCli{"--threads -3", "--threads"}));
+                      BadCli{"--threads -3", "--threads"}, BadCli{"--T 16,abc --out res", "--T"},
+                      BadCli{"--T 16:8:x0 --out res", "--T"},
+                      BadCli{"--gamma 1,0 --out res", "--gamma"},
+                      BadCli{"--d 16,x --out res", "--d"}, BadCli{"--L 2,0 --out res", "--L"},
+                      BadCli{"--variant plain,residual --out res", "--variant"},
+                      BadCli{"--attention markov, --out res", "--attention"},
+                      BadCli{"--fix none,half --out res", "--fix"},
+                      BadCli{"--input isometric,round --out res", "--input"},
+                      BadCli{"--T 16,64 --gamma 1,2 --out res", "--gamma"},
+                      BadCli{"--T 16,64 --d 32 --out res", "--gamma"},
+                      BadCli{"--variant plain,skip --gradient --out res", "--gradient"},
+                      BadCli{"--attention markov,attention --gradient --out res", "--gradient"},
+                      BadCli{"--seeds 0 --out res", "--seeds"},
+                      BadCli{"--index 4294967295 --seeds 2 --out res", "--seeds"},
+                      BadCli{"--resume res", "--resume"}, BadCli{"--force", "--force"}));
+
+// ---- sweeps -----------------------------------------------------------------------------------
+
+constexpr const char* kSmallSweep =
+    "propagate --T 16,32 --gamma 1 --L 2 --variant plain,skip --seeds 2 --threads 1";
+
+// rows.csv as lines, the last two (timing) columns removed.
+std::vector<std::string> rows_without_times(const fs::path& path) {
+  std::istringstream in(read_file(path));
+  std::vector<std::string> out;
+  std::string line;
+  while (std::getline(in, line)) {
+    for (int k = 0; k < 2; ++k) line = line.substr(0, line.rfind(','));
+    out.push_back(line);
+  }
+  return out;
+}
+
+TEST_F(PropagateCli, SweepWritesEveryLayerOfEveryNetwork) {
+  const CliResult r = run_cli(std::string(kSmallSweep) + " --out res", m_root);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const fs::path dir = m_root / "cwd/res";
+  std::istringstream in(read_file(dir / "rows.csv"));
+  std::string line;
+  ASSERT_TRUE(std::getline(in, line));
+  const std::vector<std::string> header = split(line, ',');
+  EXPECT_EQ(header, row_columns());
+  const auto column = [&](const std::string& name) {
+    return static_cast<std::size_t>(std::find(header.begin(), header.end(), name) - header.begin());
+  };
+  std::set<std::tuple<int, int, int>> keys;
+  int rows = 0;
+  while (std::getline(in, line)) {
+    const std::vector<std::string> f = split(line, ',');
+    ASSERT_EQ(f.size(), header.size()) << line;
+    const int point = std::stoi(f[column("point")]), run = std::stoi(f[column("run")]);
+    keys.insert({point, run, std::stoi(f[column("layer")])});
+    EXPECT_EQ(f[column("run")], f[column("index")]);
+    // T outermost, then the variant: points 0, 1 are T = 16 plain, skip.
+    EXPECT_EQ(f[column("T")], point < 2 ? "16" : "32") << line;
+    EXPECT_EQ(f[column("variant")], point % 2 == 0 ? "plain" : "skip") << line;
+    EXPECT_EQ(f[column("L")], "2");
+    ++rows;
+  }
+  EXPECT_EQ(rows, 2 * 2 * 2 * 3);
+  EXPECT_EQ(keys.size(), 24u);
+  EXPECT_EQ(std::get<0>(*keys.rbegin()), 3);
+  EXPECT_EQ(std::get<1>(*keys.rbegin()), 1);
+
+  const nlohmann::json meta = nlohmann::json::parse(read_file(dir / "meta.json"));
+  EXPECT_EQ(meta.at("schema"), kPropagateSchema);
+  EXPECT_EQ(meta.at("status"), "complete");
+  EXPECT_EQ(meta.at("networks"), 8);
+  EXPECT_EQ(meta.at("plan").at("T"), nlohmann::json({16, 32}));
+  EXPECT_EQ(meta.at("plan").at("variant"), nlohmann::json({"plain", "skip"}));
+  EXPECT_EQ(meta.at("plan").at("seeds"), 2);
+}
+
+TEST_F(PropagateCli, ResumedSweepEqualsAnUninterruptedOne) {
+  ASSERT_EQ(run_cli(std::string(kSmallSweep) + " --out full", m_root).exit_code, 0);
+  const fs::path full = m_root / "cwd/full", part = m_root / "cwd/part";
+  fs::copy(full, part);
+  // Interrupted mid-write of the second network: the header, the first network's 3 rows and
+  // half a line.
+  const std::string text = read_file(full / "rows.csv");
+  std::size_t end = 0;
+  for (int n = 0; n < 4; ++n) end = text.find('\n', end) + 1;
+  const std::size_t next = text.find('\n', end);
+  test::write_text(part / "rows.csv", text.substr(0, end + (next - end) / 2));
+
+  // Another plan is refused, and touches nothing.
+  const std::string before = read_file(part / "rows.csv");
+  const CliResult other = run_cli(
+      "propagate --T 16,32 --gamma 1 --L 2 --variant plain,scaled-skip --seeds 2 --resume part",
+      m_root);
+  EXPECT_EQ(other.exit_code, 2) << other.err;
+  EXPECT_NE(other.err.find("--resume"), std::string::npos) << other.err;
+  EXPECT_NE(other.err.find("variant"), std::string::npos) << other.err;
+  EXPECT_EQ(std::count(other.err.begin(), other.err.end(), '\n'), 1) << other.err;
+  EXPECT_EQ(read_file(part / "rows.csv"), before);
+  const CliResult more = run_cli(std::string(kSmallSweep) + " --seeds 3 --resume part", m_root);
+  EXPECT_EQ(more.exit_code, 2) << more.err;
+
+  const CliResult r = run_cli(std::string(kSmallSweep) + " --resume part", m_root);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // Only the 7 missing networks were computed.
+  std::size_t printed = 0;
+  for (std::size_t at = r.out.find("propagate point="); at != std::string::npos;
+       at = r.out.find("propagate point=", at + 1)) {
+    ++printed;
+  }
+  EXPECT_EQ(printed, 7u) << r.out;
+  EXPECT_EQ(rows_without_times(part / "rows.csv"), rows_without_times(full / "rows.csv"));
+  const nlohmann::json meta = nlohmann::json::parse(read_file(part / "meta.json"));
+  EXPECT_EQ(meta.at("status"), "complete");
+  EXPECT_EQ(meta.at("resumes").size(), 1u);
+
+  // Resuming a finished sweep computes nothing and changes no row.
+  const std::string done = read_file(part / "rows.csv");
+  const CliResult again = run_cli(std::string(kSmallSweep) + " --resume part", m_root);
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(again.out.find("propagate point="), std::string::npos) << again.out;
+  EXPECT_EQ(read_file(part / "rows.csv"), done);
+}
+
+// SIGINT stops between networks: exit 130, whole networks kept, status "interrupted".
+TEST_F(PropagateCli, InterruptKeepsFinishedNetworks) {
+  fs::create_directories(m_root / "cwd");
+  const fs::path rows = m_root / "cwd/res/rows.csv";
+  const std::vector<std::string> args = split(
+      "propagate --T 96 --gamma 1 --L 2 --attention attention --seeds 400 --threads 1 --out res",
+      ' ');
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    if (::chdir((m_root / "cwd").c_str()) != 0) ::_exit(99);
+    std::vector<char*> argv = {const_cast<char*>(GAPBENCH_EXE)};
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    if (!std::freopen("/dev/null", "w", stdout) ||
+        !std::freopen((m_root / "stderr.txt").c_str(), "w", stderr)) {
+      ::_exit(97);
+    }
+    ::execv(GAPBENCH_EXE, argv.data());
+    ::_exit(98);
+  }
+  // Wait for a finished network (header + 3 rows), then interrupt.
+  for (int waited = 0; waited < 60000; ++waited) {
+    const std::string text = fs::exists(rows) ? read_file(rows) : std::string();
+    if (std::count(text.begin(), text.end(), '\n') >= 4) break;
+    ::usleep(1000);
+  }
+  ::kill(pid, SIGINT);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 130);
+  EXPECT_NE(read_file(m_root / "stderr.txt").find("--resume res"), std::string::npos);
+  const std::vector<std::string> lines = rows_without_times(rows);
+  EXPECT_EQ((lines.size() - 1) % 3, 0u) << lines.size();
+  EXPECT_GE(lines.size(), 4u);
+  EXPECT_LT(lines.size(), 1u + 400 * 3);
+  const nlohmann::json meta = nlohmann::json::parse(read_file(rows.parent_path() / "meta.json"));
+  EXPECT_EQ(meta.at("status"), "interrupted");
+  EXPECT_EQ(meta.at("networks").get<std::size_t>(), (lines.size() - 1) / 3);
+}
 
 }  // namespace
 }  // namespace gapbench::propagate

@@ -26,9 +26,12 @@ DATA = os.path.join(HERE, "data")
 SWEEP = os.path.join(DATA, "sweep")
 BENCH = os.path.join(DATA, "bench.json")
 COMPARE = os.path.join(DATA, "compare.json")
+PROPAGATE = os.path.join(DATA, "propagate")
 FIGURES = ("gap_vs_T", "ratio_vs_T", "fix_and_stable_rank", "bulk_histogram", "throughput_vs_T",
-           "accuracy_vs_time", "regression")
+           "accuracy_vs_time", "regression", "propagation_depth", "propagation_width",
+           "propagation_gradient")
 SWEEP_FIGURES = FIGURES[:4]
+PROPAGATION_FIGURES = FIGURES[-3:]
 TIME_UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
 
 
@@ -111,8 +114,9 @@ class TestAllFigures(PlotTestCase):
         cls.bench2 = os.path.join(cls.tmp, "reps_only.json")
         with open(cls.bench2, "w") as f:
             json.dump(doc, f)
-        cls.result = run_plot(SWEEP, "--bench", BENCH, "--bench", cls.bench2, "--compare",
-                              COMPARE, "--out", cls.out, "--dump-data", cls.dump_path)
+        cls.result = run_plot(SWEEP, PROPAGATE, "--bench", BENCH, "--bench", cls.bench2,
+                              "--compare", COMPARE, "--out", cls.out, "--dump-data",
+                              cls.dump_path)
         with open(cls.dump_path) as f:
             cls.dump = json.load(f)
         cls.rows = read_rows()
@@ -158,6 +162,15 @@ class TestAllFigures(PlotTestCase):
             self.assertIn(self.meta["backend"]["device"], footer)
             self.assertIn(self.meta["build"]["commit"], footer)
             self.assertIn(self.meta["started"], footer)
+            self.assertNotIn("propagate", footer)
+        with open(os.path.join(PROPAGATE, "meta.json")) as f:
+            pmeta = json.load(f)
+        for name in PROPAGATION_FIGURES:
+            footer = self.dump["figures"][name]["footer"]
+            self.assertEqual(len(footer), 1, name)  # the propagate directory only
+            for value in (pmeta["backend"], pmeta["host"], pmeta["build"]["commit"],
+                          pmeta["started"]):
+                self.assertIn(value, footer[0], name)
         with open(BENCH) as f:
             ctx = json.load(f)["context"]
         for name in ("throughput_vs_T", "accuracy_vs_time"):
@@ -350,6 +363,181 @@ class TestAllFigures(PlotTestCase):
         self.assertClose(lines["x"], [-100 * doc["threshold"], 100 * doc["threshold"]])
 
 
+def prop_expected(rows, column, x_key, predicate, key_fields):
+    """{config: {x: (mean, sd, n)}} of the propagate fixture's rows, computed here from the CSV
+    text (config: the values of key_fields)."""
+    groups = defaultdict(lambda: defaultdict(list))
+    for r in rows:
+        if predicate(r) and r[column] != "":
+            key = tuple(r[k] for k in key_fields)
+            groups[key][int(r[x_key])].append(float(r[column]))
+    return {k: {x: (*mean_sd(v), len(v)) for x, v in sorted(by_x.items())}
+            for k, by_x in groups.items()}
+
+
+class TestPropagation(PlotTestCase):
+    """The propagation figures from tests/python/data/propagate (rows of gapbench propagate)."""
+
+    KEY = ("variant", "fix", "layernorm")
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="plot_test_")
+        cls.out = os.path.join(cls.tmp, "figures")
+        cls.dump_path = os.path.join(cls.tmp, "dump.json")
+        cls.result = run_plot(PROPAGATE, "--out", cls.out, "--dump-data", cls.dump_path)
+        with open(cls.dump_path) as f:
+            cls.dump = json.load(f)
+        cls.rows = read_rows(PROPAGATE)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def find(self, dump, figure, panel, quantity, key, T=None):
+        variant, fix, layernorm = key
+        return self.one(dump, figure, panel, kind="mean_sd", quantity=quantity, variant=variant,
+                        fix=fix, layernorm=layernorm == "1", **({"T": T} if T else {}))
+
+    def check(self, s, want, msg):
+        self.assertEqual(s["x"], list(want), msg)
+        self.assertClose(s["y"], [m for m, _, _ in want.values()], msg=f"{msg} mean")
+        self.assertClose(s["yerr"], [sd for _, sd, _ in want.values()], msg=f"{msg} sd")
+        self.assertEqual(s["n"], [n for _, _, n in want.values()], msg)
+
+    def test_written_with_notes_for_the_absent_sweep_figures(self):
+        self.assertEqual(self.result.returncode, 0, self.result.stderr)
+        self.assertEqual(self.result.stderr, "")
+        self.assertEqual(figure_files(self.out), sorted(f"{n}.{e}" for n in PROPAGATION_FIGURES
+                                                        for e in ("png", "svg")))
+        for name in FIGURES[:7]:
+            self.assertIn(f"skipped {name}:", self.result.stdout)
+        for name in PROPAGATION_FIGURES:
+            width, height = png_size(os.path.join(self.out, f"{name}.png"))
+            self.assertGreater(width, 600, name)
+            self.assertGreater(height, 400, name)
+            fig = self.dump["figures"][name]
+            self.assertTrue(fig["title"] and fig["footer"], name)
+            for p in fig["panels"]:
+                self.assertTrue(p["xlabel"] and p["ylabel"] and p["title"], name)
+        self.assertEqual(len(self.dump["figures"]["propagation_depth"]["panels"]), 2)
+        self.assertEqual(self.dump["inputs"]["propagate"][0]["rows"], len(self.rows))
+
+    def test_depth_means_over_seeds(self):
+        key = self.KEY + ("T",)
+        for panel, column in ((0, "stable_rank"), (1, "stable_rank4")):
+            want = prop_expected(self.rows, column, "layer", lambda r: True, key)
+            self.assertEqual(len(want), 7)  # 2 fixes x 3 T (plain) + skip with LayerNorm
+            self.assertEqual(len(self.series(self.dump, "propagation_depth", panel,
+                                             kind="mean_sd")), 7)
+            for k, by_layer in want.items():
+                s = self.find(self.dump, "propagation_depth", panel, column, k[:3], int(k[3]))
+                self.check(s, by_layer, f"depth {column} {k}")
+                self.assertEqual(s["x"], [0, 1, 2])
+                self.assertEqual(set(s["n"]), {2 if k[0] == "skip" else 3})
+
+    def test_width_at_layer_1_with_theory(self):
+        for panel, column in ((0, "stable_rank"), (1, "stable_rank4")):
+            want = prop_expected(self.rows, column, "T", lambda r: r["layer"] == "1", self.KEY)
+            for k, by_T in want.items():
+                self.check(self.find(self.dump, "propagation_width", panel, column, k), by_T,
+                           f"width {column} {k}")
+        lines = {s["formula"]: s for s in self.series(self.dump, "propagation_width",
+                                                      kind="theory")}
+        self.assertEqual(set(lines), {"4T/27", "1 + c^2", "48T/729", "1"})
+        for formula, fn in (("4T/27", lambda T: 4 * T / 27), ("48T/729", lambda T: 48 * T / 729),
+                            ("1 + c^2", lambda T: 2.0), ("1", lambda T: 1.0)):
+            s = lines[formula]
+            self.assertIn("PAPER.md", s["label"])
+            self.assertEqual((min(s["x"]), max(s["x"])), (16, 64))
+            self.assertClose(s["y"], [fn(T) for T in s["x"]], msg=formula)
+
+    def test_width_at_another_layer(self):
+        dump_path = os.path.join(self.tmp, "layer2.json")
+        r = run_plot(PROPAGATE, "--out", os.path.join(self.tmp, "l2"), "--only",
+                     "propagation_width", "--prop-layer", "2", "--dump-data", dump_path,
+                     "--formats", "png")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(dump_path) as f:
+            dump = json.load(f)
+        want = prop_expected(self.rows, "stable_rank", "T", lambda r: r["layer"] == "2",
+                             self.KEY)
+        for k, by_T in want.items():
+            self.check(self.find(dump, "propagation_width", 0, "stable_rank", k), by_T,
+                       f"width layer 2 {k}")
+        self.assertEqual(self.series(dump, "propagation_width", kind="theory"), [])
+        r = run_plot(PROPAGATE, "--out", os.path.join(self.tmp, "l9"), "--only",
+                     "propagation_width,propagation_depth", "--prop-layer", "9")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("skipped propagation_width: no rows at layer 9", r.stdout)
+
+    def test_gradient_means_and_slopes(self):
+        want = prop_expected(self.rows, "log_grad_sq", "T", lambda r: r["layer"] == "1",
+                             self.KEY)
+        self.assertEqual(set(want), {("plain", "none", "0"), ("plain", "center", "0")})
+        self.assertEqual(len(self.series(self.dump, "propagation_gradient", kind="mean_sd")), 2)
+        slopes = {}
+        for k, by_T in want.items():
+            s = self.find(self.dump, "propagation_gradient", 0, "log_grad_sq", k)
+            self.check(s, by_T, f"gradient {k}")
+            fit = statistics.linear_regression([math.log(T) for T in by_T],
+                                               [m for m, _, _ in by_T.values()])
+            self.assertAlmostEqual(s["slope"], fit.slope, delta=1e-12)
+            self.assertAlmostEqual(s["intercept"], fit.intercept, delta=1e-10)
+            self.assertIn(f"slope {fit.slope:.2f}", s["series_label"])
+            slopes[k[1]] = fit.slope
+        # the paper's picture, even on this tiny fixture: ~2 with A, ~1.1 with A_perp
+        self.assertAlmostEqual(slopes["none"], 2.0, delta=0.3)
+        self.assertAlmostEqual(slopes["center"], 1.1, delta=0.3)
+
+    def test_run_column_instead_of_index(self):
+        # the sweep version of gapbench propagate: leading point and run columns, no index
+        d = os.path.join(self.tmp, "with_run")
+        shutil.copytree(PROPAGATE, d)
+        fields = ["point", "run"] + [f for f in self.rows[0] if f != "index"]
+        with open(os.path.join(d, "rows.csv"), "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=fields, lineterminator="\n", extrasaction="ignore")
+            w.writeheader()
+            for i, r in enumerate(self.rows):
+                w.writerow(dict(r, point=i // 3, run=r["index"]))
+        with open(os.path.join(d, "meta.json")) as f:
+            meta = json.load(f)
+        meta["schema"] = "gapbench.propagate/2"
+        with open(os.path.join(d, "meta.json"), "w") as f:
+            json.dump(meta, f)
+        dump_path = os.path.join(self.tmp, "run.json")
+        r = run_plot(d, "--out", os.path.join(self.tmp, "run_out"), "--formats", "png",
+                     "--dump-data", dump_path)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(dump_path) as f:
+            dump = json.load(f)
+        for name in PROPAGATION_FIGURES:
+            for a, b in zip(dump["figures"][name]["panels"],
+                            self.dump["figures"][name]["panels"]):
+                self.assertEqual(a["series"], b["series"], name)
+
+    def test_recognised_by_the_layer_column_and_mixed_with_a_sweep(self):
+        d = os.path.join(self.tmp, "no_schema")
+        shutil.copytree(PROPAGATE, d)
+        with open(os.path.join(d, "meta.json")) as f:
+            meta = json.load(f)
+        del meta["schema"]
+        with open(os.path.join(d, "meta.json"), "w") as f:
+            json.dump(meta, f)
+        dump_path = os.path.join(self.tmp, "mixed.json")
+        r = run_plot(SWEEP, d, "--out", os.path.join(self.tmp, "mixed"), "--formats", "png",
+                     "--only", "gap_vs_T,propagation_gradient", "--dump-data", dump_path)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(dump_path) as f:
+            dump = json.load(f)
+        self.assertEqual(set(dump["figures"]), {"gap_vs_T", "propagation_gradient"})
+        self.assertEqual(len(dump["figures"]["gap_vs_T"]["footer"]), 1)
+        self.assertIn("sweep", dump["figures"]["gap_vs_T"]["footer"][0])
+        self.assertIn("propagate", dump["figures"]["propagation_gradient"]["footer"][0])
+        self.assertEqual(dump["figures"]["propagation_gradient"]["panels"],
+                         self.dump["figures"]["propagation_gradient"]["panels"])
+
+
 class TestOverlayAndDefaults(PlotTestCase):
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="plot_test_")
@@ -408,8 +596,9 @@ class TestOverlayAndDefaults(PlotTestCase):
         self.assertEqual(figure_files(d), sorted(f"{n}.{e}" for n in SWEEP_FIGURES[:3]
                                                  for e in ("png", "svg")))
         skipped = [line for line in r.stdout.splitlines() if "skipped" in line]
-        self.assertEqual(len(skipped), 4)
-        for name in ("bulk_histogram", "throughput_vs_T", "accuracy_vs_time", "regression"):
+        self.assertEqual(len(skipped), 7)
+        for name in ("bulk_histogram", "throughput_vs_T", "accuracy_vs_time", "regression",
+                     *PROPAGATION_FIGURES):
             self.assertEqual(len([x for x in skipped if f"skipped {name}:" in x]), 1, name)
 
     def test_torn_last_line_is_dropped(self):
@@ -450,6 +639,39 @@ class TestErrors(PlotTestCase):
         with open(path, "w") as f:
             f.write(edit(text))
         return d
+
+    def broken_propagate(self, edit, meta_edit=None):
+        d = os.path.join(self.tmp, "propagate")
+        shutil.copytree(PROPAGATE, d)
+        path = os.path.join(d, "rows.csv")
+        with open(path) as f:
+            text = f.read()
+        edited = edit(text)
+        self.assertNotEqual(edited, text)
+        with open(path, "w") as f:
+            f.write(edited)
+        return d
+
+    def test_propagate_rows_with_a_bad_number(self):
+        def edit(text):
+            lines = text.splitlines(keepends=True)
+            header = lines[0].split(",")
+            cells = lines[5].split(",")
+            cells[header.index("stable_rank")] = "oops"
+            lines[5] = ",".join(cells)
+            return "".join(lines)
+        self.assertFails(self.broken_propagate(edit), contains="rows.csv:6: column stable_rank")
+
+    def test_propagate_rows_malformed(self):
+        for edit, contains in (
+                (lambda t: t.replace(",layer,", ",layr,", 1), "layer"),  # schema says propagate
+                (lambda t: t.replace(",index,", ",idx,", 1), "run (or index)"),
+                (lambda t: t.replace("\n", "\n1,2,3\n", 1), "fields"),
+                (lambda t: t.replace(",16,1,0,0,0,", ",16,1,0,0,0.5,", 1), "layer = 0.5"),
+                (lambda t: t.replace(",plain,0,", ",plain,maybe,", 1), "layernorm")):
+            shutil.rmtree(os.path.join(self.tmp, "propagate"), ignore_errors=True)
+            self.assertFails(self.broken_propagate(edit), contains=contains)
+        self.assertFails(PROPAGATE, "--prop-layer", "-1", contains="--prop-layer")
 
     def test_missing_directory(self):
         self.assertFails(os.path.join(self.tmp, "nope"), contains="no such directory")

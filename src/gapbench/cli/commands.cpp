@@ -20,6 +20,7 @@
 #include "gapbench/npy.hpp"
 #include "gapbench/propagate/propagate.hpp"
 #include "gapbench/rng.hpp"
+#include "gapbench/sweep/range.hpp"
 #include "gapbench/sweep/runner.hpp"
 
 extern "C" char* openblas_get_config(void);
@@ -250,112 +251,102 @@ Command add_compare_command(CLI::App& app) {
 Command add_propagate_command(CLI::App& app, const std::string& command_line) {
   CLI::App* sub = app.add_subcommand(
       "propagate",
-      "signal propagation through L attention-only layers: per-layer stable rank, "
-      "token cosine, gradient norm");
+      "signal propagation through L attention-only layers: per-layer stable rank, token cosine, "
+      "gradient norm; a sweep over lists or ranges (e.g. --T 64:1024:x2 --variant plain,skip)");
   struct Flags {
-    std::int64_t T = 256;
-    double gamma = 1;
-    std::int64_t d = 0;
-    int L = 3;
+    std::string T = "256", gamma = "1", d, L = "3";
     std::string input = "isometric", variant = "plain", source = "markov", fix = "none";
     std::string law = "exponential";
     bool layernorm = false, gradient = false, force = false;
     double beta = 1, sigma_v = 1;
-    std::int64_t dk = 0, index = 0;
+    std::int64_t dk = 0, index = 0, seeds = 1;
     std::uint64_t seed = 0;
     int threads = 0;
-    std::string out;
+    std::string out, resume;
   };
   auto f = std::make_shared<Flags>();
-  sub->add_option("--T", f->T, "tokens")->capture_default_str();
-  CLI::Option* gamma = sub->add_option("--gamma", f->gamma, "T/d (d = round(T/gamma))");
+  const char* lists = " (list or range: 64,128 or 64:1024:x2)";
+  sub->add_option("--T", f->T, std::string("tokens") + lists)->capture_default_str();
+  CLI::Option* gamma =
+      sub->add_option("--gamma", f->gamma, std::string("T/d (d = round(T/gamma))") + lists);
   gamma->capture_default_str();
-  CLI::Option* d = sub->add_option("--d", f->d, "model width (instead of --gamma)");
-  sub->add_option("--L", f->L, "layers")->capture_default_str();
-  sub->add_option("--input", f->input, "X_0: isometric (X X^T = I, d >= T) or gaussian")
+  CLI::Option* d =
+      sub->add_option("--d", f->d, std::string("model width (instead of --gamma)") + lists);
+  sub->add_option("--L", f->L, std::string("layers") + lists)->capture_default_str();
+  sub->add_option("--input", f->input,
+                  "X_0: isometric (X X^T = I, d >= T) or gaussian; a comma list")
       ->capture_default_str();
-  sub->add_option("--variant", f->variant, "plain, skip or scaled-skip")->capture_default_str();
+  sub->add_option("--variant", f->variant, "plain, skip or scaled-skip; a comma list")
+      ->capture_default_str();
   sub->add_flag("--layernorm", f->layernorm, "LayerNorm after each layer (no affine)");
-  sub->add_option("--attention", f->source, "markov (fresh A per layer) or attention (A(X))")
+  sub->add_option("--attention", f->source,
+                  "markov (fresh A per layer) or attention (A(X)); a comma list")
       ->capture_default_str();
-  sub->add_option("--fix", f->fix, "none or center (A_perp = A - 11^T/T)")->capture_default_str();
+  sub->add_option("--fix", f->fix, "none or center (A_perp = A - 11^T/T); a comma list")
+      ->capture_default_str();
   sub->add_option("--law", f->law, "markov entries: exponential, uniform or lognormal")
       ->capture_default_str();
   sub->add_option("--beta", f->beta, "logit scale (attention, lognormal)")->capture_default_str();
   sub->add_option("--dk", f->dk, "attention key dimension (default d)");
   sub->add_option("--sigma-v", f->sigma_v, "W_V entries N(0, sigma_v^2)")->capture_default_str();
   sub->add_option("--seed", f->seed, "seed")->capture_default_str();
-  sub->add_option("--index", f->index, "run index (the seed's stream)")->capture_default_str();
+  sub->add_option("--seeds", f->seeds,
+                  "runs per point: indices --index .. --index + N - 1 (the `run` column)")
+      ->capture_default_str();
+  sub->add_option("--index", f->index, "the first run index (the seed's stream); alone: one run")
+      ->capture_default_str();
   sub->add_flag("--gradient", f->gradient,
                 "log ||dX_L/dW_l||_F^2 per layer (plain, no LayerNorm, markov)");
   sub->add_option("--threads", f->threads, "CPU threads (0: all cores)")->capture_default_str();
-  sub->add_option("--out", f->out, "write rows.csv + meta.json to this directory");
+  sub->add_option("--out", f->out,
+                  "write rows.csv (the L+1 rows of each network as it finishes) + meta.json here");
+  sub->add_option("--resume", f->resume,
+                  "continue the sweep in this directory (same flags): finished networks are kept");
   sub->add_flag("--force", f->force, "replace the results in an existing --out directory");
   return [f, gamma, d, command_line]() {
     using namespace propagate;
     if (gamma->count() > 0 && d->count() > 0) {
       throw UsageError("--gamma: give --gamma or --d, not both");
     }
-    PropagateOptions o;
-    o.T = f->T;
+    PropagateRequest req;
+    PropagatePlan& plan = req.plan;
+    plan.Ts = parse_int_axis(f->T, "--T");
     if (d->count() > 0) {
-      o.d = f->d;
+      plan.ds = parse_int_axis(f->d, "--d");
+      plan.gammas.clear();
     } else {
-      if (!(std::isfinite(f->gamma) && f->gamma > 0)) {
-        throw UsageError(fmt::format("--gamma: gamma = {} must be finite and > 0", f->gamma));
-      }
-      o.d = std::max<std::int64_t>(1, std::llround(static_cast<double>(f->T) / f->gamma));
+      plan.gammas = parse_real_axis(f->gamma, "--gamma");
     }
-    o.L = f->L;
-    o.input = parse_input(f->input);
-    o.variant = parse_variant(f->variant);
-    o.layernorm = f->layernorm;
-    o.source = parse_source(f->source);
-    o.fix = parse_fix(f->fix);
-    o.law = parse_law(f->law);
-    o.beta = f->beta;
-    o.dk = f->dk;
-    o.sigma_v = f->sigma_v;
-    o.seed = f->seed;
-    if (f->index < 0 || f->index > 0xffffffffLL) {
-      throw UsageError(fmt::format("--index: {} is outside 0 to 2^32 - 1", f->index));
+    plan.Ls = parse_int_axis(f->L, "--L");
+    plan.inputs.clear();
+    for (const auto& s : parse_name_list(f->input, "--input"))
+      plan.inputs.push_back(parse_input(s));
+    plan.variants.clear();
+    for (const auto& s : parse_name_list(f->variant, "--variant")) {
+      plan.variants.push_back(parse_variant(s));
     }
-    o.index = static_cast<std::uint32_t>(f->index);
-    o.gradient = f->gradient;
+    plan.sources.clear();
+    for (const auto& s : parse_name_list(f->source, "--attention")) {
+      plan.sources.push_back(parse_source(s));
+    }
+    plan.fixes.clear();
+    for (const auto& s : parse_name_list(f->fix, "--fix")) plan.fixes.push_back(parse_fix(s));
+    plan.layernorm = f->layernorm;
+    plan.law = parse_law(f->law);
+    plan.beta = f->beta;
+    plan.dk = f->dk;
+    plan.sigma_v = f->sigma_v;
+    plan.seed = f->seed;
+    plan.first_index = f->index;
+    plan.seeds = f->seeds;
+    plan.gradient = f->gradient;
     check_threads(f->threads);
-    validate(o);
-    if (!f->out.empty() && !f->force && std::filesystem::exists(f->out)) {
-      throw UsageError(fmt::format("--out: '{}' exists already; replace it with --force", f->out));
-    }
-    const int threads = cpu::set_threads(f->threads);
-    const std::string started = utc_now_iso();
-    const PropagateResult r = gapbench::propagate::propagate(o);
-    std::cout << fmt::format(
-        "propagate T={} d={} gamma={:.4g} L={} input={} variant={} layernorm={} attention={} "
-        "fix={} seed={} index={} threads={}\n",
-        o.T, o.d, static_cast<double>(o.T) / o.d, o.L, to_string(o.input), to_string(o.variant),
-        o.layernorm ? "on" : "off", to_string(o.source), to_string(o.fix), o.seed, o.index,
-        threads);
-    std::cout << fmt::format("{:>5} {:>12} {:>12} {:>12} {:>12} {:>12} {:>12} {:>10}\n", "layer",
-                             "ln|X|_F", "srank", "srank4", "cosine", "|X-mean|/|X|", "ln|dX/dW|^2",
-                             "seconds");
-    for (const LayerResult& l : r.layers) {
-      std::cout << fmt::format(
-          "{:>5} {:>12.6g} {:>12.6g} {:>12.6g} {:>12.6g} {:>12.6g} {:>12} {:>10.4f}\n", l.layer,
-          l.log_frob, l.stable_rank, l.stable_rank4, l.mean_cosine, l.centered_ratio,
-          std::isnan(l.log_grad_sq) ? std::string("-") : fmt::format("{:.6g}", l.log_grad_sq),
-          l.layer_seconds);
-    }
-    if (!f->out.empty()) {
-      nlohmann::json meta = {
-          {"command", command_line}, {"build", build_info()}, {"libraries", library_versions()},
-          {"host", host_name()},     {"backend", "cpu"},      {"blas", openblas_get_config()},
-          {"threads", threads},      {"started", started},    {"finished", utc_now_iso()},
-          {"status", "complete"}};
-      write_results(f->out, f->force, o, r, meta);
-      std::cout << "wrote " << (std::filesystem::path(f->out) / "rows.csv").string() << '\n';
-    }
-    return 0;
+    req.threads = f->threads;
+    if (!f->out.empty()) req.out = f->out;
+    if (!f->resume.empty()) req.resume = f->resume;
+    req.force = f->force;
+    req.command_line = command_line;
+    return run_sweep(req, std::cout);
   };
 }
 

@@ -7,20 +7,27 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <iostream>
 #include <limits>
 #include <system_error>
 
+#include "gapbench/build_info.hpp"
 #include "gapbench/cpu/cpu_backend.hpp"
 #include "gapbench/cpu/generate.hpp"
 #include "gapbench/entries.hpp"
 #include "gapbench/error.hpp"
 #include "gapbench/rng.hpp"
 #include "gapbench/solvers/lanczos.hpp"
+#include "gapbench/sweep/plan.hpp"
 #include "gapbench/sweep/results.hpp"
+#include "gapbench/sweep/runner.hpp"
+#include "gapbench/sweep/stop_signals.hpp"
+#include "gapbench/text.hpp"
 
 extern "C" {
 void openblas_set_num_threads(int);
 int openblas_get_num_threads(void);
+char* openblas_get_config(void);
 }
 
 namespace gapbench::propagate {
@@ -354,59 +361,313 @@ namespace {
 
 std::string csv_double(double v) { return std::isnan(v) ? "" : fmt::format("{:.17g}", v); }
 
+template <typename T, typename F>
+nlohmann::json names(const std::vector<T>& values, F name) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const T& v : values) out.push_back(name(v));
+  return out;
+}
+
+void print_network(std::ostream& out, int point, const PropagateOptions& o,
+                   const PropagateResult& r) {
+  out << fmt::format(
+      "propagate point={} T={} d={} gamma={:.4g} L={} input={} variant={} layernorm={} "
+      "attention={} fix={} seed={} index={}\n",
+      point, o.T, o.d, static_cast<double>(o.T) / o.d, o.L, to_string(o.input),
+      to_string(o.variant), o.layernorm ? "on" : "off", to_string(o.source), to_string(o.fix),
+      o.seed, o.index);
+  out << fmt::format("{:>5} {:>12} {:>12} {:>12} {:>12} {:>12} {:>12} {:>10}\n", "layer", "ln|X|_F",
+                     "srank", "srank4", "cosine", "|X-mean|/|X|", "ln|dX/dW|^2", "seconds");
+  for (const LayerResult& l : r.layers) {
+    out << fmt::format(
+        "{:>5} {:>12.6g} {:>12.6g} {:>12.6g} {:>12.6g} {:>12.6g} {:>12} {:>10.4f}\n", l.layer,
+        l.log_frob, l.stable_rank, l.stable_rank4, l.mean_cosine, l.centered_ratio,
+        std::isnan(l.log_grad_sq) ? std::string("-") : fmt::format("{:.6g}", l.log_grad_sq),
+        l.layer_seconds);
+  }
+}
+
 }  // namespace
 
-std::string format_rows(const PropagateOptions& o, const PropagateResult& r) {
-  std::string out =
-      "T,d,gamma,L,input,variant,layernorm,attention,fix,law,beta,dk,sigma_v,seed,index,layer,"
-      "log_frob,stable_rank,stable_rank4,mean_cosine,centered_ratio,log_grad_sq,layer_seconds,"
-      "metric_seconds\n";
+std::vector<PlannedNetwork> expand_plan(const PropagatePlan& plan) {
+  constexpr std::int64_t kMaxIndex = 0xffffffffLL;
+  if (plan.seeds < 1) {
+    throw UsageError(fmt::format("--seeds: {} must be at least 1", plan.seeds));
+  }
+  if (plan.first_index < 0 || plan.first_index > kMaxIndex) {
+    throw UsageError(fmt::format("--index: {} is outside 0 to 2^32 - 1", plan.first_index));
+  }
+  const std::int64_t last_index = plan.first_index + plan.seeds - 1;
+  if (plan.seeds > kMaxIndex || last_index > kMaxIndex) {
+    throw UsageError(fmt::format("--seeds: runs {} to {} go beyond the largest index 2^32 - 1",
+                                 plan.first_index, plan.first_index + plan.seeds - 1));
+  }
+  for (const double g : plan.gammas) {
+    if (!(std::isfinite(g) && g > 0)) {
+      throw UsageError(fmt::format("--gamma: gamma = {} must be finite and > 0", g));
+    }
+  }
+  for (const std::int64_t L : plan.Ls) {
+    if (L < 1 || L >= kMaxLayers) {
+      throw UsageError(fmt::format("--L: L = {} must be between 1 and {}", L, kMaxLayers - 1));
+    }
+  }
+  constexpr std::size_t kMaxPoints = 1000000;
+  const std::size_t widths = plan.ds.empty() ? plan.gammas.size() : plan.ds.size();
+  long double count = 1;
+  for (const std::size_t n : {plan.Ts.size(), widths, plan.Ls.size(), plan.inputs.size(),
+                              plan.variants.size(), plan.sources.size(), plan.fixes.size()}) {
+    count *= static_cast<long double>(n);
+  }
+  if (count < 1 || count > kMaxPoints) {
+    throw UsageError(fmt::format("--T: the plan has {:.0Lf} points; give 1 to {} (fewer values)",
+                                 count, kMaxPoints));
+  }
+  std::vector<PlannedNetwork> points;
+  for (const std::int64_t T : plan.Ts) {
+    for (std::size_t w = 0; w < widths; ++w) {
+      for (const std::int64_t L : plan.Ls) {
+        for (const InputKind input : plan.inputs) {
+          for (const Variant variant : plan.variants) {
+            for (const AttentionSource source : plan.sources) {
+              for (const Fix fix : plan.fixes) {
+                PropagateOptions o;
+                o.T = T;
+                o.d = plan.ds.empty()
+                          ? std::max<std::int64_t>(
+                                1, std::llround(static_cast<double>(T) / plan.gammas[w]))
+                          : plan.ds[w];
+                o.L = static_cast<int>(L);
+                o.input = input;
+                o.variant = variant;
+                o.layernorm = plan.layernorm;
+                o.source = source;
+                o.fix = fix;
+                o.law = plan.law;
+                o.beta = plan.beta;
+                o.dk = plan.dk;
+                o.sigma_v = plan.sigma_v;
+                o.seed = plan.seed;
+                o.gradient = plan.gradient;
+                o.index = static_cast<std::uint32_t>(last_index);
+                validate(o);  // the last run has the largest matrix indices
+                o.index = static_cast<std::uint32_t>(plan.first_index);
+                points.push_back({static_cast<int>(points.size()), o});
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  return points;
+}
+
+nlohmann::json plan_to_json(const PropagatePlan& p) {
+  const auto input_name = [](InputKind v) { return gapbench::to_string(v); };
+  const auto fix_name = [](Fix v) { return gapbench::to_string(v); };
+  const auto variant_name = [](Variant v) { return to_string(v); };
+  const auto source_name = [](AttentionSource v) { return to_string(v); };
+  return {{"T", p.Ts},
+          {"gamma", p.ds.empty() ? nlohmann::json(p.gammas) : nlohmann::json()},
+          {"d", p.ds.empty() ? nlohmann::json() : nlohmann::json(p.ds)},
+          {"L", p.Ls},
+          {"input", names(p.inputs, input_name)},
+          {"variant", names(p.variants, variant_name)},
+          {"attention", names(p.sources, source_name)},
+          {"fix", names(p.fixes, fix_name)},
+          {"layernorm", p.layernorm},
+          {"law", gapbench::to_string(p.law)},
+          {"beta", p.beta},
+          {"dk", p.dk},
+          {"sigma_v", p.sigma_v},
+          {"seed", p.seed},
+          {"index", p.first_index},
+          {"seeds", p.seeds},
+          {"gradient", p.gradient},
+          {"max_layers", kMaxLayers}};
+}
+
+std::vector<std::string> row_columns() {
+  return {"point",
+          "run",
+          "T",
+          "d",
+          "gamma",
+          "L",
+          "input",
+          "variant",
+          "layernorm",
+          "attention",
+          "fix",
+          "law",
+          "beta",
+          "dk",
+          "sigma_v",
+          "seed",
+          "index",
+          "layer",
+          "log_frob",
+          "stable_rank",
+          "stable_rank4",
+          "mean_cosine",
+          "centered_ratio",
+          "log_grad_sq",
+          "layer_seconds",
+          "metric_seconds"};
+}
+
+std::string format_rows(int point, const PropagateOptions& o, const PropagateResult& r) {
+  std::string out;
   for (const LayerResult& l : r.layers) {
     out += fmt::format(
-        "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", o.T, o.d,
-        csv_double(static_cast<double>(o.T) / o.d), o.L, to_string(o.input), to_string(o.variant),
-        o.layernorm ? 1 : 0, to_string(o.source), to_string(o.fix), to_string(o.law),
-        csv_double(o.beta), o.key_dim(), csv_double(o.sigma_v), o.seed, o.index, l.layer,
-        csv_double(l.log_frob), csv_double(l.stable_rank), csv_double(l.stable_rank4),
+        "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", point,
+        o.index, o.T, o.d, csv_double(static_cast<double>(o.T) / o.d), o.L, to_string(o.input),
+        to_string(o.variant), o.layernorm ? 1 : 0, to_string(o.source), to_string(o.fix),
+        to_string(o.law), csv_double(o.beta), o.key_dim(), csv_double(o.sigma_v), o.seed, o.index,
+        l.layer, csv_double(l.log_frob), csv_double(l.stable_rank), csv_double(l.stable_rank4),
         csv_double(l.mean_cosine), csv_double(l.centered_ratio), csv_double(l.log_grad_sq),
         csv_double(l.layer_seconds), csv_double(l.metric_seconds));
   }
   return out;
 }
 
-void write_results(const std::filesystem::path& dir, bool force, const PropagateOptions& o,
-                   const PropagateResult& r, const nlohmann::json& meta) {
+int run_sweep(const PropagateRequest& req, std::ostream& out) {
   namespace fs = std::filesystem;
-  std::error_code ec;
-  if (fs::exists(dir, ec) && !force) {
-    throw UsageError(
-        fmt::format("--out: '{}' exists already; replace it with --force", dir.string()));
+  // 1. Everything that can be refused is refused before any file is touched.
+  const std::vector<PlannedNetwork> points = expand_plan(req.plan);
+  const nlohmann::json plan_json = plan_to_json(req.plan);
+  std::optional<nlohmann::json> stored_meta;
+  if (req.resume) {
+    if (req.out || req.force) {
+      throw UsageError("--resume: continues the sweep in its own directory; drop --out/--force");
+    }
+    const fs::path meta_path = *req.resume / "meta.json";
+    if (!fs::is_regular_file(meta_path)) {
+      throw UsageError(fmt::format("--resume: '{}' is not a propagate directory (no meta.json)",
+                                   req.resume->string()));
+    }
+    try {
+      stored_meta = nlohmann::json::parse(read_file(meta_path));
+    } catch (const nlohmann::json::exception& e) {
+      throw UsageError(
+          fmt::format("--resume: {} is not valid JSON ({})", meta_path.string(), e.what()));
+    }
+    const nlohmann::json schema =
+        stored_meta->is_object() ? stored_meta->value("schema", nlohmann::json()) : nullptr;
+    const nlohmann::json rng_version =
+        stored_meta->is_object() && stored_meta->contains("rng") &&
+                stored_meta->at("rng").is_object()
+            ? stored_meta->at("rng").value("version", nlohmann::json())
+            : nlohmann::json();
+    if (schema != kPropagateSchema || rng_version != kRngLayoutVersion) {
+      throw UsageError(fmt::format(
+          "--resume: '{}' was written with schema {} and RNG layout {}; this gapbench writes {} "
+          "and layout {}: start a new sweep",
+          req.resume->string(), schema.dump(), rng_version.dump(), kPropagateSchema,
+          kRngLayoutVersion));
+    }
+    const nlohmann::json stored_plan = stored_meta->value("plan", nlohmann::json());
+    if (stored_plan != plan_json) {
+      throw UsageError(fmt::format(
+          "--resume: '{}' was made by a different plan (differs in: {}); give the same flags",
+          req.resume->string(), plan_differences(plan_json, stored_plan)));
+    }
   }
-  fs::create_directories(dir, ec);
-  if (ec) {
-    throw UsageError(fmt::format("--out: cannot create '{}': {}", dir.string(), ec.message()));
+  if (req.force && !req.out) throw UsageError("--force: replaces an --out directory; give --out");
+  const int threads = cpu::set_threads(req.threads);
+
+  // 2. The results directory, when asked for.
+  RowsLayout layout{row_columns(), "point", "run", {}};
+  for (const PlannedNetwork& p : points) layout.rows_per_key.push_back(p.options.L + 1);
+  nlohmann::json meta;
+  std::optional<ResultsDir> results;
+  if (req.resume) {
+    results.emplace(ResultsDir::resume(*req.resume, layout, /*with_values=*/false,
+                                       static_cast<int>(points.size()),
+                                       req.plan.first_index + req.plan.seeds));
+    meta = *stored_meta;
+    meta["status"] = "running";
+    meta["finished"] = nullptr;
+    if (!meta["resumes"].is_array()) meta["resumes"] = nlohmann::json::array();
+    meta["resumes"].push_back({{"started", utc_now_iso()},
+                               {"command", req.command_line},
+                               {"threads", threads},
+                               {"commit", git_commit()}});
+    results->write_meta(meta);
+  } else if (req.out) {
+    meta = {{"schema", kPropagateSchema},
+            {"rng", {{"version", kRngLayoutVersion}, {"layout", kRngLayout}}},
+            {"command", req.command_line},
+            {"build", build_info()},
+            {"libraries", library_versions()},
+            {"host", host_name()},
+            {"backend", "cpu"},
+            {"blas", openblas_get_config()},
+            {"threads", threads},
+            {"plan", plan_json},
+            {"started", utc_now_iso()},
+            {"finished", nullptr},
+            {"status", "running"},
+            {"networks", 0},
+            {"resumes", nlohmann::json::array()}};
+    results.emplace(ResultsDir::create(*req.out, req.force, layout, /*with_values=*/false, meta));
   }
-  nlohmann::json m = meta;
-  m["schema"] = kPropagateSchema;
-  m["rng"] = {{"version", kRngLayoutVersion}, {"layout", kRngLayout}};
-  m["options"] = {{"T", o.T},
-                  {"d", o.d},
-                  {"L", o.L},
-                  {"input", to_string(o.input)},
-                  {"variant", to_string(o.variant)},
-                  {"layernorm", o.layernorm},
-                  {"attention", to_string(o.source)},
-                  {"fix", to_string(o.fix)},
-                  {"law", to_string(o.law)},
-                  {"beta", o.beta},
-                  {"dk", o.key_dim()},
-                  {"sigma_v", o.sigma_v},
-                  {"seed", o.seed},
-                  {"index", o.index},
-                  {"gradient", o.gradient},
-                  {"max_layers", kMaxLayers}};
-  write_file_atomically(dir / "rows.csv", format_rows(o, r));
-  write_file_atomically(dir / "meta.json", m.dump(2) + "\n");
+  if (results) std::cerr << "results: " << results->path().string() << '\n';
+
+  // 3. The networks, T outermost, each run of a point in turn.
+  const std::int64_t total = static_cast<std::int64_t>(points.size()) * req.plan.seeds;
+  std::int64_t kept = 0;
+  StopSignals signals;
+  bool interrupted = false;
+  const auto finish = [&](const std::string& status) {
+    if (!results) return;
+    meta["status"] = status;
+    meta["networks"] = kept;
+    meta["finished"] = utc_now_iso();
+    results->write_meta(meta);
+  };
+  try {
+    for (const PlannedNetwork& p : points) {
+      for (std::int64_t i = 0; i < req.plan.seeds && !interrupted; ++i) {
+        PropagateOptions o = p.options;
+        o.index = static_cast<std::uint32_t>(req.plan.first_index + i);
+        if (results && results->done(p.point, o.index)) {
+          ++kept;
+          continue;
+        }
+        interrupted = signals.stopped();
+        if (interrupted) break;
+        const PropagateResult r = propagate(o);
+        print_network(out, p.point, o, r);
+        if (results) results->append_row(format_rows(p.point, o, r));  // one write(2)
+        ++kept;
+        interrupted = signals.stopped();
+      }
+      if (interrupted) break;
+    }
+  } catch (const std::exception& e) {
+    meta["error"] = e.what();
+    finish("failed");
+    throw;
+  }
+  finish(interrupted ? "interrupted" : "complete");
+  out << std::flush;
+  if (interrupted) {
+    if (results) {
+      std::cerr << fmt::format(
+          "interrupted: {} of {} networks kept in {}; continue with: gapbench propagate --resume "
+          "{} and the same flags\n",
+          kept, total, results->path().string(), results->path().string());
+    } else {
+      std::cerr << fmt::format("interrupted after {} of {} networks\n", kept, total);
+    }
+    return kExitInterrupted;
+  }
+  if (results) {
+    out << fmt::format("{} networks in {}\n", kept, (results->path() / "rows.csv").string());
+  }
+  return 0;
 }
 
 }  // namespace gapbench::propagate

@@ -23,6 +23,8 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <iosfwd>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -102,12 +104,68 @@ std::vector<double> value_weights(const PropagateOptions& o, int layer);
 // The metrics of a row-major T x d matrix (any scale); log_frob, log_grad_sq and timings unset.
 LayerResult matrix_metrics(const double* x, std::int64_t T, std::int64_t d);
 
-// Results of one run: rows.csv (kRowColumns; one row per layer with every option needed to
-// regenerate it, full precision) and meta.json (kPropagateSchema, the options, `meta`), each
-// written atomically. Refuses an existing `dir` unless `force` (UsageError naming --out).
-inline constexpr const char* kPropagateSchema = "gapbench.propagate/1";
-std::string format_rows(const PropagateOptions& o, const PropagateResult& r);
-void write_results(const std::filesystem::path& dir, bool force, const PropagateOptions& o,
-                   const PropagateResult& r, const nlohmann::json& meta);
+// ---- sweeps ----------------------------------------------------------------------------------
+//
+// A plan: lists of T, gamma (or d), L, input, variant, attention source and fix; the points are
+// their cartesian product in that order (T outermost), each run for indices first_index ..
+// first_index + seeds - 1. Results in one directory (like `gapbench sweep`):
+//   rows.csv   row_columns(): `point` and `run` (the run's index), then every option needed to
+//              regenerate the network and the per-layer metrics; the L + 1 rows of one network
+//              are appended in one write(2) when it finishes, so an interrupted sweep keeps every
+//              finished network
+//   meta.json  kPropagateSchema, the RNG layout, the plan, command, build, host, times, status;
+//              written before any row
+// A resumed sweep (same plan) drops incomplete networks and computes only the missing ones.
+inline constexpr const char* kPropagateSchema = "gapbench.propagate/2";
+
+struct PropagatePlan {
+  std::vector<std::int64_t> Ts{256};
+  std::vector<double> gammas{1.0};  // d = round(T / gamma); unused when ds is set
+  std::vector<std::int64_t> ds{};   // widths instead of gammas
+  std::vector<std::int64_t> Ls{3};
+  std::vector<InputKind> inputs{InputKind::kIsometric};
+  std::vector<Variant> variants{Variant::kPlain};
+  std::vector<AttentionSource> sources{AttentionSource::kMarkov};
+  std::vector<Fix> fixes{Fix::kNone};
+  bool layernorm = false;
+  EntryLaw law = EntryLaw::kExponential;
+  double beta = 1.0;
+  std::int64_t dk = 0;
+  double sigma_v = 1.0;
+  std::uint64_t seed = 0;
+  std::int64_t first_index = 0;  // --index
+  std::int64_t seeds = 1;        // --seeds: runs first_index .. first_index + seeds - 1
+  bool gradient = false;
+};
+
+// One point of the plan: its ordinal (the `point` column) and options (index: first_index).
+struct PlannedNetwork {
+  int point = 0;
+  PropagateOptions options;
+};
+
+// Every point, each validated for every run index before anything runs (UsageError naming the
+// flag: --T, --gamma, --d, --L, --seeds, --index, --gradient, ...).
+std::vector<PlannedNetwork> expand_plan(const PropagatePlan& plan);
+nlohmann::json plan_to_json(const PropagatePlan& plan);
+
+// The rows.csv header, and the rows (no header) of one network of point `point`.
+std::vector<std::string> row_columns();
+std::string format_rows(int point, const PropagateOptions& o, const PropagateResult& r);
+
+struct PropagateRequest {
+  PropagatePlan plan;
+  std::optional<std::filesystem::path> out;     // no rows written without it (or resume)
+  std::optional<std::filesystem::path> resume;  // continue the sweep in this directory
+  bool force = false;
+  int threads = 0;
+  std::string command_line;
+};
+
+// Runs the sweep: per network a table of its layers on `out`, rows appended as networks finish.
+// Refuses a bad request (UsageError) before touching any file; on --resume, refuses a directory
+// of another schema, RNG layout or plan. SIGINT/SIGTERM stop between networks: returns 130
+// (finished networks kept), else 0.
+int run_sweep(const PropagateRequest& request, std::ostream& out);
 
 }  // namespace gapbench::propagate

@@ -158,6 +158,16 @@ int max_k(const SweepPlan& plan) {
   return plan.ks.empty() ? 0 : *std::max_element(plan.ks.begin(), plan.ks.end());
 }
 
+std::string plan_differences(const nlohmann::json& a, const nlohmann::json& b) {
+  std::string keys;
+  for (const auto& [key, value] : a.items()) {
+    if (!b.is_object() || !b.contains(key) || b.at(key) != value) {
+      keys += (keys.empty() ? "" : ", ") + key;
+    }
+  }
+  return keys.empty() ? "(layout)" : keys;
+}
+
 nlohmann::json plan_to_json(const SweepPlan& plan) {
   nlohmann::json j;
   j["models"] = names(plan.models, [](ModelKind v) { return to_string(v); });

@@ -55,6 +55,10 @@ void check_flags_apply(const SweepPlan& plan, const std::set<std::string>& given
 int max_k(const SweepPlan& plan);
 
 nlohmann::json plan_to_json(const SweepPlan& plan);
+
+// The top-level keys whose values differ between two stored plans (JSON objects), for the
+// message refusing a resume with another plan; "(layout)" when no key differs.
+std::string plan_differences(const nlohmann::json& a, const nlohmann::json& b);
 SweepPlan plan_from_json(const nlohmann::json& j);  // throws UsageError on a malformed plan
 
 }  // namespace gapbench

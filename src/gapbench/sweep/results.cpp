@@ -5,11 +5,13 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "gapbench/error.hpp"
@@ -169,6 +171,11 @@ void ResultsDir::lock(const std::string& flag) {
 
 ResultsDir ResultsDir::create(const fs::path& dir, bool force, int kmax, bool with_values,
                               const nlohmann::json& meta) {
+  return create(dir, force, RowsLayout{row_columns(kmax), "point", "index", {}}, with_values, meta);
+}
+
+ResultsDir ResultsDir::create(const fs::path& dir, bool force, const RowsLayout& layout,
+                              bool with_values, const nlohmann::json& meta) {
   std::error_code ec;
   if (fs::exists(dir, ec)) {
     if (!force) {
@@ -193,12 +200,18 @@ ResultsDir ResultsDir::create(const fs::path& dir, bool force, int kmax, bool wi
     for (const char* name : {kRows, kValues, kMeta}) fs::remove(dir / name, ec);
   }
   r.write_meta(meta);  // first: a directory with rows always says what made them
-  r.open_files(kmax, /*fresh=*/true, with_values);
+  r.open_files(layout.columns, /*fresh=*/true, with_values);
   return r;
 }
 
 ResultsDir ResultsDir::resume(const fs::path& dir, int kmax, bool with_values, int points,
                               std::int64_t seeds) {
+  return resume(dir, RowsLayout{row_columns(kmax), "point", "index", {}}, with_values, points,
+                seeds);
+}
+
+ResultsDir ResultsDir::resume(const fs::path& dir, const RowsLayout& layout, bool with_values,
+                              int points, std::int64_t seeds) {
   if (!fs::is_regular_file(dir / kMeta) || !fs::is_regular_file(dir / kRows)) {
     throw UsageError(fmt::format("--resume: '{}' is not a sweep directory (no {} and {})",
                                  dir.string(), kMeta, kRows));
@@ -213,26 +226,47 @@ ResultsDir ResultsDir::resume(const fs::path& dir, int kmax, bool with_values, i
   std::istringstream in(text.substr(0, keep));
   std::string line;
   std::vector<std::string> header;
-  const std::vector<std::string> expected = row_columns(kmax);
-  if (!std::getline(in, line) || (header = split(line, ',')) != expected) {
+  if (!std::getline(in, line) || (header = split(line, ',')) != layout.columns) {
     throw UsageError(fmt::format(
         "--resume: {} does not have the columns this plan writes; it belongs to another plan "
         "or version",
         (dir / kRows).string()));
   }
   std::string kept = line + '\n';
+  // Consecutive rows of one key form a group; the first rows_per_key of a group are kept when
+  // they are all there and the key is of the plan and not seen before.
+  std::optional<std::pair<int, std::uint32_t>> group_key;
+  std::vector<std::pair<std::string, RowFields>> group;
+  const auto close_group = [&] {
+    if (!group_key) return;
+    const std::size_t point = static_cast<std::size_t>(group_key->first);
+    const std::size_t group_size =
+        point < layout.rows_per_key.size()
+            ? static_cast<std::size_t>(std::max(layout.rows_per_key[point], 1))
+            : 1;
+    if (group.size() >= group_size && r.m_done.insert(*group_key).second) {
+      for (std::size_t i = 0; i < group_size; ++i) {
+        kept += group[i].first + '\n';
+        r.m_existing.push_back(std::move(group[i].second));
+      }
+    }
+    group_key.reset();
+    group.clear();
+  };
   while (std::getline(in, line)) {
     const std::vector<std::string> fields = split(line, ',');
     if (fields.size() != header.size()) continue;  // damaged line: recomputed
     RowFields row;
     for (std::size_t i = 0; i < header.size(); ++i) row[header[i]] = fields[i];
-    const auto point = parse_index<int>(row["point"]);
-    const auto index = parse_index<std::uint32_t>(row["index"]);
+    const auto point = parse_index<int>(row[layout.point_column]);
+    const auto index = parse_index<std::uint32_t>(row[layout.run_column]);
     if (!point || !index || *point >= points || *index >= seeds) continue;  // not of this plan
-    if (!r.m_done.insert({*point, *index}).second) continue;                // never twice
-    kept += line + '\n';
-    r.m_existing.push_back(std::move(row));
+    const std::pair<int, std::uint32_t> key{*point, *index};
+    if (group_key != key) close_group();
+    group_key = key;
+    group.emplace_back(line, std::move(row));
   }
+  close_group();
   if (kept != text) write_file_atomically(dir / kRows, kept);
   // values.csv: keep only the values of matrices whose row is present.
   if (fs::exists(dir / kValues)) {
@@ -249,11 +283,11 @@ ResultsDir ResultsDir::resume(const fs::path& dir, int kmax, bool with_values, i
     }
     write_file_atomically(dir / kValues, vkept);
   }
-  r.open_files(kmax, /*fresh=*/false, with_values);
+  r.open_files(layout.columns, /*fresh=*/false, with_values);
   return r;
 }
 
-void ResultsDir::open_files(int kmax, bool fresh, bool with_values) {
+void ResultsDir::open_files(const std::vector<std::string>& columns, bool fresh, bool with_values) {
   const int flags = O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC;
   const bool new_values = with_values && !fs::exists(m_dir / kValues);
   m_rows_fd = ::open((m_dir / kRows).c_str(), flags, 0644);
@@ -262,7 +296,7 @@ void ResultsDir::open_files(int kmax, bool fresh, bool with_values) {
     throw UsageError(fmt::format("--out: cannot open results files in '{}': {}", m_dir.string(),
                                  std::strerror(errno)));
   }
-  if (fresh) write_all(m_rows_fd, join(row_columns(kmax)), m_dir / kRows);
+  if (fresh) write_all(m_rows_fd, join(columns), m_dir / kRows);
   if (new_values) write_all(m_values_fd, kValuesHeader, m_dir / kValues);
 }
 

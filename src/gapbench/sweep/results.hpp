@@ -39,18 +39,33 @@ std::string format_values(int point, std::uint32_t index, const std::vector<doub
 // A parsed rows.csv line: column name -> text.
 using RowFields = std::map<std::string, std::string>;
 
+// The shape of a rows.csv: its header, the two key columns (point, then the run within it) and
+// how many rows one key of each point has (empty: one). The group of rows of one key is written
+// in one append and kept on resume only when all its rows are there, consecutive.
+struct RowsLayout {
+  std::vector<std::string> columns;
+  std::string point_column = "point";
+  std::string run_column = "index";
+  std::vector<int> rows_per_key;  // indexed by point
+};
+
 class ResultsDir {
  public:
   // A new results directory, with `meta` written before anything else. Refuses an existing
   // `dir` unless `force` (which replaces its results files). Throws UsageError naming --out.
   static ResultsDir create(const std::filesystem::path& dir, bool force, int kmax, bool with_values,
                            const nlohmann::json& meta);
+  static ResultsDir create(const std::filesystem::path& dir, bool force, const RowsLayout& layout,
+                           bool with_values, const nlohmann::json& meta);
   // An existing sweep directory of a plan with `points` points and `seeds` matrices each: drops
   // a torn last line of rows.csv, rows that do not parse or lie outside the plan, duplicates,
   // and values of matrices that have no row; loads the rows kept. Throws UsageError naming
   // --resume.
   static ResultsDir resume(const std::filesystem::path& dir, int kmax, bool with_values, int points,
                            std::int64_t seeds);
+  // The same for any layout: keeps the first complete group of each key of the plan.
+  static ResultsDir resume(const std::filesystem::path& dir, const RowsLayout& layout,
+                           bool with_values, int points, std::int64_t seeds);
 
   ResultsDir(ResultsDir&&) noexcept;
   ResultsDir& operator=(ResultsDir&&) noexcept;
@@ -63,6 +78,7 @@ class ResultsDir {
   // Rows already in rows.csv when the directory was opened.
   const std::vector<RowFields>& existing_rows() const { return m_existing; }
 
+  // One row, or the whole group of rows of one key, in one write(2).
   void append_row(const std::string& line);
   void append_values(const std::string& lines);
 
@@ -72,7 +88,7 @@ class ResultsDir {
 
  private:
   ResultsDir() = default;
-  void open_files(int kmax, bool fresh, bool with_values);
+  void open_files(const std::vector<std::string>& columns, bool fresh, bool with_values);
 
   // Holds an exclusive flock on DIR/.gapbench.lock for the life of this object, so two runs
   // never append to one directory. Throws UsageError naming `flag` when another holds it.

@@ -5,7 +5,6 @@
 
 #include <chrono>
 #include <cmath>
-#include <csignal>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -14,33 +13,12 @@
 #include "gapbench/build_info.hpp"
 #include "gapbench/error.hpp"
 #include "gapbench/rng.hpp"
+#include "gapbench/sweep/stop_signals.hpp"
 #include "gapbench/text.hpp"
 
 namespace gapbench {
 namespace fs = std::filesystem;
 namespace {
-
-volatile std::sig_atomic_t g_stop_signal = 0;
-extern "C" void on_stop_signal(int sig) { g_stop_signal = sig; }
-
-// Installs SIGINT/SIGTERM handlers for the lifetime of a sweep.
-class StopSignals {
- public:
-  StopSignals() {
-    g_stop_signal = 0;
-    m_int = std::signal(SIGINT, on_stop_signal);
-    m_term = std::signal(SIGTERM, on_stop_signal);
-  }
-  ~StopSignals() {
-    std::signal(SIGINT, m_int);
-    std::signal(SIGTERM, m_term);
-  }
-  bool stopped() const { return g_stop_signal != 0; }
-
- private:
-  void (*m_int)(int);
-  void (*m_term)(int);
-};
 
 std::string format_duration(double seconds) {
   const auto s = static_cast<long>(std::max(0.0, seconds) + 0.5);
@@ -114,15 +92,6 @@ nlohmann::json make_meta(const SweepRequest& req, const SweepPlan& plan,
           {"status", "running"},
           {"rows", 0},
           {"resumes", nlohmann::json::array()}};
-}
-
-// The keys whose values differ between two plans, for the refusal message.
-std::string plan_differences(const nlohmann::json& a, const nlohmann::json& b) {
-  std::string keys;
-  for (const auto& [key, value] : a.items()) {
-    if (!b.contains(key) || b.at(key) != value) keys += (keys.empty() ? "" : ", ") + key;
-  }
-  return keys.empty() ? "(layout)" : keys;
 }
 
 }  // namespace
