@@ -4,6 +4,11 @@
 #               T = 256 ... 8192 by x2, 4 seeds, lanczos k = 4, float64
 #   attention/  attention, gaussian inputs, d = 64, beta = 1, the same axes
 #   bulk/       every singular value (exact, --all-values) of 2 matrices per law at T = 1024
+#   propagate_depth/  attention-only networks (markov exponential A, isometric X0, gamma = 1;
+#               plain, skip, scaled-skip; with A and A_perp; 3 seeds) at T = 512, L = 10
+#   propagate/  the same after one layer, T = 64 ... 1024 (rank collapse in width)
+#   propagate_gradient/  the linear model's log gradient norm (l = 1, L = 2; T = 20 ... 150;
+#               10 seeds; with A and A_perp)
 #   figures/    scripts/plot.py of the above, with the device's benchmark baseline and the last
 #               regression check (compare.json) when present
 # A few minutes on a 2-core machine. Overwrites what was there.
@@ -14,7 +19,8 @@ source scripts/lib.sh
 gapbench="${GAPBENCH_BUILD_DIR:-build}/bin/gapbench"
 device=$(device_key)
 root="results/reference/$device"
-rm -rf "$root/markov" "$root/attention" "$root/bulk" "$root/figures"
+rm -rf "$root/markov" "$root/attention" "$root/bulk" "$root/propagate" "$root/propagate_depth" \
+  "$root/propagate_gradient" "$root/figures"
 mkdir -p "$root"
 "$gapbench" sweep --model markov --law exponential,lognormal --beta 0.5 --T 256:8192:x2 \
   --seeds 4 --fix none,center --out "$root/markov"
@@ -22,8 +28,18 @@ mkdir -p "$root"
   --fix none,center --out "$root/attention"
 "$gapbench" sweep --model markov --law exponential,lognormal --beta 0.5 --T 1024 --seeds 2 \
   --solver exact --all-values --out "$root/bulk"
+"$gapbench" propagate --T 512 --gamma 1 --L 10 --variant plain,skip,scaled-skip \
+  --fix none,center --seeds 3 --out "$root/propagate_depth" >/dev/null
+"$gapbench" propagate --T 64:1024:x2 --gamma 1 --L 1 --variant plain,skip,scaled-skip \
+  --fix none,center --seeds 3 --out "$root/propagate" >/dev/null
+"$gapbench" propagate --T 20,40,80,150 --gamma 1 --L 2 --fix none,center --gradient --seeds 10 \
+  --out "$root/propagate_gradient" >/dev/null
 extra=()
 [[ -f "results/baselines/$device/baseline.json" ]] && extra+=(--bench "results/baselines/$device/baseline.json")
 [[ -f "$root/compare.json" ]] && extra+=(--compare "$root/compare.json")
 /usr/bin/python3 scripts/plot.py "$root/markov" "$root/attention" "${extra[@]}" --out "$root/figures"
 /usr/bin/python3 scripts/plot.py "$root/bulk" --only bulk_histogram --out "$root/figures"
+/usr/bin/python3 scripts/plot.py "$root/propagate_depth" --only propagation_depth --out "$root/figures"
+/usr/bin/python3 scripts/plot.py "$root/propagate" --only propagation_width --out "$root/figures"
+/usr/bin/python3 scripts/plot.py "$root/propagate_gradient" --only propagation_gradient \
+  --out "$root/figures"
