@@ -542,31 +542,7 @@ int run_sweep(const PropagateRequest& req, std::ostream& out) {
     if (req.out || req.force) {
       throw UsageError("--resume: continues the sweep in its own directory; drop --out/--force");
     }
-    const fs::path meta_path = *req.resume / "meta.json";
-    if (!fs::is_regular_file(meta_path)) {
-      throw UsageError(fmt::format("--resume: '{}' is not a propagate directory (no meta.json)",
-                                   req.resume->string()));
-    }
-    try {
-      stored_meta = nlohmann::json::parse(read_file(meta_path));
-    } catch (const nlohmann::json::exception& e) {
-      throw UsageError(
-          fmt::format("--resume: {} is not valid JSON ({})", meta_path.string(), e.what()));
-    }
-    const nlohmann::json schema =
-        stored_meta->is_object() ? stored_meta->value("schema", nlohmann::json()) : nullptr;
-    const nlohmann::json rng_version =
-        stored_meta->is_object() && stored_meta->contains("rng") &&
-                stored_meta->at("rng").is_object()
-            ? stored_meta->at("rng").value("version", nlohmann::json())
-            : nlohmann::json();
-    if (schema != kPropagateSchema || rng_version != kRngLayoutVersion) {
-      throw UsageError(fmt::format(
-          "--resume: '{}' was written with schema {} and RNG layout {}; this gapbench writes {} "
-          "and layout {}: start a new sweep",
-          req.resume->string(), schema.dump(), rng_version.dump(), kPropagateSchema,
-          kRngLayoutVersion));
-    }
+    stored_meta = read_resume_meta(*req.resume, kPropagateSchema, "propagate");
     const nlohmann::json stored_plan = stored_meta->value("plan", nlohmann::json());
     if (stored_plan != plan_json) {
       throw UsageError(fmt::format(

@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "gapbench/error.hpp"
+#include "gapbench/rng.hpp"
 #include "gapbench/text.hpp"
 
 namespace gapbench {
@@ -118,6 +119,36 @@ std::string format_values(int point, std::uint32_t index, const std::vector<doub
     out += fmt::format("{},{},{},{}\n", point, index, r + 1, num(values[r]));
   }
   return out;
+}
+
+nlohmann::json read_resume_meta(const fs::path& dir, const std::string& schema,
+                                const std::string& kind) {
+  const fs::path meta_path = dir / kMeta;
+  if (!fs::is_regular_file(meta_path)) {
+    throw UsageError(
+        fmt::format("--resume: '{}' is not a {} directory (no {})", dir.string(), kind, kMeta));
+  }
+  nlohmann::json meta;
+  try {
+    meta = nlohmann::json::parse(read_file(meta_path));
+  } catch (const nlohmann::json::exception& e) {
+    throw UsageError(
+        fmt::format("--resume: {} is not valid JSON ({})", meta_path.string(), e.what()));
+  }
+  if (!meta.is_object() || !meta.contains("plan")) {
+    throw UsageError(fmt::format("--resume: {} has no plan", meta_path.string()));
+  }
+  const nlohmann::json stored_schema = meta.value("schema", nlohmann::json());
+  const nlohmann::json rng_version = meta.contains("rng") && meta.at("rng").is_object()
+                                         ? meta.at("rng").value("version", nlohmann::json())
+                                         : nlohmann::json();
+  if (stored_schema != schema || rng_version != kRngLayoutVersion) {
+    throw UsageError(fmt::format(
+        "--resume: '{}' was written with schema {} and RNG layout {}; this gapbench writes {} "
+        "and layout {}: start a new sweep",
+        dir.string(), stored_schema.dump(), rng_version.dump(), schema, kRngLayoutVersion));
+  }
+  return meta;
 }
 
 void write_file_atomically(const fs::path& path, const std::string& text) {

@@ -102,6 +102,13 @@ class ResultsDir {
   std::vector<RowFields> m_existing;
 };
 
+// The meta.json of the directory a run resumes, checked: valid JSON, an object with a "plan",
+// written with `schema` and this binary's RNG layout (rows of another layout would mix
+// matrices that differ). Throws UsageError naming --resume; `kind` names the directory in
+// messages ("sweep", "propagate").
+nlohmann::json read_resume_meta(const std::filesystem::path& dir, const std::string& schema,
+                                const std::string& kind);
+
 // Writes `text` to `path` atomically: a temporary file in the same directory, flushed to disk,
 // renamed over it.
 void write_file_atomically(const std::filesystem::path& path, const std::string& text);

@@ -110,34 +110,7 @@ int run_sweep(const SweepRequest& req, std::ostream& out, fs::path* directory) {
     if (req.out || req.force) {
       throw UsageError("--resume: continues the sweep in its own directory; drop --out/--force");
     }
-    const fs::path meta_path = *req.resume / "meta.json";
-    if (!fs::is_regular_file(meta_path)) {
-      throw UsageError(fmt::format("--resume: '{}' is not a sweep directory (no meta.json)",
-                                   req.resume->string()));
-    }
-    std::ifstream in(meta_path);
-    try {
-      stored_meta = nlohmann::json::parse(in);
-    } catch (const nlohmann::json::exception& e) {
-      throw UsageError(
-          fmt::format("--resume: {} is not valid JSON ({})", meta_path.string(), e.what()));
-    }
-    if (!stored_meta->is_object() || !stored_meta->contains("plan")) {
-      throw UsageError(fmt::format("--resume: {} has no plan", meta_path.string()));
-    }
-    // Rows of another schema or random-number layout would mix matrices that differ.
-    const nlohmann::json schema = stored_meta->value("schema", nlohmann::json());
-    const nlohmann::json rng_version =
-        stored_meta->contains("rng") && stored_meta->at("rng").is_object()
-            ? stored_meta->at("rng").value("version", nlohmann::json())
-            : nlohmann::json();
-    if (schema != kSweepSchema || rng_version != kRngLayoutVersion) {
-      throw UsageError(fmt::format(
-          "--resume: '{}' was written with schema {} and RNG layout {}; this gapbench writes {} "
-          "and layout {}: start a new sweep",
-          req.resume->string(), schema.dump(), rng_version.dump(), kSweepSchema,
-          kRngLayoutVersion));
-    }
+    stored_meta = read_resume_meta(*req.resume, kSweepSchema, "sweep");
     const nlohmann::json stored_plan = stored_meta->at("plan");
     if (!req.plan_given) {
       plan = plan_from_json(stored_plan);
