@@ -28,21 +28,21 @@ namespace detail {
 
 }  // namespace gapbench
 
-#define GAPBENCH_CUDA_CHECK(call)                                                      \
-  do {                                                                                 \
-    const cudaError_t gapbench_status_ = (call);                                       \
-    if (gapbench_status_ != cudaSuccess) {                                             \
+#define GAPBENCH_CUDA_CHECK(call)                                                        \
+  do {                                                                                   \
+    const cudaError_t gapbench_status_ = (call);                                         \
+    if (gapbench_status_ != cudaSuccess) {                                               \
       ::gapbench::detail::throw_cuda_error(__FILE__, __LINE__, #call, gapbench_status_); \
-    }                                                                                  \
+    }                                                                                    \
   } while (0)
 
-#define GAPBENCH_CUDA_CHECK_NOEXCEPT(call)                                                     \
-  do {                                                                                         \
-    const cudaError_t gapbench_status_ = (call);                                               \
-    if (gapbench_status_ != cudaSuccess) {                                                     \
-      std::fprintf(stderr, "%s:%d: %s failed: %s\n", __FILE__, __LINE__, #call,                \
-                   cudaGetErrorName(gapbench_status_));                                        \
-    }                                                                                          \
+#define GAPBENCH_CUDA_CHECK_NOEXCEPT(call)                                      \
+  do {                                                                          \
+    const cudaError_t gapbench_status_ = (call);                                \
+    if (gapbench_status_ != cudaSuccess) {                                      \
+      std::fprintf(stderr, "%s:%d: %s failed: %s\n", __FILE__, __LINE__, #call, \
+                   cudaGetErrorName(gapbench_status_));                         \
+    }                                                                           \
   } while (0)
 
 #define GAPBENCH_CUDA_CHECK_LAUNCH() GAPBENCH_CUDA_CHECK(cudaGetLastError())
