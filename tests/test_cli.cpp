@@ -155,7 +155,9 @@ INSTANTIATE_TEST_SUITE_P(
                  "--seed"},
         BadInput{"BetaOverflows",
                  Args{"run", "--T", "64", "--model", "attention", "--beta", "1e308"}, "--beta"},
-        BadInput{"DumpPastMemory", Args{"dump", "--T", "1000000000", "--out", "big.npy"}, "--T"}),
+        BadInput{"DumpPastMemory", Args{"dump", "--T", "1000000000", "--out", "big.npy"}, "--T"},
+        BadInput{"RunWithAList", Args{"run", "--T", "64,128", "--fix", "none,center"},
+                 "--T, --fix"}),
     [](const auto& info) { return std::string(info.param.name); });
 
 // ---- happy paths -------------------------------------------------------------------------------

@@ -40,10 +40,27 @@ SingleMatrix single_matrix(const CLI::App& app, const PlanFlags& flags, std::int
   const SweepPlan plan = build_plan(app, flags);
   const std::vector<PlannedPoint> points = expand_plan(plan);
   if (points.size() != 1) {
+    // Name the flags that hold several values.
+    std::string lists;
+    const auto note = [&](std::size_t n, const char* flag) {
+      if (n > 1) lists += (lists.empty() ? "" : ", ") + std::string(flag);
+    };
+    note(plan.models.size(), "--model");
+    note(plan.Ts.size(), "--T");
+    note(plan.laws.size(), "--law");
+    note(plan.betas.size(), "--beta");
+    note(plan.ds.size(), "--d");
+    note(plan.dks.size(), "--dk");
+    note(plan.inputs.size(), "--input");
+    note(plan.inits.size(), "--init");
+    note(plan.fixes.size(), "--fix");
+    note(plan.solvers.size(), "--solver");
+    note(plan.ks.size(), "--k");
+    note(plan.precisions.size(), "--precision");
     throw UsageError(
-        fmt::format("gapbench {} takes one matrix, but the flags describe {} "
-                    "points; give one value per flag (use gapbench sweep for more)",
-                    command, points.size()));
+        fmt::format("{}: gapbench {} takes one matrix, but these flags describe {} "
+                    "points; give one value each (gapbench sweep takes lists)",
+                    lists, command, points.size()));
   }
   if (index < 0 || index > 0xffffffffLL) {
     throw UsageError(fmt::format("--index: {} is outside 0 to 2^32 - 1", index));
