@@ -211,20 +211,12 @@ def disambiguate(labels, paths):
 
 
 class Sweep:
-    """One sweep directory."""
+    """One sweep directory (load_dir has checked it and read its meta.json)."""
 
-    def __init__(self, directory, need_values):
+    def __init__(self, directory, meta, need_values):
         self.dir = directory
-        if not os.path.isdir(directory):
-            raise InputError(f"{directory}: no such directory (give a directory written by "
-                             f"gapbench sweep)")
+        self.meta = meta
         rows_path = os.path.join(directory, "rows.csv")
-        if not os.path.isfile(rows_path):
-            raise InputError(f"{rows_path}: no such file (give a directory written by "
-                             f"gapbench sweep)")
-        self.meta = read_json(os.path.join(directory, "meta.json"), "sweep metadata")
-        if not isinstance(self.meta, dict):
-            raise InputError(f"{os.path.join(directory, 'meta.json')}: not a JSON object")
         self.rows = read_csv(rows_path, ROW_NEEDED, ROW_NUMERIC)
         for i, row in enumerate(self.rows, start=2):
             if row["T"] < 1 or row["T"] != int(row["T"]):
@@ -471,7 +463,7 @@ def load_dir(directory, need_values):
         raise InputError(f"{meta_path}: not a JSON object")
     if is_propagate_dir(directory, meta):
         return Propagate(directory, meta)
-    return Sweep(directory, need_values)
+    return Sweep(directory, meta, need_values)
 
 
 # ----------------------------------------------------------------------------------------------
