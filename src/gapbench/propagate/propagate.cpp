@@ -563,13 +563,7 @@ int run_sweep(const PropagateRequest& req, std::ostream& out) {
                                        static_cast<int>(points.size()),
                                        req.plan.first_index + req.plan.seeds));
     meta = *stored_meta;
-    meta["status"] = "running";
-    meta["finished"] = nullptr;
-    if (!meta["resumes"].is_array()) meta["resumes"] = nlohmann::json::array();
-    meta["resumes"].push_back({{"started", utc_now_iso()},
-                               {"command", req.command_line},
-                               {"threads", threads},
-                               {"commit", git_commit()}});
+    record_resume(meta, {{"command", req.command_line}, {"threads", threads}});
     results->write_meta(meta);
   } else if (req.out) {
     meta = {{"schema", kPropagateSchema},

@@ -14,6 +14,7 @@
 #include <optional>
 #include <sstream>
 
+#include "gapbench/build_info.hpp"
 #include "gapbench/error.hpp"
 #include "gapbench/rng.hpp"
 #include "gapbench/text.hpp"
@@ -149,6 +150,15 @@ nlohmann::json read_resume_meta(const fs::path& dir, const std::string& schema,
         dir.string(), stored_schema.dump(), rng_version.dump(), schema, kRngLayoutVersion));
   }
   return meta;
+}
+
+void record_resume(nlohmann::json& meta, nlohmann::json details) {
+  meta["status"] = "running";
+  meta["finished"] = nullptr;
+  if (!meta["resumes"].is_array()) meta["resumes"] = nlohmann::json::array();
+  details["started"] = utc_now_iso();
+  details["commit"] = git_commit();
+  meta["resumes"].push_back(std::move(details));
 }
 
 void write_file_atomically(const fs::path& path, const std::string& text) {

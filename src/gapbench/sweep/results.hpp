@@ -109,6 +109,10 @@ class ResultsDir {
 nlohmann::json read_resume_meta(const std::filesystem::path& dir, const std::string& schema,
                                 const std::string& kind);
 
+// Marks a resumed run in its stored meta: status "running", no finish time, and one more entry
+// in "resumes" (started, commit and the caller's `details`, such as command and device).
+void record_resume(nlohmann::json& meta, nlohmann::json details);
+
 // Writes `text` to `path` atomically: a temporary file in the same directory, flushed to disk,
 // renamed over it.
 void write_file_atomically(const std::filesystem::path& path, const std::string& text);

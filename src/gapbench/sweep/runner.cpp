@@ -137,14 +137,9 @@ int run_sweep(const SweepRequest& req, std::ostream& out, fs::path* directory) {
     opened.emplace(ResultsDir::resume(*req.resume, kmax, plan.all_values,
                                       static_cast<int>(points.size()), plan.seeds));
     meta = *stored_meta;
-    meta["status"] = "running";
-    meta["finished"] = nullptr;
-    if (!meta["resumes"].is_array()) meta["resumes"] = nlohmann::json::array();
-    meta["resumes"].push_back({{"started", utc_now_iso()},
-                               {"command", req.command_line},
-                               {"backend", sel.backend->name()},
-                               {"device", sel.backend->device()},
-                               {"commit", git_commit()}});
+    record_resume(meta, {{"command", req.command_line},
+                         {"backend", sel.backend->name()},
+                         {"device", sel.backend->device()}});
     opened->write_meta(meta);
   }
   ResultsDir& results = *opened;
