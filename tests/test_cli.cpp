@@ -157,7 +157,26 @@ INSTANTIATE_TEST_SUITE_P(
                  Args{"run", "--T", "64", "--model", "attention", "--beta", "1e308"}, "--beta"},
         BadInput{"DumpPastMemory", Args{"dump", "--T", "1000000000", "--out", "big.npy"}, "--T"},
         BadInput{"RunWithAList", Args{"run", "--T", "64,128", "--fix", "none,center"},
-                 "--T, --fix"}),
+                 "--T, --fix"},
+        // The cuSOLVER solvers and the settings of the other solvers.
+        BadInput{"XgesvdrOnCpu", Args{"sweep", "--T", "64", "--backend", "cpu", "--solver",
+                                      "xgesvdr"},
+                 "--solver xgesvdr"},
+        BadInput{"GesvdaOnCpu", Args{"run", "--T", "64", "--backend", "cpu", "--solver", "gesvda"},
+                 "--solver gesvda"},
+        BadInput{"OversampleWithLanczos", Args{"sweep", "--T", "64", "--oversample", "4"},
+                 "--oversample"},
+        BadInput{"PowerItersWithRsvd",
+                 Args{"sweep", "--T", "64", "--solver", "rsvd", "--power-iters", "3"},
+                 "--power-iters"},
+        BadInput{"BlockWithRsvd", Args{"run", "--T", "64", "--solver", "rsvd", "--block", "2"},
+                 "--block"},
+        BadInput{"OversampleNegative",
+                 Args{"run", "--T", "64", "--solver", "rsvd", "--oversample", "-1"},
+                 "--oversample"},
+        BadInput{"OversamplePastT",
+                 Args{"run", "--T", "16", "--solver", "rsvd", "--oversample", "20"},
+                 "--oversample"}),
     [](const auto& info) { return std::string(info.param.name); });
 
 // ---- happy paths -------------------------------------------------------------------------------
@@ -232,6 +251,29 @@ TEST(CliRun, PrintsTheTopFourValues) {
   }
   EXPECT_NE(r.out.find("converged yes"), std::string::npos) << r.out;
   EXPECT_TRUE(snapshot(box.cwd()).empty()) << "run writes no files";
+}
+
+// The value printed after "sN " in `gapbench run`'s output.
+double printed_value(const std::string& out, int n) {
+  const std::string tag = "\ns" + std::to_string(n) + " ";
+  const std::size_t at = out.find(tag);
+  if (at == std::string::npos) return NAN;
+  return std::stod(out.substr(at + tag.size()));
+}
+
+TEST(CliRun, RsvdAgreesWithLanczos) {
+  Sandbox box;
+  const CliResult rsvd = run_cli(box, {"run", "--T", "200", "--solver", "rsvd"});
+  const CliResult lanczos = run_cli(box, {"run", "--T", "200", "--solver", "lanczos"});
+  ASSERT_EQ(rsvd.exit_code, 0) << rsvd.err;
+  ASSERT_EQ(lanczos.exit_code, 0) << lanczos.err;
+  EXPECT_NE(rsvd.out.find("solver rsvd"), std::string::npos) << rsvd.out;
+  // Both converge to residual 1e-8 s_i: values within 1e-8 relative (residual^2/gap is smaller
+  // still where the values separate).
+  for (int i = 1; i <= 4; ++i) {
+    const double a = printed_value(rsvd.out, i), b = printed_value(lanczos.out, i);
+    EXPECT_NEAR(a, b, 1e-8 * b) << "s" << i;
+  }
 }
 
 TEST(CliDump, WritesTheGeneratedMatrixAsNpy) {

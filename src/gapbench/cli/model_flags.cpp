@@ -15,7 +15,7 @@ namespace {
 const char* const kPlanFlagNames[] = {
     "--model", "--T",      "--law",      "--beta",   "--d",     "--dk",        "--input",
     "--init",  "--causal", "--fix",      "--solver", "--k",     "--precision", "--seed",
-    "--seeds", "--tol",    "--max-iter", "--block",  "--basis", "--all-values"};
+    "--seeds", "--tol",    "--max-iter", "--block",  "--basis", "--all-values", "--oversample", "--power-iters"};
 
 template <typename Enum, typename Parse>
 std::vector<Enum> parse_enum_list(const std::string& text, const std::string& flag, Parse parse) {
@@ -66,20 +66,29 @@ void add_plan_flags(CLI::App& app, PlanFlags& f, bool sweep_axes) {
       ->capture_default_str();
   app.add_flag("--causal", f.causal, "attention: row i attends to j <= i");
   app.add_option("--fix", f.fix, "none, or center: A - (1/T) 1 1^T" + axis)->capture_default_str();
-  app.add_option("--solver", f.solver, "lanczos or exact (LAPACK gesdd)" + axis)
+  app.add_option("--solver", f.solver,
+                 "lanczos, rsvd (randomized subspace iteration), exact (LAPACK gesdd / cuSOLVER "
+                 "Xgesvd), and on --backend cuda: xgesvdr (cuSOLVER randomized), gesvda (cuSOLVER "
+                 "approximate, batched, T <= 46340)" +
+                     axis)
       ->capture_default_str();
   app.add_option("--k", f.k, fmt::format("top singular values, 1 to {}{}", kMaxK, axis))
       ->capture_default_str();
   app.add_option("--precision", f.precision, "float32 or float64" + axis)->capture_default_str();
   app.add_option("--seed", f.seed, "seed of the Philox key, 0 to 2^64 - 1")->capture_default_str();
   app.add_option("--tol", f.tol,
-                 "lanczos: residual <= tol * s_i (default 1e-8 float64, 1e-4 float32)");
+                 "lanczos, rsvd: residual <= tol * s_i (default 1e-8 float64, 1e-4 float32)");
   app.add_option("--max-iter", f.max_iter,
-                 fmt::format("lanczos: most block steps (default {})", kDefaultMaxIter));
+                 fmt::format("lanczos: most block steps; rsvd: most iterations (default {})",
+                             kDefaultMaxIter));
   app.add_option("--block", f.block, "lanczos: vectors per block (default: the backend's)");
   app.add_option("--basis", f.basis,
                  "lanczos: basis size before a restart (default max(3k+3b, "
                  "10b, 40))");
+  app.add_option("--oversample", f.oversample,
+                 "rsvd, xgesvdr: extra subspace vectors p (default max(k, 8))");
+  app.add_option("--power-iters", f.power_iters,
+                 fmt::format("xgesvdr: power iterations (default {})", kDefaultPowerIters));
   if (sweep_axes) {
     app.add_option("--seeds", f.seeds, "matrices per point: indices 0 .. N-1")
         ->capture_default_str();
@@ -140,6 +149,12 @@ SweepPlan build_plan(const CLI::App& app, const PlanFlags& f) {
   p.max_iter = f.max_iter;
   p.block = f.block;
   p.basis = f.basis;
+  if (f.oversample < 0) throw UsageError("--oversample: must be >= 1 (0 for the default)");
+  if (f.power_iters < 0 || f.power_iters > 1000) {
+    throw UsageError("--power-iters: must be 1 to 1000 (0 for the default)");
+  }
+  p.oversample = f.oversample;
+  p.power_iters = f.power_iters;
   p.all_values = f.all_values;
   check_flags_apply(p, given_flags(app));
   return p;

@@ -32,6 +32,8 @@ struct PlanFlags {
   int max_iter = 0;
   int block = 0;
   int basis = 0;
+  int oversample = 0;
+  int power_iters = 0;
   bool all_values = false;
   std::string backend = "auto";
   int threads = 0;

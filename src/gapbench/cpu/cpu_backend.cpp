@@ -16,7 +16,7 @@
 #include "gapbench/cpu/generate.hpp"
 #include "gapbench/error.hpp"
 #include "gapbench/rng.hpp"
-#include "gapbench/solvers/lanczos.hpp"
+#include "gapbench/solvers/iterative.hpp"
 
 extern "C" {
 char* openblas_get_config(void);
@@ -149,11 +149,9 @@ SolveResult solve_dense(Real* a, std::int64_t T, const SolverOptions& options, P
   if (options.kind == SolverKind::kExact) {
     return exact_singular_values(a, T, T, options.k, options.all_values);
   }
-  LanczosPlan plan = plan_lanczos(options, precision, T, kPreferredBlock);
-  plan.seed = start_seed;
   DenseOperator<Real> op(a, T, T);
   HostBlockOps<Real> ops;
-  return lanczos_top_k<Real>(op, ops, plan);
+  return solve_iterative<Real>(op, ops, options, precision, start_seed, kPreferredBlock);
 }
 
 // ---- the backend ----------------------------------------------------------------------------
@@ -233,9 +231,11 @@ class CpuBackend final : public Backend {
       throw UsageError(
           fmt::format("--k: k = {} must be between 1 and T - 1 = {}", point.solver.k, T - 1));
     }
-    if (point.solver.kind == SolverKind::kLanczos) {
-      plan_lanczos(point.solver, point.precision, T, kPreferredBlock);
+    if (is_cuda_only(point.solver.kind)) {
+      throw UsageError(fmt::format("--solver {}: a cuSOLVER routine, only on --backend cuda",
+                                   to_string(point.solver.kind)));
     }
+    check_iterative(point.solver, point.precision, T, kPreferredBlock);
     check_dense_fits(T, point.precision);
   }
 

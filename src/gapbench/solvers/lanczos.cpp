@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "gapbench/error.hpp"
+#include "gapbench/solvers/block_orth.hpp"
 #include "gapbench/solvers/small_dense.hpp"
 
 namespace gapbench {
@@ -68,14 +69,17 @@ template <typename Real>
 class LanczosRun {
  public:
   LanczosRun(const LinearOperator<Real>& op, BlockOps<Real>& ops, const LanczosPlan& plan)
-      : m_op(op), m_ops(ops), m_plan(plan), m_b(plan.block), m_m(plan.basis) {
-    const std::int64_t rows = op.rows(), cols = op.cols();
-    m_v = ops.allocate(cols, m_m + m_b);
-    m_u = ops.allocate(rows, m_m);
-    const std::int64_t longest = std::max(rows, cols);
-    m_work = ops.allocate(longest, std::max<std::int64_t>(m_b, plan.keep));
-    m_work2 = ops.allocate(longest, std::max<std::int64_t>(m_b, plan.keep));
-    m_work3 = ops.allocate(longest, std::max(m_b, plan.k));
+      : m_op(op),
+        m_ops(ops),
+        m_plan(plan),
+        m_b(plan.block),
+        m_m(plan.basis),
+        m_v(ops.allocate(op.cols(), m_m + m_b)),
+        m_u(ops.allocate(op.rows(), m_m)),
+        m_work(ops.allocate(longest(op), std::max<std::int64_t>(m_b, plan.keep))),
+        m_work2(ops.allocate(longest(op), std::max<std::int64_t>(m_b, plan.keep))),
+        m_work3(ops.allocate(longest(op), std::max(m_b, plan.k))),
+        m_orth(ops, m_work2.view(), plan.seed) {
     m_h.assign(static_cast<std::size_t>(m_m) * m_m, 0.0);
   }
 
@@ -88,7 +92,7 @@ class LanczosRun {
     raw.rows = m_op.cols();
     m_ops.fill_random(start, m_plan.seed, 0);
     m_ops.copy(as_const(start), raw);
-    orthonormalize(raw, {}, start, /*is_product=*/false);
+    m_orth.orthonormalize(raw, {}, start, /*is_product=*/false);
     int ku = 0;
     std::vector<double> residual(static_cast<std::size_t>(m_plan.k), 0.0);
     detail::SmallSvd svd;
@@ -131,6 +135,10 @@ class LanczosRun {
   }
 
  private:
+  static std::int64_t longest(const LinearOperator<Real>& op) {
+    return std::max(op.rows(), op.cols());
+  }
+
   double tiny() const { return std::numeric_limits<double>::min(); }
 
   // residual_i <= max(tol * s_i, the working-precision floor) for the top k; records the worst
@@ -165,112 +173,16 @@ class LanczosRun {
     BlockView<Real> w = m_work3.view();
     BlockView<Real> wu{w.data, m_op.rows(), b, w.ld};
     m_op.apply(as_const(m_v.columns(ku, b)), wu);
-    std::vector<double> c = orthogonalize(m_u.columns(0, ku), wu);
-    std::vector<double> r = orthonormalize(wu, m_u.columns(0, ku), m_u.columns(ku, b), true);
+    std::vector<double> c = m_orth.orthogonalize(m_u.columns(0, ku), wu);
+    std::vector<double> r = m_orth.orthonormalize(wu, m_u.columns(0, ku), m_u.columns(ku, b), true);
     for (int j = 0; j < b; ++j) {
       for (int i = 0; i < ku; ++i) h(i, ku + j) = c[static_cast<std::size_t>(j) * ku + i];
       for (int i = 0; i < b; ++i) h(ku + i, ku + j) = r[static_cast<std::size_t>(j) * b + i];
     }
     BlockView<Real> wv{w.data, m_op.cols(), b, w.ld};
     m_op.apply_transpose(as_const(m_u.columns(ku, b)), wv);
-    orthogonalize(m_v.columns(0, ku + b), wv);
-    m_s = orthonormalize(wv, m_v.columns(0, ku + b), m_v.columns(ku + b, b), true);
-  }
-
-  // W -= Q (Q^T W), twice (classical Gram-Schmidt with reorthogonalisation). Returns the summed
-  // coefficients (q.cols x w.cols).
-  std::vector<double> orthogonalize(BlockView<Real> q, BlockView<Real> w) {
-    std::vector<double> total(static_cast<std::size_t>(q.cols * w.cols), 0.0);
-    if (q.cols == 0) return total;
-    std::vector<double> c(total.size());
-    for (int pass = 0; pass < 2; ++pass) {
-      m_ops.project(as_const(q), as_const(w), c.data());
-      m_ops.update(as_const(q), c.data(), -1.0, 1.0, w);
-      for (std::size_t i = 0; i < c.size(); ++i) total[i] += c[i];
-    }
-    return total;
-  }
-
-  // dest = an orthonormal basis of span(w) (w already orthogonal to `basis`), completed with
-  // random vectors where w is rank-deficient (an invariant subspace was found). w is kept.
-  // Returns R = dest^T w (b x b), so w = dest R to rounding. `is_product`: w came from a product
-  // with A, so its norm tells the scale of A below which a direction is rounding noise.
-  std::vector<double> orthonormalize(BlockView<Real> w, BlockView<Real> basis, BlockView<Real> dest,
-                                     bool is_product) {
-    const std::int64_t b = w.cols;
-    std::vector<double> g(static_cast<std::size_t>(b * b)), values, vectors;
-    m_ops.project(as_const(w), as_const(w), g.data());
-    detail::small_symmetric_eig(g, b, values, vectors);
-    if (is_product) m_scale = std::max(m_scale, std::sqrt(std::max(values[0], 0.0)));
-    // Fast path (as CholeskyQR2): whiten twice when every direction stands clear of the absolute
-    // floor and of the rounding noise of the Gram matrix (~eps * lambda_max), i.e. when
-    // cond(w) < ~0.03 / sqrt(eps). Otherwise go column by column.
-    const double floor = 100 * eps() * (is_product ? m_scale : std::sqrt(values[0]));
-    const bool clear =
-        values[b - 1] > std::max(floor * floor, 1e3 * eps() * values[0]) && values[b - 1] > 0;
-    if (clear) {
-      m_ops.update(as_const(w), inverse_sqrt(values, vectors, b).data(), 1.0, 0.0, dest);
-      // Whitening scales the rounding left along the basis by up to cond(w): clean it.
-      if (values[0] > 100 * values[b - 1]) orthogonalize(basis, dest);
-      m_ops.project(as_const(dest), as_const(dest), g.data());
-      detail::small_symmetric_eig(g, b, values, vectors);
-      BlockView<Real> tmp = scratch(dest.rows, b);
-      m_ops.update(as_const(dest), inverse_sqrt(values, vectors, b).data(), 1.0, 0.0, tmp);
-      m_ops.copy(as_const(tmp), dest);
-    } else {
-      orthonormalize_by_columns(w, basis, dest, is_product);
-    }
-    std::vector<double> r(static_cast<std::size_t>(b * b));
-    m_ops.project(as_const(dest), as_const(w), r.data());
-    return r;
-  }
-
-  // Column-by-column Gram-Schmidt (twice) against the basis and the columns done so far; a
-  // column with nothing left above the rounding floor is replaced by a random one.
-  void orthonormalize_by_columns(BlockView<Real> w, BlockView<Real> basis, BlockView<Real> dest,
-                                 bool is_product) {
-    double norm_sq = 0;
-    for (std::int64_t c = 0; c < w.cols; ++c) {
-      BlockView<Real> col = dest.columns(c, 1);
-      m_ops.copy(as_const(w.columns(c, 1)), col);
-      m_ops.project(as_const(col), as_const(col), &norm_sq);
-      const double floor = 100 * eps() * (is_product ? m_scale : std::sqrt(norm_sq));
-      for (int attempt = 0; attempt < 3; ++attempt) {
-        orthogonalize(basis, col);
-        orthogonalize(dest.columns(0, c), col);
-        m_ops.project(as_const(col), as_const(col), &norm_sq);
-        if (std::sqrt(norm_sq) > floor && norm_sq > 0) break;
-        m_ops.fill_random(col, m_plan.seed, static_cast<std::uint32_t>(++m_random_fills));
-        m_ops.project(as_const(col), as_const(col), &norm_sq);
-      }
-      const double inv = 1.0 / std::sqrt(norm_sq);
-      BlockView<Real> tmp = scratch(col.rows, 1);
-      m_ops.update(as_const(col), &inv, 1.0, 0.0, tmp);
-      m_ops.copy(as_const(tmp), col);
-    }
-  }
-
-  // Z diag(1/sqrt(lambda)) Z^T: the inverse square root of a positive definite Gram matrix.
-  static std::vector<double> inverse_sqrt(const std::vector<double>& values,
-                                          const std::vector<double>& vectors, std::int64_t b) {
-    std::vector<double> c(static_cast<std::size_t>(b * b), 0.0);
-    for (std::int64_t j = 0; j < b; ++j) {
-      for (std::int64_t i = 0; i < b; ++i) {
-        double s = 0;
-        for (std::int64_t l = 0; l < b; ++l) {
-          s += vectors[l * b + i] * vectors[l * b + j] / std::sqrt(values[l]);
-        }
-        c[j * b + i] = s;
-      }
-    }
-    return c;
-  }
-
-  // Scratch columns for orthonormalize (m_work2: never live across a call of it).
-  BlockView<Real> scratch(std::int64_t rows, std::int64_t cols) {
-    BlockView<Real> v = m_work2.columns(0, cols);
-    v.rows = rows;
-    return v;
+    m_orth.orthogonalize(m_v.columns(0, ku + b), wv);
+    m_s = m_orth.orthonormalize(wv, m_v.columns(0, ku + b), m_v.columns(ku + b, b), true);
   }
 
   // SVD of H (ku x ku) and the residual estimates of the top k Ritz pairs.
@@ -357,10 +269,10 @@ class LanczosRun {
   const int m_b;
   const int m_m;
   Block<Real> m_v, m_u, m_work, m_work2, m_work3;
+  // Orthonormalises with m_work2 as scratch (never live across one of its calls).
+  detail::BlockOrthonormalizer<Real> m_orth;
   std::vector<double> m_h;  // m x m, column-major: U^T A V
   std::vector<double> m_s;  // b x b: A^T U_last = ... + V_next S
-  double m_scale = 0;       // largest block norm seen: the scale of A for breakdown tests
-  int m_random_fills = 0;
 };
 
 }  // namespace

@@ -9,7 +9,9 @@
 
 namespace gapbench {
 
-enum class SolverKind { kExact, kLanczos };
+// exact: full SVD (LAPACK gesdd / cuSOLVER Xgesvd). lanczos, rsvd: iterative, on any backend's
+// LinearOperator. xgesvdr, gesvda: cuSOLVER's randomized and approximate SVDs (CUDA backend only).
+enum class SolverKind { kExact, kLanczos, kRsvd, kXgesvdr, kGesvda };
 
 std::string to_string(SolverKind v);
 SolverKind parse_solver(const std::string& s, const std::string& flag = "--solver");
@@ -22,7 +24,17 @@ struct SolverOptions {
   int block = 0;            // lanczos: vectors per block; 0 = default_block(k)
   int basis = 0;            // lanczos: basis size before a restart; 0 = default_basis(k, b)
   bool all_values = false;  // exact: keep every singular value
+  int oversample = 0;       // rsvd, xgesvdr: extra basis vectors p; 0 = default_oversample(k)
+  int power_iters = 0;      // xgesvdr: power iterations; 0 = kDefaultPowerIters
 };
+
+// True for the solvers that iterate to a residual tolerance (--tol, --max-iter apply).
+bool is_iterative(SolverKind v);
+// True for the solvers only the CUDA backend has.
+bool is_cuda_only(SolverKind v);
+inline constexpr int kDefaultPowerIters = 2;
+// Oversampling of rsvd and xgesvdr: max(k, 8) extra vectors.
+int default_oversample(int k);
 
 // Default residual tolerance, relative to each singular value: 1e-8 in float64, 1e-4 in float32.
 // A residual r moves a singular value by at most r, and by about r^2 / (distance to the rest of

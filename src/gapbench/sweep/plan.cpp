@@ -22,6 +22,8 @@ SolverOptions solver_options(const SweepPlan& plan, SolverKind kind, int k) {
   o.max_iter = plan.max_iter;
   o.block = plan.block;
   o.basis = plan.basis;
+  o.oversample = plan.oversample;
+  o.power_iters = plan.power_iters;
   o.all_values = plan.all_values;
   return o;
 }
@@ -145,13 +147,23 @@ void check_flags_apply(const SweepPlan& plan, const std::set<std::string>& given
   if (!attention && !lognormal) {
     refuse("--beta", "applies only to --model attention and to --model markov --law lognormal");
   }
-  const bool lanczos = std::find(plan.solvers.begin(), plan.solvers.end(), SolverKind::kLanczos) !=
-                       plan.solvers.end();
-  if (!lanczos) {
-    for (const char* flag : {"--tol", "--max-iter", "--block", "--basis"}) {
-      refuse(flag, "applies only to --solver lanczos");
-    }
+  const auto uses = [&](std::initializer_list<SolverKind> kinds) {
+    return std::any_of(kinds.begin(), kinds.end(), [&](SolverKind kind) {
+      return std::find(plan.solvers.begin(), plan.solvers.end(), kind) != plan.solvers.end();
+    });
+  };
+  if (!uses({SolverKind::kLanczos, SolverKind::kRsvd})) {
+    refuse("--tol", "applies only to --solver lanczos and rsvd");
+    refuse("--max-iter", "applies only to --solver lanczos and rsvd");
   }
+  if (!uses({SolverKind::kLanczos})) {
+    refuse("--block", "applies only to --solver lanczos");
+    refuse("--basis", "applies only to --solver lanczos");
+  }
+  if (!uses({SolverKind::kRsvd, SolverKind::kXgesvdr})) {
+    refuse("--oversample", "applies only to --solver rsvd and xgesvdr");
+  }
+  if (!uses({SolverKind::kXgesvdr})) refuse("--power-iters", "applies only to --solver xgesvdr");
 }
 
 int max_k(const SweepPlan& plan) {
@@ -189,6 +201,8 @@ nlohmann::json plan_to_json(const SweepPlan& plan) {
   j["max_iter"] = plan.max_iter;
   j["block"] = plan.block;
   j["basis"] = plan.basis;
+  j["oversample"] = plan.oversample;
+  j["power_iters"] = plan.power_iters;
   j["all_values"] = plan.all_values;
   return j;
 }
@@ -218,6 +232,9 @@ SweepPlan plan_from_json(const nlohmann::json& j) {
     p.max_iter = j.at("max_iter").get<int>();
     p.block = j.at("block").get<int>();
     p.basis = j.at("basis").get<int>();
+    // Absent from plans written before rsvd and xgesvdr existed: 0, the defaults.
+    p.oversample = j.value("oversample", 0);
+    p.power_iters = j.value("power_iters", 0);
     p.all_values = j.at("all_values").get<bool>();
     return p;  // validated, like any plan, by expand_plan
   } catch (const nlohmann::json::exception& e) {

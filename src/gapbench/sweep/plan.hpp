@@ -35,6 +35,8 @@ struct SweepPlan {
   int max_iter = 0;
   int block = 0;
   int basis = 0;
+  int oversample = 0;
+  int power_iters = 0;
   bool all_values = false;
 };
 

@@ -77,7 +77,9 @@ std::string format_row(int point, const PointSpec& spec, std::uint64_t seed,
                        const std::string& backend, int kmax) {
   const ModelSpec& m = spec.model;
   const bool attention = m.kind == ModelKind::kAttention;
-  const bool lanczos = spec.solver.kind == SolverKind::kLanczos;
+  // tol is a setting of the iterative solvers; residuals come from them and from gesvda.
+  const bool iterative = is_iterative(spec.solver.kind);
+  const bool residual = iterative || spec.solver.kind == SolverKind::kGesvda;
   std::vector<std::string> f = {
       std::to_string(point),
       std::to_string(outcome.index),
@@ -95,7 +97,7 @@ std::string format_row(int point, const PointSpec& spec, std::uint64_t seed,
       to_string(spec.precision),
       to_string(spec.solver.kind),
       std::to_string(spec.solver.k),
-      lanczos ? num(spec.solver.tol > 0 ? spec.solver.tol : default_tol(spec.precision)) : "",
+      iterative ? num(spec.solver.tol > 0 ? spec.solver.tol : default_tol(spec.precision)) : "",
       backend};
   const std::vector<double>& v = outcome.solve.values;
   for (int i = 0; i < kmax; ++i) {
@@ -106,8 +108,8 @@ std::string format_row(int point, const PointSpec& spec, std::uint64_t seed,
            num(metrics.gap), num(metrics.ratio), num(metrics.frob), num(metrics.frob_perp_sq),
            num(metrics.stable_rank), num(metrics.c), num(metrics.s1_excess),
            num(metrics.edge_ratio), num(metrics.frob_perp_over_c2), std::to_string(s.iterations),
-           std::to_string(s.restarts), std::to_string(s.passes), lanczos ? num(s.residual) : "",
-           lanczos ? num(s.residual_estimate) : "", std::string(s.converged ? "1" : "0"),
+           std::to_string(s.restarts), std::to_string(s.passes), residual ? num(s.residual) : "",
+           residual ? num(s.residual_estimate) : "", std::string(s.converged ? "1" : "0"),
            num(outcome.generate_seconds), num(outcome.solve_seconds)}) {
     f.push_back(x);
   }

@@ -114,7 +114,7 @@ int run_sweep(const SweepRequest& req, std::ostream& out, fs::path* directory) {
     const nlohmann::json stored_plan = stored_meta->at("plan");
     if (!req.plan_given) {
       plan = plan_from_json(stored_plan);
-    } else if (plan_to_json(plan) != stored_plan) {
+    } else if (plan_to_json(plan) != plan_to_json(plan_from_json(stored_plan))) {
       throw UsageError(fmt::format(
           "--resume: '{}' was made by a different plan (differs in: {}); give the same flags, "
           "or none to reuse its plan",
