@@ -1,5 +1,6 @@
-// Move-only owners of CUDA resources (STYLE.md 4): device memory, streams and events, released in
-// their destructors. No implicit copies: a copy to or from the host is a named call.
+// Move-only owners of CUDA resources (STYLE.md 4): device and pinned host memory, streams and
+// events, released in their destructors. No implicit copies: a copy to or from the host is a named
+// call.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -35,6 +36,35 @@ class DeviceBuffer {
   T* data() const { return m_data; }
   std::size_t size() const { return m_count; }
   std::size_t bytes() const { return m_count * sizeof(T); }
+
+ private:
+  T* m_data = nullptr;
+  std::size_t m_count = 0;
+};
+
+// `count` elements of T in page-locked host memory (asynchronous copies to and from the device).
+template <typename T>
+class PinnedBuffer {
+ public:
+  PinnedBuffer() = default;
+  explicit PinnedBuffer(std::size_t count) : m_count(count) {
+    if (count > 0) GAPBENCH_CUDA_CHECK(cudaMallocHost(&m_data, count * sizeof(T)));
+  }
+  ~PinnedBuffer() {
+    if (m_data) GAPBENCH_CUDA_CHECK_NOEXCEPT(cudaFreeHost(m_data));
+  }
+  PinnedBuffer(const PinnedBuffer&) = delete;
+  PinnedBuffer& operator=(const PinnedBuffer&) = delete;
+  PinnedBuffer(PinnedBuffer&& o) noexcept
+      : m_data(std::exchange(o.m_data, nullptr)), m_count(std::exchange(o.m_count, 0)) {}
+  PinnedBuffer& operator=(PinnedBuffer&& o) noexcept {
+    std::swap(m_data, o.m_data);
+    std::swap(m_count, o.m_count);
+    return *this;
+  }
+
+  T* data() const { return m_data; }
+  std::size_t size() const { return m_count; }
 
  private:
   T* m_data = nullptr;

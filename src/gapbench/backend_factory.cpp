@@ -1,6 +1,8 @@
 // The one place that knows which backends were compiled in (GAPBENCH_HAVE_CUDA).
 #include <fmt/format.h>
 
+#include <optional>
+
 #include "gapbench/backend.hpp"
 #include "gapbench/cpu/cpu_backend.hpp"
 #include "gapbench/error.hpp"
@@ -53,12 +55,18 @@ std::vector<std::string> describe_cuda_devices() {
   return lines;
 }
 
-// Why the CUDA backend cannot run here, or empty when it can.
-static std::string cuda_unavailable_reason() {
+// The first CUDA device, or the reason there is none.
+static std::optional<cuda::DeviceInfo> first_cuda_device(std::string& reason) {
   const cuda::Inventory inv = cuda::inventory();
-  if (inv.devices.empty()) return "no CUDA device found (" + inv.reason + ")";
-  return "the CUDA backend's solvers are not implemented yet in this build (issue: CUDA "
-         "backend)";
+  if (inv.devices.empty()) {
+    reason = "no CUDA device found (" + inv.reason + ")";
+    return std::nullopt;
+  }
+  return inv.devices.front();
+}
+
+static std::unique_ptr<Backend> make_gpu_backend(const cuda::DeviceInfo& device) {
+  return cuda::make_cuda_backend(device);
 }
 
 #else
@@ -71,18 +79,34 @@ std::vector<std::string> describe_cuda_devices() {
   return {"CUDA: not compiled in (configure with -DGAPBENCH_CUDA=ON and the CUDA Toolkit)"};
 }
 
-static std::string cuda_unavailable_reason() {
-  return "this gapbench was built without CUDA (GAPBENCH_CUDA=OFF or no nvcc found)";
+struct NoDevice {
+  std::string name;
+};
+
+static std::optional<NoDevice> first_cuda_device(std::string& reason) {
+  reason = "this gapbench was built without CUDA (GAPBENCH_CUDA=OFF or no nvcc found)";
+  return std::nullopt;
 }
+
+static std::unique_ptr<Backend> make_gpu_backend(const NoDevice&) { return nullptr; }
 
 #endif
 
 BackendSelection make_backend(BackendChoice choice, int threads) {
-  const std::string reason = cuda_unavailable_reason();
+  BackendSelection selection;
+  std::string reason;
+  if (choice != BackendChoice::kCpu) {
+    if (const auto device = first_cuda_device(reason)) {
+      selection.backend = make_gpu_backend(*device);
+      selection.note = choice == BackendChoice::kAuto
+                           ? fmt::format("backend auto: CUDA device {}; using cuda", device->name)
+                           : "backend cuda (asked for)";
+      return selection;
+    }
+  }
   if (choice == BackendChoice::kCuda) {
     throw UsageError(fmt::format("--backend cuda: {}; use --backend cpu", reason));
   }
-  BackendSelection selection;
   selection.backend = cpu::make_cpu_backend(threads);
   selection.note = choice == BackendChoice::kAuto
                        ? fmt::format("backend auto: {}; using cpu", reason)

@@ -1,13 +1,16 @@
 // The host-side face of the CUDA library (cuda/): plain C++ declarations, no CUDA headers, so
-// that host code compiled by g++ can call into it. Only backend_factory.cpp includes this.
+// that host code compiled by g++ can call into it: the backend factory, and the GPU tests.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "gapbench/backend.hpp"
+#include "gapbench/metrics.hpp"
+#include "gapbench/model.hpp"
 
 namespace gapbench::cuda {
 
@@ -33,5 +36,15 @@ Inventory inventory();
 
 // Versions of the CUDA runtime, driver, cuBLAS and cuSOLVER (name -> "major.minor.patch").
 std::map<std::string, std::string> library_versions();
+
+// The CUDA backend on `device` (from inventory()).
+std::unique_ptr<Backend> make_cuda_backend(const DeviceInfo& device);
+
+// Matrices `indices` of `spec` generated on the current device in one batch and copied back:
+// row-major T x T each, one after another; their Frobenius sums into `sums` when given.
+template <typename Real>
+std::vector<Real> generate_on_device(const ModelSpec& spec, std::uint64_t seed,
+                                     const std::vector<std::uint32_t>& indices,
+                                     std::vector<FrobeniusSums>* sums = nullptr);
 
 }  // namespace gapbench::cuda

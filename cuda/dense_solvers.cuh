@@ -1,0 +1,44 @@
+// cuSOLVER's SVDs on dense device matrices (values only), the GPU's reference and peers of the
+// iterative solvers:
+//   exact    cusolverDnXgesvd (64-bit API): the full SVD, the GPU reference (minutes at T = 32768)
+//   xgesvdr  cusolverDnXgesvdr (64-bit API): the vendor's randomized top-k (rank k, oversampling
+//            p, power iterations)
+//   gesvda   cusolverDn?gesvdaStridedBatched: approximate SVD of a whole batch from the eigen-
+//            decomposition of A^T A; 32-bit sizes only, so T is capped at kGesvdaMaxT
+// Each takes a row-major T x T matrix, which is the column-major A^T: the same singular values.
+// exact and xgesvdr overwrite the matrix.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "gapbench/solvers/solver_types.hpp"
+#include "handles.cuh"
+
+namespace gapbench::cuda {
+
+// gesvda's sizes are int: T * T (and its workspace) must stay below 2^31.
+inline constexpr std::int64_t kGesvdaMaxT = 46340;
+
+// Device bytes each call below allocates for one matrix (gesvda: for `batch` matrices).
+template <typename Real>
+std::int64_t exact_workspace_bytes(const CusolverHandle& solver, std::int64_t T);
+template <typename Real>
+std::int64_t xgesvdr_workspace_bytes(const CusolverHandle& solver, std::int64_t T, int k, int p,
+                                     int iters);
+template <typename Real>
+std::int64_t gesvda_workspace_bytes(const CusolverHandle& solver, std::int64_t T, int k, int batch);
+
+template <typename Real>
+SolveResult exact_values(const CusolverHandle& solver, Real* a, std::int64_t T, int k,
+                         bool all_values);
+template <typename Real>
+SolveResult xgesvdr_values(const CusolverHandle& solver, Real* a, std::int64_t T, int k, int p,
+                           int iters);
+// One result per matrix of the batch at a (stride T * T). residual_estimate is cuSOLVER's
+// h_R_nrmF for that matrix and residual the same relative to s1.
+template <typename Real>
+std::vector<SolveResult> gesvda_values(const CusolverHandle& solver, const Real* a, std::int64_t T,
+                                       int k, int batch);
+
+}  // namespace gapbench::cuda

@@ -1,0 +1,163 @@
+#include <algorithm>
+#include <memory>
+#include <vector>
+
+#include "blas.cuh"
+#include "device_ops.cuh"
+#include "gapbench/rng.hpp"
+
+namespace gapbench::cuda {
+namespace {
+
+template <typename Real>
+__global__ void fill_standard_normal(Real* w, std::int64_t rows, std::int64_t cols, std::int64_t ld,
+                                     std::uint64_t seed, std::uint32_t salt) {
+  const std::int64_t c = blockIdx.y;
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < rows;
+       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    // The same counters as HostBlockOps::fill_random: both backends start from the same block.
+    w[c * ld + i] = standard_normal<Real>(philox_draw(seed, ::gapbench::Stream::kSolverStart, salt,
+                                                      static_cast<std::uint32_t>(i),
+                                                      static_cast<std::uint32_t>(c)));
+  }
+}
+
+template <typename Real>
+__global__ void scale_columns(Real* w, std::int64_t rows, std::int64_t ld, Real beta) {
+  const std::int64_t c = blockIdx.y;
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < rows;
+       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    w[c * ld + i] *= beta;
+  }
+}
+
+constexpr int kThreads = 256;
+
+dim3 column_grid(std::int64_t rows, std::int64_t cols) {
+  const std::int64_t x = std::min<std::int64_t>((rows + kThreads - 1) / kThreads, 1024);
+  return dim3(static_cast<unsigned>(std::max<std::int64_t>(x, 1)), static_cast<unsigned>(cols));
+}
+
+}  // namespace
+
+// ---- DeviceDenseOperator: row-major A is the column-major A^T (cols x rows, ld = cols) -------
+
+template <typename Real>
+void DeviceDenseOperator<Real>::apply(BlockView<const Real> x, BlockView<Real> y) const {
+  this->count_pass();
+  if (x.cols == 1) {
+    blas::gemv(m_blas, CUBLAS_OP_T, m_cols, m_rows, Real(1), m_a, m_cols, x.data, Real(0), y.data);
+    return;
+  }
+  blas::gemm(m_blas, CUBLAS_OP_T, CUBLAS_OP_N, m_rows, x.cols, m_cols, Real(1), m_a, m_cols, x.data,
+             x.ld, Real(0), y.data, y.ld);
+}
+
+template <typename Real>
+void DeviceDenseOperator<Real>::apply_transpose(BlockView<const Real> x, BlockView<Real> y) const {
+  this->count_pass();
+  if (x.cols == 1) {
+    blas::gemv(m_blas, CUBLAS_OP_N, m_cols, m_rows, Real(1), m_a, m_cols, x.data, Real(0), y.data);
+    return;
+  }
+  blas::gemm(m_blas, CUBLAS_OP_N, CUBLAS_OP_N, m_cols, x.cols, m_rows, Real(1), m_a, m_cols, x.data,
+             x.ld, Real(0), y.data, y.ld);
+}
+
+// ---- DeviceBlockOps -------------------------------------------------------------------------
+
+template <typename Real>
+Block<Real> DeviceBlockOps<Real>::allocate(std::int64_t rows, std::int64_t cols) {
+  Real* raw = nullptr;
+  const std::size_t bytes = static_cast<std::size_t>(block_bytes<Real>(rows, cols));
+  if (bytes > 0) {
+    GAPBENCH_CUDA_CHECK(cudaMalloc(&raw, bytes));
+    std::shared_ptr<Real> storage(raw, [](Real* p) { GAPBENCH_CUDA_CHECK_NOEXCEPT(cudaFree(p)); });
+    GAPBENCH_CUDA_CHECK(cudaMemsetAsync(raw, 0, bytes, m_stream));
+    return Block<Real>(std::move(storage), rows, cols);
+  }
+  return Block<Real>(std::shared_ptr<Real>(), rows, cols);
+}
+
+template <typename Real>
+Real* DeviceBlockOps<Real>::small(std::size_t count) {
+  if (m_small.size() < count) {
+    m_small = DeviceBuffer<Real>(std::max<std::size_t>(count, 1024));
+    m_staging = PinnedBuffer<Real>(m_small.size());
+  }
+  return m_small.data();
+}
+
+template <typename Real>
+void DeviceBlockOps<Real>::project(BlockView<const Real> v, BlockView<const Real> w,
+                                   double* host_c) {
+  const std::int64_t p = v.cols, q = w.cols;
+  if (p == 0 || q == 0) return;
+  const std::size_t n = static_cast<std::size_t>(p * q);
+  Real* c = small(n);
+  if (q == 1) {
+    blas::gemv(m_blas, CUBLAS_OP_T, v.rows, p, Real(1), v.data, v.ld, w.data, Real(0), c);
+  } else {
+    blas::gemm(m_blas, CUBLAS_OP_T, CUBLAS_OP_N, p, q, v.rows, Real(1), v.data, v.ld, w.data, w.ld,
+               Real(0), c, p);
+  }
+  GAPBENCH_CUDA_CHECK(
+      cudaMemcpyAsync(m_staging.data(), c, n * sizeof(Real), cudaMemcpyDeviceToHost, m_stream));
+  GAPBENCH_CUDA_CHECK(cudaStreamSynchronize(m_stream));
+  std::copy(m_staging.data(), m_staging.data() + n, host_c);
+}
+
+template <typename Real>
+void DeviceBlockOps<Real>::update(BlockView<const Real> v, const double* host_c, double alpha,
+                                  double beta, BlockView<Real> w) {
+  const std::int64_t p = v.cols, q = w.cols;
+  if (q == 0) return;
+  if (p == 0) {
+    if (beta != 1.0) {
+      scale_columns<Real>
+          <<<column_grid(w.rows, q), kThreads, 0, m_stream>>>(w.data, w.rows, w.ld, Real(beta));
+      GAPBENCH_CUDA_CHECK_LAUNCH();
+    }
+    return;
+  }
+  const std::size_t n = static_cast<std::size_t>(p * q);
+  // A pageable source: cudaMemcpyAsync has copied it out when it returns, so `converted` may go.
+  const std::vector<Real> converted(host_c, host_c + n);
+  Real* c = small(n);
+  GAPBENCH_CUDA_CHECK(
+      cudaMemcpyAsync(c, converted.data(), n * sizeof(Real), cudaMemcpyHostToDevice, m_stream));
+  if (q == 1) {
+    blas::gemv(m_blas, CUBLAS_OP_N, w.rows, p, Real(alpha), v.data, v.ld, c, Real(beta), w.data);
+  } else {
+    blas::gemm(m_blas, CUBLAS_OP_N, CUBLAS_OP_N, w.rows, q, p, Real(alpha), v.data, v.ld, c, p,
+               Real(beta), w.data, w.ld);
+  }
+}
+
+template <typename Real>
+void DeviceBlockOps<Real>::fill_random(BlockView<Real> w, std::uint64_t seed, std::uint32_t salt) {
+  if (w.cols == 0 || w.rows == 0) return;
+  fill_standard_normal<Real><<<column_grid(w.rows, w.cols), kThreads, 0, m_stream>>>(
+      w.data, w.rows, w.cols, w.ld, seed, salt);
+  GAPBENCH_CUDA_CHECK_LAUNCH();
+}
+
+template <typename Real>
+void DeviceBlockOps<Real>::copy(BlockView<const Real> src, BlockView<Real> dst) {
+  if (src.cols == 0 || src.rows == 0) return;
+  GAPBENCH_CUDA_CHECK(cudaMemcpy2DAsync(dst.data, dst.ld * sizeof(Real), src.data,
+                                        src.ld * sizeof(Real), src.rows * sizeof(Real), src.cols,
+                                        cudaMemcpyDeviceToDevice, m_stream));
+}
+
+template <typename Real>
+void DeviceBlockOps<Real>::synchronize() {
+  GAPBENCH_CUDA_CHECK(cudaStreamSynchronize(m_stream));
+}
+
+template class DeviceDenseOperator<float>;
+template class DeviceDenseOperator<double>;
+template class DeviceBlockOps<float>;
+template class DeviceBlockOps<double>;
+
+}  // namespace gapbench::cuda

@@ -1,0 +1,292 @@
+#include <cub/block/block_reduce.cuh>
+
+#include <cmath>
+#include <limits>
+
+#include "blas.cuh"
+#include "gapbench/entries.hpp"
+#include "generate.cuh"
+#include "resources.cuh"
+
+namespace gapbench::cuda {
+namespace {
+
+// The Philox stream enum (rng.hpp), not the RAII cuda::Stream of resources.cuh.
+using RngStream = ::gapbench::Stream;
+
+// A running softmax normaliser: the maximum m seen so far and sum_j exp(x_j - m), in float64.
+struct MaxSum {
+  double max;
+  double sum;
+};
+
+__device__ __forceinline__ MaxSum combine(MaxSum a, MaxSum b) {
+  const double m = fmax(a.max, b.max);
+  if (m == -INFINITY) return {m, 0.0};
+  return {m, a.sum * exp(a.max - m) + b.sum * exp(b.max - m)};
+}
+
+struct CombineMaxSum {
+  __device__ __forceinline__ MaxSum operator()(MaxSum a, MaxSum b) const { return combine(a, b); }
+};
+
+__device__ __forceinline__ void add_logit(MaxSum& acc, double x) {
+  if (x > acc.max) {
+    acc.sum = acc.sum * exp(acc.max - x) + 1.0;
+    acc.max = x;
+  } else {
+    acc.sum += exp(x - acc.max);
+  }
+}
+
+struct SumPair {
+  double sq;
+  double perp_sq;
+};
+
+struct AddPair {
+  __device__ __forceinline__ SumPair operator()(SumPair a, SumPair b) const {
+    return {a.sq + b.sq, a.perp_sq + b.perp_sq};
+  }
+};
+
+// The block-wide normaliser of a row, broadcast to every thread.
+template <int kThreads>
+__device__ MaxSum block_normaliser(MaxSum local) {
+  using Reduce = cub::BlockReduce<MaxSum, kThreads>;
+  __shared__ typename Reduce::TempStorage storage;
+  __shared__ MaxSum total;
+  const MaxSum r = Reduce(storage).Reduce(local, CombineMaxSum());
+  if (threadIdx.x == 0) total = r;
+  __syncthreads();
+  return total;
+}
+
+// Sums the row's squares and writes them (with the fix's choice of frob_sq, as the CPU does).
+template <int kThreads>
+__device__ void write_row_stats(SumPair local, Fix fix, double* out) {
+  using Reduce = cub::BlockReduce<SumPair, kThreads>;
+  __shared__ typename Reduce::TempStorage storage;
+  const SumPair r = Reduce(storage).Reduce(local, AddPair());
+  if (threadIdx.x == 0) {
+    out[0] = fix == Fix::kCenter ? r.perp_sq : r.sq;
+    out[1] = r.perp_sq;
+  }
+}
+
+template <typename Real>
+__device__ __forceinline__ void accumulate(SumPair& acc, Real v, double inv_t) {
+  const double d = static_cast<double>(v);
+  acc.sq += d * d;
+  acc.perp_sq += (d - inv_t) * (d - inv_t);
+}
+
+constexpr int kRowThreads = 256;
+constexpr int kCachedRowThreads = 1024;
+
+// One thread block per (row i = blockIdx.x, matrix b = blockIdx.y) of a markov batch.
+template <typename Real>
+__global__ void __launch_bounds__(kRowThreads)
+    markov_rows(EntryLaw law, Real beta, std::uint64_t seed, const std::uint32_t* indices,
+                std::int64_t T, Fix fix, Real* a, double* row_stats) {
+  const std::int64_t i = blockIdx.x;
+  const std::int64_t b = blockIdx.y;
+  const std::uint32_t index = indices[b];
+  const auto row_id = static_cast<std::uint32_t>(i);
+  const bool logits = markov_uses_logits(law);
+  Real* row = a + (b * T + i) * T;
+
+  MaxSum local{logits ? -INFINITY : 0.0, 0.0};
+  for (std::int64_t j = threadIdx.x; j < T; j += kRowThreads) {
+    const Real raw =
+        markov_raw_entry<Real>(law, beta, seed, index, row_id, static_cast<std::uint32_t>(j));
+    if (logits) {
+      add_logit(local, static_cast<double>(raw));
+    } else {
+      local.sum += static_cast<double>(raw);
+    }
+  }
+  const MaxSum norm = block_normaliser<kRowThreads>(local);
+  const Real row_max = static_cast<Real>(norm.max);
+  const Real inv = static_cast<Real>(1.0 / norm.sum);
+  const Real shift = fix_shift<Real>(fix, T);
+  const double inv_t = 1.0 / static_cast<double>(T);
+
+  SumPair sums{0.0, 0.0};
+  for (std::int64_t j = threadIdx.x; j < T; j += kRowThreads) {
+    const Real raw =
+        markov_raw_entry<Real>(law, beta, seed, index, row_id, static_cast<std::uint32_t>(j));
+    const Real v = (logits ? softmax_weight(raw, row_max) : raw) * inv;
+    accumulate(sums, v, inv_t);
+    row[j] = v - shift;
+  }
+  write_row_stats<kRowThreads>(sums, fix, row_stats + (b * T + i) * 2);
+}
+
+// Row softmax of attention logits in place: one thread block per (row, matrix). With kCached the
+// scaled row is held in dynamic shared memory, so the logits are read once and the result
+// written once; otherwise they are read twice.
+template <typename Real, bool kCached, int kThreads>
+__global__ void __launch_bounds__(kThreads)
+    softmax_rows(std::int64_t T, Real logit_scale, bool causal, Fix fix, Real* a,
+                 double* row_stats) {
+  extern __shared__ __align__(16) unsigned char shared_row_bytes[];
+  Real* cache = reinterpret_cast<Real*>(shared_row_bytes);
+  const std::int64_t i = blockIdx.x;
+  const std::int64_t b = blockIdx.y;
+  Real* row = a + (b * T + i) * T;
+  const std::int64_t valid = causal ? i + 1 : T;
+
+  MaxSum local{-INFINITY, 0.0};
+  for (std::int64_t j = threadIdx.x; j < valid; j += kThreads) {
+    const Real x = row[j] * logit_scale;
+    if constexpr (kCached) cache[j] = x;
+    add_logit(local, static_cast<double>(x));
+  }
+  const MaxSum norm = block_normaliser<kThreads>(local);
+  const Real row_max = static_cast<Real>(norm.max);
+  const Real inv = static_cast<Real>(1.0 / norm.sum);
+  const Real shift = fix_shift<Real>(fix, T);
+  const double inv_t = 1.0 / static_cast<double>(T);
+
+  SumPair sums{0.0, 0.0};
+  for (std::int64_t j = threadIdx.x; j < T; j += kThreads) {
+    Real v = Real(0);
+    if (j < valid) {
+      const Real x = kCached ? cache[j] : row[j] * logit_scale;
+      v = softmax_weight(x, row_max) * inv;
+    }
+    accumulate(sums, v, inv_t);
+    row[j] = v - shift;
+  }
+  write_row_stats<kThreads>(sums, fix, row_stats + (b * T + i) * 2);
+}
+
+// Row-major rows x cols factor matrices, one per batch entry (blockIdx.y), `scale` times
+// standard normals from counter (column, row, index, stream).
+template <typename Real>
+__global__ void gaussian_factors(RngStream stream, Real scale, std::uint64_t seed,
+                                 const std::uint32_t* indices, std::int64_t rows, std::int64_t cols,
+                                 Real* out) {
+  const std::int64_t b = blockIdx.y;
+  const std::int64_t n = rows * cols;
+  Real* m = out + b * n;
+  for (std::int64_t e = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; e < n;
+       e += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    m[e] = gaussian_factor_entry<Real>(stream, scale, seed, indices[b],
+                                       static_cast<std::uint32_t>(e / cols),
+                                       static_cast<std::uint32_t>(e % cols));
+  }
+}
+
+template <typename Real>
+void launch_factors(RngStream stream, Real scale, std::uint64_t seed, const std::uint32_t* indices,
+                    int batch, std::int64_t rows, std::int64_t cols, Real* out, cudaStream_t s) {
+  constexpr int kThreads = 256;
+  const std::int64_t blocks = std::min<std::int64_t>((rows * cols + kThreads - 1) / kThreads, 4096);
+  gaussian_factors<Real><<<dim3(static_cast<unsigned>(blocks), batch), kThreads, 0, s>>>(
+      stream, scale, seed, indices, rows, cols, out);
+  GAPBENCH_CUDA_CHECK_LAUNCH();
+}
+
+// Largest dynamic shared memory one block may use on the current device.
+int shared_memory_optin_bytes() {
+  int device = 0, bytes = 0;
+  GAPBENCH_CUDA_CHECK(cudaGetDevice(&device));
+  GAPBENCH_CUDA_CHECK(
+      cudaDeviceGetAttribute(&bytes, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+  return bytes;
+}
+
+template <typename Real>
+void launch_softmax(std::int64_t T, int batch, Real logit_scale, bool causal, Fix fix, Real* a,
+                    double* row_stats, cudaStream_t s) {
+  const dim3 grid(static_cast<unsigned>(T), static_cast<unsigned>(batch));
+  // Static shared memory of the two block reductions, well under this margin.
+  constexpr std::size_t kReductionMargin = 8 * 1024;
+  const std::size_t row_bytes = static_cast<std::size_t>(T) * sizeof(Real);
+  if (row_bytes + kReductionMargin <= static_cast<std::size_t>(shared_memory_optin_bytes())) {
+    auto kernel = softmax_rows<Real, true, kCachedRowThreads>;
+    GAPBENCH_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                             static_cast<int>(row_bytes)));
+    kernel<<<grid, kCachedRowThreads, row_bytes, s>>>(T, logit_scale, causal, fix, a, row_stats);
+  } else {
+    softmax_rows<Real, false, kRowThreads>
+        <<<grid, kRowThreads, 0, s>>>(T, logit_scale, causal, fix, a, row_stats);
+  }
+  GAPBENCH_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace
+
+std::int64_t generation_workspace_elements(const ModelSpec& spec) {
+  if (spec.kind == ModelKind::kMarkov) return 0;
+  const std::int64_t qk = 2 * spec.T * spec.dk;
+  if (spec.input == InputKind::kIsometric) return qk;
+  return qk + spec.T * spec.d + 2 * spec.d * spec.dk;
+}
+
+template <typename Real>
+void generate_batch(const ModelSpec& spec, std::uint64_t seed,
+                    const std::vector<std::uint32_t>& indices, Real* a, double* row_stats,
+                    Real* workspace, cudaStream_t stream, cublasHandle_t blas) {
+  validate(spec);
+  const int batch = static_cast<int>(indices.size());
+  if (batch == 0) return;
+  const std::int64_t T = spec.T;
+  if (T > std::numeric_limits<std::uint32_t>::max() || batch > 65535) {
+    throw UsageError("--T: the CUDA generator takes T < 2^32 and batches of at most 65535");
+  }
+  DeviceBuffer<std::uint32_t> d_indices(indices.size());
+  GAPBENCH_CUDA_CHECK(cudaMemcpyAsync(d_indices.data(), indices.data(),
+                                      indices.size() * sizeof(std::uint32_t),
+                                      cudaMemcpyHostToDevice, stream));
+  const dim3 grid(static_cast<unsigned>(T), static_cast<unsigned>(batch));
+
+  if (spec.kind == ModelKind::kMarkov) {
+    markov_rows<Real><<<grid, kRowThreads, 0, stream>>>(
+        spec.law, static_cast<Real>(spec.beta), seed, d_indices.data(), T, spec.fix, a, row_stats);
+    GAPBENCH_CUDA_CHECK_LAUNCH();
+  } else {
+    const std::int64_t d = spec.d, dk = spec.dk;
+    Real* q = workspace;           // B x (T x dk), row-major each
+    Real* k = q + batch * T * dk;  // B x (T x dk)
+    const Real sigma = static_cast<Real>(spec.weight_sigma());
+    if (spec.input == InputKind::kIsometric) {
+      launch_factors(RngStream::kQueries, sigma, seed, d_indices.data(), batch, T, dk, q, stream);
+      launch_factors(RngStream::kKeys, sigma, seed, d_indices.data(), batch, T, dk, k, stream);
+    } else {
+      Real* x = k + batch * T * dk;    // B x (T x d)
+      Real* wq = x + batch * T * d;    // B x (d x dk)
+      Real* wk = wq + batch * d * dk;  // B x (d x dk)
+      const Real x_scale = static_cast<Real>(1.0 / std::sqrt(static_cast<double>(d)));
+      launch_factors(RngStream::kInputs, x_scale, seed, d_indices.data(), batch, T, d, x, stream);
+      launch_factors(RngStream::kQueryWeights, sigma, seed, d_indices.data(), batch, d, dk, wq,
+                     stream);
+      launch_factors(RngStream::kKeyWeights, sigma, seed, d_indices.data(), batch, d, dk, wk,
+                     stream);
+      // Row-major Q = X W is column-major Q^T = W^T X^T: (dk x d)(d x T).
+      blas::gemm_strided_batched(blas, CUBLAS_OP_N, CUBLAS_OP_N, dk, T, d, Real(1), wq, dk, d * dk,
+                                 x, d, T * d, Real(0), q, dk, T * dk, batch);
+      blas::gemm_strided_batched(blas, CUBLAS_OP_N, CUBLAS_OP_N, dk, T, d, Real(1), wk, dk, d * dk,
+                                 x, d, T * d, Real(0), k, dk, T * dk, batch);
+    }
+    // Row i of the row-major logits is column i of the column-major K Q^T (T x T):
+    // (K^T stored dk x T)^T (Q^T stored dk x T).
+    blas::gemm_strided_batched(blas, CUBLAS_OP_T, CUBLAS_OP_N, T, T, dk, Real(1), k, dk, T * dk, q,
+                               dk, T * dk, Real(0), a, T, T * T, batch);
+    launch_softmax<Real>(T, batch, attention_logit_scale(static_cast<Real>(spec.beta), dk),
+                         spec.causal, spec.fix, a, row_stats, stream);
+  }
+  // d_indices is freed on return: wait for the kernels that read it.
+  GAPBENCH_CUDA_CHECK(cudaStreamSynchronize(stream));
+}
+
+template void generate_batch<float>(const ModelSpec&, std::uint64_t,
+                                    const std::vector<std::uint32_t>&, float*, double*, float*,
+                                    cudaStream_t, cublasHandle_t);
+template void generate_batch<double>(const ModelSpec&, std::uint64_t,
+                                     const std::vector<std::uint32_t>&, double*, double*, double*,
+                                     cudaStream_t, cublasHandle_t);
+
+}  // namespace gapbench::cuda
