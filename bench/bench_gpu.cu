@@ -1,22 +1,45 @@
-// GPU benchmarks that need no backend: the copy bandwidth (the yardstick of every GPU floor) and
-// the device's state at the start and the end of the run (clocks, temperature, power,
-// persistence mode), so throttling shows. The generation and solver families join here with the
-// CUDA backend (issue 3).
+// GPU benchmarks: the copy bandwidth (the yardstick of every GPU floor), the device's state at the
+// start and the end of the run (clocks, temperature, power, persistence mode, so throttling
+// shows), and the CUDA backend's families, each against its floor in the same run:
 //
-// gpu/copy/d2d: cudaMemcpyAsync of 1 GiB device to device on a non-default stream, timed with
-// CUDA events (UseManualTime); allocation and a warm-up copy are outside the timed loop.
-// Counters: bytes_per_s (bytes read plus bytes written, per second). On a machine with no device
-// every GPU benchmark is skipped with the reason.
+//   gpu/copy/d2d               cudaMemcpyAsync of 1 GiB device to device; bytes_per_s counts
+//                              bytes read plus bytes written.
+//   gpu/generate/MODEL/T       one matrix (float32). memory floor: writing 4 T^2 bytes at the copy
+//                              bandwidth; attention's compute floor: 2 T^2 dk flops of the logits
+//                              GEMM at the FP32 peak (SMs x 128 lanes x 2 x clock on Hopper).
+//                              x_floor = time / the larger floor; compute_bound says which binds.
+//   gpu/generate/markov_draws  the Philox draws and transforms of one markov matrix, summed and
+//                              never stored: the arithmetic floor of the markov kernel (which
+//                              draws every entry twice).
+//   gpu/pass/B/T/cols          one product of a batch of B float32 matrices with a block of cols
+//                              vectors (strided-batched GEMV or GEMM); floor 4 T^2 B bytes.
+//   gpu/solve/SOLVER/T         top-4 of one float32 attention matrix: lanczos (default tol) and
+//                              xgesvdr (power iterations 2, 4, 8); rel_err_s2 against float64
+//                              lanczos at tol 1e-10 on the float64 matrix of the same draw;
+//                              per_pass_x_floor = solve time / passes / memory floor.
+//
+// Timing uses CUDA events on a non-default stream (UseManualTime); allocation and a warm-up run
+// are outside the timed loop. On a machine with no device every GPU benchmark is skipped with
+// the reason.
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
+#include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <memory>
 #include <sstream>
 #include <string>
 
+#include "blas.cuh"
+#include "dense_solvers.cuh"
+#include "device_ops.cuh"
 #include "gapbench/cuda_api.hpp"
+#include "gapbench/entries.hpp"
+#include "gapbench/solvers/iterative.hpp"
+#include "generate.cuh"
 #include "harness.hpp"
 #include "resources.cuh"
 
@@ -30,25 +53,232 @@ bool skip_without_device(benchmark::State& state) {
   return true;
 }
 
-void bm_copy_d2d(benchmark::State& state) {
-  if (skip_without_device(state)) return;
-  constexpr std::size_t kBytes = std::size_t{1} << 30;
+constexpr std::size_t kCopyBytes = std::size_t{1} << 30;
+
+// Seconds of one 1 GiB device-to-device copy, best of `reps` after a warm-up.
+double time_copy_d2d(int reps, benchmark::State* state) {
   cuda::Stream stream;
-  cuda::DeviceBuffer<char> src(kBytes), dst(kBytes);
-  GAPBENCH_CUDA_CHECK(cudaMemsetAsync(src.data(), 1, kBytes, stream.get()));
+  cuda::DeviceBuffer<char> src(kCopyBytes), dst(kCopyBytes);
+  GAPBENCH_CUDA_CHECK(cudaMemsetAsync(src.data(), 1, kCopyBytes, stream.get()));
   GAPBENCH_CUDA_CHECK(
-      cudaMemcpyAsync(dst.data(), src.data(), kBytes, cudaMemcpyDeviceToDevice, stream.get()));
+      cudaMemcpyAsync(dst.data(), src.data(), kCopyBytes, cudaMemcpyDeviceToDevice, stream.get()));
   stream.synchronize();
   cuda::Event start, stop;
+  double best = 1e30;
+  const auto once = [&] {
+    start.record(stream);
+    GAPBENCH_CUDA_CHECK(cudaMemcpyAsync(dst.data(), src.data(), kCopyBytes,
+                                        cudaMemcpyDeviceToDevice, stream.get()));
+    stop.record(stream);
+    const double s = stop.elapsed_ms_since(start) / 1e3;
+    best = std::min(best, s);
+    return s;
+  };
+  if (state) {
+    for (auto _ : *state) state->SetIterationTime(once());
+  } else {
+    for (int r = 0; r < reps; ++r) once();
+  }
+  return best;
+}
+
+// Read-plus-write bytes per second of the device copy, measured once per run.
+double gpu_copy_bandwidth() {
+  static const double bw = 2.0 * kCopyBytes / time_copy_d2d(5, nullptr);
+  return bw;
+}
+
+void bm_copy_d2d(benchmark::State& state) {
+  if (skip_without_device(state)) return;
+  time_copy_d2d(0, &state);
+  state.counters["bytes_per_s"] =
+      benchmark::Counter(2.0 * kCopyBytes, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// FP32 peak of device 0: SMs x 128 FP32 lanes x 2 (FMA) x SM clock, the Hopper figure.
+double fp32_peak_flops() {
+  int sms = 0, clock_khz = 0;
+  GAPBENCH_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
+  GAPBENCH_CUDA_CHECK(cudaDeviceGetAttribute(&clock_khz, cudaDevAttrClockRate, 0));
+  return static_cast<double>(sms) * 128 * 2 * clock_khz * 1e3;
+}
+
+ModelSpec bench_model(ModelKind kind, std::int64_t T) {
+  ModelSpec spec;
+  spec.kind = kind;
+  spec.T = T;
+  spec.d = spec.dk = 64;  // the issue's attention: gaussian inputs, d = d_k = 64
+  return spec;
+}
+
+// Times `work` (queued on `stream`) with events: one warm-up, then the benchmark's iterations.
+template <typename Work>
+double time_on_stream(benchmark::State& state, const cuda::Stream& stream, Work work) {
+  work();
+  stream.synchronize();
+  cuda::Event start, stop;
+  double total = 0;
+  std::int64_t n = 0;
   for (auto _ : state) {
     start.record(stream);
-    GAPBENCH_CUDA_CHECK(
-        cudaMemcpyAsync(dst.data(), src.data(), kBytes, cudaMemcpyDeviceToDevice, stream.get()));
+    work();
     stop.record(stream);
-    state.SetIterationTime(stop.elapsed_ms_since(start) / 1e3);
+    const double s = stop.elapsed_ms_since(start) / 1e3;
+    state.SetIterationTime(s);
+    total += s;
+    ++n;
   }
-  state.counters["bytes_per_s"] =
-      benchmark::Counter(2.0 * kBytes, benchmark::Counter::kIsIterationInvariantRate);
+  return n ? total / n : 0;
+}
+
+void bm_generate(benchmark::State& state, ModelKind kind, std::int64_t T) {
+  if (skip_without_device(state)) return;
+  const ModelSpec spec = bench_model(kind, T);
+  cuda::Stream stream;
+  cuda::CublasHandle blas(stream.get());
+  cuda::DeviceBuffer<float> a(static_cast<std::size_t>(T * T));
+  cuda::DeviceBuffer<float> factors(cuda::generation_workspace_elements(spec));
+  cuda::DeviceBuffer<double> stats(static_cast<std::size_t>(2 * T));
+  const double seconds = time_on_stream(state, stream, [&] {
+    cuda::generate_batch<float>(spec, 0, {0}, a.data(), stats.data(), factors.data(), stream.get(),
+                                blas.get());
+  });
+  const double bytes = 4.0 * T * T;
+  const double memory_floor = bytes / gpu_copy_bandwidth();
+  const double compute_floor =
+      kind == ModelKind::kAttention ? 2.0 * T * T * spec.dk / fp32_peak_flops() : 0.0;
+  state.counters["bytes_per_s"] = bytes / seconds;
+  state.counters["pct_of_copy_bw"] = 100.0 * bytes / seconds / gpu_copy_bandwidth();
+  state.counters["memory_floor_s"] = memory_floor;
+  state.counters["compute_floor_s"] = compute_floor;
+  state.counters["x_floor"] = seconds / std::max(memory_floor, compute_floor);
+  state.counters["compute_bound"] = compute_floor > memory_floor ? 1 : 0;
+}
+
+__global__ void markov_draws_only(std::int64_t T, double* out) {
+  double acc = 0;
+  const std::int64_t n = T * T;
+  for (std::int64_t e = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; e < n;
+       e += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    acc += markov_raw_entry<float>(EntryLaw::kExponential, 1.0f, 0, 0,
+                                   static_cast<std::uint32_t>(e / T),
+                                   static_cast<std::uint32_t>(e % T));
+  }
+  if (acc == -1.0) out[0] = acc;  // never true: keeps the draws from being optimised away
+}
+
+void bm_markov_draws(benchmark::State& state, std::int64_t T) {
+  if (skip_without_device(state)) return;
+  cuda::Stream stream;
+  cuda::DeviceBuffer<double> sink(1);
+  int sms = 0;
+  GAPBENCH_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
+  const double seconds = time_on_stream(state, stream, [&] {
+    markov_draws_only<<<sms * 8, 256, 0, stream.get()>>>(T, sink.data());
+    GAPBENCH_CUDA_CHECK_LAUNCH();
+  });
+  state.counters["draws_per_s"] = static_cast<double>(T) * T / seconds;
+  state.counters["x_memory_floor"] = seconds / (4.0 * T * T / gpu_copy_bandwidth());
+}
+
+// One product of a batch of B float32 T x T matrices with a block of `cols` vectors.
+void bm_batch_pass(benchmark::State& state, int batch, std::int64_t T, int cols) {
+  if (skip_without_device(state)) return;
+  cuda::Stream stream;
+  cuda::CublasHandle blas(stream.get());
+  cuda::DeviceBuffer<float> a(static_cast<std::size_t>(batch) * T * T);
+  cuda::DeviceBuffer<float> x(static_cast<std::size_t>(batch) * T * cols);
+  cuda::DeviceBuffer<float> y(static_cast<std::size_t>(batch) * T * cols);
+  GAPBENCH_CUDA_CHECK(cudaMemsetAsync(a.data(), 0, a.bytes(), stream.get()));
+  GAPBENCH_CUDA_CHECK(cudaMemsetAsync(x.data(), 0, x.bytes(), stream.get()));
+  const double seconds = time_on_stream(state, stream, [&] {
+    if (cols == 1) {
+      cuda::blas::gemv_strided_batched(blas.get(), CUBLAS_OP_T, T, T, 1.0f, a.data(), T, T * T,
+                                       x.data(), T, 0.0f, y.data(), T, batch);
+    } else {
+      cuda::blas::gemm_strided_batched(blas.get(), CUBLAS_OP_T, CUBLAS_OP_N, T, cols, T, 1.0f,
+                                       a.data(), T, T * T, x.data(), T, T * cols, 0.0f, y.data(), T,
+                                       T * cols, batch);
+    }
+  });
+  const double bytes = 4.0 * T * T * batch;
+  state.counters["bytes_per_s"] = bytes / seconds;
+  state.counters["pct_of_copy_bw"] = 100.0 * bytes / seconds / gpu_copy_bandwidth();
+  state.counters["x_floor"] = seconds / (bytes / gpu_copy_bandwidth());
+}
+
+// s2 of the float64 attention matrix (seed 0, index 0) from lanczos at tol 1e-10, cached.
+double reference_s2(std::int64_t T) {
+  static std::int64_t cached_T = 0;
+  static double cached = 0;
+  if (cached_T == T) return cached;
+  const ModelSpec spec = bench_model(ModelKind::kAttention, T);
+  cuda::Stream stream;
+  cuda::CublasHandle blas(stream.get());
+  cuda::DeviceBuffer<double> a(static_cast<std::size_t>(T * T));
+  cuda::DeviceBuffer<double> factors(cuda::generation_workspace_elements(spec));
+  cuda::DeviceBuffer<double> stats(static_cast<std::size_t>(2 * T));
+  cuda::generate_batch<double>(spec, 0, {0}, a.data(), stats.data(), factors.data(), stream.get(),
+                               blas.get());
+  cuda::DeviceDenseOperator<double> op(a.data(), T, T, blas.get());
+  cuda::DeviceBlockOps<double> ops(stream.get(), blas.get());
+  SolverOptions o;
+  o.kind = SolverKind::kLanczos;
+  o.tol = 1e-10;
+  cached = solve_iterative<double>(op, ops, o, Precision::kFloat64, 0, 4).values.at(1);
+  cached_T = T;
+  return cached;
+}
+
+void bm_solve(benchmark::State& state, SolverKind kind, std::int64_t T, int power_iters) {
+  if (skip_without_device(state)) return;
+  const double ref = reference_s2(T);
+  const ModelSpec spec = bench_model(ModelKind::kAttention, T);
+  cuda::Stream stream;
+  cuda::CublasHandle blas(stream.get());
+  cuda::CusolverHandle solver(stream.get());
+  cuda::DeviceBuffer<float> a(static_cast<std::size_t>(T * T));
+  cuda::DeviceBuffer<float> work(kind == SolverKind::kXgesvdr ? a.size() : 0);  // gesvdr overwrites
+  cuda::DeviceBuffer<float> factors(cuda::generation_workspace_elements(spec));
+  cuda::DeviceBuffer<double> stats(static_cast<std::size_t>(2 * T));
+  cuda::generate_batch<float>(spec, 0, {0}, a.data(), stats.data(), factors.data(), stream.get(),
+                              blas.get());
+  SolverOptions o;
+  o.kind = kind;
+  o.k = 4;
+  SolveResult r;
+  double total = 0;
+  std::int64_t n = 0;
+  for (auto _ : state) {
+    if (kind == SolverKind::kXgesvdr) {
+      GAPBENCH_CUDA_CHECK(cudaMemcpyAsync(work.data(), a.data(), a.bytes(),
+                                          cudaMemcpyDeviceToDevice, stream.get()));
+    }
+    stream.synchronize();
+    const auto t0 = std::chrono::steady_clock::now();
+    if (kind == SolverKind::kXgesvdr) {
+      r = cuda::xgesvdr_values<float>(solver, work.data(), T, 4, default_oversample(4),
+                                      power_iters);
+    } else {
+      cuda::DeviceDenseOperator<float> op(a.data(), T, T, blas.get());
+      cuda::DeviceBlockOps<float> ops(stream.get(), blas.get());
+      r = solve_iterative<float>(op, ops, o, Precision::kFloat32, 0, 4);
+    }
+    stream.synchronize();
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    state.SetIterationTime(s);
+    total += s;
+    ++n;
+  }
+  const double seconds = n ? total / n : 0;
+  state.counters["passes_over_A"] = static_cast<double>(r.passes);
+  state.counters["s2"] = r.values.at(1);
+  state.counters["rel_err_s2"] = std::abs(r.values.at(1) - ref) / ref;
+  state.counters["converged"] = r.converged ? 1 : 0;
+  if (r.passes > 0) {
+    state.counters["per_pass_x_floor"] =
+        seconds / static_cast<double>(r.passes) / (4.0 * T * T / gpu_copy_bandwidth());
+  }
 }
 
 // nvidia-smi's view of device 0: clocks, temperature, power, persistence mode.
@@ -86,11 +316,49 @@ void bm_device_state(benchmark::State& state) {
 void register_gpu_benchmarks(const char* phase) {
   benchmark::RegisterBenchmark(fmt::format("gpu/device_state/{}", phase).c_str(), bm_device_state)
       ->Iterations(1);
-  if (std::string(phase) == "start") {
-    benchmark::RegisterBenchmark("gpu/copy/d2d/bytes:1GiB", bm_copy_d2d)
-        ->UseManualTime()
-        ->Unit(benchmark::kMillisecond)
-        ->Repetitions(harness_options().repetitions);
+  if (std::string(phase) != "start") return;
+  benchmark::RegisterBenchmark("gpu/copy/d2d/bytes:1GiB", bm_copy_d2d)
+      ->UseManualTime()
+      ->Unit(benchmark::kMillisecond)
+      ->Repetitions(harness_options().repetitions);
+  const auto reps = [](benchmark::internal::Benchmark* b) {
+    b->UseManualTime()->Unit(benchmark::kMillisecond)->Repetitions(3)->Iterations(3);
+  };
+  const std::int64_t max_T = harness_options().max_T;
+  for (const std::int64_t T : {16384, 32768}) {
+    if (T > max_T) continue;
+    for (const ModelKind kind : {ModelKind::kMarkov, ModelKind::kAttention}) {
+      reps(benchmark::RegisterBenchmark(
+          fmt::format("gpu/generate/{}/T:{}/float32", to_string(kind), T).c_str(),
+          [kind, T](benchmark::State& s) { bm_generate(s, kind, T); }));
+    }
+    reps(benchmark::RegisterBenchmark(fmt::format("gpu/generate/markov_draws/T:{}", T).c_str(),
+                                      [T](benchmark::State& s) { bm_markov_draws(s, T); }));
+  }
+  if (4096 <= max_T) {
+    for (const int cols : {1, 4}) {
+      reps(benchmark::RegisterBenchmark(
+          fmt::format("gpu/pass/B:64/T:4096/cols:{}/float32", cols).c_str(),
+          [cols](benchmark::State& s) { bm_batch_pass(s, 64, 4096, cols); }));
+    }
+  }
+  if (32768 <= max_T) {
+    for (const int cols : {1, 4}) {
+      reps(benchmark::RegisterBenchmark(
+          fmt::format("gpu/pass/B:1/T:32768/cols:{}/float32", cols).c_str(),
+          [cols](benchmark::State& s) { bm_batch_pass(s, 1, 32768, cols); }));
+    }
+    const auto solve = [](benchmark::internal::Benchmark* b) {
+      b->UseManualTime()->Unit(benchmark::kMillisecond)->Repetitions(3)->Iterations(1);
+    };
+    solve(benchmark::RegisterBenchmark(
+        "gpu/solve/lanczos/T:32768/k:4/float32",
+        [](benchmark::State& s) { bm_solve(s, SolverKind::kLanczos, 32768, 0); }));
+    for (const int iters : {2, 4, 8}) {
+      solve(benchmark::RegisterBenchmark(
+          fmt::format("gpu/solve/xgesvdr/T:32768/k:4/iters:{}/float32", iters).c_str(),
+          [iters](benchmark::State& s) { bm_solve(s, SolverKind::kXgesvdr, 32768, iters); }));
+    }
   }
 }
 

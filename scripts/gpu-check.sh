@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# The one script for a GPU machine (Hopper: H100 or H200), in three steps:
+#
+#   scripts/gpu-check.sh build            here, with no GPU: builds gapbench, gapbench_bench and
+#                                         test_cuda for CUDA architecture 90 (build-gpu/) and
+#                                         packs them with the non-CUDA shared libraries they need
+#                                         (OpenBLAS, LAPACKE, fmt, Google Benchmark, libgomp)
+#                                         into gpu-bundle/ (~20 MB compressed; the device tool
+#                                         carries at most 64 MiB). The CUDA libraries (cuBLAS,
+#                                         cuSOLVER 13) come from the GPU machine's own toolkit.
+#   scripts/gpu-check.sh run OUT          there: the GPU tests, the sweeps and the GPU benchmarks,
+#                                         about 5 to 8 minutes; writes OUT/gpu-check.log and
+#                                         OUT/results.tar.gz (JSON, CSV: tests, sweeps, benchmarks)
+#   scripts/gpu-check.sh collect DIR      here: unpacks DIR/results.tar.gz (the files the device
+#                                         tool brought back) into results/gpu/<device>/
+#
+# With the device tool: `scripts/gpu-check.sh build`, then
+#   run(command="scripts/gpu-check.sh run $OUT", carry=["gpu-bundle"], timeout_s=600)
+# then `scripts/gpu-check.sh collect <files_at>` and commit results/gpu/.
+#
+# The sweeps: markov and attention (gaussian inputs, d = 64), float32, T = 1024 ... 32768 with
+# lanczos, rsvd and xgesvdr; exact (cuSOLVER Xgesvd, minutes past 8192) and gesvda (an
+# eigendecomposition of the T x T matrix A^T A, no faster) stop at T = 8192.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+bundle=gpu-bundle
+
+build() {
+  cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DGAPBENCH_CUDA=ON \
+    -DCMAKE_CUDA_ARCHITECTURES=90 >/dev/null
+  cmake --build build-gpu -j"$(nproc)" --target gapbench gapbench_bench test_cuda
+  rm -rf "$bundle"
+  mkdir -p "$bundle/bin" "$bundle/lib"
+  cp build-gpu/bin/gapbench build-gpu/bin/gapbench_bench build-gpu/bin/test_cuda "$bundle/bin/"
+  strip "$bundle"/bin/*
+  # Every shared library outside the C library, libstdc++ and CUDA's own, under its soname.
+  ldd "$bundle"/bin/* | awk '/=> \//{print $1, $3}' | sort -u | while read -r soname path; do
+    case "$soname" in
+      libc.so* | libm.so* | libdl.so* | libpthread.so* | librt.so* | libstdc++.so* | libgcc_s.so*) ;;
+      libcu* | libnv*) ;;
+      *) cp -L "$path" "$bundle/lib/$soname" ;;
+    esac
+  done
+  tar -C "$bundle" -cJf "$bundle.tar.xz" bin lib
+  rm -rf "$bundle/bin" "$bundle/lib"
+  mv "$bundle.tar.xz" "$bundle/"
+  echo "gpu-check: $(du -h "$bundle/$bundle.tar.xz" | cut -f1) in $bundle/ (carry it)"
+}
+
+run() {
+  # Globals, not locals: the EXIT trap below runs after this function has returned.
+  out="${1:?usage: scripts/gpu-check.sh run OUT}"
+  work=$(mktemp -d)
+  mkdir -p "$out"
+  exec > >(tee "$out/gpu-check.log") 2>&1
+  tar -C "$work" -xJf "$bundle/$bundle.tar.xz"
+  export LD_LIBRARY_PATH="$work/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
+  bin="$work/bin"
+  res="$work/results"
+  mkdir -p "$res"
+  start=$SECONDS
+  stamp() { echo "== $(date -u +%H:%M:%S) (+$((SECONDS - start)) s) $*"; }
+  # Whatever happens below, pack what was written.
+  trap 'tar -C "$res" -czf "$out/results.tar.gz" . ; stamp packed' EXIT
+
+  stamp "device"
+  nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm,clocks.max.mem \
+    --format=csv || true
+  ldd "$bin/gapbench" | grep "not found" && echo "gpu-check: missing libraries above" || true
+  "$bin/gapbench" info | tee "$res/info.txt"
+  echo "$(device_key)" >"$res/device.txt"
+
+  stamp "GPU tests"
+  "$bin/test_cuda" --gtest_output="json:$res/test_cuda.json" || echo "gpu-check: test_cuda FAILED"
+
+  stamp "GPU benchmarks"
+  timeout 240 "$bin/gapbench_bench" --benchmark_filter='^gpu/' --max-T=32768 \
+    --benchmark_out="$res/bench_gpu.json" --benchmark_out_format=json ||
+    echo "gpu-check: benchmarks FAILED or timed out"
+
+  local common=(--backend cuda --model markov,attention --precision float32 --d 64)
+  stamp "sweep: lanczos, rsvd, xgesvdr at T = 1024 ... 32768"
+  timeout 150 "$bin/gapbench" sweep "${common[@]}" --T 1024:32768:x2 --seeds 2 \
+    --solver lanczos,rsvd,xgesvdr --out "$res/sweep_iterative" || echo "gpu-check: sweep FAILED"
+  stamp "sweep: exact and gesvda at T = 1024 ... 8192"
+  timeout 120 "$bin/gapbench" sweep "${common[@]}" --T 1024:8192:x2 --seeds 1 \
+    --solver exact,gesvda --out "$res/sweep_dense" || echo "gpu-check: dense sweep FAILED"
+  stamp "done"
+}
+
+collect() {
+  local from="${1:?usage: scripts/gpu-check.sh collect DIR}"
+  local tmp
+  tmp=$(mktemp -d)
+  tar -C "$tmp" -xzf "$from/results.tar.gz"
+  local key
+  key=$(cat "$tmp/device.txt")
+  mkdir -p "results/gpu/$key"
+  cp -r "$tmp"/. "results/gpu/$key/"
+  cp "$from/gpu-check.log" "results/gpu/$key/" 2>/dev/null || true
+  rm -rf "$tmp"
+  echo "gpu-check: results/gpu/$key/"
+}
+
+case "${1:-}" in
+  build) build ;;
+  run) run "${2:-}" ;;
+  collect) collect "${2:-}" ;;
+  *)
+    echo "usage: scripts/gpu-check.sh build | run OUT | collect DIR" >&2
+    exit 2
+    ;;
+esac
