@@ -159,8 +159,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"RunWithAList", Args{"run", "--T", "64,128", "--fix", "none,center"},
                  "--T, --fix"},
         // The cuSOLVER solvers and the settings of the other solvers.
-        BadInput{"XgesvdrOnCpu", Args{"sweep", "--T", "64", "--backend", "cpu", "--solver",
-                                      "xgesvdr"},
+        BadInput{"XgesvdrOnCpu",
+                 Args{"sweep", "--T", "64", "--backend", "cpu", "--solver", "xgesvdr"},
                  "--solver xgesvdr"},
         BadInput{"GesvdaOnCpu", Args{"run", "--T", "64", "--backend", "cpu", "--solver", "gesvda"},
                  "--solver gesvda"},

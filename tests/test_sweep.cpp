@@ -312,6 +312,8 @@ SweepPlan unusual_plan() {
   p.block = 3;
   p.basis = 51;
   p.all_values = true;
+  p.oversample = 5;
+  p.power_iters = 6;
   return p;
 }
 
@@ -341,6 +343,20 @@ TEST(PlanJson, RoundTripsEveryField) {
   EXPECT_EQ(q.block, p.block);
   EXPECT_EQ(q.basis, p.basis);
   EXPECT_EQ(q.all_values, p.all_values);
+  EXPECT_EQ(q.oversample, p.oversample);
+  EXPECT_EQ(q.power_iters, p.power_iters);
+}
+
+// meta.json written before rsvd and xgesvdr existed has no oversample or power_iters: such a
+// plan reads with the defaults (0), so those sweeps still resume.
+TEST(PlanJson, PlanWithoutTheNewerSolverKeysReadsWithDefaults) {
+  nlohmann::json j = plan_to_json(SweepPlan{});
+  j.erase("oversample");
+  j.erase("power_iters");
+  const SweepPlan q = plan_from_json(j);
+  EXPECT_EQ(q.oversample, 0);
+  EXPECT_EQ(q.power_iters, 0);
+  EXPECT_EQ(plan_to_json(q), plan_to_json(SweepPlan{}));
 }
 
 TEST(PlanJson, MalformedPlanIsAUsageErrorNamingResume) {
