@@ -70,14 +70,21 @@ std::int64_t solver_bytes(const PointSpec& point, const CusolverHandle& solver, 
   return 0;
 }
 
-// Device bytes of a batch of `batch` matrices of `point`: matrices, generation factors, row sums
-// and the solver's workspace.
-std::int64_t batch_bytes(const PointSpec& point, const CusolverHandle& solver, int batch) {
+// Device bytes of one matrix of `point` with its generation factors and row sums.
+std::int64_t matrix_bytes(const PointSpec& point) {
   const std::int64_t T = point.model.T;
-  const std::int64_t per_matrix =
-      (T * T + generation_workspace_elements(point.model)) * real_bytes(point.precision) +
-      2 * T * static_cast<std::int64_t>(sizeof(double));
-  return batch * per_matrix + solver_bytes(point, solver, batch);
+  return (T * T + generation_workspace_elements(point.model)) * real_bytes(point.precision) +
+         2 * T * static_cast<std::int64_t>(sizeof(double));
+}
+
+// Device bytes of a batch of `batch` matrices of `point`: matrices, generation factors, row sums
+// and the solver's workspace. When the matrices alone pass `budget`, the solver's workspace is
+// not asked for (cuSOLVER's size queries can fail for absurd sizes).
+std::int64_t batch_bytes(const PointSpec& point, const CusolverHandle& solver, int batch,
+                         std::int64_t budget) {
+  const std::int64_t matrices = batch * matrix_bytes(point);
+  if (matrices > budget) return matrices;
+  return matrices + solver_bytes(point, solver, batch);
 }
 
 class CudaBackend final : public Backend {
@@ -155,7 +162,15 @@ class CudaBackend final : public Backend {
     const auto budget =
         static_cast<std::int64_t>(static_cast<double>(free_bytes) * (1.0 - kReserveFraction)) -
         kReserveBytes;
-    const std::int64_t one = batch_bytes(point, m_solver, 1);
+    std::int64_t one = 0;
+    try {
+      one = batch_bytes(point, m_solver, 1, budget);
+    } catch (const Error& e) {
+      throw UsageError(
+          fmt::format("--T: --solver {} cannot size its workspace at T = {} ({}); "
+                      "use a smaller --T or another --solver",
+                      to_string(point.solver.kind), point.model.T, e.what()));
+    }
     if (one > budget) {
       throw UsageError(fmt::format(
           "--T: {} at T = {} ({}, solver {}) needs {:.2f} GiB of device memory but {:.2f} GiB is "
@@ -165,7 +180,14 @@ class CudaBackend final : public Backend {
           m_info.name, largest_fitting_T(point, budget)));
     }
     int batch = 1;
-    while (batch < wanted && batch_bytes(point, m_solver, batch + 1) <= budget) ++batch;
+    while (batch < wanted) {
+      try {
+        if (batch_bytes(point, m_solver, batch + 1, budget) > budget) break;
+      } catch (const Error&) {
+        break;  // gesvda's int workspace overflows for this batch: it does not fit either
+      }
+      ++batch;
+    }
     return batch;
   }
 
@@ -176,7 +198,7 @@ class CudaBackend final : public Backend {
       point.model.T = mid;
       bool fits = false;
       try {
-        fits = batch_bytes(point, m_solver, 1) <= budget;
+        fits = batch_bytes(point, m_solver, 1, budget) <= budget;
       } catch (const Error&) {
         fits = false;
       }

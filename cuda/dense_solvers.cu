@@ -135,6 +135,10 @@ std::int64_t gesvda_workspace_bytes(const CusolverHandle& solver, std::int64_t T
   check_gesvda_size(T);
   const int lwork = gesvda_lwork(solver, static_cast<const Real*>(nullptr), T, k, nullptr, nullptr,
                                  nullptr, batch);
+  if (lwork <= 0) {  // the int workspace size overflowed
+    throw BackendError(fmt::format(
+        "gesvdaStridedBatched: no int workspace size for {} matrices at T = {}", batch, T));
+  }
   return (static_cast<std::int64_t>(lwork) + batch * (k + 2 * T * k)) *
              static_cast<std::int64_t>(sizeof(Real)) +
          batch * 4 + 64;

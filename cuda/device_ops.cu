@@ -82,8 +82,10 @@ Block<Real> DeviceBlockOps<Real>::allocate(std::int64_t rows, std::int64_t cols)
 template <typename Real>
 Real* DeviceBlockOps<Real>::small(std::size_t count) {
   if (m_small.size() < count) {
+    m_uploaded.synchronize();  // the last upload has left m_upload and m_small is done with
     m_small = DeviceBuffer<Real>(std::max<std::size_t>(count, 1024));
     m_staging = PinnedBuffer<Real>(m_small.size());
+    m_upload = PinnedBuffer<Real>(m_small.size());
   }
   return m_small.data();
 }
@@ -121,11 +123,13 @@ void DeviceBlockOps<Real>::update(BlockView<const Real> v, const double* host_c,
     return;
   }
   const std::size_t n = static_cast<std::size_t>(p * q);
-  // A pageable source: cudaMemcpyAsync has copied it out when it returns, so `converted` may go.
-  const std::vector<Real> converted(host_c, host_c + n);
   Real* c = small(n);
+  // The pinned upload buffer may still be in flight from the previous update: wait for it.
+  m_uploaded.synchronize();
+  std::copy(host_c, host_c + n, m_upload.data());
   GAPBENCH_CUDA_CHECK(
-      cudaMemcpyAsync(c, converted.data(), n * sizeof(Real), cudaMemcpyHostToDevice, m_stream));
+      cudaMemcpyAsync(c, m_upload.data(), n * sizeof(Real), cudaMemcpyHostToDevice, m_stream));
+  m_uploaded.record(m_stream);
   if (q == 1) {
     blas::gemv(m_blas, CUBLAS_OP_N, w.rows, p, Real(alpha), v.data, v.ld, c, Real(beta), w.data);
   } else {

@@ -51,7 +51,9 @@ class DeviceBlockOps final : public BlockOps<Real> {
   cudaStream_t m_stream;
   cublasHandle_t m_blas;
   DeviceBuffer<Real> m_small;
-  PinnedBuffer<Real> m_staging;
+  PinnedBuffer<Real> m_staging;  // project(): device to host, read after a stream sync
+  PinnedBuffer<Real> m_upload;   // update(): host to device, rewritten once m_uploaded has passed
+  Event m_uploaded;
 };
 
 // Device bytes that BlockOps::allocate takes for a rows x cols block (for memory planning).

@@ -234,8 +234,9 @@ void generate_batch(const ModelSpec& spec, std::uint64_t seed,
   const int batch = static_cast<int>(indices.size());
   if (batch == 0) return;
   const std::int64_t T = spec.T;
-  if (T > std::numeric_limits<std::uint32_t>::max() || batch > 65535) {
-    throw UsageError("--T: the CUDA generator takes T < 2^32 and batches of at most 65535");
+  // grid.x (one block per row) takes at most 2^31 - 1 blocks, grid.y (matrices) 65535.
+  if (T > std::numeric_limits<std::int32_t>::max() || batch > 65535) {
+    throw UsageError("--T: the CUDA generator takes T < 2^31 and batches of at most 65535");
   }
   DeviceBuffer<std::uint32_t> d_indices(indices.size());
   GAPBENCH_CUDA_CHECK(cudaMemcpyAsync(d_indices.data(), indices.data(),

@@ -32,7 +32,8 @@ std::int64_t generation_workspace_elements(const ModelSpec& spec);
 
 // Fills `a` with matrices `indices` of `spec` under `seed` (B = indices.size()), and their row
 // sums into `row_stats` (2 * B * T doubles). `workspace` holds B * generation_workspace_elements.
-// Queued on `stream` (the stream of `blas`); returns without waiting.
+// Queued on `stream` (the stream of `blas`); returns once the kernels have run (it waits for
+// them before freeing its small device copy of `indices`).
 template <typename Real>
 void generate_batch(const ModelSpec& spec, std::uint64_t seed,
                     const std::vector<std::uint32_t>& indices, Real* a, double* row_stats,

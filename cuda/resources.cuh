@@ -106,7 +106,10 @@ class Event {
     std::swap(m_event, o.m_event);
     return *this;
   }
-  void record(const Stream& s) { GAPBENCH_CUDA_CHECK(cudaEventRecord(m_event, s.get())); }
+  void record(const Stream& s) { record(s.get()); }
+  void record(cudaStream_t s) { GAPBENCH_CUDA_CHECK(cudaEventRecord(m_event, s)); }
+  // Waits until the work recorded before this event has run (at once if never recorded).
+  void synchronize() const { GAPBENCH_CUDA_CHECK(cudaEventSynchronize(m_event)); }
   // Milliseconds from `start` to this event; waits for this event.
   float elapsed_ms_since(const Event& start) const {
     GAPBENCH_CUDA_CHECK(cudaEventSynchronize(m_event));

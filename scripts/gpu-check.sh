@@ -8,9 +8,11 @@
 #                                         into gpu-bundle/ (~20 MB compressed; the device tool
 #                                         carries at most 64 MiB). The CUDA libraries (cuBLAS,
 #                                         cuSOLVER 13) come from the GPU machine's own toolkit.
-#   scripts/gpu-check.sh run OUT          there: the GPU tests, the sweeps and the GPU benchmarks,
-#                                         about 5 to 8 minutes; writes OUT/gpu-check.log and
-#                                         OUT/results.tar.gz (JSON, CSV: tests, sweeps, benchmarks)
+#   scripts/gpu-check.sh run OUT          there: the GPU tests, the GPU benchmarks and the sweeps,
+#                                         each under a time limit, at most 7.5 minutes in all; writes
+#                                         OUT/gpu-check.log and OUT/results.tar.gz (JSON, CSV),
+#                                         packed again after every step so that a run cut short
+#                                         keeps what it finished. Exit 1 when no device is seen.
 #   scripts/gpu-check.sh collect DIR      here: unpacks DIR/results.tar.gz (the files the device
 #                                         tool brought back) into results/gpu/<device>/
 #
@@ -32,19 +34,21 @@ build() {
     -DCMAKE_CUDA_ARCHITECTURES=90 >/dev/null
   cmake --build build-gpu -j"$(nproc)" --target gapbench gapbench_bench test_cuda
   rm -rf "$bundle"
-  mkdir -p "$bundle/bin" "$bundle/lib"
+  mkdir -p "$bundle/bin" "$bundle/lib" "$bundle/lib-fallback"
   cp build-gpu/bin/gapbench build-gpu/bin/gapbench_bench build-gpu/bin/test_cuda "$bundle/bin/"
   strip "$bundle"/bin/*
-  # Every shared library outside the C library, libstdc++ and CUDA's own, under its soname.
+  # Every shared library outside the C library and CUDA's own, under its soname; libstdc++ and
+  # libgcc_s go aside, used there only if the machine's own are older than this build needs.
   ldd "$bundle"/bin/* | awk '/=> \//{print $1, $3}' | sort -u | while read -r soname path; do
     case "$soname" in
-      libc.so* | libm.so* | libdl.so* | libpthread.so* | librt.so* | libstdc++.so* | libgcc_s.so*) ;;
+      libc.so* | libm.so* | libdl.so* | libpthread.so* | librt.so*) ;;
       libcu* | libnv*) ;;
+      libstdc++.so* | libgcc_s.so*) cp -L "$path" "$bundle/lib-fallback/$soname" ;;
       *) cp -L "$path" "$bundle/lib/$soname" ;;
     esac
   done
-  tar -C "$bundle" -cJf "$bundle.tar.xz" bin lib
-  rm -rf "$bundle/bin" "$bundle/lib"
+  tar -C "$bundle" -cJf "$bundle.tar.xz" bin lib lib-fallback
+  rm -rf "$bundle/bin" "$bundle/lib" "$bundle/lib-fallback"
   mv "$bundle.tar.xz" "$bundle/"
   echo "gpu-check: $(du -h "$bundle/$bundle.tar.xz" | cut -f1) in $bundle/ (carry it)"
 }
@@ -62,30 +66,43 @@ run() {
   mkdir -p "$res"
   start=$SECONDS
   stamp() { echo "== $(date -u +%H:%M:%S) (+$((SECONDS - start)) s) $*"; }
-  # Whatever happens below, pack what was written.
-  trap 'tar -C "$res" -czf "$out/results.tar.gz" . ; stamp packed' EXIT
+  pack() { tar -C "$res" -czf "$out/results.tar.gz.part" . && mv "$out/results.tar.gz.part" "$out/results.tar.gz"; }
+  trap 'pack; stamp packed' EXIT
+  export GAPBENCH_REQUIRE_GPU=1  # test_cuda fails, not skips, without a device
 
   stamp "device"
   nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm,clocks.max.mem \
     --format=csv || true
+  if ! "$bin/gapbench" info >/dev/null 2>&1; then
+    echo "gpu-check: the binaries do not start with this machine's libstdc++; using the bundled one"
+    export LD_LIBRARY_PATH="$work/lib-fallback:$LD_LIBRARY_PATH"
+  fi
   ldd "$bin/gapbench" | grep "not found" && echo "gpu-check: missing libraries above" || true
   "$bin/gapbench" info | tee "$res/info.txt"
   echo "$(device_key)" >"$res/device.txt"
+  if ! grep -q "^device 0:" "$res/info.txt"; then
+    echo "gpu-check: FAILED: the CUDA runtime sees no device (driver too old for CUDA 13?)"
+    exit 1
+  fi
 
   stamp "GPU tests"
-  "$bin/test_cuda" --gtest_output="json:$res/test_cuda.json" || echo "gpu-check: test_cuda FAILED"
+  timeout 120 "$bin/test_cuda" --gtest_output="json:$res/test_cuda.json" ||
+    echo "gpu-check: test_cuda FAILED or timed out"
+  pack
 
   stamp "GPU benchmarks"
-  timeout 240 "$bin/gapbench_bench" --benchmark_filter='^gpu/' --max-T=32768 \
+  timeout 150 "$bin/gapbench_bench" --benchmark_filter='^gpu/' --max-T=32768 \
     --benchmark_out="$res/bench_gpu.json" --benchmark_out_format=json ||
     echo "gpu-check: benchmarks FAILED or timed out"
+  pack
 
   local common=(--backend cuda --model markov,attention --precision float32 --d 64)
   stamp "sweep: lanczos, rsvd, xgesvdr at T = 1024 ... 32768"
-  timeout 150 "$bin/gapbench" sweep "${common[@]}" --T 1024:32768:x2 --seeds 2 \
+  timeout 100 "$bin/gapbench" sweep "${common[@]}" --T 1024:32768:x2 --seeds 2 \
     --solver lanczos,rsvd,xgesvdr --out "$res/sweep_iterative" || echo "gpu-check: sweep FAILED"
+  pack
   stamp "sweep: exact and gesvda at T = 1024 ... 8192"
-  timeout 120 "$bin/gapbench" sweep "${common[@]}" --T 1024:8192:x2 --seeds 1 \
+  timeout 70 "$bin/gapbench" sweep "${common[@]}" --T 1024:8192:x2 --seeds 1 \
     --solver exact,gesvda --out "$res/sweep_dense" || echo "gpu-check: dense sweep FAILED"
   stamp "done"
 }
