@@ -118,6 +118,11 @@ class CudaBackend final : public Backend {
       throw UsageError(fmt::format("--k: k = {} must be between 1 and T - 1 = {}", o.k, T - 1));
     }
     check_iterative(o, point.precision, T, kPreferredBlock);
+    if (point.op == OperatorChoice::kFused) {
+      throw UsageError(
+          "--operator fused: the matrix-free operator runs on the CPU backend only so far; use "
+          "--backend cpu (on the GPU, --operator auto and dense use the dense matrix)");
+    }
     if (o.kind == SolverKind::kXgesvdr) {
       const int p = o.oversample > 0 ? o.oversample : default_oversample(o.k);
       if (o.k + p > T) {
@@ -174,7 +179,8 @@ class CudaBackend final : public Backend {
     if (one > budget) {
       throw UsageError(fmt::format(
           "--T: {} at T = {} ({}, solver {}) needs {:.2f} GiB of device memory but {:.2f} GiB is "
-          "free on {} (after a reserve for the libraries); the largest T that fits is about {}",
+          "free on {} (after a reserve for the libraries); the largest T that fits is about {} "
+          "(past it: --backend cpu --operator fused)",
           to_string(point.model.kind), point.model.T, to_string(point.precision),
           to_string(point.solver.kind), gib(one), gib(static_cast<std::int64_t>(free_bytes)),
           m_info.name, largest_fitting_T(point, budget)));

@@ -174,6 +174,11 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"OversampleNegative",
                  Args{"run", "--T", "64", "--solver", "rsvd", "--oversample", "-1"},
                  "--oversample"},
+        BadInput{"OperatorFoo", Args{"sweep", "--T", "64", "--operator", "foo"}, "--operator"},
+        BadInput{"OperatorFusedWithExact",
+                 Args{"sweep", "--T", "64", "--operator", "fused", "--solver", "exact"},
+                 "--operator fused"},
+        BadInput{"ExactPastMemory", Args{"run", "--T", "3000000", "--solver", "exact"}, "--T"},
         BadInput{"OversamplePastT",
                  Args{"run", "--T", "16", "--solver", "rsvd", "--oversample", "20"},
                  "--oversample"}),
@@ -223,7 +228,7 @@ TEST(CliSweep, WritesRowsAndMeta) {
     EXPECT_TRUE(meta.contains(key)) << key;
   }
   EXPECT_EQ(meta.at("status"), "complete");
-  EXPECT_EQ(meta.at("schema"), "gapbench.sweep/1");
+  EXPECT_EQ(meta.at("schema"), "gapbench.sweep/2");
   EXPECT_EQ(meta.at("rng").at("version"), 1);
   EXPECT_EQ(meta.at("plan").at("T"), nlohmann::json::array({64, 128}));
   EXPECT_EQ(meta.at("plan").at("seeds"), 2);
@@ -273,6 +278,44 @@ TEST(CliRun, RsvdAgreesWithLanczos) {
   for (int i = 1; i <= 4; ++i) {
     const double a = printed_value(rsvd.out, i), b = printed_value(lanczos.out, i);
     EXPECT_NEAR(a, b, 1e-8 * b) << "s" << i;
+  }
+}
+
+// The s1 .. s4 and operator columns of each row of a sweep's rows.csv.
+std::vector<std::pair<std::vector<double>, std::string>> sweep_values(const fs::path& dir) {
+  const std::vector<std::string> lines = split_lines(read_file(dir / "rows.csv"));
+  const std::vector<std::string> header = split(lines.at(0), ',');
+  const auto column = [&](const std::string& name) {
+    return static_cast<std::size_t>(std::find(header.begin(), header.end(), name) - header.begin());
+  };
+  std::vector<std::pair<std::vector<double>, std::string>> rows;
+  for (std::size_t i = 1; i < lines.size(); ++i) {
+    const std::vector<std::string> f = split(lines[i], ',');
+    std::vector<double> s;
+    for (const char* name : {"s1", "s2", "s3", "s4"}) s.push_back(std::stod(f.at(column(name))));
+    rows.emplace_back(s, f.at(column("operator")));
+  }
+  return rows;
+}
+
+TEST(CliSweep, FusedOperatorGivesTheDenseValuesAndSaysSo) {
+  Sandbox box;
+  const Args common = {"sweep", "--model", "attention", "--T",   "96,300",      "--d",
+                       "16",    "--seeds", "2",         "--fix", "none,center", "--causal"};
+  Args fused = common, dense = common;
+  fused.insert(fused.end(), {"--operator", "fused", "--out", "fused"});
+  dense.insert(dense.end(), {"--operator", "dense", "--out", "dense"});
+  ASSERT_EQ(run_cli(box, fused).exit_code, 0);
+  ASSERT_EQ(run_cli(box, dense).exit_code, 0);
+  const auto f = sweep_values(box.cwd() / "fused");
+  const auto d = sweep_values(box.cwd() / "dense");
+  ASSERT_EQ(f.size(), 8u);
+  ASSERT_EQ(d.size(), f.size());
+  for (std::size_t r = 0; r < f.size(); ++r) {
+    EXPECT_EQ(f[r].second, "fused");
+    EXPECT_EQ(d[r].second, "dense");
+    // Both converge to residual 1e-8 s_i: values agree to 1e-8 relative.
+    for (int i = 0; i < 4; ++i) EXPECT_NEAR(f[r].first[i], d[r].first[i], 1e-8 * d[r].first[i]);
   }
 }
 

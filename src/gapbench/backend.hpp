@@ -20,15 +20,24 @@ enum class BackendChoice { kAuto, kCpu, kCuda };
 BackendChoice parse_backend(const std::string& s, const std::string& flag = "--backend");
 std::string to_string(BackendChoice v);
 
+// How the solvers' products with A are computed: from the dense matrix, or matrix-free (fused:
+// tiles of A regenerated in every product, O(T) memory besides the factors), or auto: dense when
+// the dense matrix fits in memory, else fused.
+enum class OperatorChoice { kDense, kFused, kAuto };
+OperatorChoice parse_operator(const std::string& s, const std::string& flag = "--operator");
+std::string to_string(OperatorChoice v);
+
 // Everything that defines a measurement of one matrix besides its seed and index.
 struct PointSpec {
   ModelSpec model;
   Precision precision = Precision::kFloat64;
   SolverOptions solver;
+  OperatorChoice op = OperatorChoice::kDense;
 };
 
 struct MatrixOutcome {
   std::uint32_t index = 0;
+  OperatorChoice op = OperatorChoice::kDense;  // the operator used: kDense or kFused
   SolveResult solve;
   FrobeniusSums sums;
   double generate_seconds = 0;

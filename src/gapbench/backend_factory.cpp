@@ -13,26 +13,6 @@
 
 namespace gapbench {
 
-BackendChoice parse_backend(const std::string& s, const std::string& flag) {
-  if (s == "auto") return BackendChoice::kAuto;
-  if (s == "cpu") return BackendChoice::kCpu;
-  if (s == "cuda") return BackendChoice::kCuda;
-  throw UsageError(
-      fmt::format("{}: unknown backend '{}'; choose one of: auto, cpu, cuda", flag, s));
-}
-
-std::string to_string(BackendChoice v) {
-  switch (v) {
-    case BackendChoice::kAuto:
-      return "auto";
-    case BackendChoice::kCpu:
-      return "cpu";
-    case BackendChoice::kCuda:
-      return "cuda";
-  }
-  return "?";
-}
-
 #ifdef GAPBENCH_HAVE_CUDA
 
 bool cuda_compiled_in() { return true; }

@@ -1,4 +1,5 @@
-// Process-level settings that must be in place before the OpenMP runtime starts.
+// Process-level settings that must be in place before the OpenMP runtime starts, and what the
+// process has used.
 #pragma once
 
 namespace gapbench {
@@ -10,5 +11,8 @@ namespace gapbench {
 // re-executes the program once with OMP_WAIT_POLICY=PASSIVE (idle threads sleep). Returns when
 // the policy is already set (or the re-exec failed, which only costs speed).
 void ensure_passive_openmp(char** argv);
+
+// The peak resident memory of this process so far (getrusage's ru_maxrss), in bytes.
+double peak_resident_bytes();
 
 }  // namespace gapbench

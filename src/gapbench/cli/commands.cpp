@@ -20,6 +20,7 @@
 #include "gapbench/npy.hpp"
 #include "gapbench/propagate/propagate.hpp"
 #include "gapbench/rng.hpp"
+#include "gapbench/runtime.hpp"
 #include "gapbench/sweep/range.hpp"
 #include "gapbench/sweep/runner.hpp"
 
@@ -150,8 +151,8 @@ Command add_run_command(CLI::App& app) {
     const Metrics m = compute_metrics(point.model, o.solve.values, o.sums);
     std::cout << fmt::format("{} precision={} seed={} index={}\n", describe(point.model),
                              to_string(point.precision), one.seed, one.index)
-              << fmt::format("backend {} ({}), solver {}\n", sel.backend->name(),
-                             sel.backend->device(), to_string(point.solver.kind));
+              << fmt::format("backend {} ({}), solver {}, operator {}\n", sel.backend->name(),
+                             sel.backend->device(), to_string(point.solver.kind), to_string(o.op));
     for (int i = 0; i < point.solver.k; ++i) {
       std::cout << fmt::format("s{:<3} {:.17g}\n", i + 1, o.solve.values.at(i));
     }
@@ -159,10 +160,11 @@ Command add_run_command(CLI::App& app) {
         "gap {:.10g}  ratio {:.10g}  frob {:.10g}  frob_perp_sq {:.10g}  stable_rank {:.6g}\n"
         "theory: c {}  (s1-1)2T/c^2 {}  sqrtT s_edge/2c {}  |A_perp|F^2/c^2 {}\n"
         "converged {}  iterations {}  passes {}  residual {:.3g}  generate {:.3f} s  solve {:.3f} "
-        "s\n",
+        "s  peak memory {:.0f} MiB\n",
         m.gap, m.ratio, m.frob, m.frob_perp_sq, m.stable_rank, opt(m.c), opt(m.s1_excess),
         opt(m.edge_ratio), opt(m.frob_perp_over_c2), o.solve.converged ? "yes" : "NO",
-        o.solve.iterations, o.solve.passes, o.solve.residual, o.generate_seconds, o.solve_seconds);
+        o.solve.iterations, o.solve.passes, o.solve.residual, o.generate_seconds, o.solve_seconds,
+        peak_resident_bytes() / (1 << 20));
     return o.solve.converged ? 0 : 1;
   };
 }

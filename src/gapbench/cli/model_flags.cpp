@@ -13,9 +13,10 @@ namespace gapbench::cli {
 namespace {
 
 const char* const kPlanFlagNames[] = {
-    "--model", "--T",      "--law",      "--beta",   "--d",     "--dk",        "--input",
-    "--init",  "--causal", "--fix",      "--solver", "--k",     "--precision", "--seed",
-    "--seeds", "--tol",    "--max-iter", "--block",  "--basis", "--all-values", "--oversample", "--power-iters"};
+    "--model",     "--T",          "--law",        "--beta",        "--d",        "--dk",
+    "--input",     "--init",       "--causal",     "--fix",         "--solver",   "--k",
+    "--precision", "--seed",       "--seeds",      "--tol",         "--max-iter", "--block",
+    "--basis",     "--all-values", "--oversample", "--power-iters", "--operator"};
 
 template <typename Enum, typename Parse>
 std::vector<Enum> parse_enum_list(const std::string& text, const std::string& flag, Parse parse) {
@@ -95,6 +96,11 @@ void add_plan_flags(CLI::App& app, PlanFlags& f, bool sweep_axes) {
     app.add_flag("--all-values", f.all_values,
                  "write every computed singular value to values.csv (all T with exact)");
   }
+  app.add_option("--operator", f.op,
+                 "products with A: dense (the stored matrix), fused (matrix-free: tiles of A "
+                 "regenerated in each product, O(T) memory; lanczos and rsvd on the CPU), or auto "
+                 "(fused where the dense matrix does not fit)")
+      ->capture_default_str();
   app.add_option("--backend", f.backend, "auto, cpu or cuda")->capture_default_str();
   app.add_option("--threads", f.threads, "CPU threads (0: all cores)")->capture_default_str();
 }
@@ -155,6 +161,7 @@ SweepPlan build_plan(const CLI::App& app, const PlanFlags& f) {
   }
   p.oversample = f.oversample;
   p.power_iters = f.power_iters;
+  p.op = parse_operator(f.op);
   p.all_values = f.all_values;
   check_flags_apply(p, given_flags(app));
   return p;

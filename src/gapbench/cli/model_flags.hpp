@@ -35,6 +35,7 @@ struct PlanFlags {
   int oversample = 0;
   int power_iters = 0;
   bool all_values = false;
+  std::string op = "auto";
   std::string backend = "auto";
   int threads = 0;
 };

@@ -7,6 +7,29 @@
 
 #include <cstdint>
 
+extern "C" {
+void openblas_set_num_threads(int);
+int openblas_get_num_threads(void);
+}
+
+namespace gapbench::cpu {
+
+// OpenBLAS single-threaded while it lives, for BLAS calls made inside OpenMP loops (each thread
+// computing its own block): OpenBLAS's own threads would oversubscribe the cores, and its
+// rounding would depend on how they split the work.
+class SerialBlas {
+ public:
+  SerialBlas() : m_threads(openblas_get_num_threads()) { openblas_set_num_threads(1); }
+  ~SerialBlas() { openblas_set_num_threads(m_threads); }
+  SerialBlas(const SerialBlas&) = delete;
+  SerialBlas& operator=(const SerialBlas&) = delete;
+
+ private:
+  int m_threads;
+};
+
+}  // namespace gapbench::cpu
+
 namespace gapbench::cpu::blas {
 
 inline void gemm(CBLAS_ORDER order, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, std::int64_t m,

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "gapbench/cpu/blas.hpp"
+#include "gapbench/cpu/fused_operator.hpp"
 #include "gapbench/cpu/generate.hpp"
 #include "gapbench/error.hpp"
 #include "gapbench/rng.hpp"
@@ -20,7 +21,6 @@
 
 extern "C" {
 char* openblas_get_config(void);
-void openblas_set_num_threads(int);
 void ilaver_(int* major, int* minor, int* patch);  // LAPACK's version
 }
 
@@ -185,6 +185,43 @@ void check_dense_fits(std::int64_t T, Precision precision) {
   }
 }
 
+OperatorChoice resolve_operator(const PointSpec& point) {
+  const std::int64_t T = point.model.T;
+  const bool iterative = is_iterative(point.solver.kind);
+  if (point.op == OperatorChoice::kDense || !iterative) {
+    if (point.op == OperatorChoice::kFused) {
+      throw UsageError(fmt::format(
+          "--operator fused: --solver {} needs the dense matrix; only lanczos and rsvd run "
+          "matrix-free (use --operator dense or auto)",
+          to_string(point.solver.kind)));
+    }
+    check_dense_fits(T, point.precision);
+    return OperatorChoice::kDense;
+  }
+  if (point.op == OperatorChoice::kAuto) {
+    try {
+      check_dense_fits(T, point.precision);
+      return OperatorChoice::kDense;
+    } catch (const UsageError&) {
+      // does not fit: fused below
+    }
+  }
+  // The factors (X, Q, K for attention) and the solver's basis, a few hundred vectors at most.
+  const ModelSpec& m = point.model;
+  const double per_row =
+      (m.kind == ModelKind::kAttention ? static_cast<double>(m.d + 2 * m.dk) : 0.0) + 400.0;
+  const double need =
+      per_row * static_cast<double>(T) * (point.precision == Precision::kFloat64 ? 8 : 4);
+  const double have = free_memory_bytes();
+  if (need > 0.9 * have) {
+    throw UsageError(fmt::format(
+        "--T: the fused operator at T = {} needs about {:.1f} GiB (factors and the solver's "
+        "vectors) but {:.1f} GiB of memory is free",
+        T, need / (1 << 30), have / (1 << 30)));
+  }
+  return OperatorChoice::kFused;
+}
+
 int set_threads(int threads) {
   const int n = threads > 0 ? threads : omp_get_num_procs();
   omp_set_num_threads(n);
@@ -236,7 +273,7 @@ class CpuBackend final : public Backend {
                                    to_string(point.solver.kind)));
     }
     check_iterative(point.solver, point.precision, T, kPreferredBlock);
-    check_dense_fits(T, point.precision);
+    resolve_operator(point);
   }
 
   std::vector<MatrixOutcome> run_batch(const PointSpec& point, std::uint64_t seed,
@@ -259,6 +296,11 @@ class CpuBackend final : public Backend {
                                  std::vector<Real>& buffer) {
     using clock = std::chrono::steady_clock;
     const std::int64_t T = point.model.T;
+    const OperatorChoice op = resolve_operator(point);
+    if (op == OperatorChoice::kFused) {
+      std::vector<Real>().swap(buffer);
+      return run_fused<Real>(point, seed, indices);
+    }
     buffer.resize(static_cast<std::size_t>(T * T));
     std::vector<MatrixOutcome> out;
     for (const std::uint32_t index : indices) {
@@ -266,12 +308,7 @@ class CpuBackend final : public Backend {
       o.index = index;
       const auto t0 = clock::now();
       o.sums = generate_dense<Real>(point.model, seed, index, buffer.data());
-      if (!std::isfinite(o.sums.frob_sq)) {
-        throw Error(
-            fmt::format("matrix {} of {} has entries that are not finite in {}: the "
-                        "logits overflow; lower --beta or use --precision float64",
-                        index, describe(point.model), to_string(point.precision)));
-      }
+      check_finite(point, o);
       const auto t1 = clock::now();
       o.solve = solve_dense<Real>(buffer.data(), T, point.solver, point.precision, seed);
       const auto t2 = clock::now();
@@ -280,6 +317,40 @@ class CpuBackend final : public Backend {
       out.push_back(std::move(o));
     }
     return out;
+  }
+
+  // Matrix-free: the operator holds the factors and row statistics; no T x T buffer.
+  template <typename Real>
+  std::vector<MatrixOutcome> run_fused(const PointSpec& point, std::uint64_t seed,
+                                       const std::vector<std::uint32_t>& indices) {
+    using clock = std::chrono::steady_clock;
+    std::vector<MatrixOutcome> out;
+    for (const std::uint32_t index : indices) {
+      MatrixOutcome o;
+      o.index = index;
+      o.op = OperatorChoice::kFused;
+      const auto t0 = clock::now();
+      const auto fused = FusedOperator<Real>::from_model(point.model, seed, index);
+      o.sums = fused.sums();
+      check_finite(point, o);
+      const auto t1 = clock::now();
+      HostBlockOps<Real> ops;
+      o.solve = solve_iterative<Real>(fused, ops, point.solver, point.precision, seed,
+                                      kFusedPreferredBlock);
+      o.generate_seconds = std::chrono::duration<double>(t1 - t0).count();
+      o.solve_seconds = std::chrono::duration<double>(clock::now() - t1).count();
+      out.push_back(std::move(o));
+    }
+    return out;
+  }
+
+  static void check_finite(const PointSpec& point, const MatrixOutcome& o) {
+    if (!std::isfinite(o.sums.frob_sq)) {
+      throw Error(fmt::format(
+          "matrix {} of {} has entries that are not finite in {}: the logits overflow; lower "
+          "--beta or use --precision float64",
+          o.index, describe(point.model), to_string(point.precision)));
+    }
   }
 
   int m_threads;

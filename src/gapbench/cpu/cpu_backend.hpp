@@ -55,6 +55,12 @@ inline constexpr int kMaxThreads = 1024;
 // memory available (MemAvailable), with the largest T that would.
 void check_dense_fits(std::int64_t T, Precision precision);
 
+// The operator `point` runs with on the CPU: dense when asked (or for solvers that need the
+// matrix), fused when asked, and for auto dense where the dense matrix fits in memory, else
+// fused. Throws UsageError naming the flag when neither can run (--operator fused with
+// --solver exact, a dense matrix or the fused factors past memory).
+OperatorChoice resolve_operator(const PointSpec& point);
+
 std::unique_ptr<Backend> make_cpu_backend(int threads);
 
 }  // namespace gapbench::cpu

@@ -7,11 +7,6 @@
 #include "gapbench/cpu/blas.hpp"
 #include "gapbench/entries.hpp"
 
-extern "C" {
-void openblas_set_num_threads(int);
-int openblas_get_num_threads(void);
-}
-
 namespace gapbench::cpu {
 namespace {
 
@@ -95,8 +90,7 @@ template <typename Real>
 void deterministic_gemm(bool transpose_b, std::int64_t m, std::int64_t n, std::int64_t k,
                         const Real* a, const Real* b, Real* c) {
   constexpr std::int64_t kPanelRows = 64;
-  const int blas_threads = openblas_get_num_threads();
-  openblas_set_num_threads(1);
+  const SerialBlas serial;
   const std::int64_t panels = (m + kPanelRows - 1) / kPanelRows;
 #pragma omp parallel for schedule(dynamic)
   for (std::int64_t p = 0; p < panels; ++p) {
@@ -105,7 +99,6 @@ void deterministic_gemm(bool transpose_b, std::int64_t m, std::int64_t n, std::i
     blas::gemm(CblasRowMajor, CblasNoTrans, transpose_b ? CblasTrans : CblasNoTrans, rows, n, k,
                Real(1), a + first * k, k, b, transpose_b ? k : n, Real(0), c + first * n, n);
   }
-  openblas_set_num_threads(blas_threads);
 }
 
 template <typename Real>

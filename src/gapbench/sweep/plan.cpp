@@ -75,7 +75,7 @@ std::vector<PlannedPoint> expand_plan(const SweepPlan& plan) {
       for (const Precision precision : plan.precisions) {
         for (const SolverKind solver : plan.solvers) {
           for (const int k : plan.ks) {
-            PointSpec p{model, precision, solver_options(plan, solver, k)};
+            PointSpec p{model, precision, solver_options(plan, solver, k), plan.op};
             validate(p.model);
             if (k >= model.T) {
               throw UsageError(
@@ -203,6 +203,7 @@ nlohmann::json plan_to_json(const SweepPlan& plan) {
   j["basis"] = plan.basis;
   j["oversample"] = plan.oversample;
   j["power_iters"] = plan.power_iters;
+  j["operator"] = to_string(plan.op);
   j["all_values"] = plan.all_values;
   return j;
 }
@@ -235,6 +236,8 @@ SweepPlan plan_from_json(const nlohmann::json& j) {
     // Absent from plans written before rsvd and xgesvdr existed: 0, the defaults.
     p.oversample = j.value("oversample", 0);
     p.power_iters = j.value("power_iters", 0);
+    // Absent from plans written before the fused operator: those ran dense.
+    p.op = parse_operator(j.value("operator", std::string("dense")), "--resume: plan operator");
     p.all_values = j.at("all_values").get<bool>();
     return p;  // validated, like any plan, by expand_plan
   } catch (const nlohmann::json::exception& e) {

@@ -38,6 +38,7 @@ struct SweepPlan {
   int oversample = 0;
   int power_iters = 0;
   bool all_values = false;
+  OperatorChoice op = OperatorChoice::kAuto;  // not an axis: auto picks per point
 };
 
 // One expanded point with its ordinal in the plan (the `point` column of rows.csv).

@@ -60,9 +60,9 @@ void write_all(int fd, const std::string& text, const fs::path& path) {
 }  // namespace
 
 std::vector<std::string> row_columns(int kmax) {
-  std::vector<std::string> c = {"point", "index",     "seed",   "model", "law",    "beta",
-                                "d",     "dk",        "input",  "init",  "causal", "fix",
-                                "T",     "precision", "solver", "k",     "tol",    "backend"};
+  std::vector<std::string> c = {
+      "point",  "index", "seed", "model",     "law",    "beta", "d",   "dk",      "input",   "init",
+      "causal", "fix",   "T",    "precision", "solver", "k",    "tol", "backend", "operator"};
   for (int i = 1; i <= kmax; ++i) c.push_back(fmt::format("s{}", i));
   for (const char* name : {"gap", "ratio", "frob", "frob_perp_sq", "stable_rank", "c", "s1_excess",
                            "edge_ratio", "frob_perp_over_c2", "iterations", "restarts", "passes",
@@ -98,7 +98,8 @@ std::string format_row(int point, const PointSpec& spec, std::uint64_t seed,
       to_string(spec.solver.kind),
       std::to_string(spec.solver.k),
       iterative ? num(spec.solver.tol > 0 ? spec.solver.tol : default_tol(spec.precision)) : "",
-      backend};
+      backend,
+      to_string(outcome.op)};
   const std::vector<double>& v = outcome.solve.values;
   for (int i = 0; i < kmax; ++i) {
     f.push_back(i < spec.solver.k && i < static_cast<int>(v.size()) ? num(v[i]) : "");

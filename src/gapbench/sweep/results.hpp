@@ -23,7 +23,8 @@
 
 namespace gapbench {
 
-inline constexpr const char* kSweepSchema = "gapbench.sweep/1";
+// 2: rows.csv gained the `operator` column (dense or fused).
+inline constexpr const char* kSweepSchema = "gapbench.sweep/2";
 
 // The rows.csv header for a plan whose largest k is `kmax`.
 std::vector<std::string> row_columns(int kmax);
