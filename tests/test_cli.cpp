@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -24,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "gapbench/cpu/cpu_backend.hpp"
 #include "gapbench/cpu/generate.hpp"
 #include "gapbench/npy.hpp"
 #include "gapbench/text.hpp"
@@ -316,6 +318,74 @@ TEST(CliSweep, FusedOperatorGivesTheDenseValuesAndSaysSo) {
     EXPECT_EQ(d[r].second, "dense");
     // Both converge to residual 1e-8 s_i: values agree to 1e-8 relative.
     for (int i = 0; i < 4; ++i) EXPECT_NEAR(f[r].first[i], d[r].first[i], 1e-8 * d[r].first[i]);
+  }
+}
+
+// Queries and keys of 3 heads (3 x T x dk, float32) written as a trained model's dump would be,
+// and each head's top 4 computed here directly: softmax of the logits, then LAPACK.
+struct QkFixture {
+  static constexpr std::int64_t kHeads = 3, kT = 150, kDk = 8;
+  std::vector<std::vector<double>> top4;  // per head, with --causal --fix center --beta 2
+  explicit QkFixture(const fs::path& dir) {
+    std::vector<float> q, k;
+    for (std::uint32_t h = 0; h < kHeads; ++h) {
+      const auto qh = cpu::gaussian_matrix<float>(Stream::kQueries, 1.0f, 5, h, kT, kDk);
+      const auto kh = cpu::gaussian_matrix<float>(Stream::kKeys, 1.0f, 5, h, kT, kDk);
+      q.insert(q.end(), qh.begin(), qh.end());
+      k.insert(k.end(), kh.begin(), kh.end());
+      const std::vector<double> qd(qh.begin(), qh.end()), kd(kh.begin(), kh.end());
+      std::vector<double> a(static_cast<std::size_t>(kT * kT));
+      cpu::attention_from_factors<double>(kT, kDk, qd.data(), kd.data(), 2.0 / std::sqrt(8.0), true,
+                                          Fix::kCenter, a.data());
+      top4.push_back(cpu::exact_singular_values<double>(a.data(), kT, kT, 4, false).values);
+    }
+    write_npy_array(dir / "Q.npy", q.data(), {kHeads, kT, kDk});
+    write_npy_array(dir / "K.npy", k.data(), {kHeads, kT, kDk});
+  }
+};
+
+TEST(CliRunQk, EveryHeadMatchesTheSpectrumOfItsSoftmaxOnBothOperators) {
+  Sandbox box;
+  const QkFixture fixture(box.cwd());
+  for (const char* op : {"dense", "fused"}) {
+    const CliResult r = run_cli(box, {"run", "--qk", "Q.npy,K.npy", "--causal", "--fix", "center",
+                                      "--beta", "2", "--operator", op});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    for (int h = 0; h < 3; ++h) {
+      const std::string tag = fmt::format("head {} (operator {})", h, op);
+      const std::size_t at = r.out.find(tag);
+      ASSERT_NE(at, std::string::npos) << tag << " in: " << r.out;
+      for (int i = 1; i <= 4; ++i) {
+        // Both sides solve to residual 1e-8 or exactly: 1e-8 relative.
+        const double want = fixture.top4[h][i - 1];
+        EXPECT_NEAR(printed_value(r.out.substr(at), i), want, 1e-8 * want)
+            << op << " head " << h << " s" << i;
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Qk, CliBadInput,
+    ::testing::Values(
+        BadInput{"OneFile", Args{"run", "--qk", "Q.npy"}, "--qk"},
+        BadInput{"MissingFiles", Args{"run", "--qk", "nope.npy,nope.npy"}, "--qk: nope.npy"},
+        BadInput{"NotNpy", Args{"run", "--qk", "taken/notes.txt,taken/notes.txt"}, "--qk"},
+        BadInput{"WithT", Args{"run", "--qk", "taken/notes.txt,x", "--T", "64"}, "--T"},
+        BadInput{"OnCuda", Args{"run", "--qk", "a.npy,b.npy", "--backend", "cuda"}, "--qk"}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+TEST(CliRunQk, RefusesMismatchedShapesAndAHeadPastTheLast) {
+  Sandbox box;
+  const QkFixture fixture(box.cwd());
+  const std::vector<float> other(2 * 150 * 8, 0.5f);
+  write_npy_array(box.cwd() / "K2.npy", other.data(), {2, 150, 8});
+  for (const auto& [args, flag] : std::vector<std::pair<Args, std::string>>{
+           {{"run", "--qk", "Q.npy,K2.npy"}, "--qk"},
+           {{"run", "--qk", "Q.npy,K.npy", "--index", "3"}, "--index"}}) {
+    const CliResult r = run_cli(box, args);
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_EQ(r.err.rfind("gapbench: error: " + flag, 0), 0u) << r.err;
   }
 }
 

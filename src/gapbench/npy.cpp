@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <fstream>
 #include <regex>
 
@@ -12,9 +13,21 @@ namespace gapbench {
 template <typename Real>
 void write_npy(const std::filesystem::path& path, const Real* data, std::int64_t rows,
                std::int64_t cols) {
+  write_npy_array(path, data, {rows, cols});
+}
+
+template <typename Real>
+void write_npy_array(const std::filesystem::path& path, const Real* data,
+                     const std::vector<std::int64_t>& shape) {
   static_assert(sizeof(Real) == 4 || sizeof(Real) == 8);
-  std::string header = fmt::format(
-      "{{'descr': '<f{}', 'fortran_order': False, 'shape': ({}, {}), }}", sizeof(Real), rows, cols);
+  std::string dims;
+  std::int64_t count = 1;
+  for (const std::int64_t n : shape) {
+    dims += fmt::format("{}, ", n);
+    count *= n;
+  }
+  std::string header = fmt::format("{{'descr': '<f{}', 'fortran_order': False, 'shape': ({}), }}",
+                                   sizeof(Real), dims);
   // Magic (6) + version (2) + header length (2) + header, padded with spaces to a multiple of 64
   // and ended by a newline.
   const std::size_t unpadded = 10 + header.size() + 1;
@@ -39,7 +52,7 @@ void write_npy(const std::filesystem::path& path, const Real* data, std::int64_t
     out.write(len_bytes, 2);
     out.write(header.data(), static_cast<std::streamsize>(header.size()));
     out.write(reinterpret_cast<const char*>(data),
-              static_cast<std::streamsize>(sizeof(Real) * rows * cols));
+              static_cast<std::streamsize>(sizeof(Real) * count));
     if (!out) throw UsageError(fmt::format("--out: cannot write '{}'", path.string()));
   }
   std::error_code ec;
@@ -49,6 +62,10 @@ void write_npy(const std::filesystem::path& path, const Real* data, std::int64_t
   cleanup.renamed = true;
 }
 
+template void write_npy_array<float>(const std::filesystem::path&, const float*,
+                                     const std::vector<std::int64_t>&);
+template void write_npy_array<double>(const std::filesystem::path&, const double*,
+                                      const std::vector<std::int64_t>&);
 template void write_npy<float>(const std::filesystem::path&, const float*, std::int64_t,
                                std::int64_t);
 template void write_npy<double>(const std::filesystem::path&, const double*, std::int64_t,
@@ -111,6 +128,47 @@ std::vector<Real> read_npy_matrix(const std::filesystem::path& path, std::int64_
   if (!in) throw UsageError(fmt::format("{}: truncated .npy data", path.string()));
   return data;
 }
+
+template <typename Real>
+std::vector<Real> read_npy_array(const std::filesystem::path& path,
+                                 std::vector<std::int64_t>& shape) {
+  const NpyHeader h = read_npy_header(path);
+  if ((h.descr != "<f4" && h.descr != "<f8") || h.fortran_order ||
+      (h.shape.size() != 2 && h.shape.size() != 3)) {
+    throw UsageError(fmt::format(
+        "{}: expected a C-order float32 or float64 array of 2 or 3 dimensions, found descr {} "
+        "with {} dims{} (numpy: np.save(f, np.ascontiguousarray(a, dtype=np.float32)))",
+        path.string(), h.descr, h.shape.size(), h.fortran_order ? " in Fortran order" : ""));
+  }
+  shape = h.shape;
+  std::int64_t count = 1;
+  for (const std::int64_t n : shape) count *= n;
+  std::ifstream in(path, std::ios::binary);
+  in.seekg(h.data_offset);
+  const auto read = [&](auto* data) {
+    in.read(reinterpret_cast<char*>(data),
+            static_cast<std::streamsize>(sizeof(*data) * static_cast<std::size_t>(count)));
+    if (!in) throw UsageError(fmt::format("{}: truncated .npy data", path.string()));
+  };
+  std::vector<Real> out(static_cast<std::size_t>(count));
+  if ((h.descr == "<f8") == (sizeof(Real) == 8)) {
+    read(out.data());
+  } else if (h.descr == "<f8") {
+    std::vector<double> raw(out.size());
+    read(raw.data());
+    std::copy(raw.begin(), raw.end(), out.begin());
+  } else {
+    std::vector<float> raw(out.size());
+    read(raw.data());
+    std::copy(raw.begin(), raw.end(), out.begin());
+  }
+  return out;
+}
+
+template std::vector<float> read_npy_array<float>(const std::filesystem::path&,
+                                                  std::vector<std::int64_t>&);
+template std::vector<double> read_npy_array<double>(const std::filesystem::path&,
+                                                    std::vector<std::int64_t>&);
 
 template std::vector<float> read_npy_matrix<float>(const std::filesystem::path&, std::int64_t&,
                                                    std::int64_t&);

@@ -14,6 +14,11 @@ template <typename Real>
 void write_npy(const std::filesystem::path& path, const Real* data, std::int64_t rows,
                std::int64_t cols);
 
+// Writes an array of any shape (C order) the same way.
+template <typename Real>
+void write_npy_array(const std::filesystem::path& path, const Real* data,
+                     const std::vector<std::int64_t>& shape);
+
 struct NpyHeader {
   std::string descr;  // "<f4" or "<f8"
   bool fortran_order = false;
@@ -34,5 +39,11 @@ namespace gapbench {
 template <typename Real>
 std::vector<Real> read_npy_matrix(const std::filesystem::path& path, std::int64_t& rows,
                                   std::int64_t& cols);
+
+// Reads a C-order .npy array of float32 or float64 (<f4 or <f8, converted to Real) with 2 or 3
+// dimensions; its shape goes to `shape`. Throws UsageError naming the file otherwise.
+template <typename Real>
+std::vector<Real> read_npy_array(const std::filesystem::path& path,
+                                 std::vector<std::int64_t>& shape);
 
 }  // namespace gapbench

@@ -16,6 +16,7 @@
 #include "gapbench/compare/compare.hpp"
 #include "gapbench/cpu/cpu_backend.hpp"
 #include "gapbench/cpu/generate.hpp"
+#include "gapbench/cpu/user_attention.hpp"
 #include "gapbench/error.hpp"
 #include "gapbench/npy.hpp"
 #include "gapbench/propagate/propagate.hpp"
@@ -135,36 +136,94 @@ Command add_sweep_command(CLI::App& app, const std::string& command_line) {
   };
 }
 
+namespace {
+
+// The top k, the metrics and the solve's figures of one matrix, as `gapbench run` prints them.
+void print_outcome(const PointSpec& point, const MatrixOutcome& o) {
+  const Metrics m = compute_metrics(point.model, o.solve.values, o.sums);
+  for (int i = 0; i < point.solver.k; ++i) {
+    std::cout << fmt::format("s{:<3} {:.17g}\n", i + 1, o.solve.values.at(i));
+  }
+  std::cout << fmt::format(
+      "gap {:.10g}  ratio {:.10g}  frob {:.10g}  frob_perp_sq {:.10g}  stable_rank {:.6g}\n"
+      "theory: c {}  (s1-1)2T/c^2 {}  sqrtT s_edge/2c {}  |A_perp|F^2/c^2 {}\n"
+      "converged {}  iterations {}  passes {}  residual {:.3g}  generate {:.3f} s  solve {:.3f} "
+      "s  peak memory {:.0f} MiB\n",
+      m.gap, m.ratio, m.frob, m.frob_perp_sq, m.stable_rank, opt(m.c), opt(m.s1_excess),
+      opt(m.edge_ratio), opt(m.frob_perp_over_c2), o.solve.converged ? "yes" : "NO",
+      o.solve.iterations, o.solve.passes, o.solve.residual, o.generate_seconds, o.solve_seconds,
+      peak_resident_bytes() / (1 << 20));
+}
+
+// `gapbench run --qk Q.npy,K.npy`: every head (or head --index) of a trained model's attention,
+// on the CPU backend.
+template <typename Real>
+int run_user_attention(const CLI::App& sub, const PlanFlags& flags, const std::string& files,
+                       std::int64_t index) {
+  for (const char* flag : {"--model", "--T", "--law", "--d", "--dk", "--input", "--init"}) {
+    if (sub.get_option(flag)->count() > 0) {
+      throw UsageError(
+          fmt::format("{}: with --qk the queries and keys set the model; drop {}", flag, flag));
+    }
+  }
+  if (parse_backend(flags.backend) == BackendChoice::kCuda) {
+    throw UsageError("--qk: user-supplied attention runs on the CPU backend; use --backend cpu");
+  }
+  PlanFlags attention = flags;
+  attention.model = "attention";
+  const SingleMatrix one = single_matrix(sub, attention, 0, "run");
+  const cpu::QkHeads<Real> qk = cpu::load_qk<Real>(files);
+  const BackendSelection cpu_backend = make_backend(BackendChoice::kCpu, flags.threads);
+  const bool one_head = sub.get_option("--index")->count() > 0;
+  PointSpec point = one.point;
+  point.model.T = qk.T;
+  point.model.d = point.model.dk = qk.dk;
+  std::cout << fmt::format(
+      "--qk {}: {} head(s), T = {}, dk = {}; beta={} causal={} fix={} precision={}\n"
+      "backend {} ({}), solver {}\n",
+      files, qk.heads, qk.T, qk.dk, point.model.beta, point.model.causal ? 1 : 0,
+      to_string(point.model.fix), to_string(point.precision), cpu_backend.backend->name(),
+      cpu_backend.backend->device(), to_string(point.solver.kind));
+  bool converged = true;
+  for (std::int64_t h = one_head ? index : 0; h < (one_head ? index + 1 : qk.heads); ++h) {
+    const MatrixOutcome o = cpu::solve_head<Real>(qk, h, point, one.seed);
+    std::cout << fmt::format("head {} (operator {})\n", h, to_string(o.op));
+    print_outcome(point, o);
+    converged = converged && o.solve.converged;
+  }
+  return converged ? 0 : 1;
+}
+
+}  // namespace
+
 Command add_run_command(CLI::App& app) {
   CLI::App* sub = app.add_subcommand("run", "one matrix: its top k singular values and metrics");
   auto flags = std::make_shared<PlanFlags>();
   flags->T = "1024";
   auto index = std::make_shared<std::int64_t>(0);
+  auto qk = std::make_shared<std::string>();
   add_plan_flags(*sub, *flags, /*sweep_axes=*/false);
-  sub->add_option("--index", *index, "matrix index (the seed's stream)")->capture_default_str();
-  return [sub, flags, index]() {
+  sub->add_option("--index", *index, "matrix index (the seed's stream); with --qk, one head")
+      ->capture_default_str();
+  sub->add_option("--qk", *qk,
+                  "Q.npy,K.npy: queries and keys of a trained model (T x dk, or heads x T x dk; "
+                  "float32 or float64), instead of a random model: every head's spectrum (CPU)");
+  return [sub, flags, index, qk]() {
+    if (!qk->empty()) {
+      return parse_precision(flags->precision) == Precision::kFloat64
+                 ? run_user_attention<double>(*sub, *flags, *qk, *index)
+                 : run_user_attention<float>(*sub, *flags, *qk, *index);
+    }
     const SingleMatrix one = single_matrix(*sub, *flags, *index, "run");
     const PointSpec& point = one.point;
     BackendSelection sel = make_backend(parse_backend(flags->backend), flags->threads);
     sel.backend->check(point);
     const MatrixOutcome o = sel.backend->run_batch(point, one.seed, {one.index}).at(0);
-    const Metrics m = compute_metrics(point.model, o.solve.values, o.sums);
     std::cout << fmt::format("{} precision={} seed={} index={}\n", describe(point.model),
                              to_string(point.precision), one.seed, one.index)
               << fmt::format("backend {} ({}), solver {}, operator {}\n", sel.backend->name(),
                              sel.backend->device(), to_string(point.solver.kind), to_string(o.op));
-    for (int i = 0; i < point.solver.k; ++i) {
-      std::cout << fmt::format("s{:<3} {:.17g}\n", i + 1, o.solve.values.at(i));
-    }
-    std::cout << fmt::format(
-        "gap {:.10g}  ratio {:.10g}  frob {:.10g}  frob_perp_sq {:.10g}  stable_rank {:.6g}\n"
-        "theory: c {}  (s1-1)2T/c^2 {}  sqrtT s_edge/2c {}  |A_perp|F^2/c^2 {}\n"
-        "converged {}  iterations {}  passes {}  residual {:.3g}  generate {:.3f} s  solve {:.3f} "
-        "s  peak memory {:.0f} MiB\n",
-        m.gap, m.ratio, m.frob, m.frob_perp_sq, m.stable_rank, opt(m.c), opt(m.s1_excess),
-        opt(m.edge_ratio), opt(m.frob_perp_over_c2), o.solve.converged ? "yes" : "NO",
-        o.solve.iterations, o.solve.passes, o.solve.residual, o.generate_seconds, o.solve_seconds,
-        peak_resident_bytes() / (1 << 20));
+    print_outcome(point, o);
     return o.solve.converged ? 0 : 1;
   };
 }
