@@ -113,6 +113,7 @@ int main(int argc, char** argv) {
   if (options.matrix_path.empty()) bench::register_cpu_generation();
   bench::register_cpu_solvers();
   if (options.matrix_path.empty()) bench::register_cpu_sweep_step();
+  if (options.matrix_path.empty()) bench::register_cpu_fused();
   bench::register_gpu_benchmarks("end");
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

@@ -100,6 +100,7 @@ void set_solve_counters(benchmark::State& state, const ModelSpec& spec, const So
 void register_cpu_generation();
 void register_cpu_solvers();
 void register_cpu_sweep_step();
+void register_cpu_fused();
 // GPU copy bandwidth and device state (phase "start": state + copy; "end": state). Skipped with
 // the reason where there is no device or no CUDA build.
 void register_gpu_benchmarks(const char* phase);
