@@ -652,6 +652,22 @@ def sweep_footer(ctx):
     return [s.footer for s in ctx.sweeps]
 
 
+def fused_boundaries(ctx):
+    """One vertical marker per set whose rows switch from the dense to the fused (matrix-free)
+    operator as T grows: at the first T computed fused (rows.csv `operator`, schema 2)."""
+    out = []
+    for si, sweep in enumerate(ctx.sweeps):
+        fused = [r["T"] for r in sweep.rows if r.get("operator") == "fused"]
+        dense = [r["T"] for r in sweep.rows if r.get("operator") == "dense"]
+        if fused:
+            first = min(fused)
+            where = (f"dense up to T = {fmt_num(max(dense))}, " if dense else "") + \
+                f"fused (matrix-free) from T = {fmt_num(first)}"
+            out.append({"kind": "vline", "x": [first],
+                        "label": where + (f" [{sweep.label}]" if ctx.multi else "")})
+    return out
+
+
 def fig_gap_vs_T(ctx):
     if not any(is_none(r) for s in ctx.sweeps for r in s.rows):
         return "no fix=none rows (the gap is that of A)"
@@ -667,7 +683,7 @@ def fig_gap_vs_T(ctx):
                                       "theory s1 = 1 + c²/(2T)", "--", seen)
                        + theory_lines(ctx, g2, "2c/sqrt(T)", lambda T, c: 2 * c / math.sqrt(T),
                                       "theory s2 = 2c/√T", ":", seen)
-                       + not_converged_series([b1, b2]))
+                       + not_converged_series([b1, b2]) + fused_boundaries(ctx))
     return {"title": "Spectral gap of random attention matrices: s1 and s2 against T",
             "panels": [panel], "footer": sweep_footer(ctx), "size": (8.0, 5.0),
             "legend": "figure"}

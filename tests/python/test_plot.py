@@ -601,6 +601,36 @@ class TestOverlayAndDefaults(PlotTestCase):
                      *PROPAGATION_FIGURES):
             self.assertEqual(len([x for x in skipped if f"skipped {name}:" in x]), 1, name)
 
+    def test_fused_rows_mark_where_the_dense_path_stops(self):
+        # schema 2's operator column: rows at the two largest T computed matrix-free
+        d = self.copy_sweep("auto", values=False)
+        path = os.path.join(d, "rows.csv")
+        with open(path) as f:
+            rows = list(csv.DictReader(f))
+        Ts = sorted({int(r["T"]) for r in rows})
+        for r in rows:
+            r["operator"] = "fused" if int(r["T"]) >= Ts[-2] else "dense"
+        with open(path, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
+            w.writeheader()
+            w.writerows(rows)
+        dump_path = os.path.join(self.tmp, "d.json")
+        r = run_plot(d, "--only", "gap_vs_T", "--formats", "png", "--out",
+                     os.path.join(self.tmp, "out"), "--dump-data", dump_path)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(dump_path) as f:
+            dump = json.load(f)
+        line = self.one(dump, "gap_vs_T", kind="vline")
+        self.assertEqual(line["x"], [Ts[-2]])
+        self.assertIn(f"dense up to T = {Ts[-3]}", line["label"])
+        self.assertIn(f"fused (matrix-free) from T = {Ts[-2]}", line["label"])
+        # schema 1 files have no operator column: no marker
+        plain = self.copy_sweep("plain", values=False)
+        r = run_plot(plain, "--only", "gap_vs_T", "--formats", "png", "--out",
+                     os.path.join(self.tmp, "out2"), "--dump-data", dump_path)
+        with open(dump_path) as f:
+            self.assertEqual(self.series(json.load(f), "gap_vs_T", kind="vline"), [])
+
     def test_torn_last_line_is_dropped(self):
         d = self.copy_sweep("torn", values=False)
         with open(os.path.join(d, "rows.csv"), "a") as f:
