@@ -22,6 +22,7 @@
 #include "gapbench/cpu/generate.hpp"
 #include "gapbench/cuda_api.hpp"
 #include "gapbench/error.hpp"
+#include "test_models.hpp"
 
 namespace gapbench {
 namespace {
@@ -37,32 +38,13 @@ namespace {
     }                                                                                       \
   } while (0)
 
-struct NamedModel {
-  std::string name;
-  ModelSpec spec;
-};
+using test::NamedModel;
 
+// test::every_model_at, and isometric inputs (Q and K drawn directly; d = T).
 std::vector<NamedModel> models_at(std::int64_t T) {
-  std::vector<NamedModel> out;
-  for (const EntryLaw law : {EntryLaw::kExponential, EntryLaw::kLognormal, EntryLaw::kUniform}) {
-    ModelSpec m;
-    m.kind = ModelKind::kMarkov;
-    m.law = law;
-    m.T = T;
-    out.push_back({"markov_" + to_string(law), m});
-  }
-  ModelSpec a;
-  a.kind = ModelKind::kAttention;
-  a.T = T;
-  a.d = 24;
-  a.dk = 16;
-  out.push_back({"attention_gaussian", a});
-  a.causal = true;
-  out.push_back({"attention_causal", a});
-  a.causal = false;
-  a.input = InputKind::kIsometric;
-  a.d = T;
-  out.push_back({"attention_isometric", a});
+  std::vector<NamedModel> out = test::every_model_at(T);
+  out.push_back(
+      {"attention_isometric", test::at(test::attention(InputKind::kIsometric, T, false, 16), T)});
   return out;
 }
 

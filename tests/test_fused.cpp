@@ -16,35 +16,19 @@
 #include "gapbench/cpu/generate.hpp"
 #include "gapbench/error.hpp"
 #include "gapbench/rng.hpp"
-#include "gapbench/solvers/iterative.hpp"
+#include "test_models.hpp"
 
 namespace gapbench {
 namespace {
 
-struct NamedModel {
-  std::string name;
-  ModelSpec spec;
-};
+using test::NamedModel;
 
+// test::every_model_at, and sharp attention rows (beta = 4) whose maximum moves between tiles.
 std::vector<NamedModel> models_at(std::int64_t T) {
-  std::vector<NamedModel> out;
-  for (const EntryLaw law : {EntryLaw::kExponential, EntryLaw::kLognormal, EntryLaw::kUniform}) {
-    ModelSpec m;
-    m.law = law;
-    m.T = T;
-    out.push_back({"markov_" + to_string(law), m});
-  }
-  ModelSpec a;
-  a.kind = ModelKind::kAttention;
-  a.T = T;
-  a.d = 24;
-  a.dk = 16;
-  out.push_back({"attention_gaussian", a});
-  a.causal = true;
-  out.push_back({"attention_causal", a});
-  a.causal = false;
-  a.beta = 4;  // sharp rows: the online maximum moves between tiles
-  out.push_back({"attention_beta4", a});
+  std::vector<NamedModel> out = test::every_model_at(T);
+  ModelSpec sharp = test::at(test::attention(InputKind::kGaussian, 24, false, 16), T);
+  sharp.beta = 4;
+  out.push_back({"attention_beta4", sharp});
   return out;
 }
 
@@ -131,9 +115,7 @@ void expect_top_four_match(const ModelSpec& spec) {
   const SolveResult want =
       cpu::solve_dense<double>(dense.data(), spec.T, o, Precision::kFloat64, 11);
   const auto fused = cpu::FusedOperator<double>::from_model(spec, 11, 0);
-  cpu::HostBlockOps<double> ops;
-  const SolveResult got =
-      solve_iterative<double>(fused, ops, o, Precision::kFloat64, 11, cpu::kFusedPreferredBlock);
+  const SolveResult got = cpu::solve_fused<double>(fused, o, Precision::kFloat64, 11);
   ASSERT_TRUE(got.converged);
   for (int i = 0; i < 4; ++i) EXPECT_NEAR(got.values[i], want.values[i], 1e-8 * want.values[i]);
 }

@@ -16,35 +16,15 @@
 #include "gapbench/error.hpp"
 #include "gapbench/model.hpp"
 #include "gapbench/solvers/solver_types.hpp"
+#include "test_models.hpp"
 
 namespace gapbench {
 namespace {
 
-struct NamedModel {
-  std::string name;
-  ModelSpec spec;  // T and fix are set per case
-};
-
-void PrintTo(const NamedModel& m, std::ostream* os) { *os << m.name; }
-
-ModelSpec markov(EntryLaw law, double beta = 1.0) {
-  ModelSpec s;
-  s.kind = ModelKind::kMarkov;
-  s.law = law;
-  s.beta = beta;
-  return s;
-}
-
-ModelSpec attention(InputKind input, std::int64_t d, bool causal) {
-  ModelSpec s;
-  s.kind = ModelKind::kAttention;
-  s.input = input;
-  s.d = d;
-  s.dk = d;
-  s.beta = 1.0;
-  s.causal = causal;
-  return s;
-}
+using test::at;
+using test::attention;
+using test::markov;
+using test::NamedModel;
 
 // d = 0 marks isometric inputs, whose d follows T (d = T, the smallest that is allowed).
 std::vector<NamedModel> models() {
@@ -55,15 +35,6 @@ std::vector<NamedModel> models() {
           {"AttentionGaussianD64", attention(InputKind::kGaussian, 64, false)},
           {"AttentionIsometric", attention(InputKind::kIsometric, 0, false)},
           {"AttentionCausalD64", attention(InputKind::kGaussian, 64, true)}};
-}
-
-ModelSpec at(ModelSpec spec, std::int64_t T, Fix fix) {
-  spec.T = T;
-  spec.fix = fix;
-  if (spec.kind == ModelKind::kAttention && spec.input == InputKind::kIsometric) {
-    spec.d = spec.dk = T;
-  }
-  return spec;
 }
 
 template <typename Real>

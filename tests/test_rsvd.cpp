@@ -18,34 +18,17 @@
 #include "gapbench/model.hpp"
 #include "gapbench/solvers/rsvd.hpp"
 #include "gapbench/solvers/solver_types.hpp"
+#include "test_models.hpp"
 
 namespace gapbench {
 namespace {
 
-struct NamedModel {
-  std::string name;
-  ModelSpec spec;  // T and fix are set per case
-};
-
-void PrintTo(const NamedModel& m, std::ostream* os) { *os << m.name; }
-
-ModelSpec markov(EntryLaw law, double beta = 1.0) {
-  ModelSpec s;
-  s.kind = ModelKind::kMarkov;
-  s.law = law;
-  s.beta = beta;
-  return s;
-}
+using test::at;
+using test::markov;
+using test::NamedModel;
 
 ModelSpec attention(std::int64_t d, bool causal) {
-  ModelSpec s;
-  s.kind = ModelKind::kAttention;
-  s.input = InputKind::kGaussian;
-  s.d = d;
-  s.dk = d;
-  s.beta = 1.0;
-  s.causal = causal;
-  return s;
+  return test::attention(InputKind::kGaussian, d, causal);
 }
 
 std::vector<NamedModel> models() {
@@ -53,12 +36,6 @@ std::vector<NamedModel> models() {
           {"MarkovLognormalBeta1", markov(EntryLaw::kLognormal, 1.0)},
           {"AttentionGaussianD16", attention(16, false)},
           {"AttentionCausalD16", attention(16, true)}};
-}
-
-ModelSpec at(ModelSpec spec, std::int64_t T, Fix fix) {
-  spec.T = T;
-  spec.fix = fix;
-  return spec;
 }
 
 template <typename Real>

@@ -334,9 +334,7 @@ class CpuBackend final : public Backend {
       o.sums = fused.sums();
       check_finite(point, o);
       const auto t1 = clock::now();
-      HostBlockOps<Real> ops;
-      o.solve = solve_iterative<Real>(fused, ops, point.solver, point.precision, seed,
-                                      kFusedPreferredBlock);
+      o.solve = solve_fused<Real>(fused, point.solver, point.precision, seed);
       o.generate_seconds = std::chrono::duration<double>(t1 - t0).count();
       o.solve_seconds = std::chrono::duration<double>(clock::now() - t1).count();
       out.push_back(std::move(o));

@@ -5,8 +5,10 @@
 #include <limits>
 
 #include "gapbench/cpu/blas.hpp"
+#include "gapbench/cpu/cpu_backend.hpp"
 #include "gapbench/cpu/generate.hpp"
 #include "gapbench/entries.hpp"
+#include "gapbench/solvers/iterative.hpp"
 
 namespace gapbench::cpu {
 namespace {
@@ -256,7 +258,18 @@ void FusedOperator<Real>::apply_transpose(BlockView<const Real> x, BlockView<Rea
   subtract_fix(x, y);
 }
 
+template <typename Real>
+SolveResult solve_fused(const FusedOperator<Real>& op, const SolverOptions& options,
+                        Precision precision, std::uint64_t seed) {
+  HostBlockOps<Real> ops;
+  return solve_iterative<Real>(op, ops, options, precision, seed, kFusedPreferredBlock);
+}
+
 template class FusedOperator<float>;
 template class FusedOperator<double>;
+template SolveResult solve_fused<float>(const FusedOperator<float>&, const SolverOptions&,
+                                        Precision, std::uint64_t);
+template SolveResult solve_fused<double>(const FusedOperator<double>&, const SolverOptions&,
+                                         Precision, std::uint64_t);
 
 }  // namespace gapbench::cpu

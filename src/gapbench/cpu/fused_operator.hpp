@@ -22,6 +22,7 @@
 #include "gapbench/metrics.hpp"
 #include "gapbench/model.hpp"
 #include "gapbench/operator.hpp"
+#include "gapbench/solvers/solver_types.hpp"
 
 namespace gapbench::cpu {
 
@@ -84,5 +85,11 @@ class FusedOperator final : public LinearOperator<Real> {
 // Lanczos block for fused operators: one tile of A serves the whole block, so a product costs
 // about the same for 1 or 8 vectors.
 inline constexpr int kFusedPreferredBlock = 8;
+
+// The iterative solver of `options` (lanczos or rsvd) on `op` with host block operations and,
+// unless --block is given, blocks of kFusedPreferredBlock.
+template <typename Real>
+SolveResult solve_fused(const FusedOperator<Real>& op, const SolverOptions& options,
+                        Precision precision, std::uint64_t seed);
 
 }  // namespace gapbench::cpu

@@ -11,7 +11,6 @@
 #include "gapbench/entries.hpp"
 #include "gapbench/error.hpp"
 #include "gapbench/npy.hpp"
-#include "gapbench/solvers/iterative.hpp"
 #include "gapbench/text.hpp"
 
 namespace gapbench::cpu {
@@ -76,9 +75,7 @@ MatrixOutcome solve_head(const QkHeads<Real>& qk, std::int64_t head, PointSpec p
                                        qk.dk, scale, point.model.causal, point.model.fix);
     o.sums = fused.sums();
     const auto t1 = clock::now();
-    HostBlockOps<Real> ops;
-    o.solve = solve_iterative<Real>(fused, ops, point.solver, point.precision, seed,
-                                    kFusedPreferredBlock);
+    o.solve = solve_fused<Real>(fused, point.solver, point.precision, seed);
     o.generate_seconds = std::chrono::duration<double>(t1 - t0).count();
     o.solve_seconds = std::chrono::duration<double>(clock::now() - t1).count();
   } else {
