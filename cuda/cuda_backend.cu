@@ -11,6 +11,7 @@
 
 #include "dense_solvers.cuh"
 #include "device_ops.cuh"
+#include "fused_device.cuh"
 #include "gapbench/cuda_api.hpp"
 #include "gapbench/error.hpp"
 #include "gapbench/solvers/iterative.hpp"
@@ -26,6 +27,8 @@ namespace {
 // Lanczos block on the GPU: a block of 4 makes one pass over A serve four products, and halves
 // (or better) the block steps, each of which costs host round trips for its coefficients.
 constexpr int kPreferredBlock = 4;
+// Lanczos block on the fused operator: one tile of A serves the whole block.
+constexpr int kFusedBlock = 8;
 // Most matrices generated in one batch.
 constexpr int kMaxBatch = 64;
 // Device memory left unplanned: cuBLAS/cuSOLVER internals, the CUDA context's growth.
@@ -118,11 +121,6 @@ class CudaBackend final : public Backend {
       throw UsageError(fmt::format("--k: k = {} must be between 1 and T - 1 = {}", o.k, T - 1));
     }
     check_iterative(o, point.precision, T, kPreferredBlock);
-    if (point.op == OperatorChoice::kFused) {
-      throw UsageError(
-          "--operator fused: the matrix-free operator runs on the CPU backend only so far; use "
-          "--backend cpu (on the GPU, --operator auto and dense use the dense matrix)");
-    }
     if (o.kind == SolverKind::kXgesvdr) {
       const int p = o.oversample > 0 ? o.oversample : default_oversample(o.k);
       if (o.k + p > T) {
@@ -136,15 +134,20 @@ class CudaBackend final : public Backend {
           "32-bit sizes); use --solver lanczos, rsvd or xgesvdr",
           T, kGesvdaMaxT));
     }
-    fitting_batch(point, 1);  // throws when one matrix does not fit
+    resolve_operator(point);  // throws when neither operator fits
   }
 
   int preferred_batch(const PointSpec& point) const override {
+    if (resolve_operator(point) == OperatorChoice::kFused) return 1;
     return fitting_batch(point, kMaxBatch);
   }
 
   std::vector<MatrixOutcome> run_batch(const PointSpec& point, std::uint64_t seed,
                                        const std::vector<std::uint32_t>& indices) override {
+    if (resolve_operator(point) == OperatorChoice::kFused) {
+      return point.precision == Precision::kFloat64 ? run_fused<double>(point, seed, indices)
+                                                    : run_fused<float>(point, seed, indices);
+    }
     std::vector<MatrixOutcome> out;
     const int fit = fitting_batch(point, static_cast<int>(indices.size()));
     for (std::size_t first = 0; first < indices.size(); first += fit) {
@@ -159,14 +162,97 @@ class CudaBackend final : public Backend {
   }
 
  private:
+  // The operator `point` runs with (as cpu::resolve_operator): dense when asked or for the
+  // solvers that need the matrix, fused when asked, and for auto dense while one dense matrix
+  // fits the device memory, else fused. Throws UsageError when neither can run.
+  OperatorChoice resolve_operator(const PointSpec& point) const {
+    const bool iterative = is_iterative(point.solver.kind);
+    if (point.op == OperatorChoice::kFused && !iterative) {
+      throw UsageError(fmt::format(
+          "--operator fused: --solver {} needs the dense matrix; only lanczos and rsvd run "
+          "matrix-free (use --operator dense or auto)",
+          to_string(point.solver.kind)));
+    }
+    if (point.op == OperatorChoice::kDense || !iterative) {
+      fitting_batch(point, 1);
+      return OperatorChoice::kDense;
+    }
+    if (point.op == OperatorChoice::kAuto) {
+      try {
+        fitting_batch(point, 1);
+        return OperatorChoice::kDense;
+      } catch (const UsageError&) {
+        // does not fit: fused below
+      }
+    }
+    const std::int64_t need = fused_bytes(point);
+    const std::int64_t budget = memory_budget();
+    if (need > budget) {
+      throw UsageError(fmt::format(
+          "--T: the fused operator at T = {} needs {:.2f} GiB of device memory (factors, "
+          "statistics, one tile, the solver's vectors) but {:.2f} GiB is free on {}",
+          point.model.T, gib(need), gib(budget), m_info.name));
+    }
+    return OperatorChoice::kFused;
+  }
+
+  // Device bytes of a fused solve: the operator and the solver's vectors (lanczos with blocks
+  // of kFusedBlock, or rsvd).
+  std::int64_t fused_bytes(const PointSpec& point) const {
+    PointSpec solve = point;
+    if (solve.solver.block == 0) solve.solver.block = kFusedBlock;
+    const std::int64_t op = point.precision == Precision::kFloat64
+                                ? DeviceFusedOperator<double>::device_bytes(point.model)
+                                : DeviceFusedOperator<float>::device_bytes(point.model);
+    return op + solver_bytes(solve, m_solver, 1);
+  }
+
+  // Free device memory less the reserve for the libraries.
+  std::int64_t memory_budget() const {
+    std::size_t free_bytes = 0, total_bytes = 0;
+    GAPBENCH_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+    return static_cast<std::int64_t>(static_cast<double>(free_bytes) * (1.0 - kReserveFraction)) -
+           kReserveBytes;
+  }
+
+  // Matrix-free: the operator regenerates tiles of A in every product; one matrix at a time.
+  template <typename Real>
+  std::vector<MatrixOutcome> run_fused(const PointSpec& point, std::uint64_t seed,
+                                       const std::vector<std::uint32_t>& indices) {
+    using clock = std::chrono::steady_clock;
+    std::vector<MatrixOutcome> out;
+    for (const std::uint32_t index : indices) {
+      MatrixOutcome o;
+      o.index = index;
+      o.op = OperatorChoice::kFused;
+      const auto t0 = clock::now();
+      const DeviceFusedOperator<Real> op(point.model, seed, index, m_stream.get(), m_blas.get());
+      o.sums = op.sums();
+      check_finite(point, o);
+      const auto t1 = clock::now();
+      DeviceBlockOps<Real> ops(m_stream.get(), m_blas.get());
+      o.solve = solve_iterative<Real>(op, ops, point.solver, point.precision, seed, kFusedBlock);
+      m_stream.synchronize();
+      o.generate_seconds = std::chrono::duration<double>(t1 - t0).count();
+      o.solve_seconds = std::chrono::duration<double>(clock::now() - t1).count();
+      out.push_back(std::move(o));
+    }
+    return out;
+  }
+
+  static void check_finite(const PointSpec& point, const MatrixOutcome& o) {
+    if (!std::isfinite(o.sums.frob_sq)) {
+      throw Error(fmt::format(
+          "matrix {} of {} has entries that are not finite in {}: the logits overflow; lower "
+          "--beta or use --precision float64",
+          o.index, describe(point.model), to_string(point.precision)));
+    }
+  }
+
   // Largest batch up to `wanted` that fits the free device memory; throws UsageError (naming
   // --T, with needed and free bytes and the largest T that fits) when not even one does.
   int fitting_batch(const PointSpec& point, int wanted) const {
-    std::size_t free_bytes = 0, total_bytes = 0;
-    GAPBENCH_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
-    const auto budget =
-        static_cast<std::int64_t>(static_cast<double>(free_bytes) * (1.0 - kReserveFraction)) -
-        kReserveBytes;
+    const std::int64_t budget = memory_budget();
     std::int64_t one = 0;
     try {
       one = batch_bytes(point, m_solver, 1, budget);
@@ -180,10 +266,10 @@ class CudaBackend final : public Backend {
       throw UsageError(fmt::format(
           "--T: {} at T = {} ({}, solver {}) needs {:.2f} GiB of device memory but {:.2f} GiB is "
           "free on {} (after a reserve for the libraries); the largest T that fits is about {} "
-          "(past it: --backend cpu --operator fused)",
+          "(past it: --operator fused with lanczos or rsvd)",
           to_string(point.model.kind), point.model.T, to_string(point.precision),
-          to_string(point.solver.kind), gib(one), gib(static_cast<std::int64_t>(free_bytes)),
-          m_info.name, largest_fitting_T(point, budget)));
+          to_string(point.solver.kind), gib(one), gib(budget), m_info.name,
+          largest_fitting_T(point, budget)));
     }
     int batch = 1;
     while (batch < wanted) {
@@ -244,12 +330,7 @@ class CudaBackend final : public Backend {
         o.sums.frob_sq += stats[(b * T + i) * 2];
         o.sums.frob_perp_sq += stats[(b * T + i) * 2 + 1];
       }
-      if (!std::isfinite(o.sums.frob_sq)) {
-        throw Error(fmt::format(
-            "matrix {} of {} has entries that are not finite in {}: the logits overflow; lower "
-            "--beta or use --precision float64",
-            o.index, describe(point.model), to_string(point.precision)));
-      }
+      check_finite(point, o);
     }
 
     const SolverOptions& opt = point.solver;

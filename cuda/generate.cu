@@ -7,37 +7,13 @@
 #include "gapbench/entries.hpp"
 #include "generate.cuh"
 #include "resources.cuh"
+#include "softmax_stats.cuh"
 
 namespace gapbench::cuda {
 namespace {
 
 // The Philox stream enum (rng.hpp), not the RAII cuda::Stream of resources.cuh.
 using RngStream = ::gapbench::Stream;
-
-// A running softmax normaliser: the maximum m seen so far and sum_j exp(x_j - m), in float64.
-struct MaxSum {
-  double max;
-  double sum;
-};
-
-__device__ __forceinline__ MaxSum combine(MaxSum a, MaxSum b) {
-  const double m = fmax(a.max, b.max);
-  if (m == -INFINITY) return {m, 0.0};
-  return {m, a.sum * exp(a.max - m) + b.sum * exp(b.max - m)};
-}
-
-struct CombineMaxSum {
-  __device__ __forceinline__ MaxSum operator()(MaxSum a, MaxSum b) const { return combine(a, b); }
-};
-
-__device__ __forceinline__ void add_logit(MaxSum& acc, double x) {
-  if (x > acc.max) {
-    acc.sum = acc.sum * exp(acc.max - x) + 1.0;
-    acc.max = x;
-  } else {
-    acc.sum += exp(x - acc.max);
-  }
-}
 
 struct SumPair {
   double sq;
@@ -49,18 +25,6 @@ struct AddPair {
     return {a.sq + b.sq, a.perp_sq + b.perp_sq};
   }
 };
-
-// The block-wide normaliser of a row, broadcast to every thread.
-template <int kThreads>
-__device__ MaxSum block_normaliser(MaxSum local) {
-  using Reduce = cub::BlockReduce<MaxSum, kThreads>;
-  __shared__ typename Reduce::TempStorage storage;
-  __shared__ MaxSum total;
-  const MaxSum r = Reduce(storage).Reduce(local, CombineMaxSum());
-  if (threadIdx.x == 0) total = r;
-  __syncthreads();
-  return total;
-}
 
 // Sums the row's squares and writes them (with the fix's choice of frob_sq, as the CPU does).
 template <int kThreads>
@@ -96,14 +60,14 @@ __global__ void __launch_bounds__(kRowThreads)
   const bool logits = markov_uses_logits(law);
   Real* row = a + (b * T + i) * T;
 
-  MaxSum local{logits ? -INFINITY : 0.0, 0.0};
+  MaxSum local = empty_row(logits);
   for (std::int64_t j = threadIdx.x; j < T; j += kRowThreads) {
     const Real raw =
         markov_raw_entry<Real>(law, beta, seed, index, row_id, static_cast<std::uint32_t>(j));
     if (logits) {
       add_logit(local, static_cast<double>(raw));
     } else {
-      local.sum += static_cast<double>(raw);
+      add_weight(local, static_cast<double>(raw));
     }
   }
   const MaxSum norm = block_normaliser<kRowThreads>(local);
@@ -137,7 +101,7 @@ __global__ void __launch_bounds__(kThreads)
   Real* row = a + (b * T + i) * T;
   const std::int64_t valid = causal ? i + 1 : T;
 
-  MaxSum local{-INFINITY, 0.0};
+  MaxSum local = empty_row(true);
   for (std::int64_t j = threadIdx.x; j < valid; j += kThreads) {
     const Real x = row[j] * logit_scale;
     if constexpr (kCached) cache[j] = x;
@@ -217,6 +181,35 @@ void launch_softmax(std::int64_t T, int batch, Real logit_scale, bool causal, Fi
   GAPBENCH_CUDA_CHECK_LAUNCH();
 }
 
+// Queues the queries and keys of a batch: Q at workspace (B x T x dk, row-major each), K after
+// them; for gaussian inputs X, W_Q and W_K follow (generation_workspace_elements).
+template <typename Real>
+void queue_attention_factors(const ModelSpec& spec, std::uint64_t seed,
+                             const std::uint32_t* d_indices, int batch, Real* workspace,
+                             cudaStream_t stream, cublasHandle_t blas) {
+  const std::int64_t T = spec.T, d = spec.d, dk = spec.dk;
+  Real* q = workspace;           // B x (T x dk), row-major each
+  Real* k = q + batch * T * dk;  // B x (T x dk)
+  const Real sigma = static_cast<Real>(spec.weight_sigma());
+  if (spec.input == InputKind::kIsometric) {
+    launch_factors(RngStream::kQueries, sigma, seed, d_indices, batch, T, dk, q, stream);
+    launch_factors(RngStream::kKeys, sigma, seed, d_indices, batch, T, dk, k, stream);
+    return;
+  }
+  Real* x = k + batch * T * dk;    // B x (T x d)
+  Real* wq = x + batch * T * d;    // B x (d x dk)
+  Real* wk = wq + batch * d * dk;  // B x (d x dk)
+  const Real x_scale = static_cast<Real>(1.0 / std::sqrt(static_cast<double>(d)));
+  launch_factors(RngStream::kInputs, x_scale, seed, d_indices, batch, T, d, x, stream);
+  launch_factors(RngStream::kQueryWeights, sigma, seed, d_indices, batch, d, dk, wq, stream);
+  launch_factors(RngStream::kKeyWeights, sigma, seed, d_indices, batch, d, dk, wk, stream);
+  // Row-major Q = X W is column-major Q^T = W^T X^T: (dk x d)(d x T).
+  blas::gemm_strided_batched(blas, CUBLAS_OP_N, CUBLAS_OP_N, dk, T, d, Real(1), wq, dk, d * dk, x,
+                             d, T * d, Real(0), q, dk, T * dk, batch);
+  blas::gemm_strided_batched(blas, CUBLAS_OP_N, CUBLAS_OP_N, dk, T, d, Real(1), wk, dk, d * dk, x,
+                             d, T * d, Real(0), k, dk, T * dk, batch);
+}
+
 }  // namespace
 
 std::int64_t generation_workspace_elements(const ModelSpec& spec) {
@@ -224,6 +217,17 @@ std::int64_t generation_workspace_elements(const ModelSpec& spec) {
   const std::int64_t qk = 2 * spec.T * spec.dk;
   if (spec.input == InputKind::kIsometric) return qk;
   return qk + spec.T * spec.d + 2 * spec.d * spec.dk;
+}
+
+template <typename Real>
+void generate_attention_factors(const ModelSpec& spec, std::uint64_t seed, std::uint32_t index,
+                                Real* workspace, cudaStream_t stream, cublasHandle_t blas) {
+  validate(spec);
+  DeviceBuffer<std::uint32_t> d_index(1);
+  GAPBENCH_CUDA_CHECK(cudaMemcpyAsync(d_index.data(), &index, sizeof(std::uint32_t),
+                                      cudaMemcpyHostToDevice, stream));
+  queue_attention_factors(spec, seed, d_index.data(), 1, workspace, stream, blas);
+  GAPBENCH_CUDA_CHECK(cudaStreamSynchronize(stream));  // before d_index is freed
 }
 
 template <typename Real>
@@ -249,29 +253,10 @@ void generate_batch(const ModelSpec& spec, std::uint64_t seed,
         spec.law, static_cast<Real>(spec.beta), seed, d_indices.data(), T, spec.fix, a, row_stats);
     GAPBENCH_CUDA_CHECK_LAUNCH();
   } else {
-    const std::int64_t d = spec.d, dk = spec.dk;
-    Real* q = workspace;           // B x (T x dk), row-major each
-    Real* k = q + batch * T * dk;  // B x (T x dk)
-    const Real sigma = static_cast<Real>(spec.weight_sigma());
-    if (spec.input == InputKind::kIsometric) {
-      launch_factors(RngStream::kQueries, sigma, seed, d_indices.data(), batch, T, dk, q, stream);
-      launch_factors(RngStream::kKeys, sigma, seed, d_indices.data(), batch, T, dk, k, stream);
-    } else {
-      Real* x = k + batch * T * dk;    // B x (T x d)
-      Real* wq = x + batch * T * d;    // B x (d x dk)
-      Real* wk = wq + batch * d * dk;  // B x (d x dk)
-      const Real x_scale = static_cast<Real>(1.0 / std::sqrt(static_cast<double>(d)));
-      launch_factors(RngStream::kInputs, x_scale, seed, d_indices.data(), batch, T, d, x, stream);
-      launch_factors(RngStream::kQueryWeights, sigma, seed, d_indices.data(), batch, d, dk, wq,
-                     stream);
-      launch_factors(RngStream::kKeyWeights, sigma, seed, d_indices.data(), batch, d, dk, wk,
-                     stream);
-      // Row-major Q = X W is column-major Q^T = W^T X^T: (dk x d)(d x T).
-      blas::gemm_strided_batched(blas, CUBLAS_OP_N, CUBLAS_OP_N, dk, T, d, Real(1), wq, dk, d * dk,
-                                 x, d, T * d, Real(0), q, dk, T * dk, batch);
-      blas::gemm_strided_batched(blas, CUBLAS_OP_N, CUBLAS_OP_N, dk, T, d, Real(1), wk, dk, d * dk,
-                                 x, d, T * d, Real(0), k, dk, T * dk, batch);
-    }
+    const std::int64_t dk = spec.dk;
+    queue_attention_factors(spec, seed, d_indices.data(), batch, workspace, stream, blas);
+    const Real* q = workspace;                   // B x (T x dk), row-major each
+    const Real* k = workspace + batch * T * dk;  // B x (T x dk)
     // Row i of the row-major logits is column i of the column-major K Q^T (T x T):
     // (K^T stored dk x T)^T (Q^T stored dk x T).
     blas::gemm_strided_batched(blas, CUBLAS_OP_T, CUBLAS_OP_N, T, T, dk, Real(1), k, dk, T * dk, q,
@@ -283,6 +268,10 @@ void generate_batch(const ModelSpec& spec, std::uint64_t seed,
   GAPBENCH_CUDA_CHECK(cudaStreamSynchronize(stream));
 }
 
+template void generate_attention_factors<float>(const ModelSpec&, std::uint64_t, std::uint32_t,
+                                                float*, cudaStream_t, cublasHandle_t);
+template void generate_attention_factors<double>(const ModelSpec&, std::uint64_t, std::uint32_t,
+                                                 double*, cudaStream_t, cublasHandle_t);
 template void generate_batch<float>(const ModelSpec&, std::uint64_t,
                                     const std::vector<std::uint32_t>&, float*, double*, float*,
                                     cudaStream_t, cublasHandle_t);

@@ -39,4 +39,11 @@ void generate_batch(const ModelSpec& spec, std::uint64_t seed,
                     const std::vector<std::uint32_t>& indices, Real* a, double* row_stats,
                     Real* workspace, cudaStream_t stream, cublasHandle_t blas);
 
+// The queries and keys of attention matrix `index` (the same as generate_batch's): Q row-major
+// T x dk at workspace, K after it; `workspace` holds generation_workspace_elements(spec). Returns
+// once they are computed.
+template <typename Real>
+void generate_attention_factors(const ModelSpec& spec, std::uint64_t seed, std::uint32_t index,
+                                Real* workspace, cudaStream_t stream, cublasHandle_t blas);
+
 }  // namespace gapbench::cuda

@@ -9,7 +9,7 @@
 #                                         carries at most 64 MiB). The CUDA libraries (cuBLAS,
 #                                         cuSOLVER 13) come from the GPU machine's own toolkit.
 #   scripts/gpu-check.sh run OUT          there: the GPU tests, the GPU benchmarks and the sweeps,
-#                                         each under a time limit, at most 7.5 minutes in all; writes
+#                                         each under a time limit, at most 8 minutes in all; writes
 #                                         OUT/gpu-check.log and OUT/results.tar.gz (JSON, CSV),
 #                                         packed again after every step so that a run cut short
 #                                         keeps what it finished. Exit 1 when no device is seen.
@@ -91,19 +91,28 @@ run() {
   pack
 
   stamp "GPU benchmarks"
-  timeout 150 "$bin/gapbench_bench" --benchmark_filter='^gpu/' --max-T=32768 \
+  timeout 130 "$bin/gapbench_bench" --benchmark_filter='^gpu/' --max-T=32768 \
     --benchmark_out="$res/bench_gpu.json" --benchmark_out_format=json ||
     echo "gpu-check: benchmarks FAILED or timed out"
   pack
 
   local common=(--backend cuda --model markov,attention --precision float32 --d 64)
   stamp "sweep: lanczos, rsvd, xgesvdr at T = 1024 ... 32768"
-  timeout 100 "$bin/gapbench" sweep "${common[@]}" --T 1024:32768:x2 --seeds 2 \
+  timeout 80 "$bin/gapbench" sweep "${common[@]}" --T 1024:32768:x2 --seeds 2 \
     --solver lanczos,rsvd,xgesvdr --out "$res/sweep_iterative" || echo "gpu-check: sweep FAILED"
   pack
   stamp "sweep: exact and gesvda at T = 1024 ... 8192"
-  timeout 70 "$bin/gapbench" sweep "${common[@]}" --T 1024:8192:x2 --seeds 1 \
+  timeout 50 "$bin/gapbench" sweep "${common[@]}" --T 1024:8192:x2 --seeds 1 \
     --solver exact,gesvda --out "$res/sweep_dense" || echo "gpu-check: dense sweep FAILED"
+  pack
+  # The matrix-free operator past the dense path's reach (issue 7): attention, d = dk = 64,
+  # float32, top 4; the time and the values go to the log and to fused_T<T>.txt.
+  for T in 65536 262144; do
+    stamp "fused operator at T = $T"
+    timeout $((T == 65536 ? 45 : 60)) "$bin/gapbench" run --backend cuda --model attention \
+      --d 64 --T "$T" --precision float32 --operator fused | tee "$res/fused_T$T.txt" ||
+      echo "gpu-check: fused run at T = $T FAILED or timed out"
+  done
   stamp "done"
 }
 

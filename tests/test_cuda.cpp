@@ -22,6 +22,7 @@
 #include "gapbench/cpu/generate.hpp"
 #include "gapbench/cuda_api.hpp"
 #include "gapbench/error.hpp"
+#include "gapbench/operator.hpp"
 #include "test_models.hpp"
 
 namespace gapbench {
@@ -88,11 +89,72 @@ TEST_P(GenerationVersusCpu, EveryModelAgreesEntrywise) {
   }
 }
 
+std::string point_name(std::int64_t T, Fix fix, Precision precision) {
+  return "T" + std::to_string(T) + "_fix_" + to_string(fix) + "_" + to_string(precision);
+}
+
 INSTANTIATE_TEST_SUITE_P(All, GenerationVersusCpu,
                          ::testing::Combine(::testing::Values<std::int64_t>(64, 257),
                                             ::testing::Values(Fix::kNone, Fix::kCenter),
                                             ::testing::Values(Precision::kFloat32,
-                                                              Precision::kFloat64)));
+                                                              Precision::kFloat64)),
+                         [](const auto& info) {
+                           return point_name(std::get<0>(info.param), std::get<1>(info.param),
+                                             std::get<2>(info.param));
+                         });
+
+// ---- the fused (matrix-free) operator --------------------------------------------------------
+
+// Products of the device's fused operator against the CPU's dense matrix: normwise within 1e-5
+// (float32) and 1e-12 (float64; the tile GEMMs sum in another order), with tiles of 100 so that
+// T = 257 and 2048 cross tile boundaries in both directions and under the causal mask.
+template <typename Real>
+void expect_fused_products_match(const ModelSpec& spec, double tol) {
+  const std::int64_t T = spec.T, b = 3;
+  std::vector<Real> dense(static_cast<std::size_t>(T * T));
+  const FrobeniusSums dense_sums = cpu::generate_dense<Real>(spec, 7, 2, dense.data());
+  const cpu::DenseOperator<Real> reference(dense.data(), T, T);
+  std::vector<Real> x(static_cast<std::size_t>(T * b));
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<Real>(std::sin(0.37 * i + 1.0));
+  for (const bool transpose : {false, true}) {
+    FrobeniusSums sums;
+    const std::vector<Real> got =
+        cuda::fused_product_on_device<Real>(spec, 7, 2, x, b, transpose, 100, &sums);
+    std::vector<Real> want(x.size());
+    const BlockView<const Real> xv{x.data(), T, b, T};
+    const BlockView<Real> wv{want.data(), T, b, T};
+    transpose ? reference.apply_transpose(xv, wv) : reference.apply(xv, wv);
+    double diff = 0, norm = 0;
+    for (std::size_t i = 0; i < want.size(); ++i) {
+      diff += (static_cast<double>(got[i]) - want[i]) * (static_cast<double>(got[i]) - want[i]);
+      norm += static_cast<double>(want[i]) * want[i];
+    }
+    EXPECT_LE(std::sqrt(diff / norm), tol) << (transpose ? "A^T X" : "A X");
+    EXPECT_NEAR(sums.frob_sq, dense_sums.frob_sq, tol * dense_sums.frob_sq);
+    EXPECT_NEAR(sums.frob_perp_sq, dense_sums.frob_perp_sq, tol * dense_sums.frob_perp_sq);
+  }
+}
+
+class FusedOnDevice : public ::testing::TestWithParam<std::tuple<std::int64_t, Fix>> {};
+
+TEST_P(FusedOnDevice, ProductsMatchTheDenseMatrix) {
+  GAPBENCH_REQUIRE_DEVICE();
+  const auto [T, fix] = GetParam();
+  for (NamedModel m : models_at(T)) {
+    SCOPED_TRACE(m.name);
+    m.spec.fix = fix;
+    expect_fused_products_match<double>(m.spec, 1e-12);
+    expect_fused_products_match<float>(m.spec, 1e-5);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(All, FusedOnDevice,
+                         ::testing::Combine(::testing::Values<std::int64_t>(64, 257, 2048),
+                                            ::testing::Values(Fix::kNone, Fix::kCenter)),
+                         [](const auto& info) {
+                           return point_name(std::get<0>(info.param), std::get<1>(info.param),
+                                             Precision::kFloat64);
+                         });
 
 // cuBLAS promises identical results only for identical calls, and the batch count is part of
 // the call: a matrix generated in a batch agrees with itself generated alone to rounding.
@@ -157,7 +219,8 @@ const SolverCase kSolverCases[] = {
     {SolverKind::kGesvda, Precision::kFloat32, 1e-5, 1e-3},
 };
 
-void expect_solver_matches(const SolverCase& c, const ModelSpec& model) {
+void expect_solver_matches(const SolverCase& c, const ModelSpec& model,
+                           OperatorChoice op = OperatorChoice::kDense) {
   const cuda::Inventory inv = cuda::inventory();
   auto backend = cuda::make_cuda_backend(inv.devices.front());
   PointSpec point;
@@ -165,10 +228,12 @@ void expect_solver_matches(const SolverCase& c, const ModelSpec& model) {
   point.precision = c.precision;
   point.solver.kind = c.kind;
   point.solver.k = 4;
+  point.op = op;
   backend->check(point);
   const std::vector<MatrixOutcome> out = backend->run_batch(point, 5, {0, 1});
   ASSERT_EQ(out.size(), 2u);
   for (const MatrixOutcome& o : out) {
+    EXPECT_EQ(o.op, op);
     const std::vector<double>& ref = cpu_exact(model, 5, o.index);
     ASSERT_EQ(o.solve.values.size(), 4u);
     EXPECT_TRUE(o.solve.converged);
@@ -197,6 +262,25 @@ TEST_P(SolversVersusCpuExact, TopFourAgree) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Sizes, SolversVersusCpuExact, ::testing::Values<std::int64_t>(64, 1000));
+
+// lanczos and rsvd on the device's fused operator, through the backend (--operator fused).
+TEST(FusedOnDevice, TopFourMatchCpuExact) {
+  GAPBENCH_REQUIRE_DEVICE();
+  for (const std::int64_t T : {64, 257}) {
+    for (const Fix fix : {Fix::kNone, Fix::kCenter}) {
+      for (NamedModel m : models_at(T)) {
+        SCOPED_TRACE(m.name + " T=" + std::to_string(T) + " fix=" + to_string(fix));
+        m.spec.fix = fix;
+        for (const SolverKind kind : {SolverKind::kLanczos, SolverKind::kRsvd}) {
+          expect_solver_matches({kind, Precision::kFloat64, 1e-12, 1e-10}, m.spec,
+                                OperatorChoice::kFused);
+          expect_solver_matches({kind, Precision::kFloat32, 1e-5, 1e-4}, m.spec,
+                                OperatorChoice::kFused);
+        }
+      }
+    }
+  }
+}
 
 TEST(SolversVersusCpuExactLarge, LanczosAt4096) {
   GAPBENCH_REQUIRE_DEVICE();

@@ -1,0 +1,311 @@
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "blas.cuh"
+#include "fused_device.cuh"
+#include "gapbench/cuda_api.hpp"
+#include "gapbench/entries.hpp"
+#include "generate.cuh"
+#include "softmax_stats.cuh"
+
+namespace gapbench::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+
+// Where tile entry e (column-major nj x ni: row r of the tile is contiguous) sits in A.
+struct TileSpot {
+  std::int64_t r, c;
+};
+
+__device__ __forceinline__ TileSpot spot(std::int64_t e, std::int64_t nj) {
+  return {e / nj, e % nj};
+}
+
+// The raw value of entry (i, j): the scaled logit (attention; the tile holds the logit) or the
+// markov entry drawn from its counter.
+template <typename Real>
+__device__ __forceinline__ Real raw_value(const ModelSpec& spec, bool attention, Real logit_scale,
+                                          std::uint64_t seed, std::uint32_t index, Real stored,
+                                          std::int64_t i, std::int64_t j) {
+  if (attention) return stored * logit_scale;
+  return markov_raw_entry<Real>(spec.law, static_cast<Real>(spec.beta), seed, index,
+                                static_cast<std::uint32_t>(i), static_cast<std::uint32_t>(j));
+}
+
+// Fills the tile (rows [i0, i0 + ni), columns [j0, j0 + nj)) in place: the raw values
+// (raw_only, for the statistics pass) or the entries of A, masked entries 0.
+template <typename Real>
+__global__ void fill_tile(ModelSpec spec, bool attention, bool logits, Real logit_scale,
+                          std::uint64_t seed, std::uint32_t index, std::int64_t i0, std::int64_t ni,
+                          std::int64_t j0, std::int64_t nj, bool raw_only, const Real* row_max,
+                          const Real* row_inv, Real* tile) {
+  const std::int64_t n = ni * nj;
+  for (std::int64_t e = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; e < n;
+       e += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    const TileSpot p = spot(e, nj);
+    const std::int64_t i = i0 + p.r, j = j0 + p.c;
+    const Real x = raw_value(spec, attention, logit_scale, seed, index, tile[e], i, j);
+    if (raw_only) {
+      tile[e] = x;
+      continue;
+    }
+    const bool valid = !spec.causal || j <= i;
+    tile[e] = valid ? (logits ? softmax_weight(x, row_max[i]) : x) * row_inv[i] : Real(0);
+  }
+}
+
+__global__ void clear_stats(std::int64_t T, bool logits, MaxSum* stats) {
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < T;
+       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    stats[i] = empty_row(logits);
+  }
+}
+
+// One block per tile row: folds the row's valid raw values into its running statistics.
+template <typename Real>
+__global__ void __launch_bounds__(kThreads)
+    tile_row_stats(bool causal, bool logits, std::int64_t i0, std::int64_t j0, std::int64_t nj,
+                   const Real* tile, MaxSum* stats) {
+  const std::int64_t r = blockIdx.x, i = i0 + r;
+  const std::int64_t reach = i + 1 - j0;  // columns j0 .. i are valid under the causal mask
+  const std::int64_t valid = !causal ? nj : reach < 0 ? 0 : reach > nj ? nj : reach;
+  MaxSum local = empty_row(logits);
+  for (std::int64_t c = threadIdx.x; c < valid; c += kThreads) {
+    const double x = static_cast<double>(tile[r * nj + c]);
+    if (logits) {
+      add_logit(local, x);
+    } else {
+      add_weight(local, x);
+    }
+  }
+  const MaxSum row = block_normaliser<kThreads>(local);
+  if (threadIdx.x == 0) stats[i] = combine(stats[i], row);
+}
+
+template <typename Real>
+__global__ void finish_stats(std::int64_t T, bool logits, const MaxSum* stats, Real* row_max,
+                             Real* row_inv, double* row_sq) {
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < T;
+       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    const MaxSum s = stats[i];
+    row_max[i] = logits ? static_cast<Real>(s.max) : Real(0);
+    row_inv[i] = static_cast<Real>(1.0 / s.sum);
+    row_sq[i] = s.sum_sq / (s.sum * s.sum);  // sum_j a_ij^2 of the normalised row
+  }
+}
+
+// One block per column c of x: its sum, in float64.
+template <typename Real>
+__global__ void __launch_bounds__(kThreads)
+    column_sums(const Real* x, std::int64_t rows, std::int64_t ld, double* sums) {
+  using Reduce = cub::BlockReduce<double, kThreads>;
+  __shared__ typename Reduce::TempStorage storage;
+  const std::int64_t c = blockIdx.x;
+  double local = 0;
+  for (std::int64_t i = threadIdx.x; i < rows; i += kThreads) local += x[c * ld + i];
+  const double total = Reduce(storage).Sum(local);
+  if (threadIdx.x == 0) sums[c] = total;
+}
+
+// y[:, c] -= sums[c] / T: the fix's rank-one term.
+template <typename Real>
+__global__ void subtract_means(Real* y, std::int64_t rows, std::int64_t ld, const double* sums,
+                               double T) {
+  const std::int64_t c = blockIdx.y;
+  const Real shift = static_cast<Real>(sums[c] / T);
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < rows;
+       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    y[c * ld + i] -= shift;
+  }
+}
+
+unsigned grid_for(std::int64_t n) {
+  return static_cast<unsigned>(std::clamp<std::int64_t>((n + kThreads - 1) / kThreads, 1, 65535));
+}
+
+}  // namespace
+
+template <typename Real>
+std::int64_t DeviceFusedOperator<Real>::device_bytes(const ModelSpec& spec, std::int64_t tile_rows,
+                                                     std::int64_t tile_cols) {
+  const std::int64_t T = spec.T;
+  const std::int64_t factors =
+      spec.kind == ModelKind::kAttention ? generation_workspace_elements(spec) : 0;
+  const std::int64_t tile = std::min(tile_rows, T) * std::min(tile_cols, T);
+  return (factors + tile + 2 * T) * static_cast<std::int64_t>(sizeof(Real)) +
+         T * static_cast<std::int64_t>(sizeof(MaxSum) + sizeof(double));
+}
+
+template <typename Real>
+DeviceFusedOperator<Real>::DeviceFusedOperator(const ModelSpec& spec, std::uint64_t seed,
+                                               std::uint32_t index, cudaStream_t stream,
+                                               cublasHandle_t blas, std::int64_t tile_rows,
+                                               std::int64_t tile_cols)
+    : m_spec(spec),
+      m_seed(seed),
+      m_index(index),
+      m_stream(stream),
+      m_blas(blas),
+      m_tile_rows(std::min(tile_rows, spec.T)),
+      m_tile_cols(std::min(tile_cols, spec.T)),
+      m_logits(spec.kind == ModelKind::kAttention || markov_uses_logits(spec.law)),
+      m_row_max(static_cast<std::size_t>(spec.T)),
+      m_row_inv(static_cast<std::size_t>(spec.T)),
+      m_tile(static_cast<std::size_t>(m_tile_rows * m_tile_cols)),
+      m_scratch(64) {
+  validate(spec);
+  const std::int64_t T = spec.T;
+  if (spec.kind == ModelKind::kAttention) {
+    m_logit_scale = attention_logit_scale(static_cast<Real>(spec.beta), spec.dk);
+    m_factors = DeviceBuffer<Real>(static_cast<std::size_t>(generation_workspace_elements(spec)));
+    generate_attention_factors<Real>(spec, seed, index, m_factors.data(), stream, blas);
+  }
+  // The statistics pass: every (causal) tile once, raw.
+  DeviceBuffer<MaxSum> stats(static_cast<std::size_t>(T));
+  DeviceBuffer<double> row_sq(static_cast<std::size_t>(T));
+  clear_stats<<<grid_for(T), kThreads, 0, stream>>>(T, m_logits, stats.data());
+  GAPBENCH_CUDA_CHECK_LAUNCH();
+  for (std::int64_t i0 = 0; i0 < T; i0 += m_tile_rows) {
+    const std::int64_t ni = std::min(m_tile_rows, T - i0);
+    const std::int64_t j_end = spec.causal ? i0 + ni : T;
+    for (std::int64_t j0 = 0; j0 < j_end; j0 += m_tile_cols) {
+      const std::int64_t nj = std::min(m_tile_cols, j_end - j0);
+      make_tile(i0, ni, j0, nj, /*raw_only=*/true);
+      tile_row_stats<Real><<<static_cast<unsigned>(ni), kThreads, 0, stream>>>(
+          spec.causal, m_logits, i0, j0, nj, m_tile.data(), stats.data());
+      GAPBENCH_CUDA_CHECK_LAUNCH();
+    }
+  }
+  finish_stats<Real><<<grid_for(T), kThreads, 0, stream>>>(
+      T, m_logits, stats.data(), m_row_max.data(), m_row_inv.data(), row_sq.data());
+  GAPBENCH_CUDA_CHECK_LAUNCH();
+  std::vector<double> host(static_cast<std::size_t>(T));
+  GAPBENCH_CUDA_CHECK(
+      cudaMemcpyAsync(host.data(), row_sq.data(), row_sq.bytes(), cudaMemcpyDeviceToHost, stream));
+  GAPBENCH_CUDA_CHECK(cudaStreamSynchronize(stream));
+  // Each row sums to 1 over all T columns: sum_j (a_ij - 1/T)^2 = sum_j a_ij^2 - 1/T.
+  double sq = 0, perp_sq = 0;
+  for (std::int64_t i = 0; i < T; ++i) {  // row order, as the CPU backend sums
+    sq += host[i];
+    perp_sq += host[i] - 1.0 / static_cast<double>(T);
+  }
+  m_sums.frob_sq = spec.fix == Fix::kCenter ? perp_sq : sq;
+  m_sums.frob_perp_sq = perp_sq;
+}
+
+template <typename Real>
+void DeviceFusedOperator<Real>::make_tile(std::int64_t i0, std::int64_t ni, std::int64_t j0,
+                                          std::int64_t nj, bool raw_only) const {
+  const bool attention = m_spec.kind == ModelKind::kAttention;
+  if (attention) {
+    // Tile row r (column r of the column-major nj x ni tile) = logits of row i0 + r:
+    // (K_J^T stored dk x nj)^T (Q_I^T stored dk x ni), as generate_batch's logits.
+    const std::int64_t dk = m_spec.dk;
+    const Real* q = m_factors.data();
+    const Real* k = q + m_spec.T * dk;
+    blas::gemm(m_blas, CUBLAS_OP_T, CUBLAS_OP_N, nj, ni, dk, Real(1), k + j0 * dk, dk, q + i0 * dk,
+               dk, Real(0), m_tile.data(), nj);
+  }
+  fill_tile<Real><<<grid_for(ni * nj), kThreads, 0, m_stream>>>(
+      m_spec, attention, m_logits, m_logit_scale, m_seed, m_index, i0, ni, j0, nj, raw_only,
+      m_row_max.data(), m_row_inv.data(), m_tile.data());
+  GAPBENCH_CUDA_CHECK_LAUNCH();
+}
+
+template <typename Real>
+void DeviceFusedOperator<Real>::subtract_fix(BlockView<const Real> x, BlockView<Real> y) const {
+  if (m_spec.fix != Fix::kCenter || x.cols == 0) return;
+  if (m_scratch.size() < static_cast<std::size_t>(x.cols)) {
+    const_cast<DeviceBuffer<double>&>(m_scratch) =
+        DeviceBuffer<double>(static_cast<std::size_t>(x.cols));
+  }
+  column_sums<Real><<<static_cast<unsigned>(x.cols), kThreads, 0, m_stream>>>(x.data, x.rows, x.ld,
+                                                                              m_scratch.data());
+  GAPBENCH_CUDA_CHECK_LAUNCH();
+  subtract_means<Real>
+      <<<dim3(grid_for(y.rows), static_cast<unsigned>(y.cols)), kThreads, 0, m_stream>>>(
+          y.data, y.rows, y.ld, m_scratch.data(), static_cast<double>(m_spec.T));
+  GAPBENCH_CUDA_CHECK_LAUNCH();
+}
+
+template <typename Real>
+void DeviceFusedOperator<Real>::apply(BlockView<const Real> x, BlockView<Real> y) const {
+  this->count_pass();
+  const std::int64_t T = m_spec.T, b = x.cols;
+  for (std::int64_t i0 = 0; i0 < T; i0 += m_tile_rows) {
+    const std::int64_t ni = std::min(m_tile_rows, T - i0);
+    GAPBENCH_CUDA_CHECK(
+        cudaMemset2DAsync(y.data + i0, y.ld * sizeof(Real), 0, ni * sizeof(Real), b, m_stream));
+    const std::int64_t j_end = m_spec.causal ? i0 + ni : T;  // the causal mask zeroes the rest
+    for (std::int64_t j0 = 0; j0 < j_end; j0 += m_tile_cols) {
+      const std::int64_t nj = std::min(m_tile_cols, j_end - j0);
+      make_tile(i0, ni, j0, nj, /*raw_only=*/false);
+      blas::gemm(m_blas, CUBLAS_OP_T, CUBLAS_OP_N, ni, b, nj, Real(1), m_tile.data(), nj,
+                 x.data + j0, x.ld, Real(1), y.data + i0, y.ld);
+    }
+  }
+  subtract_fix(x, y);
+}
+
+template <typename Real>
+void DeviceFusedOperator<Real>::apply_transpose(BlockView<const Real> x, BlockView<Real> y) const {
+  this->count_pass();
+  const std::int64_t T = m_spec.T, b = x.cols;
+  for (std::int64_t j0 = 0; j0 < T; j0 += m_tile_cols) {
+    const std::int64_t nj = std::min(m_tile_cols, T - j0);
+    GAPBENCH_CUDA_CHECK(
+        cudaMemset2DAsync(y.data + j0, y.ld * sizeof(Real), 0, nj * sizeof(Real), b, m_stream));
+    // Under the causal mask only rows i >= j0 reach these columns.
+    const std::int64_t i_start = m_spec.causal ? j0 / m_tile_rows * m_tile_rows : 0;
+    for (std::int64_t i0 = i_start; i0 < T; i0 += m_tile_rows) {
+      const std::int64_t ni = std::min(m_tile_rows, T - i0);
+      make_tile(i0, ni, j0, nj, /*raw_only=*/false);
+      blas::gemm(m_blas, CUBLAS_OP_N, CUBLAS_OP_N, nj, b, ni, Real(1), m_tile.data(), nj,
+                 x.data + i0, x.ld, Real(1), y.data + j0, y.ld);
+    }
+  }
+  subtract_fix(x, y);
+}
+
+template <typename Real>
+std::vector<Real> fused_product_on_device(const ModelSpec& spec, std::uint64_t seed,
+                                          std::uint32_t index, const std::vector<Real>& x,
+                                          std::int64_t b, bool transpose, std::int64_t tile,
+                                          FrobeniusSums* sums) {
+  Stream stream;
+  CublasHandle blas(stream.get());
+  const std::int64_t T = spec.T;
+  const DeviceFusedOperator<Real> op(spec, seed, index, stream.get(), blas.get(), tile, tile);
+  if (sums) *sums = op.sums();
+  DeviceBuffer<Real> dx(x.size()), dy(x.size());
+  GAPBENCH_CUDA_CHECK(
+      cudaMemcpyAsync(dx.data(), x.data(), dx.bytes(), cudaMemcpyHostToDevice, stream.get()));
+  const BlockView<const Real> xv{dx.data(), T, b, T};
+  const BlockView<Real> yv{dy.data(), T, b, T};
+  if (transpose) {
+    op.apply_transpose(xv, yv);
+  } else {
+    op.apply(xv, yv);
+  }
+  std::vector<Real> y(x.size());
+  GAPBENCH_CUDA_CHECK(
+      cudaMemcpyAsync(y.data(), dy.data(), dy.bytes(), cudaMemcpyDeviceToHost, stream.get()));
+  stream.synchronize();
+  return y;
+}
+
+template class DeviceFusedOperator<float>;
+template class DeviceFusedOperator<double>;
+template std::vector<float> fused_product_on_device<float>(const ModelSpec&, std::uint64_t,
+                                                           std::uint32_t, const std::vector<float>&,
+                                                           std::int64_t, bool, std::int64_t,
+                                                           FrobeniusSums*);
+template std::vector<double> fused_product_on_device<double>(const ModelSpec&, std::uint64_t,
+                                                             std::uint32_t,
+                                                             const std::vector<double>&,
+                                                             std::int64_t, bool, std::int64_t,
+                                                             FrobeniusSums*);
+
+}  // namespace gapbench::cuda

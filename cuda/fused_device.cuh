@@ -1,0 +1,68 @@
+// The matrix-free (fused) operator on the device: the CUDA counterpart of
+// src/gapbench/cpu/fused_operator.hpp. It keeps Q and K (attention; generated on the device from
+// the same counters) or nothing but the Philox counters (markov), and each row's softmax maximum
+// and 1/sum from one streaming pass, and computes A X and A^T X tile by tile: a tile of logits
+// (cuBLAS GEMM, Q_I K_J^T), one kernel that masks, exponentiates and normalises it (or draws the
+// markov entries), and a cuBLAS GEMM of the tile with the block of vectors. Memory: the factors,
+// O(T) statistics and one tile (tile_rows x tile_cols).
+//
+// This is the straightforward three-step form: every tile is written once by the logits GEMM,
+// read and written by the normalising kernel and read by the product, about 4 passes over its
+// bytes. A kernel that keeps the tile on chip (FlashAttention's form) is the step after it.
+#pragma once
+
+#include <cstdint>
+
+#include "gapbench/metrics.hpp"
+#include "gapbench/model.hpp"
+#include "gapbench/operator.hpp"
+#include "handles.cuh"
+#include "resources.cuh"
+
+namespace gapbench::cuda {
+
+template <typename Real>
+class DeviceFusedOperator final : public LinearOperator<Real> {
+ public:
+  // Matrix `index` of `spec` under `seed`; tiles of at most tile_rows x tile_cols (smaller
+  // tiles only in tests, to cross tile boundaries at small T).
+  DeviceFusedOperator(const ModelSpec& spec, std::uint64_t seed, std::uint32_t index,
+                      cudaStream_t stream, cublasHandle_t blas, std::int64_t tile_rows = 8192,
+                      std::int64_t tile_cols = 8192);
+
+  std::int64_t rows() const override { return m_spec.T; }
+  std::int64_t cols() const override { return m_spec.T; }
+  void apply(BlockView<const Real> x, BlockView<Real> y) const override;
+  void apply_transpose(BlockView<const Real> x, BlockView<Real> y) const override;
+
+  FrobeniusSums sums() const { return m_sums; }
+
+  // Device bytes the operator holds for `spec` (factors, statistics, one tile).
+  static std::int64_t device_bytes(const ModelSpec& spec, std::int64_t tile_rows = 8192,
+                                   std::int64_t tile_cols = 8192);
+
+ private:
+  // Queues the normalised tile of A for rows [i0, i0 + ni) and columns [j0, j0 + nj) into
+  // m_tile (column-major nj x ni: row i of the tile is contiguous); `raw_only` leaves the
+  // scaled logits (or markov raw values) instead, for the statistics pass.
+  void make_tile(std::int64_t i0, std::int64_t ni, std::int64_t j0, std::int64_t nj,
+                 bool raw_only) const;
+  void subtract_fix(BlockView<const Real> x, BlockView<Real> y) const;
+
+  ModelSpec m_spec;
+  std::uint64_t m_seed;
+  std::uint32_t m_index;
+  cudaStream_t m_stream;
+  cublasHandle_t m_blas;
+  std::int64_t m_tile_rows, m_tile_cols;
+  bool m_logits;
+  Real m_logit_scale = 1;
+  DeviceBuffer<Real> m_factors;    // Q (T x dk) then K (T x dk), row-major; attention only
+  DeviceBuffer<Real> m_row_max;    // per row: the maximum logit (0 for markov weights)
+  DeviceBuffer<Real> m_row_inv;    // per row: 1 / the sum of the weights
+  DeviceBuffer<Real> m_tile;       // one tile
+  DeviceBuffer<double> m_scratch;  // per column of a block: its sum (the fix)
+  FrobeniusSums m_sums;
+};
+
+}  // namespace gapbench::cuda
