@@ -14,14 +14,9 @@ namespace {
 
 constexpr int kThreads = 256;
 
-// Where tile entry e (column-major nj x ni: row r of the tile is contiguous) sits in A.
-struct TileSpot {
-  std::int64_t r, c;
-};
-
-__device__ __forceinline__ TileSpot spot(std::int64_t e, std::int64_t nj) {
-  return {e / nj, e % nj};
-}
+// Tiles hold at most kMaxTileSide^2 entries, so positions inside a tile fit 32-bit arithmetic
+// (cheaper divisions in the per-entry kernel).
+constexpr std::int64_t kMaxTileSide = 16384;
 
 // The raw value of entry (i, j): the scaled logit (attention; the tile holds the logit) or the
 // markov entry drawn from its counter.
@@ -35,23 +30,25 @@ __device__ __forceinline__ Real raw_value(const ModelSpec& spec, bool attention,
 }
 
 // Fills the tile (rows [i0, i0 + ni), columns [j0, j0 + nj)) in place: the raw values
-// (raw_only, for the statistics pass) or the entries of A, masked entries 0.
+// (raw_only, for the statistics pass) or the entries of A, masked entries 0. Tile entry e
+// (column-major nj x ni: row r = e / nj of the tile is contiguous) is A(i0 + e / nj, j0 + e % nj).
 template <typename Real>
-__global__ void fill_tile(ModelSpec spec, bool attention, bool logits, Real logit_scale,
-                          std::uint64_t seed, std::uint32_t index, std::int64_t i0, std::int64_t ni,
-                          std::int64_t j0, std::int64_t nj, bool raw_only, const Real* row_max,
-                          const Real* row_inv, Real* tile) {
-  const std::int64_t n = ni * nj;
-  for (std::int64_t e = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; e < n;
-       e += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
-    const TileSpot p = spot(e, nj);
-    const std::int64_t i = i0 + p.r, j = j0 + p.c;
-    const Real x = raw_value(spec, attention, logit_scale, seed, index, tile[e], i, j);
+__global__ void fill_tile(ModelSpec spec, bool attention, bool logits, bool causal,
+                          Real logit_scale, std::uint64_t seed, std::uint32_t index,
+                          std::int64_t i0, std::uint32_t ni, std::int64_t j0, std::uint32_t nj,
+                          bool raw_only, const Real* row_max, const Real* row_inv, Real* tile) {
+  const std::uint32_t n = ni * nj;
+  for (std::uint32_t e = blockIdx.x * blockDim.x + threadIdx.x; e < n;
+       e += gridDim.x * blockDim.x) {
+    const std::int64_t i = i0 + e / nj, j = j0 + e % nj;
+    // Markov tiles are drawn, not read: only attention's tile holds a value (its logit).
+    const Real x =
+        raw_value(spec, attention, logit_scale, seed, index, attention ? tile[e] : Real(0), i, j);
     if (raw_only) {
       tile[e] = x;
       continue;
     }
-    const bool valid = !spec.causal || j <= i;
+    const bool valid = !causal || j <= i;
     tile[e] = valid ? (logits ? softmax_weight(x, row_max[i]) : x) * row_inv[i] : Real(0);
   }
 }
@@ -125,6 +122,15 @@ unsigned grid_for(std::int64_t n) {
   return static_cast<unsigned>(std::clamp<std::int64_t>((n + kThreads - 1) / kThreads, 1, 65535));
 }
 
+// `spec`, validated, and the tile sides checked, before anything is allocated.
+const ModelSpec& checked(const ModelSpec& spec, std::int64_t tile_rows, std::int64_t tile_cols) {
+  validate(spec);
+  if (tile_rows < 1 || tile_cols < 1 || tile_rows > kMaxTileSide || tile_cols > kMaxTileSide) {
+    throw Error("DeviceFusedOperator: tile sides must be 1 to 16384");
+  }
+  return spec;
+}
+
 }  // namespace
 
 template <typename Real>
@@ -143,7 +149,7 @@ DeviceFusedOperator<Real>::DeviceFusedOperator(const ModelSpec& spec, std::uint6
                                                std::uint32_t index, cudaStream_t stream,
                                                cublasHandle_t blas, std::int64_t tile_rows,
                                                std::int64_t tile_cols)
-    : m_spec(spec),
+    : m_spec(checked(spec, tile_rows, tile_cols)),
       m_seed(seed),
       m_index(index),
       m_stream(stream),
@@ -151,11 +157,11 @@ DeviceFusedOperator<Real>::DeviceFusedOperator(const ModelSpec& spec, std::uint6
       m_tile_rows(std::min(tile_rows, spec.T)),
       m_tile_cols(std::min(tile_cols, spec.T)),
       m_logits(spec.kind == ModelKind::kAttention || markov_uses_logits(spec.law)),
+      m_causal(spec.kind == ModelKind::kAttention && spec.causal),
       m_row_max(static_cast<std::size_t>(spec.T)),
       m_row_inv(static_cast<std::size_t>(spec.T)),
       m_tile(static_cast<std::size_t>(m_tile_rows * m_tile_cols)),
       m_scratch(64) {
-  validate(spec);
   const std::int64_t T = spec.T;
   if (spec.kind == ModelKind::kAttention) {
     m_logit_scale = attention_logit_scale(static_cast<Real>(spec.beta), spec.dk);
@@ -169,12 +175,12 @@ DeviceFusedOperator<Real>::DeviceFusedOperator(const ModelSpec& spec, std::uint6
   GAPBENCH_CUDA_CHECK_LAUNCH();
   for (std::int64_t i0 = 0; i0 < T; i0 += m_tile_rows) {
     const std::int64_t ni = std::min(m_tile_rows, T - i0);
-    const std::int64_t j_end = spec.causal ? i0 + ni : T;
+    const std::int64_t j_end = m_causal ? i0 + ni : T;
     for (std::int64_t j0 = 0; j0 < j_end; j0 += m_tile_cols) {
       const std::int64_t nj = std::min(m_tile_cols, j_end - j0);
       make_tile(i0, ni, j0, nj, /*raw_only=*/true);
       tile_row_stats<Real><<<static_cast<unsigned>(ni), kThreads, 0, stream>>>(
-          spec.causal, m_logits, i0, j0, nj, m_tile.data(), stats.data());
+          m_causal, m_logits, i0, j0, nj, m_tile.data(), stats.data());
       GAPBENCH_CUDA_CHECK_LAUNCH();
     }
   }
@@ -209,7 +215,8 @@ void DeviceFusedOperator<Real>::make_tile(std::int64_t i0, std::int64_t ni, std:
                dk, Real(0), m_tile.data(), nj);
   }
   fill_tile<Real><<<grid_for(ni * nj), kThreads, 0, m_stream>>>(
-      m_spec, attention, m_logits, m_logit_scale, m_seed, m_index, i0, ni, j0, nj, raw_only,
+      m_spec, attention, m_logits, m_causal, m_logit_scale, m_seed, m_index, i0,
+      static_cast<std::uint32_t>(ni), j0, static_cast<std::uint32_t>(nj), raw_only,
       m_row_max.data(), m_row_inv.data(), m_tile.data());
   GAPBENCH_CUDA_CHECK_LAUNCH();
 }
@@ -218,8 +225,7 @@ template <typename Real>
 void DeviceFusedOperator<Real>::subtract_fix(BlockView<const Real> x, BlockView<Real> y) const {
   if (m_spec.fix != Fix::kCenter || x.cols == 0) return;
   if (m_scratch.size() < static_cast<std::size_t>(x.cols)) {
-    const_cast<DeviceBuffer<double>&>(m_scratch) =
-        DeviceBuffer<double>(static_cast<std::size_t>(x.cols));
+    m_scratch = DeviceBuffer<double>(static_cast<std::size_t>(x.cols));
   }
   column_sums<Real><<<static_cast<unsigned>(x.cols), kThreads, 0, m_stream>>>(x.data, x.rows, x.ld,
                                                                               m_scratch.data());
@@ -238,7 +244,7 @@ void DeviceFusedOperator<Real>::apply(BlockView<const Real> x, BlockView<Real> y
     const std::int64_t ni = std::min(m_tile_rows, T - i0);
     GAPBENCH_CUDA_CHECK(
         cudaMemset2DAsync(y.data + i0, y.ld * sizeof(Real), 0, ni * sizeof(Real), b, m_stream));
-    const std::int64_t j_end = m_spec.causal ? i0 + ni : T;  // the causal mask zeroes the rest
+    const std::int64_t j_end = m_causal ? i0 + ni : T;  // the causal mask zeroes the rest
     for (std::int64_t j0 = 0; j0 < j_end; j0 += m_tile_cols) {
       const std::int64_t nj = std::min(m_tile_cols, j_end - j0);
       make_tile(i0, ni, j0, nj, /*raw_only=*/false);
@@ -258,7 +264,7 @@ void DeviceFusedOperator<Real>::apply_transpose(BlockView<const Real> x, BlockVi
     GAPBENCH_CUDA_CHECK(
         cudaMemset2DAsync(y.data + j0, y.ld * sizeof(Real), 0, nj * sizeof(Real), b, m_stream));
     // Under the causal mask only rows i >= j0 reach these columns.
-    const std::int64_t i_start = m_spec.causal ? j0 / m_tile_rows * m_tile_rows : 0;
+    const std::int64_t i_start = m_causal ? j0 / m_tile_rows * m_tile_rows : 0;
     for (std::int64_t i0 = i_start; i0 < T; i0 += m_tile_rows) {
       const std::int64_t ni = std::min(m_tile_rows, T - i0);
       make_tile(i0, ni, j0, nj, /*raw_only=*/false);
@@ -272,12 +278,13 @@ void DeviceFusedOperator<Real>::apply_transpose(BlockView<const Real> x, BlockVi
 template <typename Real>
 std::vector<Real> fused_product_on_device(const ModelSpec& spec, std::uint64_t seed,
                                           std::uint32_t index, const std::vector<Real>& x,
-                                          std::int64_t b, bool transpose, std::int64_t tile,
-                                          FrobeniusSums* sums) {
+                                          std::int64_t b, bool transpose, std::int64_t tile_rows,
+                                          std::int64_t tile_cols, FrobeniusSums* sums) {
   Stream stream;
   CublasHandle blas(stream.get());
   const std::int64_t T = spec.T;
-  const DeviceFusedOperator<Real> op(spec, seed, index, stream.get(), blas.get(), tile, tile);
+  const DeviceFusedOperator<Real> op(spec, seed, index, stream.get(), blas.get(), tile_rows,
+                                     tile_cols);
   if (sums) *sums = op.sums();
   DeviceBuffer<Real> dx(x.size()), dy(x.size());
   GAPBENCH_CUDA_CHECK(
@@ -301,11 +308,11 @@ template class DeviceFusedOperator<double>;
 template std::vector<float> fused_product_on_device<float>(const ModelSpec&, std::uint64_t,
                                                            std::uint32_t, const std::vector<float>&,
                                                            std::int64_t, bool, std::int64_t,
-                                                           FrobeniusSums*);
+                                                           std::int64_t, FrobeniusSums*);
 template std::vector<double> fused_product_on_device<double>(const ModelSpec&, std::uint64_t,
                                                              std::uint32_t,
                                                              const std::vector<double>&,
                                                              std::int64_t, bool, std::int64_t,
-                                                             FrobeniusSums*);
+                                                             std::int64_t, FrobeniusSums*);
 
 }  // namespace gapbench::cuda

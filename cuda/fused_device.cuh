@@ -56,12 +56,13 @@ class DeviceFusedOperator final : public LinearOperator<Real> {
   cublasHandle_t m_blas;
   std::int64_t m_tile_rows, m_tile_cols;
   bool m_logits;
+  bool m_causal;  // attention's causal mask (markov has none)
   Real m_logit_scale = 1;
-  DeviceBuffer<Real> m_factors;    // Q (T x dk) then K (T x dk), row-major; attention only
-  DeviceBuffer<Real> m_row_max;    // per row: the maximum logit (0 for markov weights)
-  DeviceBuffer<Real> m_row_inv;    // per row: 1 / the sum of the weights
-  DeviceBuffer<Real> m_tile;       // one tile
-  DeviceBuffer<double> m_scratch;  // per column of a block: its sum (the fix)
+  DeviceBuffer<Real> m_factors;            // Q (T x dk) then K (T x dk), row-major; attention only
+  DeviceBuffer<Real> m_row_max;            // per row: the maximum logit (0 for markov weights)
+  DeviceBuffer<Real> m_row_inv;            // per row: 1 / the sum of the weights
+  DeviceBuffer<Real> m_tile;               // one tile
+  mutable DeviceBuffer<double> m_scratch;  // per column of a block: its sum (the fix)
   FrobeniusSums m_sums;
 };
 

@@ -86,12 +86,12 @@ run() {
   fi
 
   stamp "GPU tests"
-  timeout 120 "$bin/test_cuda" --gtest_output="json:$res/test_cuda.json" ||
+  timeout 150 "$bin/test_cuda" --gtest_output="json:$res/test_cuda.json" ||
     echo "gpu-check: test_cuda FAILED or timed out"
   pack
 
   stamp "GPU benchmarks"
-  timeout 130 "$bin/gapbench_bench" --benchmark_filter='^gpu/' --max-T=32768 \
+  timeout 110 "$bin/gapbench_bench" --benchmark_filter='^gpu/' --max-T=32768 \
     --benchmark_out="$res/bench_gpu.json" --benchmark_out_format=json ||
     echo "gpu-check: benchmarks FAILED or timed out"
   pack

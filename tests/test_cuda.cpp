@@ -106,8 +106,9 @@ INSTANTIATE_TEST_SUITE_P(All, GenerationVersusCpu,
 // ---- the fused (matrix-free) operator --------------------------------------------------------
 
 // Products of the device's fused operator against the CPU's dense matrix: normwise within 1e-5
-// (float32) and 1e-12 (float64; the tile GEMMs sum in another order), with tiles of 100 so that
-// T = 257 and 2048 cross tile boundaries in both directions and under the causal mask.
+// (float32) and 1e-12 (float64; the tile GEMMs sum in another order), with tiles of 100 rows by
+// 64 columns so that T = 257 and 2048 cross tile boundaries in both directions, unevenly, and
+// under the causal mask.
 template <typename Real>
 void expect_fused_products_match(const ModelSpec& spec, double tol) {
   const std::int64_t T = spec.T, b = 3;
@@ -119,7 +120,7 @@ void expect_fused_products_match(const ModelSpec& spec, double tol) {
   for (const bool transpose : {false, true}) {
     FrobeniusSums sums;
     const std::vector<Real> got =
-        cuda::fused_product_on_device<Real>(spec, 7, 2, x, b, transpose, 100, &sums);
+        cuda::fused_product_on_device<Real>(spec, 7, 2, x, b, transpose, 100, 64, &sums);
     std::vector<Real> want(x.size());
     const BlockView<const Real> xv{x.data(), T, b, T};
     const BlockView<Real> wv{want.data(), T, b, T};
@@ -152,8 +153,8 @@ INSTANTIATE_TEST_SUITE_P(All, FusedOnDevice,
                          ::testing::Combine(::testing::Values<std::int64_t>(64, 257, 2048),
                                             ::testing::Values(Fix::kNone, Fix::kCenter)),
                          [](const auto& info) {
-                           return point_name(std::get<0>(info.param), std::get<1>(info.param),
-                                             Precision::kFloat64);
+                           return "T" + std::to_string(std::get<0>(info.param)) + "_fix_" +
+                                  to_string(std::get<1>(info.param));
                          });
 
 // cuBLAS promises identical results only for identical calls, and the batch count is part of
@@ -264,7 +265,7 @@ TEST_P(SolversVersusCpuExact, TopFourAgree) {
 INSTANTIATE_TEST_SUITE_P(Sizes, SolversVersusCpuExact, ::testing::Values<std::int64_t>(64, 1000));
 
 // lanczos and rsvd on the device's fused operator, through the backend (--operator fused).
-TEST(FusedOnDevice, TopFourMatchCpuExact) {
+TEST(FusedSolveOnDevice, TopFourMatchCpuExact) {
   GAPBENCH_REQUIRE_DEVICE();
   for (const std::int64_t T : {64, 257}) {
     for (const Fix fix : {Fix::kNone, Fix::kCenter}) {

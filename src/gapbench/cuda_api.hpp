@@ -48,12 +48,12 @@ std::vector<Real> generate_on_device(const ModelSpec& spec, std::uint64_t seed,
                                      std::vector<FrobeniusSums>* sums = nullptr);
 
 // Y = A X (or A^T X) by the device's fused (matrix-free) operator for matrix `index` of `spec`,
-// with tiles of at most `tile` x `tile`, X and Y column-major T x b on the host; the operator's
-// Frobenius sums into `sums` when given. For the GPU tests.
+// with tiles of at most tile_rows x tile_cols, X and Y column-major T x b on the host; the
+// operator's Frobenius sums into `sums` when given. For the GPU tests.
 template <typename Real>
 std::vector<Real> fused_product_on_device(const ModelSpec& spec, std::uint64_t seed,
                                           std::uint32_t index, const std::vector<Real>& x,
-                                          std::int64_t b, bool transpose, std::int64_t tile,
-                                          FrobeniusSums* sums = nullptr);
+                                          std::int64_t b, bool transpose, std::int64_t tile_rows,
+                                          std::int64_t tile_cols, FrobeniusSums* sums = nullptr);
 
 }  // namespace gapbench::cuda
