@@ -76,8 +76,10 @@ std::int64_t solver_bytes(const PointSpec& point, const CusolverHandle& solver, 
 // Device bytes of one matrix of `point` with its generation factors and row sums.
 std::int64_t matrix_bytes(const PointSpec& point) {
   const std::int64_t T = point.model.T;
+  const std::int64_t bf16_copies =  // generate_batch's BF16 Q and K for --logits bf16
+      point.model.logits == LogitsPrecision::kBf16 ? 2 * T * point.model.dk * 2 : 0;
   return (T * T + generation_workspace_elements(point.model)) * real_bytes(point.precision) +
-         2 * T * static_cast<std::int64_t>(sizeof(double));
+         2 * T * static_cast<std::int64_t>(sizeof(double)) + bf16_copies;
 }
 
 // Device bytes of a batch of `batch` matrices of `point`: matrices, generation factors, row sums

@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 #include "blas.cuh"
@@ -7,6 +8,7 @@
 #include "gapbench/cuda_api.hpp"
 #include "gapbench/entries.hpp"
 #include "generate.cuh"
+#include "logits_gemm.cuh"
 #include "softmax_stats.cuh"
 
 namespace gapbench::cuda {
@@ -140,8 +142,9 @@ std::int64_t DeviceFusedOperator<Real>::device_bytes(const ModelSpec& spec, std:
   const std::int64_t factors =
       spec.kind == ModelKind::kAttention ? generation_workspace_elements(spec) : 0;
   const std::int64_t tile = std::min(tile_rows, T) * std::min(tile_cols, T);
+  const std::int64_t bf16_copies = spec.logits == LogitsPrecision::kBf16 ? 2 * T * spec.dk * 2 : 0;
   return (factors + tile + 2 * T) * static_cast<std::int64_t>(sizeof(Real)) +
-         T * static_cast<std::int64_t>(sizeof(MaxSum) + sizeof(double));
+         T * static_cast<std::int64_t>(sizeof(MaxSum) + sizeof(double)) + bf16_copies;
 }
 
 template <typename Real>
@@ -167,6 +170,11 @@ DeviceFusedOperator<Real>::DeviceFusedOperator(const ModelSpec& spec, std::uint6
     m_logit_scale = attention_logit_scale(static_cast<Real>(spec.beta), spec.dk);
     m_factors = DeviceBuffer<Real>(static_cast<std::size_t>(generation_workspace_elements(spec)));
     generate_attention_factors<Real>(spec, seed, index, m_factors.data(), stream, blas);
+    if constexpr (std::is_same_v<Real, float>) {
+      if (spec.logits == LogitsPrecision::kBf16) {
+        m_factors16 = bf16_copy(m_factors.data(), 2 * T * spec.dk, stream);
+      }
+    }
   }
   // The statistics pass: every (causal) tile once, raw.
   DeviceBuffer<MaxSum> stats(static_cast<std::size_t>(T));
@@ -211,8 +219,11 @@ void DeviceFusedOperator<Real>::make_tile(std::int64_t i0, std::int64_t ni, std:
     const std::int64_t dk = m_spec.dk;
     const Real* q = m_factors.data();
     const Real* k = q + m_spec.T * dk;
-    blas::gemm(m_blas, CUBLAS_OP_T, CUBLAS_OP_N, nj, ni, dk, Real(1), k + j0 * dk, dk, q + i0 * dk,
-               dk, Real(0), m_tile.data(), nj);
+    const __nv_bfloat16* q16 = m_factors16.data();
+    const __nv_bfloat16* k16 = q16 ? q16 + m_spec.T * dk : nullptr;
+    logits_gemm<Real>(m_blas, m_spec.logits, nj, ni, dk, k + j0 * dk, k16 ? k16 + j0 * dk : nullptr,
+                      dk, 0, q + i0 * dk, q16 ? q16 + i0 * dk : nullptr, dk, 0, m_tile.data(), nj,
+                      0, 1);
   }
   fill_tile<Real><<<grid_for(ni * nj), kThreads, 0, m_stream>>>(
       m_spec, attention, m_logits, m_causal, m_logit_scale, m_seed, m_index, i0,

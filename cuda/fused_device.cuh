@@ -11,6 +11,8 @@
 // bytes. A kernel that keeps the tile on chip (FlashAttention's form) is the step after it.
 #pragma once
 
+#include <cuda_bf16.h>
+
 #include <cstdint>
 
 #include "gapbench/metrics.hpp"
@@ -58,11 +60,12 @@ class DeviceFusedOperator final : public LinearOperator<Real> {
   bool m_logits;
   bool m_causal;  // attention's causal mask (markov has none)
   Real m_logit_scale = 1;
-  DeviceBuffer<Real> m_factors;            // Q (T x dk) then K (T x dk), row-major; attention only
-  DeviceBuffer<Real> m_row_max;            // per row: the maximum logit (0 for markov weights)
-  DeviceBuffer<Real> m_row_inv;            // per row: 1 / the sum of the weights
-  DeviceBuffer<Real> m_tile;               // one tile
-  mutable DeviceBuffer<double> m_scratch;  // per column of a block: its sum (the fix)
+  DeviceBuffer<Real> m_factors;             // Q (T x dk) then K (T x dk), row-major; attention only
+  DeviceBuffer<__nv_bfloat16> m_factors16;  // their BF16 copies for --logits bf16
+  DeviceBuffer<Real> m_row_max;             // per row: the maximum logit (0 for markov weights)
+  DeviceBuffer<Real> m_row_inv;             // per row: 1 / the sum of the weights
+  DeviceBuffer<Real> m_tile;                // one tile
+  mutable DeviceBuffer<double> m_scratch;   // per column of a block: its sum (the fix)
   FrobeniusSums m_sums;
 };
 

@@ -2,10 +2,12 @@
 
 #include <cmath>
 #include <limits>
+#include <type_traits>
 
 #include "blas.cuh"
 #include "gapbench/entries.hpp"
 #include "generate.cuh"
+#include "logits_gemm.cuh"
 #include "resources.cuh"
 #include "softmax_stats.cuh"
 
@@ -194,6 +196,7 @@ void queue_attention_factors(const ModelSpec& spec, std::uint64_t seed,
   if (spec.input == InputKind::kIsometric) {
     launch_factors(RngStream::kQueries, sigma, seed, d_indices, batch, T, dk, q, stream);
     launch_factors(RngStream::kKeys, sigma, seed, d_indices, batch, T, dk, k, stream);
+    round_logits_inputs(spec.logits, q, 2 * batch * T * dk, stream);  // Q and K are adjacent
     return;
   }
   Real* x = k + batch * T * dk;    // B x (T x d)
@@ -208,6 +211,7 @@ void queue_attention_factors(const ModelSpec& spec, std::uint64_t seed,
                              d, T * d, Real(0), q, dk, T * dk, batch);
   blas::gemm_strided_batched(blas, CUBLAS_OP_N, CUBLAS_OP_N, dk, T, d, Real(1), wk, dk, d * dk, x,
                              d, T * d, Real(0), k, dk, T * dk, batch);
+  round_logits_inputs(spec.logits, q, 2 * batch * T * dk, stream);
 }
 
 }  // namespace
@@ -259,8 +263,14 @@ void generate_batch(const ModelSpec& spec, std::uint64_t seed,
     const Real* k = workspace + batch * T * dk;  // B x (T x dk)
     // Row i of the row-major logits is column i of the column-major K Q^T (T x T):
     // (K^T stored dk x T)^T (Q^T stored dk x T).
-    blas::gemm_strided_batched(blas, CUBLAS_OP_T, CUBLAS_OP_N, T, T, dk, Real(1), k, dk, T * dk, q,
-                               dk, T * dk, Real(0), a, T, T * T, batch);
+    DeviceBuffer<__nv_bfloat16> qk16;  // BF16 copies of Q and K for --logits bf16
+    if constexpr (std::is_same_v<Real, float>) {
+      if (spec.logits == LogitsPrecision::kBf16) qk16 = bf16_copy(q, 2 * batch * T * dk, stream);
+    }
+    const __nv_bfloat16* q16 = qk16.data();
+    const __nv_bfloat16* k16 = q16 ? q16 + batch * T * dk : nullptr;
+    logits_gemm<Real>(blas, spec.logits, T, T, dk, k, k16, dk, T * dk, q, q16, dk, T * dk, a, T,
+                      T * T, batch);
     launch_softmax<Real>(T, batch, attention_logit_scale(static_cast<Real>(spec.beta), dk),
                          spec.causal, spec.fix, a, row_stats, stream);
   }

@@ -11,6 +11,7 @@
 
 #include "gapbench/cpu/cpu_backend.hpp"
 #include "gapbench/cpu/generate.hpp"
+#include "gapbench/entries.hpp"
 #include "gapbench/model.hpp"
 
 namespace gapbench {
@@ -370,6 +371,53 @@ TEST_P(Frobenius, IdentityOfTheFix) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, Frobenius, ::testing::ValuesIn(all_specs(100)), spec_name);
+
+}  // namespace
+}  // namespace gapbench
+
+// ---- --logits: inputs of the logits GEMM rounded as tensor cores read them ---------------------
+
+namespace gapbench {
+namespace {
+
+TEST(LogitsRounding, RoundsToNearestEvenAtTheMantissaWidth) {
+  const float one = 1.0f;
+  // TF32 keeps 10 mantissa bits: 1 + 2^-10 is exact, 1 + 2^-11 is a tie (to even: 1), and
+  // 1 + 3 2^-11 ties up to 1 + 2^-9.
+  EXPECT_EQ(round_logits_input(one + 0x1p-10f, LogitsPrecision::kTf32), one + 0x1p-10f);
+  EXPECT_EQ(round_logits_input(one + 0x1p-11f, LogitsPrecision::kTf32), one);
+  EXPECT_EQ(round_logits_input(one + 3 * 0x1p-11f, LogitsPrecision::kTf32), one + 0x1p-9f);
+  EXPECT_EQ(round_logits_input(one + 0x1p-11f + 0x1p-20f, LogitsPrecision::kTf32), one + 0x1p-10f);
+  // BF16 keeps 7: the same one step coarser, and signs are kept.
+  EXPECT_EQ(round_logits_input(one + 0x1p-7f, LogitsPrecision::kBf16), one + 0x1p-7f);
+  EXPECT_EQ(round_logits_input(one + 0x1p-8f, LogitsPrecision::kBf16), one);
+  EXPECT_EQ(round_logits_input(-(one + 3 * 0x1p-8f), LogitsPrecision::kBf16), -(one + 0x1p-6f));
+  EXPECT_EQ(round_logits_input(0.1f, LogitsPrecision::kFull), 0.1f);
+  EXPECT_EQ(round_logits_input(0.1, LogitsPrecision::kBf16), 0.1);  // float64 keeps full inputs
+}
+
+// The rounded factors reach the matrix: each --logits gives another float32 matrix, closer to
+// the full one the more bits it keeps (entries move by about |logit| 2^-8 for bf16).
+TEST(LogitsRounding, ChangesTheMatrixByTheRoundingOfItsInputs) {
+  ModelSpec spec;
+  spec.kind = ModelKind::kAttention;
+  spec.T = 257;
+  spec.d = spec.dk = 16;
+  const std::vector<float> full = cpu::generate_dense<float>(spec, 3, 1);
+  double previous = 0;
+  for (const LogitsPrecision logits : {LogitsPrecision::kTf32, LogitsPrecision::kBf16}) {
+    spec.logits = logits;
+    const std::vector<float> rounded = cpu::generate_dense<float>(spec, 3, 1);
+    double worst = 0;
+    for (std::size_t i = 0; i < full.size(); ++i) {
+      worst = std::max(worst, std::abs(static_cast<double>(rounded[i]) - full[i]) / full[i]);
+    }
+    EXPECT_GT(worst, 1e-5) << to_string(logits) << " changed nothing";
+    EXPECT_LT(worst, logits == LogitsPrecision::kTf32 ? 1e-2 : 1e-1) << to_string(logits);
+    EXPECT_GT(worst, previous) << "bf16 keeps fewer bits than tf32";
+    previous = worst;
+  }
+}
 
 }  // namespace
 }  // namespace gapbench

@@ -314,6 +314,8 @@ SweepPlan unusual_plan() {
   p.all_values = true;
   p.oversample = 5;
   p.power_iters = 6;
+  p.logits = {LogitsPrecision::kBf16, LogitsPrecision::kFull};
+  p.op = OperatorChoice::kFused;
   return p;
 }
 
@@ -344,6 +346,8 @@ TEST(PlanJson, RoundTripsEveryField) {
   EXPECT_EQ(q.basis, p.basis);
   EXPECT_EQ(q.all_values, p.all_values);
   EXPECT_EQ(q.oversample, p.oversample);
+  EXPECT_EQ(q.logits, p.logits);
+  EXPECT_EQ(q.op, p.op);
   EXPECT_EQ(q.power_iters, p.power_iters);
 }
 
@@ -353,10 +357,16 @@ TEST(PlanJson, PlanWithoutTheNewerSolverKeysReadsWithDefaults) {
   nlohmann::json j = plan_to_json(SweepPlan{});
   j.erase("oversample");
   j.erase("power_iters");
+  j.erase("logits");
+  j.erase("operator");
   const SweepPlan q = plan_from_json(j);
   EXPECT_EQ(q.oversample, 0);
   EXPECT_EQ(q.power_iters, 0);
-  EXPECT_EQ(plan_to_json(q), plan_to_json(SweepPlan{}));
+  EXPECT_EQ(q.logits, std::vector<LogitsPrecision>{LogitsPrecision::kFull});
+  EXPECT_EQ(q.op, OperatorChoice::kDense);  // those sweeps ran on the dense matrix
+  SweepPlan want;
+  want.op = OperatorChoice::kDense;
+  EXPECT_EQ(plan_to_json(q), plan_to_json(want));
 }
 
 TEST(PlanJson, MalformedPlanIsAUsageErrorNamingResume) {

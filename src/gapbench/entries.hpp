@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 
 #include "gapbench/hd.hpp"
 #include "gapbench/model.hpp"
@@ -53,6 +54,20 @@ template <typename Real>
 GAPBENCH_HD Real fix_shift(Fix fix, std::int64_t T) {
   return fix == Fix::kCenter ? Real(1) / static_cast<Real>(T) : Real(0);
 }
+
+// An input of the logits GEMM as tensor cores read it: rounded to nearest (ties to even) at
+// TF32's 10-bit or BF16's 7-bit mantissa (finite x). float64 runs keep full inputs.
+GAPBENCH_HD float round_logits_input(float x, LogitsPrecision p) {
+  if (p == LogitsPrecision::kFull) return x;
+  const unsigned drop = p == LogitsPrecision::kTf32 ? 13u : 16u;  // of float32's 23 bits
+  unsigned bits = 0;
+  memcpy(&bits, &x, sizeof bits);
+  bits += ((1u << (drop - 1)) - 1) + ((bits >> drop) & 1u);
+  bits &= ~((1u << drop) - 1);
+  memcpy(&x, &bits, sizeof x);
+  return x;
+}
+GAPBENCH_HD double round_logits_input(double x, LogitsPrecision) { return x; }
 
 // Entry of a factor matrix (Q, K, X or W): standard normal times `scale`.
 template <typename Real>

@@ -44,6 +44,10 @@ constexpr std::array<std::pair<const char*, Fix>, 2> kFixNames{
     {{"none", Fix::kNone}, {"center", Fix::kCenter}}};
 constexpr std::array<std::pair<const char*, Precision>, 2> kPrecisionNames{
     {{"float32", Precision::kFloat32}, {"float64", Precision::kFloat64}}};
+constexpr std::array<std::pair<const char*, LogitsPrecision>, 3> kLogitsNames{
+    {{"full", LogitsPrecision::kFull},
+     {"tf32", LogitsPrecision::kTf32},
+     {"bf16", LogitsPrecision::kBf16}}};
 
 }  // namespace
 
@@ -104,6 +108,7 @@ std::string to_string(InputKind v) { return name_of(kInputNames, v); }
 std::string to_string(WeightInit v) { return name_of(kInitNames, v); }
 std::string to_string(Fix v) { return name_of(kFixNames, v); }
 std::string to_string(Precision v) { return name_of(kPrecisionNames, v); }
+std::string to_string(LogitsPrecision v) { return name_of(kLogitsNames, v); }
 
 ModelKind parse_model(const std::string& s, const std::string& flag) {
   return parse_name(kModelNames, s, flag);
@@ -123,6 +128,21 @@ Fix parse_fix(const std::string& s, const std::string& flag) {
 Precision parse_precision(const std::string& s, const std::string& flag) {
   return parse_name(kPrecisionNames, s, flag);
 }
+LogitsPrecision parse_logits(const std::string& s, const std::string& flag) {
+  return parse_name(kLogitsNames, s, flag);
+}
+
+void check_logits(const ModelSpec& spec, Precision precision) {
+  if (spec.logits == LogitsPrecision::kFull) return;
+  if (spec.kind != ModelKind::kAttention) {
+    throw UsageError("--logits: applies only to --model attention (its Q K^T GEMM)");
+  }
+  if (precision != Precision::kFloat32) {
+    throw UsageError(fmt::format(
+        "--logits: {} rounds the float32 inputs of the logits GEMM; use --precision float32",
+        to_string(spec.logits)));
+  }
+}
 
 std::string describe(const ModelSpec& spec) {
   if (spec.kind == ModelKind::kMarkov) {
@@ -130,9 +150,11 @@ std::string describe(const ModelSpec& spec) {
     if (spec.law == EntryLaw::kLognormal) law += fmt::format(" beta={}", spec.beta);
     return fmt::format("markov law={} T={} fix={}", law, spec.T, to_string(spec.fix));
   }
-  return fmt::format("attention input={} d={} dk={} beta={} init={}{} T={} fix={}",
-                     to_string(spec.input), spec.d, spec.dk, spec.beta, to_string(spec.init),
-                     spec.causal ? " causal" : "", spec.T, to_string(spec.fix));
+  return fmt::format(
+      "attention input={} d={} dk={} beta={} init={}{}{} T={} fix={}", to_string(spec.input),
+      spec.d, spec.dk, spec.beta, to_string(spec.init), spec.causal ? " causal" : "",
+      spec.logits == LogitsPrecision::kFull ? "" : " logits=" + to_string(spec.logits), spec.T,
+      to_string(spec.fix));
 }
 
 }  // namespace gapbench

@@ -17,6 +17,9 @@ enum class InputKind { kGaussian, kIsometric };              // attention inputs
 enum class WeightInit { kNormal, kXavier };                  // W_Q, W_K entries
 enum class Fix { kNone, kCenter };                           // kCenter: A - (1/T) 1 1^T
 enum class Precision { kFloat32, kFloat64 };
+// The inputs of attention's logits GEMM (Q and K): at the run's precision (full), or rounded to
+// nearest at TF32's 10-bit or BF16's 7-bit mantissa, as tensor cores read them (float32 only).
+enum class LogitsPrecision { kFull, kTf32, kBf16 };
 
 struct ModelSpec {
   ModelKind kind = ModelKind::kMarkov;
@@ -32,6 +35,7 @@ struct ModelSpec {
   InputKind input = InputKind::kGaussian;
   WeightInit init = WeightInit::kNormal;
   bool causal = false;
+  LogitsPrecision logits = LogitsPrecision::kFull;
 
   bool uses_beta() const { return kind == ModelKind::kAttention || law == EntryLaw::kLognormal; }
   // Standard deviation of the entries of W_Q and W_K.
@@ -56,12 +60,17 @@ std::string to_string(InputKind v);
 std::string to_string(WeightInit v);
 std::string to_string(Fix v);
 std::string to_string(Precision v);
+std::string to_string(LogitsPrecision v);
 ModelKind parse_model(const std::string& s, const std::string& flag = "--model");
 EntryLaw parse_law(const std::string& s, const std::string& flag = "--law");
 InputKind parse_input(const std::string& s, const std::string& flag = "--input");
 WeightInit parse_init(const std::string& s, const std::string& flag = "--init");
 Fix parse_fix(const std::string& s, const std::string& flag = "--fix");
 Precision parse_precision(const std::string& s, const std::string& flag = "--precision");
+LogitsPrecision parse_logits(const std::string& s, const std::string& flag = "--logits");
+
+// Refuses --logits tf32|bf16 outside attention in float32 (UsageError naming --logits).
+void check_logits(const ModelSpec& spec, Precision precision);
 
 // One line describing the model, e.g. "markov law=lognormal beta=0.5 T=1024 fix=none".
 std::string describe(const ModelSpec& spec);

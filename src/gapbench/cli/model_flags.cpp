@@ -16,7 +16,7 @@ const char* const kPlanFlagNames[] = {
     "--model",     "--T",          "--law",        "--beta",        "--d",        "--dk",
     "--input",     "--init",       "--causal",     "--fix",         "--solver",   "--k",
     "--precision", "--seed",       "--seeds",      "--tol",         "--max-iter", "--block",
-    "--basis",     "--all-values", "--oversample", "--power-iters", "--operator"};
+    "--basis",     "--all-values", "--oversample", "--power-iters", "--operator", "--logits"};
 
 template <typename Enum, typename Parse>
 std::vector<Enum> parse_enum_list(const std::string& text, const std::string& flag, Parse parse) {
@@ -66,6 +66,11 @@ void add_plan_flags(CLI::App& app, PlanFlags& f, bool sweep_axes) {
                      axis)
       ->capture_default_str();
   app.add_flag("--causal", f.causal, "attention: row i attends to j <= i");
+  app.add_option("--logits", f.logits,
+                 "attention, float32: inputs of the logits GEMM at full precision, or rounded "
+                 "to tf32 or bf16 as tensor cores read them (on a GPU they run there)" +
+                     axis)
+      ->capture_default_str();
   app.add_option("--fix", f.fix, "none, or center: A - (1/T) 1 1^T" + axis)->capture_default_str();
   app.add_option("--solver", f.solver,
                  "lanczos, rsvd (randomized subspace iteration), exact (LAPACK gesdd / cuSOLVER "
@@ -130,6 +135,7 @@ SweepPlan build_plan(const CLI::App& app, const PlanFlags& f) {
   p.inputs = parse_enum_list<InputKind>(f.input, "--input", parse_input);
   p.inits = parse_enum_list<WeightInit>(f.init, "--init", parse_init);
   p.causal = f.causal;
+  p.logits = parse_enum_list<LogitsPrecision>(f.logits, "--logits", parse_logits);
   p.fixes = parse_enum_list<Fix>(f.fix, "--fix", parse_fix);
   p.solvers = parse_enum_list<SolverKind>(f.solver, "--solver", parse_solver);
   p.ks.clear();

@@ -22,6 +22,7 @@ struct PlanFlags {
   std::string input = "gaussian";
   std::string init = "normal";
   bool causal = false;
+  std::string logits = "full";
   std::string fix = "none";
   std::string solver = "lanczos";
   std::string k = "4";

@@ -139,14 +139,27 @@ template std::vector<double> gaussian_matrix<double>(Stream, double, std::uint64
                                                      std::int64_t, std::int64_t);
 
 template <typename Real>
+void round_logits_inputs(LogitsPrecision logits, std::vector<Real>& factor) {
+  if (logits == LogitsPrecision::kFull) return;
+  for (Real& v : factor) v = round_logits_input(v, logits);
+}
+
+template void round_logits_inputs<float>(LogitsPrecision, std::vector<float>&);
+template void round_logits_inputs<double>(LogitsPrecision, std::vector<double>&);
+
+template <typename Real>
 AttentionFactors<Real> attention_factors(const ModelSpec& spec, std::uint64_t seed,
                                          std::uint32_t index) {
   const Real sigma = static_cast<Real>(spec.weight_sigma());
   if (spec.input == InputKind::kIsometric) {
     // X with orthonormal rows and i.i.d. N(0, sigma^2) weights give exactly independent Q, K
     // with i.i.d. N(0, sigma^2) entries (PAPER.md), so no T x d matrix is needed.
-    return {gaussian_matrix<Real>(Stream::kQueries, sigma, seed, index, spec.T, spec.dk),
-            gaussian_matrix<Real>(Stream::kKeys, sigma, seed, index, spec.T, spec.dk)};
+    AttentionFactors<Real> f{
+        gaussian_matrix<Real>(Stream::kQueries, sigma, seed, index, spec.T, spec.dk),
+        gaussian_matrix<Real>(Stream::kKeys, sigma, seed, index, spec.T, spec.dk)};
+    round_logits_inputs(spec.logits, f.queries);
+    round_logits_inputs(spec.logits, f.keys);
+    return f;
   }
   const Real x_scale = static_cast<Real>(1.0 / std::sqrt(static_cast<double>(spec.d)));
   const auto x = gaussian_matrix<Real>(Stream::kInputs, x_scale, seed, index, spec.T, spec.d);
@@ -157,6 +170,8 @@ AttentionFactors<Real> attention_factors(const ModelSpec& spec, std::uint64_t se
   f.keys.resize(f.queries.size());
   deterministic_gemm(false, spec.T, spec.dk, spec.d, x.data(), wq.data(), f.queries.data());
   deterministic_gemm(false, spec.T, spec.dk, spec.d, x.data(), wk.data(), f.keys.data());
+  round_logits_inputs(spec.logits, f.queries);
+  round_logits_inputs(spec.logits, f.keys);
   return f;
 }
 

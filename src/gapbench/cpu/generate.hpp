@@ -26,8 +26,12 @@ template <typename Real>
 std::vector<Real> gaussian_matrix(Stream stream, Real scale, std::uint64_t seed,
                                   std::uint32_t index, std::int64_t rows, std::int64_t cols);
 
+// Rounds a factor (Q or K) as the logits GEMM's tensor cores would read it (--logits).
+template <typename Real>
+void round_logits_inputs(LogitsPrecision logits, std::vector<Real>& factor);
+
 // Queries and keys (row-major T x dk each) of the attention model: drawn directly for isometric
-// inputs, Q = X W_Q and K = X W_K for gaussian inputs.
+// inputs, Q = X W_Q and K = X W_K for gaussian inputs; rounded per spec.logits.
 template <typename Real>
 struct AttentionFactors {
   std::vector<Real> queries;

@@ -60,9 +60,15 @@ MatrixOutcome solve_head(const QkHeads<Real>& qk, std::int64_t head, PointSpec p
   point.model.kind = ModelKind::kAttention;
   point.model.T = qk.T;
   point.model.d = point.model.dk = qk.dk;
+  check_logits(point.model, point.precision);
   const std::int64_t T = qk.T, n = T * qk.dk;
-  const Real* q = qk.queries.data() + head * n;
-  const Real* k = qk.keys.data() + head * n;
+  // This head's factors, rounded as the logits GEMM reads them (--logits).
+  std::vector<Real> q_head(qk.queries.begin() + head * n, qk.queries.begin() + (head + 1) * n);
+  std::vector<Real> k_head(qk.keys.begin() + head * n, qk.keys.begin() + (head + 1) * n);
+  round_logits_inputs(point.model.logits, q_head);
+  round_logits_inputs(point.model.logits, k_head);
+  const Real* q = q_head.data();
+  const Real* k = k_head.data();
   const Real scale = attention_logit_scale(static_cast<Real>(point.model.beta), qk.dk);
 
   MatrixOutcome o;
@@ -70,9 +76,8 @@ MatrixOutcome solve_head(const QkHeads<Real>& qk, std::int64_t head, PointSpec p
   o.op = resolve_operator(point);
   const auto t0 = clock::now();
   if (o.op == OperatorChoice::kFused) {
-    const auto fused =
-        FusedOperator<Real>::attention(std::vector<Real>(q, q + n), std::vector<Real>(k, k + n), T,
-                                       qk.dk, scale, point.model.causal, point.model.fix);
+    const auto fused = FusedOperator<Real>::attention(
+        std::move(q_head), std::move(k_head), T, qk.dk, scale, point.model.causal, point.model.fix);
     o.sums = fused.sums();
     const auto t1 = clock::now();
     o.solve = solve_fused<Real>(fused, point.solver, point.precision, seed);

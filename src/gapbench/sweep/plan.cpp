@@ -59,6 +59,7 @@ std::vector<PlannedPoint> expand_plan(const SweepPlan& plan) {
   need(plan.solvers.empty(), "--solver");
   need(plan.ks.empty(), "--k");
   need(plan.precisions.empty(), "--precision");
+  need(plan.logits.empty(), "--logits");
   if (plan.seeds < 1) {
     throw UsageError(fmt::format("--seeds: {} matrices per point; give at least 1", plan.seeds));
   }
@@ -77,6 +78,7 @@ std::vector<PlannedPoint> expand_plan(const SweepPlan& plan) {
           for (const int k : plan.ks) {
             PointSpec p{model, precision, solver_options(plan, solver, k), plan.op};
             validate(p.model);
+            check_logits(p.model, precision);
             if (k >= model.T) {
               throw UsageError(
                   fmt::format("--k: k = {} must be below T = {} (there are only T singular values)",
@@ -113,13 +115,16 @@ std::vector<PlannedPoint> expand_plan(const SweepPlan& plan) {
           for (const double beta : plan.betas) {
             for (const InputKind input : plan.inputs) {
               for (const WeightInit init : plan.inits) {
-                m.d = d;
-                m.dk = dk;
-                m.beta = beta;
-                m.input = input;
-                m.init = init;
-                m.causal = plan.causal;
-                add(m);
+                for (const LogitsPrecision logits : plan.logits) {
+                  m.d = d;
+                  m.dk = dk;
+                  m.beta = beta;
+                  m.input = input;
+                  m.init = init;
+                  m.causal = plan.causal;
+                  m.logits = logits;
+                  add(m);
+                }
               }
             }
           }
@@ -140,7 +145,7 @@ void check_flags_apply(const SweepPlan& plan, const std::set<std::string>& given
   };
   if (!markov) refuse("--law", "applies only to --model markov");
   if (!attention) {
-    for (const char* flag : {"--d", "--dk", "--input", "--init", "--causal"}) {
+    for (const char* flag : {"--d", "--dk", "--input", "--init", "--causal", "--logits"}) {
       refuse(flag, "applies only to --model attention");
     }
   }
@@ -191,6 +196,7 @@ nlohmann::json plan_to_json(const SweepPlan& plan) {
   j["inputs"] = names(plan.inputs, [](InputKind v) { return to_string(v); });
   j["inits"] = names(plan.inits, [](WeightInit v) { return to_string(v); });
   j["causal"] = plan.causal;
+  j["logits"] = names(plan.logits, [](LogitsPrecision v) { return to_string(v); });
   j["fixes"] = names(plan.fixes, [](Fix v) { return to_string(v); });
   j["solvers"] = names(plan.solvers, [](SolverKind v) { return to_string(v); });
   j["k"] = plan.ks;
@@ -220,6 +226,10 @@ SweepPlan plan_from_json(const nlohmann::json& j) {
     p.inputs = parse_names<InputKind>(j.at("inputs"), parse_input, "inputs");
     p.inits = parse_names<WeightInit>(j.at("inits"), parse_init, "inits");
     p.causal = j.at("causal").get<bool>();
+    // Absent from plans written before --logits: full-precision logits.
+    p.logits = j.contains("logits")
+                   ? parse_names<LogitsPrecision>(j.at("logits"), parse_logits, "logits")
+                   : std::vector<LogitsPrecision>{LogitsPrecision::kFull};
     p.fixes = parse_names<Fix>(j.at("fixes"), parse_fix, "fixes");
     p.solvers = parse_names<SolverKind>(j.at("solvers"), parse_solver, "solvers");
     p.ks = j.at("k").get<std::vector<int>>();

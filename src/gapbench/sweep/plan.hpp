@@ -24,6 +24,7 @@ struct SweepPlan {
   std::vector<InputKind> inputs{InputKind::kGaussian};
   std::vector<WeightInit> inits{WeightInit::kNormal};
   bool causal = false;
+  std::vector<LogitsPrecision> logits{LogitsPrecision::kFull};
   std::vector<Fix> fixes{Fix::kNone};
   std::vector<SolverKind> solvers{SolverKind::kLanczos};
   std::vector<int> ks{4};

@@ -60,9 +60,9 @@ void write_all(int fd, const std::string& text, const fs::path& path) {
 }  // namespace
 
 std::vector<std::string> row_columns(int kmax) {
-  std::vector<std::string> c = {
-      "point",  "index", "seed", "model",     "law",    "beta", "d",   "dk",      "input",   "init",
-      "causal", "fix",   "T",    "precision", "solver", "k",    "tol", "backend", "operator"};
+  std::vector<std::string> c = {"point",     "index",  "seed", "model",  "law",     "beta",    "d",
+                                "dk",        "input",  "init", "causal", "logits",  "fix",     "T",
+                                "precision", "solver", "k",    "tol",    "backend", "operator"};
   for (int i = 1; i <= kmax; ++i) c.push_back(fmt::format("s{}", i));
   for (const char* name : {"gap", "ratio", "frob", "frob_perp_sq", "stable_rank", "c", "s1_excess",
                            "edge_ratio", "frob_perp_over_c2", "iterations", "restarts", "passes",
@@ -92,6 +92,7 @@ std::string format_row(int point, const PointSpec& spec, std::uint64_t seed,
       attention ? to_string(m.input) : "",
       attention ? to_string(m.init) : "",
       attention ? (m.causal ? "1" : "0") : "",
+      attention ? to_string(m.logits) : "",
       to_string(m.fix),
       std::to_string(m.T),
       to_string(spec.precision),

@@ -23,7 +23,7 @@
 
 namespace gapbench {
 
-// 2: rows.csv gained the `operator` column (dense or fused).
+// 2: rows.csv gained the `operator` (dense or fused) and `logits` (full, tf32, bf16) columns.
 inline constexpr const char* kSweepSchema = "gapbench.sweep/2";
 
 // The rows.csv header for a plan whose largest k is `kmax`.
