@@ -87,6 +87,16 @@ TEST_P(GenerationVersusCpu, EveryModelAgreesEntrywise) {
       expect_generation_matches<float>(m.spec, 1e-5);
     }
   }
+  if (precision == Precision::kFloat32) {
+    // --logits: the device's tensor-core GEMM (TF32, or BF16 copies) reads the same rounded Q
+    // and K as the CPU's float32 GEMM, and their products are exact in float32.
+    for (const LogitsPrecision logits : {LogitsPrecision::kTf32, LogitsPrecision::kBf16}) {
+      SCOPED_TRACE(to_string(logits));
+      ModelSpec spec = test::at(test::attention(InputKind::kGaussian, 24, true, 16), T, fix);
+      spec.logits = logits;
+      expect_generation_matches<float>(spec, 1e-5);
+    }
+  }
 }
 
 std::string point_name(std::int64_t T, Fix fix, Precision precision) {
