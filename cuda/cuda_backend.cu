@@ -230,7 +230,7 @@ class CudaBackend final : public Backend {
       const auto t0 = clock::now();
       const DeviceFusedOperator<Real> op(point.model, seed, index, m_stream.get(), m_blas.get());
       o.sums = op.sums();
-      check_finite(point, o);
+      check_sums_finite(point, o);
       const auto t1 = clock::now();
       DeviceBlockOps<Real> ops(m_stream.get(), m_blas.get());
       o.solve = solve_iterative<Real>(op, ops, point.solver, point.precision, seed, kFusedBlock);
@@ -240,15 +240,6 @@ class CudaBackend final : public Backend {
       out.push_back(std::move(o));
     }
     return out;
-  }
-
-  static void check_finite(const PointSpec& point, const MatrixOutcome& o) {
-    if (!std::isfinite(o.sums.frob_sq)) {
-      throw Error(fmt::format(
-          "matrix {} of {} has entries that are not finite in {}: the logits overflow; lower "
-          "--beta or use --precision float64",
-          o.index, describe(point.model), to_string(point.precision)));
-    }
   }
 
   // Largest batch up to `wanted` that fits the free device memory; throws UsageError (naming
@@ -332,7 +323,7 @@ class CudaBackend final : public Backend {
         o.sums.frob_sq += stats[(b * T + i) * 2];
         o.sums.frob_perp_sq += stats[(b * T + i) * 2 + 1];
       }
-      check_finite(point, o);
+      check_sums_finite(point, o);
     }
 
     const SolverOptions& opt = point.solver;

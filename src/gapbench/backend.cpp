@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
+
 #include "gapbench/error.hpp"
 
 namespace gapbench {
@@ -45,6 +47,15 @@ std::string to_string(OperatorChoice v) {
       return "auto";
   }
   return "?";
+}
+
+void check_sums_finite(const PointSpec& point, const MatrixOutcome& o) {
+  if (!std::isfinite(o.sums.frob_sq)) {
+    throw Error(fmt::format(
+        "matrix {} of {} has entries that are not finite in {}: the logits overflow; lower "
+        "--beta or use --precision float64",
+        o.index, describe(point.model), to_string(point.precision)));
+  }
 }
 
 }  // namespace gapbench

@@ -44,6 +44,10 @@ struct MatrixOutcome {
   double solve_seconds = 0;
 };
 
+// Throws Error when the generated matrix of `o` has entries that are not finite (its Frobenius
+// sum is not): the logits overflowed at this beta and precision.
+void check_sums_finite(const PointSpec& point, const MatrixOutcome& o);
+
 class Backend {
  public:
   virtual ~Backend() = default;
