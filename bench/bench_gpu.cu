@@ -230,7 +230,8 @@ double reference_s2(std::int64_t T) {
   return cached;
 }
 
-void bm_solve(benchmark::State& state, SolverKind kind, std::int64_t T, int power_iters) {
+void bm_solve(benchmark::State& state, SolverKind kind, std::int64_t T, int power_iters,
+              int block = 1) {
   if (skip_without_device(state)) return;
   const double ref = reference_s2(T);
   const ModelSpec spec = bench_model(ModelKind::kAttention, T);
@@ -246,6 +247,7 @@ void bm_solve(benchmark::State& state, SolverKind kind, std::int64_t T, int powe
   SolverOptions o;
   o.kind = kind;
   o.k = 4;
+  o.block = block;
   SolveResult r;
   double total = 0;
   std::int64_t n = 0;
@@ -262,7 +264,7 @@ void bm_solve(benchmark::State& state, SolverKind kind, std::int64_t T, int powe
     } else {
       cuda::DeviceDenseOperator<float> op(a.data(), T, T, blas.get());
       cuda::DeviceBlockOps<float> ops(stream.get(), blas.get());
-      r = solve_iterative<float>(op, ops, o, Precision::kFloat32, 0, 4);
+      r = solve_iterative<float>(op, ops, o, Precision::kFloat32, 0, block);
     }
     stream.synchronize();
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -351,9 +353,11 @@ void register_gpu_benchmarks(const char* phase) {
     const auto solve = [](benchmark::internal::Benchmark* b) {
       b->UseManualTime()->Unit(benchmark::kMillisecond)->Repetitions(3)->Iterations(1);
     };
-    solve(benchmark::RegisterBenchmark(
-        "gpu/solve/lanczos/T:32768/k:4/float32",
-        [](benchmark::State& s) { bm_solve(s, SolverKind::kLanczos, 32768, 0); }));
+    for (const int block : {1, 4}) {
+      solve(benchmark::RegisterBenchmark(
+          fmt::format("gpu/solve/lanczos/T:32768/k:4/block:{}/float32", block).c_str(),
+          [block](benchmark::State& s) { bm_solve(s, SolverKind::kLanczos, 32768, 0, block); }));
+    }
     for (const int iters : {2, 4, 8}) {
       solve(benchmark::RegisterBenchmark(
           fmt::format("gpu/solve/xgesvdr/T:32768/k:4/iters:{}/float32", iters).c_str(),

@@ -47,8 +47,11 @@ build() {
       *) cp -L "$path" "$bundle/lib/$soname" ;;
     esac
   done
-  tar -C "$bundle" -cJf "$bundle.tar.xz" bin lib lib-fallback
-  rm -rf "$bundle/bin" "$bundle/lib" "$bundle/lib-fallback"
+  # The device machine's copy of the checkout may carry older git metadata: say what was built.
+  echo "$(git rev-parse --short=12 HEAD)$(git diff --quiet HEAD -- . || echo '+uncommitted')" \
+    >"$bundle/BUILD_COMMIT"
+  tar -C "$bundle" -cJf "$bundle.tar.xz" bin lib lib-fallback BUILD_COMMIT
+  rm -rf "$bundle/bin" "$bundle/lib" "$bundle/lib-fallback" "$bundle/BUILD_COMMIT"
   mv "$bundle.tar.xz" "$bundle/"
   echo "gpu-check: $(du -h "$bundle/$bundle.tar.xz" | cut -f1) in $bundle/ (carry it)"
 }
@@ -80,6 +83,7 @@ run() {
   ldd "$bin/gapbench" | grep "not found" && echo "gpu-check: missing libraries above" || true
   "$bin/gapbench" info | tee "$res/info.txt"
   echo "$(device_key)" >"$res/device.txt"
+  cp "$work/BUILD_COMMIT" "$res/build_commit.txt" 2>/dev/null || true
   if ! grep -q "^device 0:" "$res/info.txt"; then
     echo "gpu-check: FAILED: the CUDA runtime sees no device (driver too old for CUDA 13?)"
     exit 1
@@ -107,9 +111,9 @@ run() {
   pack
   # The matrix-free operator past the dense path's reach (issue 7): attention, d = dk = 64,
   # float32, top 4; the time and the values go to the log and to fused_T<T>.txt.
-  for T in 65536 262144; do
+  for T in 65536 262144 1048576; do
     stamp "fused operator at T = $T"
-    timeout $((T == 65536 ? 45 : 60)) "$bin/gapbench" run --backend cuda --model attention \
+    timeout $((T == 1048576 ? 240 : 60)) "$bin/gapbench" run --backend cuda --model attention \
       --d 64 --T "$T" --precision float32 --operator fused | tee "$res/fused_T$T.txt" ||
       echo "gpu-check: fused run at T = $T FAILED or timed out"
   done

@@ -89,10 +89,14 @@ TEST_P(GenerationVersusCpu, EveryModelAgreesEntrywise) {
   }
   if (precision == Precision::kFloat32) {
     // --logits: the device's tensor-core GEMM (TF32, or BF16 copies) reads the same rounded Q
-    // and K as the CPU's float32 GEMM, and their products are exact in float32.
+    // and K as the CPU's float32 GEMM, and their products are exact in float32. Isometric
+    // inputs draw Q and K directly, bit for bit the same on both backends: with gaussian inputs
+    // Q = X W_Q differs by rounding before it is rounded again, and a value next to a rounding
+    // boundary then lands one TF32/BF16 step apart (seen on an H200: entries 1e-4 to 1e-3 off).
     for (const LogitsPrecision logits : {LogitsPrecision::kTf32, LogitsPrecision::kBf16}) {
       SCOPED_TRACE(to_string(logits));
-      ModelSpec spec = test::at(test::attention(InputKind::kGaussian, 24, true, 16), T, fix);
+      ModelSpec spec = test::at(test::attention(InputKind::kIsometric, 0, true), T, fix);
+      spec.dk = 16;
       spec.logits = logits;
       expect_generation_matches<float>(spec, 1e-5);
     }
