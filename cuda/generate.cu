@@ -89,9 +89,34 @@ __global__ void __launch_bounds__(kRowThreads)
   write_row_stats<kRowThreads>(sums, fix, row_stats + (b * T + i) * 2);
 }
 
-// Row softmax of attention logits in place: one thread block per (row, matrix). With kCached the
-// scaled row is held in dynamic shared memory, so the logits are read once and the result
-// written once; otherwise they are read twice.
+// Block reduction operators: the larger of two values, and their sum.
+struct MaxOp {
+  template <typename Real>
+  __device__ __forceinline__ Real operator()(Real a, Real b) const {
+    return a > b ? a : b;
+  }
+};
+struct SumOp {
+  __device__ __forceinline__ double operator()(double a, double b) const { return a + b; }
+};
+
+// The block-wide reduction of `local` by `op`, broadcast to every thread.
+template <typename T, int kThreads, typename Op>
+__device__ T block_all_reduce(T local, Op op) {
+  using Reduce = cub::BlockReduce<T, kThreads>;
+  __shared__ typename Reduce::TempStorage storage;
+  __shared__ T total;
+  const T r = Reduce(storage).Reduce(local, op);
+  if (threadIdx.x == 0) total = r;
+  __syncthreads();
+  return total;
+}
+
+// Row softmax of attention logits in place: one thread block per (row, matrix), in the CPU's
+// steps: the row maximum, the sum of exp(x - max) at the matrix's precision accumulated in
+// float64, then the normalised row. With kCached the scaled row is held in dynamic shared
+// memory, so the logits are read once and the result written once; otherwise they are read
+// three times.
 template <typename Real, bool kCached, int kThreads>
 __global__ void __launch_bounds__(kThreads)
     softmax_rows(std::int64_t T, Real logit_scale, bool causal, Fix fix, Real* a,
@@ -102,26 +127,27 @@ __global__ void __launch_bounds__(kThreads)
   const std::int64_t b = blockIdx.y;
   Real* row = a + (b * T + i) * T;
   const std::int64_t valid = causal ? i + 1 : T;
+  const auto scaled = [&](std::int64_t j) { return kCached ? cache[j] : row[j] * logit_scale; };
 
-  MaxSum local = empty_row(true);
+  Real local_max = -INFINITY;
   for (std::int64_t j = threadIdx.x; j < valid; j += kThreads) {
     const Real x = row[j] * logit_scale;
     if constexpr (kCached) cache[j] = x;
-    add_logit(local, static_cast<double>(x));
+    local_max = x > local_max ? x : local_max;
   }
-  const MaxSum norm = block_normaliser<kThreads>(local);
-  const Real row_max = static_cast<Real>(norm.max);
-  const Real inv = static_cast<Real>(1.0 / norm.sum);
+  const Real row_max = block_all_reduce<Real, kThreads>(local_max, MaxOp());
+  double local_sum = 0;
+  for (std::int64_t j = threadIdx.x; j < valid; j += kThreads) {
+    local_sum += static_cast<double>(softmax_weight(scaled(j), row_max));
+  }
+  const double sum = block_all_reduce<double, kThreads>(local_sum, SumOp());
+  const Real inv = static_cast<Real>(1.0 / sum);
   const Real shift = fix_shift<Real>(fix, T);
   const double inv_t = 1.0 / static_cast<double>(T);
 
   SumPair sums{0.0, 0.0};
   for (std::int64_t j = threadIdx.x; j < T; j += kThreads) {
-    Real v = Real(0);
-    if (j < valid) {
-      const Real x = kCached ? cache[j] : row[j] * logit_scale;
-      v = softmax_weight(x, row_max) * inv;
-    }
+    const Real v = j < valid ? softmax_weight(scaled(j), row_max) * inv : Real(0);
     accumulate(sums, v, inv_t);
     row[j] = v - shift;
   }
