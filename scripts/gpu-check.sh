@@ -16,6 +16,9 @@
 #   scripts/gpu-check.sh collect DIR      here: unpacks DIR/results.tar.gz (the files the device
 #                                         tool brought back) into results/gpu/<device>/
 #
+# The GPU benchmarks are compared with results/baselines/<device>/baseline.json when it exists
+# (compare.json); store a new one with scripts/slim-bench-json.py BENCH.json BASELINE.json.
+#
 # With the device tool: `scripts/gpu-check.sh build`, then
 #   run(command="scripts/gpu-check.sh run $OUT", carry=["gpu-bundle"], timeout_s=600)
 # then `scripts/gpu-check.sh collect <files_at>` and commit results/gpu/.
@@ -98,6 +101,12 @@ run() {
   timeout 110 "$bin/gapbench_bench" --benchmark_filter='^gpu/' --max-T=32768 \
     --benchmark_out="$res/bench_gpu.json" --benchmark_out_format=json ||
     echo "gpu-check: benchmarks FAILED or timed out"
+  # Against this device's stored baseline (results/baselines/<device>/), when there is one.
+  local baseline="results/baselines/$(device_key)/baseline.json"
+  if [[ -f "$baseline" && -f "$res/bench_gpu.json" ]]; then
+    "$bin/gapbench" compare "$baseline" "$res/bench_gpu.json" --json "$res/compare.json" ||
+      echo "gpu-check: benchmarks regressed against $baseline (see compare.json)"
+  fi
   pack
 
   local common=(--backend cuda --model markov,attention --precision float32 --d 64)
