@@ -6,48 +6,27 @@
 #include <cmath>
 
 #include "gapbench/error.hpp"
+#include "gapbench/names.hpp"
 
 namespace gapbench {
 
-BackendChoice parse_backend(const std::string& s, const std::string& flag) {
-  if (s == "auto") return BackendChoice::kAuto;
-  if (s == "cpu") return BackendChoice::kCpu;
-  if (s == "cuda") return BackendChoice::kCuda;
-  throw UsageError(
-      fmt::format("{}: unknown backend '{}'; choose one of: auto, cpu, cuda", flag, s));
-}
+namespace {
+constexpr NameTable<BackendChoice, 3> kBackendNames{
+    {{"auto", BackendChoice::kAuto}, {"cpu", BackendChoice::kCpu}, {"cuda", BackendChoice::kCuda}}};
+constexpr NameTable<OperatorChoice, 3> kOperatorNames{{{"dense", OperatorChoice::kDense},
+                                                       {"fused", OperatorChoice::kFused},
+                                                       {"auto", OperatorChoice::kAuto}}};
+}  // namespace
 
-std::string to_string(BackendChoice v) {
-  switch (v) {
-    case BackendChoice::kAuto:
-      return "auto";
-    case BackendChoice::kCpu:
-      return "cpu";
-    case BackendChoice::kCuda:
-      return "cuda";
-  }
-  return "?";
+BackendChoice parse_backend(const std::string& s, const std::string& flag) {
+  return parse_name(kBackendNames, s, flag, "backend");
 }
+std::string to_string(BackendChoice v) { return name_of(kBackendNames, v); }
 
 OperatorChoice parse_operator(const std::string& s, const std::string& flag) {
-  if (s == "dense") return OperatorChoice::kDense;
-  if (s == "fused") return OperatorChoice::kFused;
-  if (s == "auto") return OperatorChoice::kAuto;
-  throw UsageError(
-      fmt::format("{}: unknown operator '{}'; choose one of: dense, fused, auto", flag, s));
+  return parse_name(kOperatorNames, s, flag, "operator");
 }
-
-std::string to_string(OperatorChoice v) {
-  switch (v) {
-    case OperatorChoice::kDense:
-      return "dense";
-    case OperatorChoice::kFused:
-      return "fused";
-    case OperatorChoice::kAuto:
-      return "auto";
-  }
-  return "?";
-}
+std::string to_string(OperatorChoice v) { return name_of(kOperatorNames, v); }
 
 void check_sums_finite(const PointSpec& point, const MatrixOutcome& o) {
   if (!std::isfinite(o.sums.frob_sq)) {

@@ -7,28 +7,10 @@
 #include <utility>
 
 #include "gapbench/error.hpp"
+#include "gapbench/names.hpp"
 
 namespace gapbench {
 namespace {
-
-template <typename Enum, std::size_t N>
-Enum parse_name(const std::array<std::pair<const char*, Enum>, N>& names, const std::string& s,
-                const std::string& flag) {
-  std::string choices;
-  for (const auto& [name, value] : names) {
-    if (s == name) return value;
-    choices += (choices.empty() ? "" : ", ") + std::string(name);
-  }
-  throw UsageError(fmt::format("{}: unknown value '{}'; choose one of: {}", flag, s, choices));
-}
-
-template <typename Enum, std::size_t N>
-std::string name_of(const std::array<std::pair<const char*, Enum>, N>& names, Enum v) {
-  for (const auto& [name, value] : names) {
-    if (value == v) return name;
-  }
-  return "?";
-}
 
 constexpr std::array<std::pair<const char*, ModelKind>, 2> kModelNames{
     {{"markov", ModelKind::kMarkov}, {"attention", ModelKind::kAttention}}};

@@ -1,36 +1,21 @@
 #include "gapbench/solvers/solver_types.hpp"
 
-#include <fmt/format.h>
-
-#include "gapbench/error.hpp"
+#include "gapbench/names.hpp"
 
 namespace gapbench {
 
-std::string to_string(SolverKind v) {
-  switch (v) {
-    case SolverKind::kExact:
-      return "exact";
-    case SolverKind::kLanczos:
-      return "lanczos";
-    case SolverKind::kRsvd:
-      return "rsvd";
-    case SolverKind::kXgesvdr:
-      return "xgesvdr";
-    case SolverKind::kGesvda:
-      return "gesvda";
-  }
-  return "?";
-}
+namespace {
+constexpr NameTable<SolverKind, 5> kSolverNames{{{"exact", SolverKind::kExact},
+                                                 {"lanczos", SolverKind::kLanczos},
+                                                 {"rsvd", SolverKind::kRsvd},
+                                                 {"xgesvdr", SolverKind::kXgesvdr},
+                                                 {"gesvda", SolverKind::kGesvda}}};
+}  // namespace
+
+std::string to_string(SolverKind v) { return name_of(kSolverNames, v); }
 
 SolverKind parse_solver(const std::string& s, const std::string& flag) {
-  for (const SolverKind v : {SolverKind::kExact, SolverKind::kLanczos, SolverKind::kRsvd,
-                             SolverKind::kXgesvdr, SolverKind::kGesvda}) {
-    if (s == to_string(v)) return v;
-  }
-  throw UsageError(fmt::format(
-      "{}: unknown solver '{}'; choose one of: exact, lanczos, rsvd, xgesvdr, gesvda (the last "
-      "two need --backend cuda)",
-      flag, s));
+  return parse_name(kSolverNames, s, flag, "solver", " (the last two need --backend cuda)");
 }
 
 bool is_iterative(SolverKind v) { return v == SolverKind::kLanczos || v == SolverKind::kRsvd; }
