@@ -223,23 +223,21 @@ class CudaBackend final : public Backend {
   template <typename Real>
   std::vector<MatrixOutcome> run_fused(const PointSpec& point, std::uint64_t seed,
                                        const std::vector<std::uint32_t>& indices) {
-    using clock = std::chrono::steady_clock;
     std::vector<MatrixOutcome> out;
     for (const std::uint32_t index : indices) {
-      MatrixOutcome o;
-      o.index = index;
-      o.op = OperatorChoice::kFused;
-      const auto t0 = clock::now();
-      const DeviceFusedOperator<Real> op(point.model, seed, index, m_stream.get(), m_blas.get());
-      o.sums = op.sums();
-      check_sums_finite(point, o);
-      const auto t1 = clock::now();
-      DeviceBlockOps<Real> ops(m_stream.get(), m_blas.get());
-      o.solve = solve_iterative<Real>(op, ops, point.solver, point.precision, seed, kFusedBlock);
-      m_stream.synchronize();
-      o.generate_seconds = std::chrono::duration<double>(t1 - t0).count();
-      o.solve_seconds = std::chrono::duration<double>(clock::now() - t1).count();
-      out.push_back(std::move(o));
+      out.push_back(solve_matrix_free(
+          point, index,
+          [&] {
+            return DeviceFusedOperator<Real>(point.model, seed, index, m_stream.get(),
+                                             m_blas.get());
+          },
+          [&](const DeviceFusedOperator<Real>& op) {
+            DeviceBlockOps<Real> ops(m_stream.get(), m_blas.get());
+            SolveResult r =
+                solve_iterative<Real>(op, ops, point.solver, point.precision, seed, kFusedBlock);
+            m_stream.synchronize();
+            return r;
+          }));
     }
     return out;
   }

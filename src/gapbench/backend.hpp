@@ -4,6 +4,7 @@
 // knows which backends were compiled in.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -47,6 +48,27 @@ struct MatrixOutcome {
 // Throws Error when the generated matrix of `o` has entries that are not finite (its Frobenius
 // sum is not): the logits overflowed at this beta and precision.
 void check_sums_finite(const PointSpec& point, const MatrixOutcome& o);
+
+// One matrix-free solve of matrix `index`, as every backend times it: make() builds the fused
+// operator (timed as generation; its Frobenius sums kept and checked), solve(op) runs the solver
+// on it and returns once its work is done (timed as the solve).
+template <typename Make, typename Solve>
+MatrixOutcome solve_matrix_free(const PointSpec& point, std::uint32_t index, Make make,
+                                Solve solve) {
+  using clock = std::chrono::steady_clock;
+  MatrixOutcome o;
+  o.index = index;
+  o.op = OperatorChoice::kFused;
+  const auto t0 = clock::now();
+  const auto op = make();
+  o.sums = op.sums();
+  check_sums_finite(point, o);
+  const auto t1 = clock::now();
+  o.solve = solve(op);
+  o.generate_seconds = std::chrono::duration<double>(t1 - t0).count();
+  o.solve_seconds = std::chrono::duration<double>(clock::now() - t1).count();
+  return o;
+}
 
 class Backend {
  public:

@@ -323,21 +323,13 @@ class CpuBackend final : public Backend {
   template <typename Real>
   std::vector<MatrixOutcome> run_fused(const PointSpec& point, std::uint64_t seed,
                                        const std::vector<std::uint32_t>& indices) {
-    using clock = std::chrono::steady_clock;
     std::vector<MatrixOutcome> out;
     for (const std::uint32_t index : indices) {
-      MatrixOutcome o;
-      o.index = index;
-      o.op = OperatorChoice::kFused;
-      const auto t0 = clock::now();
-      const auto fused = FusedOperator<Real>::from_model(point.model, seed, index);
-      o.sums = fused.sums();
-      check_sums_finite(point, o);
-      const auto t1 = clock::now();
-      o.solve = solve_fused<Real>(fused, point.solver, point.precision, seed);
-      o.generate_seconds = std::chrono::duration<double>(t1 - t0).count();
-      o.solve_seconds = std::chrono::duration<double>(clock::now() - t1).count();
-      out.push_back(std::move(o));
+      out.push_back(solve_matrix_free(
+          point, index, [&] { return FusedOperator<Real>::from_model(point.model, seed, index); },
+          [&](const FusedOperator<Real>& op) {
+            return solve_fused<Real>(op, point.solver, point.precision, seed);
+          }));
     }
     return out;
   }
