@@ -14,6 +14,8 @@
 #include "gapbench/cpu/cpu_backend.hpp"
 #include "gapbench/cpu/fused_operator.hpp"
 #include "gapbench/cpu/generate.hpp"
+#include "gapbench/cpu/user_attention.hpp"
+#include "gapbench/entries.hpp"
 #include "gapbench/error.hpp"
 #include "gapbench/rng.hpp"
 #include "test_models.hpp"
@@ -190,6 +192,41 @@ TEST(ResolveOperator, AutoTurnsFusedPastMemoryAndFusedNeedsAnIterativeSolver) {
   EXPECT_EQ(cpu::resolve_operator(point), OperatorChoice::kFused);
   point.op = OperatorChoice::kDense;
   EXPECT_EQ(cpu::resolve_operator(point), OperatorChoice::kDense);
+}
+
+// gapbench run --qk with --logits: the user's Q and K are rounded as the model's would be, on
+// both operators. The dense path builds the very matrix of the rounded factors (its Frobenius
+// sums are bitwise those of attention_from_factors on them), which full inputs do not give.
+TEST(UserAttention, LogitsRoundTheSuppliedQueriesAndKeys) {
+  cpu::QkHeads<float> qk;
+  qk.heads = 1;
+  qk.T = 200;
+  qk.dk = 8;
+  qk.queries = cpu::gaussian_matrix<float>(Stream::kQueries, 1.0f, 4, 0, qk.T, qk.dk);
+  qk.keys = cpu::gaussian_matrix<float>(Stream::kKeys, 1.0f, 4, 0, qk.T, qk.dk);
+  PointSpec point;
+  point.model.kind = ModelKind::kAttention;
+  point.model.beta = 2;
+  point.model.logits = LogitsPrecision::kBf16;
+  point.precision = Precision::kFloat32;
+  const float scale = attention_logit_scale(2.0f, qk.dk);
+  const auto sums_of = [&](LogitsPrecision logits) {
+    std::vector<float> q = qk.queries, k = qk.keys, a(static_cast<std::size_t>(qk.T * qk.T));
+    cpu::round_logits_inputs(logits, q);
+    cpu::round_logits_inputs(logits, k);
+    return cpu::attention_from_factors<float>(qk.T, qk.dk, q.data(), k.data(), scale, false,
+                                              Fix::kNone, a.data());
+  };
+  point.op = OperatorChoice::kDense;
+  const MatrixOutcome dense = cpu::solve_head<float>(qk, 0, point, 1);
+  EXPECT_EQ(dense.sums.frob_sq, sums_of(LogitsPrecision::kBf16).frob_sq);
+  EXPECT_NE(dense.sums.frob_sq, sums_of(LogitsPrecision::kFull).frob_sq);
+  point.op = OperatorChoice::kFused;
+  const MatrixOutcome fused = cpu::solve_head<float>(qk, 0, point, 1);
+  EXPECT_NEAR(fused.sums.frob_sq, dense.sums.frob_sq, 1e-5 * dense.sums.frob_sq);
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_NEAR(fused.solve.values[i], dense.solve.values[i], 1e-4 * dense.solve.values[i]);
+  }
 }
 
 }  // namespace
