@@ -216,7 +216,7 @@ OperatorChoice resolve_operator(const PointSpec& point) {
   if (need > 0.9 * have) {
     throw UsageError(fmt::format(
         "--T: the fused operator at T = {} needs about {:.1f} GiB (factors and the solver's "
-        "vectors) but {:.1f} GiB of memory is free",
+        "vectors) but {:.1f} GiB of memory is free; lower --T",
         T, need / (1 << 30), have / (1 << 30)));
   }
   return OperatorChoice::kFused;
