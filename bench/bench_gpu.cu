@@ -11,10 +11,16 @@
 //   gpu/generate/markov_draws  the Philox draws and transforms of one markov matrix, summed and
 //                              never stored: the arithmetic floor of the markov kernel (which
 //                              draws every entry twice).
-//   gpu/pass/B/T/cols          one product of a batch of B float32 matrices with a block of cols
-//                              vectors (strided-batched GEMV or GEMM); floor 4 T^2 B bytes.
-//   gpu/solve/SOLVER/T         top-4 of one float32 attention matrix: lanczos (default tol) and
-//                              xgesvdr (power iterations 2, 4, 8); rel_err_s2 against float64
+//   gpu/pass/B/T/cols/SIDE/IMPL one product of a batch of B float32 matrices with a block of cols
+//                              vectors, A X or A^T X, by cuBLAS (strided-batched GEMV or GEMM)
+//                              or by the block-product kernels (cuda/block_product.cuh), side by
+//                              side; floor 4 T^2 B bytes.
+//   gpu/fused/pass/T/b/SIDE/FORM one product of the fused operator (attention, T = 65536, b = 8),
+//                              the on-chip kernel and the three-step tiles side by side, against
+//                              the exp floor and the FP32 logits floor.
+//   gpu/solve/SOLVER/T         top-4 of one float32 attention matrix: lanczos (blocks of 1, 4
+//                              and 8 at the default tol; 4 and 8 at looser tols) and xgesvdr
+//                              (power iterations 2 and 4 to 8); rel_err_s2 against float64
 //                              lanczos at tol 1e-10 on the float64 matrix of the same draw;
 //                              per_pass_x_floor = solve time / passes / memory floor.
 //
@@ -32,10 +38,13 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <utility>
 
 #include "blas.cuh"
+#include "block_product.cuh"
 #include "dense_solvers.cuh"
 #include "device_ops.cuh"
+#include "fused_device.cuh"
 #include "gapbench/cuda_api.hpp"
 #include "gapbench/entries.hpp"
 #include "gapbench/solvers/iterative.hpp"
@@ -181,30 +190,72 @@ void bm_markov_draws(benchmark::State& state, std::int64_t T) {
   state.counters["x_memory_floor"] = seconds / (4.0 * T * T / gpu_copy_bandwidth());
 }
 
-// One product of a batch of B float32 T x T matrices with a block of `cols` vectors.
-void bm_batch_pass(benchmark::State& state, int batch, std::int64_t T, int cols) {
+// One product of a batch of B float32 T x T matrices (row-major, as the solvers hold them) with a
+// block of `cols` vectors: A X, or A^T X with `transpose`, by cuBLAS (strided-batched GEMV or
+// GEMM) or by the block-product kernels (cuda/block_product.cuh) that the dense operator uses.
+void bm_batch_pass(benchmark::State& state, int batch, std::int64_t T, int cols, bool transpose,
+                   bool kernels) {
   if (skip_without_device(state)) return;
   cuda::Stream stream;
   cuda::CublasHandle blas(stream.get());
   cuda::DeviceBuffer<float> a(static_cast<std::size_t>(batch) * T * T);
   cuda::DeviceBuffer<float> x(static_cast<std::size_t>(batch) * T * cols);
   cuda::DeviceBuffer<float> y(static_cast<std::size_t>(batch) * T * cols);
+  cuda::DeviceBuffer<float> workspace(
+      static_cast<std::size_t>(cuda::block_product_workspace_elements(
+          transpose ? cuda::ProductSide::kM : cuda::ProductSide::kMTranspose, T, T, cols, batch)));
   GAPBENCH_CUDA_CHECK(cudaMemsetAsync(a.data(), 0, a.bytes(), stream.get()));
   GAPBENCH_CUDA_CHECK(cudaMemsetAsync(x.data(), 0, x.bytes(), stream.get()));
+  // Row-major A is the column-major M = A^T: A X = M^T X (cuBLAS op T), A^T X = M X (op N).
+  const cublasOperation_t op = transpose ? CUBLAS_OP_N : CUBLAS_OP_T;
   const double seconds = time_on_stream(state, stream, [&] {
-    if (cols == 1) {
-      cuda::blas::gemv_strided_batched(blas.get(), CUBLAS_OP_T, T, T, 1.0f, a.data(), T, T * T,
-                                       x.data(), T, 0.0f, y.data(), T, batch);
+    if (kernels) {
+      cuda::block_product<float>(transpose ? cuda::ProductSide::kM : cuda::ProductSide::kMTranspose,
+                                 {a.data(), T, T, T, T * T}, {x.data(), T, T * cols},
+                                 {y.data(), T, T * cols}, cols, batch, workspace, stream.get());
+    } else if (cols == 1) {
+      cuda::blas::gemv_strided_batched(blas.get(), op, T, T, 1.0f, a.data(), T, T * T, x.data(), T,
+                                       0.0f, y.data(), T, batch);
     } else {
-      cuda::blas::gemm_strided_batched(blas.get(), CUBLAS_OP_T, CUBLAS_OP_N, T, cols, T, 1.0f,
-                                       a.data(), T, T * T, x.data(), T, T * cols, 0.0f, y.data(), T,
-                                       T * cols, batch);
+      cuda::blas::gemm_strided_batched(blas.get(), op, CUBLAS_OP_N, T, cols, T, 1.0f, a.data(), T,
+                                       T * T, x.data(), T, T * cols, 0.0f, y.data(), T, T * cols,
+                                       batch);
     }
   });
   const double bytes = 4.0 * T * T * batch;
   state.counters["bytes_per_s"] = bytes / seconds;
   state.counters["pct_of_copy_bw"] = 100.0 * bytes / seconds / gpu_copy_bandwidth();
   state.counters["x_floor"] = seconds / (bytes / gpu_copy_bandwidth());
+}
+
+// One product of the fused (matrix-free) operator for the float32 attention matrix with a block
+// of b vectors, A X or A^T X, on-chip kernel or three-step tiles (FusedForm); building the
+// operator (factors and the statistics pass) is outside the timing. Floors: the exp floor (T^2
+// exponentials at SMs x 16 per clock, Hopper's SFU rate) and the logits floor (2 T^2 dk flops at
+// the FP32 peak: full-precision logits run on the FP32 lanes); x_floor is against the larger.
+void bm_fused_pass(benchmark::State& state, std::int64_t T, int b, bool transpose,
+                   cuda::FusedForm form) {
+  if (skip_without_device(state)) return;
+  const ModelSpec spec = bench_model(ModelKind::kAttention, T);
+  cuda::Stream stream;
+  cuda::CublasHandle blas(stream.get());
+  const cuda::DeviceFusedOperator<float> op(spec, 0, 0, stream.get(), blas.get(), 8192, 8192, form);
+  cuda::DeviceBuffer<float> x(static_cast<std::size_t>(T * b)), y(x.size());
+  GAPBENCH_CUDA_CHECK(cudaMemsetAsync(x.data(), 0, x.bytes(), stream.get()));
+  const BlockView<const float> xv{x.data(), T, b, T};
+  const BlockView<float> yv{y.data(), T, b, T};
+  const double seconds = time_on_stream(
+      state, stream, [&] { transpose ? op.apply_transpose(xv, yv) : op.apply(xv, yv); });
+  int sms = 0, clock_khz = 0;
+  GAPBENCH_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
+  GAPBENCH_CUDA_CHECK(cudaDeviceGetAttribute(&clock_khz, cudaDevAttrClockRate, 0));
+  const double entries = static_cast<double>(T) * T;
+  const double exp_floor = entries / (static_cast<double>(sms) * 16 * clock_khz * 1e3);
+  const double logits_floor = 2.0 * entries * spec.dk / fp32_peak_flops();
+  state.counters["exp_floor_s"] = exp_floor;
+  state.counters["logits_floor_s"] = logits_floor;
+  state.counters["x_floor"] = seconds / std::max(exp_floor, logits_floor);
+  state.counters["entries_per_s"] = entries / seconds;
 }
 
 // s2 of the float64 attention matrix (seed 0, index 0) from lanczos at tol 1e-10, cached.
@@ -249,6 +300,7 @@ void bm_solve(benchmark::State& state, SolverKind kind, std::int64_t T, int powe
   o.k = 4;
   o.block = block;
   o.tol = tol;
+  const cuda::DeviceDenseOperator<float> op(a.data(), T, T, blas.get());  // its scratch too
   SolveResult r;
   double total = 0;
   std::int64_t n = 0;
@@ -263,7 +315,6 @@ void bm_solve(benchmark::State& state, SolverKind kind, std::int64_t T, int powe
       r = cuda::xgesvdr_values<float>(solver, work.data(), T, 4, default_oversample(4),
                                       power_iters);
     } else {
-      cuda::DeviceDenseOperator<float> op(a.data(), T, T, blas.get());
       cuda::DeviceBlockOps<float> ops(stream.get(), blas.get());
       r = solve_iterative<float>(op, ops, o, Precision::kFloat32, 0, block);
     }
@@ -338,33 +389,51 @@ void register_gpu_benchmarks(const char* phase) {
     reps(benchmark::RegisterBenchmark(fmt::format("gpu/generate/markov_draws/T:{}", T).c_str(),
                                       [T](benchmark::State& s) { bm_markov_draws(s, T); }));
   }
-  if (4096 <= max_T) {
+  // Passes: cuBLAS and the block-product kernels side by side, A X and A^T X.
+  const auto passes = [&](int batch, std::int64_t T) {
     for (const int cols : {1, 4}) {
-      reps(benchmark::RegisterBenchmark(
-          fmt::format("gpu/pass/B:64/T:4096/cols:{}/float32", cols).c_str(),
-          [cols](benchmark::State& s) { bm_batch_pass(s, 64, 4096, cols); }));
+      for (const bool transpose : {false, true}) {
+        for (const bool kernels : {false, true}) {
+          reps(benchmark::RegisterBenchmark(
+              fmt::format("gpu/pass/B:{}/T:{}/cols:{}/float32/{}/{}", batch, T, cols,
+                          transpose ? "At_X" : "A_X", kernels ? "block_product" : "cublas")
+                  .c_str(),
+              [=](benchmark::State& s) { bm_batch_pass(s, batch, T, cols, transpose, kernels); }));
+        }
+      }
     }
-  }
+  };
+  if (4096 <= max_T) passes(64, 4096);
   if (32768 <= max_T) {
-    for (const int cols : {1, 4}) {
-      reps(benchmark::RegisterBenchmark(
-          fmt::format("gpu/pass/B:1/T:32768/cols:{}/float32", cols).c_str(),
-          [cols](benchmark::State& s) { bm_batch_pass(s, 1, 32768, cols); }));
+    passes(1, 32768);
+    for (const bool transpose : {false, true}) {
+      for (const cuda::FusedForm form : {cuda::FusedForm::kAuto, cuda::FusedForm::kThreeStep}) {
+        reps(benchmark::RegisterBenchmark(
+            fmt::format("gpu/fused/pass/T:65536/b:8/float32/{}/{}", transpose ? "At_X" : "A_X",
+                        form == cuda::FusedForm::kAuto ? "on_chip" : "three_step")
+                .c_str(),
+            [=](benchmark::State& s) { bm_fused_pass(s, 65536, 8, transpose, form); }));
+      }
     }
     const auto solve = [](benchmark::internal::Benchmark* b) {
       b->UseManualTime()->Unit(benchmark::kMillisecond)->Repetitions(3)->Iterations(1);
     };
-    for (const int block : {1, 4}) {
+    for (const int block : {1, 4, 8}) {
       solve(benchmark::RegisterBenchmark(
           fmt::format("gpu/solve/lanczos/T:32768/k:4/block:{}/float32", block).c_str(),
           [block](benchmark::State& s) { bm_solve(s, SolverKind::kLanczos, 32768, 0, block); }));
     }
     // Looser residual tolerances: the accuracy on s2 that xgesvdr reaches (~1e-4) for fewer
-    // passes (the error of a value goes as residual^2 / gap once it separates).
-    for (const double tol : {1e-2, 3e-3, 1e-3}) {
+    // passes (the error of a value goes as residual^2 / gap once it separates). On the CPU, on
+    // this matrix (results/cpu/AMD_EPYC_2t/lanczos_accuracy_T32768.csv): block 4 at tol 0.1
+    // takes 12 passes for an s2 error of 4e-5, block 8 at 0.01 12 passes for 7e-7.
+    for (const auto& [block, tol] : {std::pair{4, 1e-1}, std::pair{4, 3e-2}, std::pair{4, 1e-2},
+                                     std::pair{8, 1e-1}, std::pair{8, 1e-2}}) {
       solve(benchmark::RegisterBenchmark(
-          fmt::format("gpu/solve/lanczos/T:32768/k:4/block:4/tol:{}/float32", tol).c_str(),
-          [tol](benchmark::State& s) { bm_solve(s, SolverKind::kLanczos, 32768, 0, 4, tol); }));
+          fmt::format("gpu/solve/lanczos/T:32768/k:4/block:{}/tol:{}/float32", block, tol).c_str(),
+          [block = block, tol = tol](benchmark::State& s) {
+            bm_solve(s, SolverKind::kLanczos, 32768, 0, block, tol);
+          }));
     }
     for (const int iters : {2, 4, 5, 6, 7, 8}) {
       solve(benchmark::RegisterBenchmark(

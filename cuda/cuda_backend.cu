@@ -53,7 +53,7 @@ std::int64_t solver_bytes(const PointSpec& point, const CusolverHandle& solver, 
       const LanczosPlan p = plan_lanczos(o, point.precision, T, kPreferredBlock);
       const std::int64_t cols =
           2 * p.basis + p.block + 2 * std::max(p.block, p.keep) + std::max(p.block, p.k);
-      return cols * T * s;
+      return cols * T * s + DeviceDenseOperator<float>::workspace_elements(T, T) * s;
     }
     case SolverKind::kRsvd: {
       const RsvdPlan p = plan_rsvd(o, point.precision, T);

@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "blas.cuh"
+#include "block_product.cuh"
 #include "device_ops.cuh"
 #include "gapbench/rng.hpp"
 
@@ -41,16 +42,43 @@ dim3 column_grid(std::int64_t rows, std::int64_t cols) {
 }  // namespace
 
 // ---- DeviceDenseOperator: row-major A is the column-major A^T (cols x rows, ld = cols) -------
+// A X is (A^T)^T X: block_product's kMTranspose side; A^T X is its kM side.
+
+template <typename Real>
+DeviceDenseOperator<Real>::DeviceDenseOperator(const Real* a, std::int64_t rows, std::int64_t cols,
+                                               cublasHandle_t blas)
+    : m_a(a),
+      m_rows(rows),
+      m_cols(cols),
+      m_blas(blas),
+      m_workspace(static_cast<std::size_t>(workspace_elements(rows, cols))) {}
+
+template <typename Real>
+std::int64_t DeviceDenseOperator<Real>::workspace_elements(std::int64_t rows, std::int64_t cols) {
+  return block_product_workspace_elements(ProductSide::kM, cols, rows, kMaxBlockProductVectors, 1);
+}
+
+template <typename Real>
+void DeviceDenseOperator<Real>::block_apply(BlockView<const Real> x, BlockView<Real> y,
+                                            bool transpose) const {
+  cudaStream_t stream = nullptr;
+  GAPBENCH_CUBLAS_CHECK(cublasGetStream(m_blas, &stream));
+  const StridedMatrices<Real> a{m_a, m_cols, m_rows, m_cols, 0};
+  block_product<Real>(transpose ? ProductSide::kM : ProductSide::kMTranspose, a, {x.data, x.ld, 0},
+                      {y.data, y.ld, 0}, static_cast<int>(x.cols), 1, m_workspace, stream);
+}
 
 template <typename Real>
 void DeviceDenseOperator<Real>::apply(BlockView<const Real> x, BlockView<Real> y) const {
   this->count_pass();
   if (x.cols == 1) {
     blas::gemv(m_blas, CUBLAS_OP_T, m_cols, m_rows, Real(1), m_a, m_cols, x.data, Real(0), y.data);
-    return;
+  } else if (x.cols <= kMaxBlockProductVectors) {
+    block_apply(x, y, /*transpose=*/false);
+  } else {
+    blas::gemm(m_blas, CUBLAS_OP_T, CUBLAS_OP_N, m_rows, x.cols, m_cols, Real(1), m_a, m_cols,
+               x.data, x.ld, Real(0), y.data, y.ld);
   }
-  blas::gemm(m_blas, CUBLAS_OP_T, CUBLAS_OP_N, m_rows, x.cols, m_cols, Real(1), m_a, m_cols, x.data,
-             x.ld, Real(0), y.data, y.ld);
 }
 
 template <typename Real>
@@ -58,10 +86,12 @@ void DeviceDenseOperator<Real>::apply_transpose(BlockView<const Real> x, BlockVi
   this->count_pass();
   if (x.cols == 1) {
     blas::gemv(m_blas, CUBLAS_OP_N, m_cols, m_rows, Real(1), m_a, m_cols, x.data, Real(0), y.data);
-    return;
+  } else if (x.cols <= kMaxBlockProductVectors) {
+    block_apply(x, y, /*transpose=*/true);
+  } else {
+    blas::gemm(m_blas, CUBLAS_OP_N, CUBLAS_OP_N, m_cols, x.cols, m_rows, Real(1), m_a, m_cols,
+               x.data, x.ld, Real(0), y.data, y.ld);
   }
-  blas::gemm(m_blas, CUBLAS_OP_N, CUBLAS_OP_N, m_cols, x.cols, m_rows, Real(1), m_a, m_cols, x.data,
-             x.ld, Real(0), y.data, y.ld);
 }
 
 // ---- DeviceBlockOps -------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 // The solvers' interfaces (src/gapbench/operator.hpp) over device memory: a dense row-major
-// T x T matrix on the device as a LinearOperator (cuBLAS GEMV for one vector, GEMM for a block),
+// T x T matrix on the device as a LinearOperator (cuBLAS GEMV for one vector, the streaming
+// kernels of block_product.cuh for blocks of up to 8, cuBLAS GEMM for wider ones),
 // and BlockOps with cuBLAS. All work is queued on one stream; project() waits for its small
 // result (the only host round trips of an iteration: the projected coefficients the solver's
 // host-side Rayleigh-Ritz and orthogonalisation need).
@@ -16,20 +17,28 @@
 
 namespace gapbench::cuda {
 
+// Products are queued on the cuBLAS handle's stream.
 template <typename Real>
 class DeviceDenseOperator final : public LinearOperator<Real> {
  public:
-  DeviceDenseOperator(const Real* a, std::int64_t rows, std::int64_t cols, cublasHandle_t blas)
-      : m_a(a), m_rows(rows), m_cols(cols), m_blas(blas) {}
+  // Allocates the block products' scratch (workspace_elements) up front.
+  DeviceDenseOperator(const Real* a, std::int64_t rows, std::int64_t cols, cublasHandle_t blas);
+  // Device elements of the scratch the operator holds: the partial sums of A^T X for blocks of
+  // up to kMaxBlockProductVectors (lanczos' final residuals take k columns whatever its block).
+  static std::int64_t workspace_elements(std::int64_t rows, std::int64_t cols);
   std::int64_t rows() const override { return m_rows; }
   std::int64_t cols() const override { return m_cols; }
   void apply(BlockView<const Real> x, BlockView<Real> y) const override;
   void apply_transpose(BlockView<const Real> x, BlockView<Real> y) const override;
 
  private:
+  // Y = A X with block_product; `transpose` for A^T X.
+  void block_apply(BlockView<const Real> x, BlockView<Real> y, bool transpose) const;
+
   const Real* m_a;
   std::int64_t m_rows, m_cols;
   cublasHandle_t m_blas;
+  mutable DeviceBuffer<Real> m_workspace;  // block_product's partial sums
 };
 
 template <typename Real>

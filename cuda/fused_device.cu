@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "blas.cuh"
+#include "fused_attention.cuh"
 #include "fused_device.cuh"
 #include "gapbench/cuda_api.hpp"
 #include "gapbench/entries.hpp"
@@ -120,6 +121,16 @@ __global__ void subtract_means(Real* y, std::int64_t rows, std::int64_t ld, cons
   }
 }
 
+// out (cols x rows, row-major) = in^T for a row-major rows x cols `in`; writes coalesced.
+template <typename Real>
+__global__ void transpose_factor(const Real* in, std::int64_t rows, std::int64_t cols, Real* out) {
+  const std::int64_t n = rows * cols;
+  for (std::int64_t e = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; e < n;
+       e += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    out[e] = in[e % rows * cols + e / rows];
+  }
+}
+
 unsigned grid_for(std::int64_t n) {
   return static_cast<unsigned>(std::clamp<std::int64_t>((n + kThreads - 1) / kThreads, 1, 65535));
 }
@@ -136,22 +147,32 @@ const ModelSpec& checked(const ModelSpec& spec, std::int64_t tile_rows, std::int
 }  // namespace
 
 template <typename Real>
+bool DeviceFusedOperator<Real>::on_chip(const ModelSpec& spec, FusedForm form) {
+  return form == FusedForm::kAuto && spec.kind == ModelKind::kAttention &&
+         fused_attention_fits<Real>(static_cast<int>(spec.dk));
+}
+
+template <typename Real>
 std::int64_t DeviceFusedOperator<Real>::device_bytes(const ModelSpec& spec, std::int64_t tile_rows,
-                                                     std::int64_t tile_cols) {
+                                                     std::int64_t tile_cols, FusedForm form) {
   const std::int64_t T = spec.T;
   const std::int64_t factors =
       spec.kind == ModelKind::kAttention ? generation_workspace_elements(spec) : 0;
+  const std::int64_t stats = T * static_cast<std::int64_t>(sizeof(MaxSum) + sizeof(double));
+  if (on_chip(spec, form)) {
+    // While it is built: the factors' workspace and their transposes (then the workspace goes).
+    return (factors + 2 * T * spec.dk + 2 * T) * static_cast<std::int64_t>(sizeof(Real)) + stats;
+  }
   const std::int64_t tile = std::min(tile_rows, T) * std::min(tile_cols, T);
   const std::int64_t bf16_copies = spec.logits == LogitsPrecision::kBf16 ? 2 * T * spec.dk * 2 : 0;
-  return (factors + tile + 2 * T) * static_cast<std::int64_t>(sizeof(Real)) +
-         T * static_cast<std::int64_t>(sizeof(MaxSum) + sizeof(double)) + bf16_copies;
+  return (factors + tile + 2 * T) * static_cast<std::int64_t>(sizeof(Real)) + stats + bf16_copies;
 }
 
 template <typename Real>
 DeviceFusedOperator<Real>::DeviceFusedOperator(const ModelSpec& spec, std::uint64_t seed,
                                                std::uint32_t index, cudaStream_t stream,
                                                cublasHandle_t blas, std::int64_t tile_rows,
-                                               std::int64_t tile_cols)
+                                               std::int64_t tile_cols, FusedForm form)
     : m_spec(checked(spec, tile_rows, tile_cols)),
       m_seed(seed),
       m_index(index),
@@ -159,38 +180,45 @@ DeviceFusedOperator<Real>::DeviceFusedOperator(const ModelSpec& spec, std::uint6
       m_blas(blas),
       m_tile_rows(std::min(tile_rows, spec.T)),
       m_tile_cols(std::min(tile_cols, spec.T)),
+      m_on_chip(on_chip(spec, form)),
       m_logits(spec.kind == ModelKind::kAttention || markov_uses_logits(spec.law)),
       m_causal(spec.kind == ModelKind::kAttention && spec.causal),
       m_row_max(static_cast<std::size_t>(spec.T)),
       m_row_inv(static_cast<std::size_t>(spec.T)),
-      m_tile(static_cast<std::size_t>(m_tile_rows * m_tile_cols)),
+      m_tile(m_on_chip ? 0 : static_cast<std::size_t>(m_tile_rows * m_tile_cols)),
       m_scratch(64) {
   const std::int64_t T = spec.T;
   if (spec.kind == ModelKind::kAttention) {
     m_logit_scale = attention_logit_scale(static_cast<Real>(spec.beta), spec.dk);
     m_factors = DeviceBuffer<Real>(static_cast<std::size_t>(generation_workspace_elements(spec)));
     generate_attention_factors<Real>(spec, seed, index, m_factors.data(), stream, blas);
-    if constexpr (std::is_same_v<Real, float>) {
+    if (m_on_chip) {
+      // The kernel reads Q and K as Q^T and K^T (a step's factors contiguous); Q and K already
+      // carry --logits' rounding.
+      const std::int64_t n = T * spec.dk;
+      m_factors_t = DeviceBuffer<Real>(static_cast<std::size_t>(2 * n));
+      for (int f = 0; f < 2; ++f) {
+        transpose_factor<Real><<<grid_for(n), kThreads, 0, stream>>>(
+            m_factors.data() + f * n, T, spec.dk, m_factors_t.data() + f * n);
+        GAPBENCH_CUDA_CHECK_LAUNCH();
+      }
+      GAPBENCH_CUDA_CHECK(cudaStreamSynchronize(stream));
+      m_factors = DeviceBuffer<Real>();
+    } else if constexpr (std::is_same_v<Real, float>) {
       if (spec.logits == LogitsPrecision::kBf16) {
         m_factors16 = bf16_copy(m_factors.data(), 2 * T * spec.dk, stream);
       }
     }
   }
-  // The statistics pass: every (causal) tile once, raw.
+  // The statistics pass: every (causal) entry once, raw.
   DeviceBuffer<MaxSum> stats(static_cast<std::size_t>(T));
   DeviceBuffer<double> row_sq(static_cast<std::size_t>(T));
-  clear_stats<<<grid_for(T), kThreads, 0, stream>>>(T, m_logits, stats.data());
-  GAPBENCH_CUDA_CHECK_LAUNCH();
-  for (std::int64_t i0 = 0; i0 < T; i0 += m_tile_rows) {
-    const std::int64_t ni = std::min(m_tile_rows, T - i0);
-    const std::int64_t j_end = m_causal ? i0 + ni : T;
-    for (std::int64_t j0 = 0; j0 < j_end; j0 += m_tile_cols) {
-      const std::int64_t nj = std::min(m_tile_cols, j_end - j0);
-      make_tile(i0, ni, j0, nj, /*raw_only=*/true);
-      tile_row_stats<Real><<<static_cast<unsigned>(ni), kThreads, 0, stream>>>(
-          m_causal, m_logits, i0, j0, nj, m_tile.data(), stats.data());
-      GAPBENCH_CUDA_CHECK_LAUNCH();
-    }
+  if (m_on_chip) {
+    FusedAttentionArgs<Real> args = attention_args();
+    args.stats = stats.data();
+    fused_attention_pass<Real>(FusedPass::kStats, args, stream);
+  } else {
+    tile_stats(stats.data());
   }
   finish_stats<Real><<<grid_for(T), kThreads, 0, stream>>>(
       T, m_logits, stats.data(), m_row_max.data(), m_row_inv.data(), row_sq.data());
@@ -207,6 +235,52 @@ DeviceFusedOperator<Real>::DeviceFusedOperator(const ModelSpec& spec, std::uint6
   }
   m_sums.frob_sq = spec.fix == Fix::kCenter ? perp_sq : sq;
   m_sums.frob_perp_sq = perp_sq;
+}
+
+template <typename Real>
+void DeviceFusedOperator<Real>::tile_stats(MaxSum* stats) const {
+  const std::int64_t T = m_spec.T;
+  clear_stats<<<grid_for(T), kThreads, 0, m_stream>>>(T, m_logits, stats);
+  GAPBENCH_CUDA_CHECK_LAUNCH();
+  for (std::int64_t i0 = 0; i0 < T; i0 += m_tile_rows) {
+    const std::int64_t ni = std::min(m_tile_rows, T - i0);
+    const std::int64_t j_end = m_causal ? i0 + ni : T;
+    for (std::int64_t j0 = 0; j0 < j_end; j0 += m_tile_cols) {
+      const std::int64_t nj = std::min(m_tile_cols, j_end - j0);
+      make_tile(i0, ni, j0, nj, /*raw_only=*/true);
+      tile_row_stats<Real><<<static_cast<unsigned>(ni), kThreads, 0, m_stream>>>(
+          m_causal, m_logits, i0, j0, nj, m_tile.data(), stats);
+      GAPBENCH_CUDA_CHECK_LAUNCH();
+    }
+  }
+}
+
+template <typename Real>
+FusedAttentionArgs<Real> DeviceFusedOperator<Real>::attention_args() const {
+  FusedAttentionArgs<Real> args;
+  args.qt = m_factors_t.data();
+  args.kt = m_factors_t.data() + m_spec.T * m_spec.dk;
+  args.T = m_spec.T;
+  args.dk = static_cast<int>(m_spec.dk);
+  args.logit_scale = m_logit_scale;
+  args.causal = m_causal;
+  args.row_max = m_row_max.data();
+  args.row_inv = m_row_inv.data();
+  return args;
+}
+
+template <typename Real>
+void DeviceFusedOperator<Real>::on_chip_product(BlockView<const Real> x, BlockView<Real> y,
+                                                bool transpose) const {
+  FusedAttentionArgs<Real> args = attention_args();
+  args.x = x.data;
+  args.ldx = x.ld;
+  args.y = y.data;
+  args.ldy = y.ld;
+  args.b = static_cast<int>(x.cols);
+  fused_attention_pass<Real>(transpose ? FusedPass::kTransposeProduct : FusedPass::kProduct, args,
+                             m_stream);
+  subtract_fix(x, y);
 }
 
 template <typename Real>
@@ -250,6 +324,7 @@ void DeviceFusedOperator<Real>::subtract_fix(BlockView<const Real> x, BlockView<
 template <typename Real>
 void DeviceFusedOperator<Real>::apply(BlockView<const Real> x, BlockView<Real> y) const {
   this->count_pass();
+  if (m_on_chip) return on_chip_product(x, y, /*transpose=*/false);
   const std::int64_t T = m_spec.T, b = x.cols;
   for (std::int64_t i0 = 0; i0 < T; i0 += m_tile_rows) {
     const std::int64_t ni = std::min(m_tile_rows, T - i0);
@@ -269,6 +344,7 @@ void DeviceFusedOperator<Real>::apply(BlockView<const Real> x, BlockView<Real> y
 template <typename Real>
 void DeviceFusedOperator<Real>::apply_transpose(BlockView<const Real> x, BlockView<Real> y) const {
   this->count_pass();
+  if (m_on_chip) return on_chip_product(x, y, /*transpose=*/true);
   const std::int64_t T = m_spec.T, b = x.cols;
   for (std::int64_t j0 = 0; j0 < T; j0 += m_tile_cols) {
     const std::int64_t nj = std::min(m_tile_cols, T - j0);
@@ -289,13 +365,14 @@ void DeviceFusedOperator<Real>::apply_transpose(BlockView<const Real> x, BlockVi
 template <typename Real>
 std::vector<Real> fused_product_on_device(const ModelSpec& spec, std::uint64_t seed,
                                           std::uint32_t index, const std::vector<Real>& x,
-                                          std::int64_t b, bool transpose, std::int64_t tile_rows,
-                                          std::int64_t tile_cols, FrobeniusSums* sums) {
+                                          std::int64_t b, bool transpose, FusedForm form,
+                                          std::int64_t tile_rows, std::int64_t tile_cols,
+                                          FrobeniusSums* sums) {
   Stream stream;
   CublasHandle blas(stream.get());
   const std::int64_t T = spec.T;
   const DeviceFusedOperator<Real> op(spec, seed, index, stream.get(), blas.get(), tile_rows,
-                                     tile_cols);
+                                     tile_cols, form);
   if (sums) *sums = op.sums();
   DeviceBuffer<Real> dx(x.size()), dy(x.size());
   GAPBENCH_CUDA_CHECK(
@@ -318,12 +395,11 @@ template class DeviceFusedOperator<float>;
 template class DeviceFusedOperator<double>;
 template std::vector<float> fused_product_on_device<float>(const ModelSpec&, std::uint64_t,
                                                            std::uint32_t, const std::vector<float>&,
-                                                           std::int64_t, bool, std::int64_t,
-                                                           std::int64_t, FrobeniusSums*);
-template std::vector<double> fused_product_on_device<double>(const ModelSpec&, std::uint64_t,
-                                                             std::uint32_t,
-                                                             const std::vector<double>&,
-                                                             std::int64_t, bool, std::int64_t,
-                                                             std::int64_t, FrobeniusSums*);
+                                                           std::int64_t, bool, FusedForm,
+                                                           std::int64_t, std::int64_t,
+                                                           FrobeniusSums*);
+template std::vector<double> fused_product_on_device<double>(
+    const ModelSpec&, std::uint64_t, std::uint32_t, const std::vector<double>&, std::int64_t, bool,
+    FusedForm, std::int64_t, std::int64_t, FrobeniusSums*);
 
 }  // namespace gapbench::cuda

@@ -125,8 +125,8 @@ __device__ T block_all_reduce(T local, Op op) {
 // the bandwidth, set the pace.
 template <typename Real, bool kCached, int kThreads>
 __global__ void __launch_bounds__(kThreads)
-    softmax_rows(std::int64_t T, Real logit_scale, bool causal, Fix fix, Real* a,
-                 double* row_stats, bool vector_rows) {
+    softmax_rows(std::int64_t T, Real logit_scale, bool causal, Fix fix, Real* a, double* row_stats,
+                 bool vector_rows) {
   using Vec = Vector16<Real>;
   using VecType = typename Vec::type;
   constexpr int W = Vec::width;
@@ -241,8 +241,8 @@ void launch_softmax(std::int64_t T, int batch, Real logit_scale, bool causal, Fi
     auto kernel = softmax_rows<Real, true, kCachedRowThreads>;
     GAPBENCH_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                              static_cast<int>(row_bytes)));
-    const bool vector_rows = reinterpret_cast<std::uintptr_t>(a) % 16 == 0 &&
-                             T % Vector16<Real>::width == 0;
+    const bool vector_rows =
+        reinterpret_cast<std::uintptr_t>(a) % 16 == 0 && T % Vector16<Real>::width == 0;
     kernel<<<grid, kCachedRowThreads, row_bytes, s>>>(T, logit_scale, causal, fix, a, row_stats,
                                                       vector_rows);
   } else {

@@ -98,7 +98,7 @@ run() {
   pack
 
   stamp "GPU benchmarks"
-  timeout 110 "$bin/gapbench_bench" --benchmark_filter='^gpu/' --max-T=32768 \
+  timeout 150 "$bin/gapbench_bench" --benchmark_filter='^gpu/' --max-T=32768 \
     --benchmark_out="$res/bench_gpu.json" --benchmark_out_format=json ||
     echo "gpu-check: benchmarks FAILED or timed out"
   # Against this device's stored baseline (results/baselines/<device>/), when there is one.
@@ -119,13 +119,13 @@ run() {
     --solver exact,gesvda --out "$res/sweep_dense" || echo "gpu-check: dense sweep FAILED"
   pack
   # The matrix-free operator past the dense path's reach (issue 7): attention, d = dk = 64,
-  # float32, top 4; the time and the values go to the log and to fused_T<T>.txt.
-  for T in 65536 262144 1048576; do
-    stamp "fused operator at T = $T"
-    timeout $((T == 1048576 ? 240 : 60)) "$bin/gapbench" run --backend cuda --model attention \
-      --d 64 --T "$T" --precision float32 --operator fused | tee "$res/fused_T$T.txt" ||
-      echo "gpu-check: fused run at T = $T FAILED or timed out"
-  done
+  # float32, top 4, --operator auto (dense while one matrix fits, fused past it) up to 2^20.
+  # Rows are written as each T finishes, so a run cut short keeps the ones before it.
+  stamp "sweep: --operator auto at T = 1024 ... 1048576"
+  timeout 240 "$bin/gapbench" sweep --backend cuda --model attention --precision float32 --d 64 \
+    --T 1024:1048576:x2 --seeds 1 --operator auto --out "$res/sweep_auto" ||
+    echo "gpu-check: auto sweep FAILED or timed out"
+  pack
   stamp "done"
 }
 

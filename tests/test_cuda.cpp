@@ -2,19 +2,23 @@
 //   Generation: every model, both precisions, odd and even T, a batch of non-consecutive
 //   indices; entries within 1e-12 (float64) and 1e-5 (float32) relative, the Frobenius sums too,
 //   and a matrix does not depend on the batch it was generated in.
-//   Solvers: lanczos, rsvd, exact, xgesvdr and gesvda on the device against CPU exact (LAPACK
-//   gesdd, float64) at T in {64, 1000}, lanczos also at 4096.
+//   Solvers: lanczos (blocks of 1 and 4), rsvd, exact, xgesvdr and gesvda on the device against
+//   CPU exact (LAPACK gesdd, float64) at T in {64, 1000}, lanczos also at 4096.
 //   Memory plan: a size that cannot fit is refused before any allocation, naming --T.
+//   Block products: the dense operator's kernels for blocks of 1-8 vectors against the host.
 // Every test skips, with the reason, where no CUDA device is visible; CPU-only CI compiles and
 // links this file all the same.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <map>
+#include <random>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "gapbench/backend.hpp"
@@ -120,12 +124,16 @@ INSTANTIATE_TEST_SUITE_P(All, GenerationVersusCpu,
 // ---- the fused (matrix-free) operator --------------------------------------------------------
 
 // Products of the device's fused operator against the CPU's dense matrix: normwise within 1e-5
-// (float32) and 1e-12 (float64; the tile GEMMs sum in another order), with tiles of 100 rows by
-// 64 columns so that T = 257 and 2048 cross tile boundaries in both directions, unevenly, and
-// under the causal mask.
+// (float32) and 1e-12 (float64; the tile GEMMs sum in another order). The three-step form with
+// tiles of 100 rows by 64 columns, so that T = 257 and 2048 cross tile boundaries in both
+// directions, unevenly, and under the causal mask; the on-chip kernel (attention) crosses its
+// 64-wide tiles at T = 257 and 2048, and takes b = 11 in two chunks (8 + 3).
 template <typename Real>
-void expect_fused_products_match(const ModelSpec& spec, double tol) {
-  const std::int64_t T = spec.T, b = 3;
+void expect_fused_products_match(const ModelSpec& spec, double tol, cuda::FusedForm form,
+                                 std::int64_t b) {
+  SCOPED_TRACE(
+      fmt::format("{}, b = {}", form == cuda::FusedForm::kAuto ? "auto" : "three-step", b));
+  const std::int64_t T = spec.T;
   std::vector<Real> dense(static_cast<std::size_t>(T * T));
   const FrobeniusSums dense_sums = cpu::generate_dense<Real>(spec, 7, 2, dense.data());
   const cpu::DenseOperator<Real> reference(dense.data(), T, T);
@@ -134,7 +142,7 @@ void expect_fused_products_match(const ModelSpec& spec, double tol) {
   for (const bool transpose : {false, true}) {
     FrobeniusSums sums;
     const std::vector<Real> got =
-        cuda::fused_product_on_device<Real>(spec, 7, 2, x, b, transpose, 100, 64, &sums);
+        cuda::fused_product_on_device<Real>(spec, 7, 2, x, b, transpose, form, 100, 64, &sums);
     std::vector<Real> want(x.size());
     const BlockView<const Real> xv{x.data(), T, b, T};
     const BlockView<Real> wv{want.data(), T, b, T};
@@ -158,8 +166,12 @@ TEST_P(FusedOnDevice, ProductsMatchTheDenseMatrix) {
   for (NamedModel m : models_at(T)) {
     SCOPED_TRACE(m.name);
     m.spec.fix = fix;
-    expect_fused_products_match<double>(m.spec, 1e-12);
-    expect_fused_products_match<float>(m.spec, 1e-5);
+    for (const auto& [form, b] : {std::pair{cuda::FusedForm::kAuto, std::int64_t{3}},
+                                  std::pair{cuda::FusedForm::kAuto, std::int64_t{11}},
+                                  std::pair{cuda::FusedForm::kThreeStep, std::int64_t{3}}}) {
+      expect_fused_products_match<double>(m.spec, 1e-12, form, b);
+      expect_fused_products_match<float>(m.spec, 1e-5, form, b);
+    }
   }
 }
 
@@ -190,6 +202,74 @@ TEST(GenerationBatching, AMatrixDoesNotDependOnItsBatch) {
   EXPECT_LE(worst, 1e-14);
 }
 
+// ---- block products (the dense operator's passes with blocks of vectors) ---------------------
+
+// M X and M^T X by the block-product kernels against a float64 host loop, for every block width
+// they take: leading dimensions padded or not (16-byte vector loads of M and X where every column
+// starts on 16 bytes, scalar loads elsewhere, and the rows past the last whole vector), batches,
+// sizes off every multiple of the kernels' tiles, and the columns of M X split into chunks (few
+// rows). Normwise: the kernels sum in another order than any reference, and a sum of n terms
+// rounds by ~sqrt(n) eps relative, far under 1e-5 (float32) and 1e-13 (float64) here.
+struct BlockProductCase {
+  std::int64_t rows, cols, batch, lda_pad, ldx_pad;
+};
+
+template <typename Real>
+void expect_block_products_match(const BlockProductCase& shape, double tol) {
+  const auto [rows, cols, batch, lda_pad, ldx_pad] = shape;
+  std::mt19937_64 rng(rows * 1000 + cols);
+  std::uniform_real_distribution<double> uniform(-1.0, 1.0);
+  const std::int64_t lda = rows + lda_pad;
+  std::vector<Real> m(static_cast<std::size_t>(lda * cols * batch));
+  for (Real& e : m) e = static_cast<Real>(uniform(rng));
+  for (const bool transpose : {false, true}) {
+    const std::int64_t in_rows = transpose ? rows : cols, out_rows = transpose ? cols : rows;
+    const std::int64_t ldx = in_rows + ldx_pad;
+    for (int nv = 1; nv <= 8; ++nv) {
+      SCOPED_TRACE(fmt::format("{} x {} (lda {}, ldx {}), batch {}, {} vectors, {}", rows, cols,
+                               lda, ldx, batch, nv, transpose ? "M^T X" : "M X"));
+      std::vector<Real> x(static_cast<std::size_t>(ldx * nv * batch));
+      for (Real& e : x) e = static_cast<Real>(uniform(rng));
+      const std::vector<Real> y =
+          cuda::block_product_on_device<Real>(m, rows, cols, lda, batch, x, ldx, nv, transpose);
+      ASSERT_EQ(y.size(), static_cast<std::size_t>(out_rows * nv * batch));
+      double diff = 0, norm = 0;
+      for (std::int64_t b = 0; b < batch; ++b) {
+        for (int v = 0; v < nv; ++v) {
+          for (std::int64_t o = 0; o < out_rows; ++o) {
+            double sum = 0;
+            for (std::int64_t k = 0; k < in_rows; ++k) {
+              const std::int64_t i = transpose ? k : o, j = transpose ? o : k;
+              sum += static_cast<double>(m[b * lda * cols + j * lda + i]) *
+                     x[b * ldx * nv + v * ldx + k];
+            }
+            const double got = y[(b * nv + v) * out_rows + o];
+            diff += (got - sum) * (got - sum);
+            norm += sum * sum;
+          }
+        }
+      }
+      EXPECT_LE(std::sqrt(diff / norm), tol);
+    }
+  }
+}
+
+TEST(BlockProduct, MatchesTheHostForEveryBlockWidth) {
+  GAPBENCH_REQUIRE_DEVICE();
+  const BlockProductCase cases[] = {
+      {1000, 777, 3, 5, 3},  // scalar loads throughout; M X in 2 chunks
+      {1024, 700, 2, 0, 0},  // vector loads of M and X, no tail
+      {1026, 300, 1, 0, 0},  // float32: scalar (1026 = 2 mod 4); float64: vectors
+      {1027, 257, 2, 1, 0},  // vectors (lda 1028) and a tail of 3 rows; X scalar
+      {257, 4096, 1, 0, 0},  // M X in 8 chunks
+      {300, 2000, 1, 0, 4}, {5, 3, 2, 0, 1}, {4096, 64, 1, 0, 0},
+  };
+  for (const BlockProductCase& c : cases) {
+    expect_block_products_match<float>(c, 1e-5);
+    expect_block_products_match<double>(c, 1e-13);
+  }
+}
+
 // ---- solvers --------------------------------------------------------------------------------
 
 // Top-4 of CPU exact (float64) for matrix `index` of `spec`, cached.
@@ -211,6 +291,7 @@ struct SolverCase {
   // Ritz values of a projection never exceed the true values: for the approximate xgesvdr, the
   // values may sit below the reference by tol_rest but above it only by rounding (tol_s1).
   bool from_below = false;
+  int block = 0;  // lanczos: 0 takes the backend's default (1 on the GPU)
 };
 
 // Why each tolerance: float64 lanczos, rsvd and exact are at rounding (residual 1e-8 gives
@@ -224,6 +305,9 @@ struct SolverCase {
 const SolverCase kSolverCases[] = {
     {SolverKind::kLanczos, Precision::kFloat64, 1e-12, 1e-10},
     {SolverKind::kLanczos, Precision::kFloat32, 1e-5, 1e-4},
+    // Blocks of 4: the dense operator's block-product kernels (block_product.cuh).
+    {SolverKind::kLanczos, Precision::kFloat64, 1e-12, 1e-10, false, 4},
+    {SolverKind::kLanczos, Precision::kFloat32, 1e-5, 1e-4, false, 4},
     {SolverKind::kRsvd, Precision::kFloat64, 1e-12, 1e-10},
     {SolverKind::kRsvd, Precision::kFloat32, 1e-5, 1e-4},
     {SolverKind::kExact, Precision::kFloat64, 1e-12, 1e-12},
@@ -243,6 +327,7 @@ void expect_solver_matches(const SolverCase& c, const ModelSpec& model,
   point.precision = c.precision;
   point.solver.kind = c.kind;
   point.solver.k = 4;
+  point.solver.block = c.block;
   point.op = op;
   backend->check(point);
   const std::vector<MatrixOutcome> out = backend->run_batch(point, 5, {0, 1});
@@ -303,6 +388,7 @@ TEST(SolversVersusCpuExactLarge, LanczosAt4096) {
   spec.T = 4096;
   expect_solver_matches({SolverKind::kLanczos, Precision::kFloat64, 1e-12, 1e-10}, spec);
   expect_solver_matches({SolverKind::kLanczos, Precision::kFloat32, 1e-5, 1e-4}, spec);
+  expect_solver_matches({SolverKind::kLanczos, Precision::kFloat32, 1e-5, 1e-4, false, 4}, spec);
 }
 
 // ---- memory plan and refusals ----------------------------------------------------------------

@@ -47,13 +47,31 @@ std::vector<Real> generate_on_device(const ModelSpec& spec, std::uint64_t seed,
                                      const std::vector<std::uint32_t>& indices,
                                      std::vector<FrobeniusSums>* sums = nullptr);
 
+// The forms of the device's fused operator: kAuto takes the on-chip kernel where the model has
+// one (attention with dk <= 128: cuda/fused_attention.cuh) and the three-step tiles elsewhere;
+// kThreeStep always takes the tiles (logits GEMM, normalising kernel, product GEMM).
+enum class FusedForm { kAuto, kThreeStep };
+
 // Y = A X (or A^T X) by the device's fused (matrix-free) operator for matrix `index` of `spec`,
-// with tiles of at most tile_rows x tile_cols, X and Y column-major T x b on the host; the
-// operator's Frobenius sums into `sums` when given. For the GPU tests.
+// in `form`, the three-step form with tiles of at most tile_rows x tile_cols, X and Y
+// column-major T x b on the host; the operator's Frobenius sums into `sums` when given. For the
+// GPU tests.
 template <typename Real>
 std::vector<Real> fused_product_on_device(const ModelSpec& spec, std::uint64_t seed,
                                           std::uint32_t index, const std::vector<Real>& x,
-                                          std::int64_t b, bool transpose, std::int64_t tile_rows,
-                                          std::int64_t tile_cols, FrobeniusSums* sums = nullptr);
+                                          std::int64_t b, bool transpose, FusedForm form,
+                                          std::int64_t tile_rows, std::int64_t tile_cols,
+                                          FrobeniusSums* sums = nullptr);
+
+// Y = M X, or M^T X with `transpose`, for each of `batch` column-major rows x cols matrices M
+// (leading dimension lda, one after another in `m`), by the device's block-product kernels
+// (cuda/block_product.cuh). X holds one block of nv vectors per matrix (column-major, leading
+// dimension ldx, one after another); Y comes back packed (leading dimension = its rows). For the
+// GPU tests.
+template <typename Real>
+std::vector<Real> block_product_on_device(const std::vector<Real>& m, std::int64_t rows,
+                                          std::int64_t cols, std::int64_t lda, std::int64_t batch,
+                                          const std::vector<Real>& x, std::int64_t ldx, int nv,
+                                          bool transpose);
 
 }  // namespace gapbench::cuda

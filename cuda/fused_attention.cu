@@ -1,0 +1,297 @@
+#include <algorithm>
+#include <string>
+
+#include "block_width.cuh"
+#include "cuda_check.cuh"
+#include "fused_attention.cuh"
+#include "gapbench/entries.hpp"
+#include "vector16.cuh"
+
+namespace gapbench::cuda {
+namespace {
+
+constexpr int kTile = 64;  // outputs per block, streamed entries per step
+constexpr int kSide = 16;  // threads per side of the block: kSide x kSide
+constexpr int kPatch = 4;  // each thread: kPatch outputs x kPatch streamed entries
+constexpr int kThreads = kSide * kSide;
+static_assert(kSide * kPatch == kTile, "the threads' patches cover the tile");
+
+// Shared memory of one block: the owners' and the streamed factors (dk x kTile each), the
+// streamed rows of X (NV x kTile: column v of X's step at v kTile) and the streamed rows' maxima
+// (kTile).
+template <typename Real>
+std::size_t shared_bytes(int dk, int nv) {
+  return (2 * static_cast<std::size_t>(dk) * kTile + kTile * static_cast<std::size_t>(nv) + kTile) *
+         sizeof(Real);
+}
+
+// kPatch consecutive Reals from 16-byte-aligned shared memory.
+template <typename Real>
+__device__ __forceinline__ void load_patch(const Real* p, Real* out) {
+  using Vec = Vector16<Real>;
+#pragma unroll
+  for (int q = 0; q < kPatch / Vec::width; ++q) {
+    Vec::unpack(reinterpret_cast<const typename Vec::type*>(p)[q], out + q * Vec::width);
+  }
+}
+
+// Sum over the kSide threads of a row of the block (lanes l, l ^ 8, l ^ 4, ... of a half-warp).
+template <typename T>
+__device__ __forceinline__ T side_sum(T v) {
+#pragma unroll
+  for (int offset = kSide / 2; offset > 0; offset /= 2)
+    v += __shfl_xor_sync(0xffffffffu, v, offset);
+  return v;
+}
+
+__device__ __forceinline__ MaxSum side_combine(MaxSum v) {
+#pragma unroll
+  for (int offset = kSide / 2; offset > 0; offset /= 2) {
+    const MaxSum o{__shfl_xor_sync(0xffffffffu, v.max, offset),
+                   __shfl_xor_sync(0xffffffffu, v.sum, offset),
+                   __shfl_xor_sync(0xffffffffu, v.sum_sq, offset)};
+    v = combine(v, o);
+  }
+  return v;
+}
+
+__device__ __forceinline__ std::int64_t lesser(std::int64_t a, std::int64_t b) {
+  return a < b ? a : b;
+}
+
+// Block blockIdx.x owns outputs [64 blockIdx.x, 64 blockIdx.x + 64): rows i (kStats, kProduct)
+// or columns j (kTransposeProduct). Thread (ty, tx) holds outputs 4 ty .. 4 ty + 3 against
+// streamed entries 4 tx .. 4 tx + 3 of each step; the 16 threads sharing ty (one half-warp)
+// add their partial results at the end.
+template <typename Real, FusedPass P, int NV>
+__global__ void __launch_bounds__(kThreads) fused_attention_kernel(FusedAttentionArgs<Real> p) {
+  constexpr bool kTransposed = P == FusedPass::kTransposeProduct;
+  constexpr bool kStats = P == FusedPass::kStats;
+  extern __shared__ __align__(16) unsigned char shared_bytes_raw[];
+  Real* own = reinterpret_cast<Real*>(shared_bytes_raw);  // dk x kTile
+  Real* streamed = own + p.dk * kTile;                    // dk x kTile
+  Real* xs = streamed + p.dk * kTile;                     // NV x kTile
+  Real* maxima = xs + kTile * NV;                         // kTile
+
+  const int tx = threadIdx.x % kSide, ty = threadIdx.x / kSide;
+  const std::int64_t T = p.T;
+  const std::int64_t o0 = static_cast<std::int64_t>(blockIdx.x) * kTile;
+  const Real* own_src = kTransposed ? p.kt : p.qt;
+  const Real* streamed_src = kTransposed ? p.qt : p.kt;
+
+  // The owners' factors, zero past T (those outputs are computed and dropped).
+  for (int e = threadIdx.x; e < p.dk * kTile; e += kThreads) {
+    const int d = e / kTile, c = e % kTile;
+    own[e] = o0 + c < T ? own_src[d * T + o0 + c] : Real(0);
+  }
+  Real own_max[kPatch];  // kProduct: the rows' maxima
+#pragma unroll
+  for (int r = 0; r < kPatch; ++r) {
+    own_max[r] = kStats || kTransposed ? Real(0) : p.row_max[lesser(o0 + ty * kPatch + r, T - 1)];
+  }
+
+  // The streamed range: the causal mask keeps j <= i, so rows reach columns up to their last
+  // row, and columns are reached from their first row on.
+  std::int64_t s_begin = 0, s_end = T;
+  if (p.causal) {
+    if (kTransposed) {
+      s_begin = o0;
+    } else {
+      s_end = lesser(T, o0 + kTile);
+    }
+  }
+
+  Real acc[kPatch][NV];
+  MaxSum run[kPatch];
+#pragma unroll
+  for (int r = 0; r < kPatch; ++r) {
+    run[r] = empty_row(true);
+#pragma unroll
+    for (int v = 0; v < NV; ++v) acc[r][v] = 0;
+  }
+
+  for (std::int64_t s0 = s_begin; s0 < s_end; s0 += kTile) {
+    __syncthreads();  // the previous step is done with the streamed tiles
+    for (int e = threadIdx.x; e < p.dk * kTile; e += kThreads) {
+      const int d = e / kTile, c = e % kTile;
+      streamed[e] = s0 + c < T ? streamed_src[d * T + s0 + c] : Real(0);
+    }
+    if constexpr (!kStats) {
+      for (int e = threadIdx.x; e < kTile * NV; e += kThreads) {
+        const int c = e % kTile, v = e / kTile;  // consecutive threads read consecutive rows
+        const std::int64_t s = s0 + c;
+        Real value = 0;
+        if (s < T) {
+          value = p.x[s + v * p.ldx];
+          if (kTransposed) value *= p.row_inv[s];  // A^T X = sum_i w_ij (inv_i X_i)
+        }
+        xs[v * kTile + c] = value;
+      }
+      if (kTransposed) {
+        for (int c = threadIdx.x; c < kTile; c += kThreads) {
+          maxima[c] = s0 + c < T ? p.row_max[s0 + c] : Real(0);
+        }
+      }
+    }
+    __syncthreads();
+
+    // The 4 x 4 patch of logits: own[d][4 ty ..] against streamed[d][4 tx ..].
+    Real logit[kPatch][kPatch];
+#pragma unroll
+    for (int r = 0; r < kPatch; ++r) {
+#pragma unroll
+      for (int c = 0; c < kPatch; ++c) logit[r][c] = 0;
+    }
+    for (int d = 0; d < p.dk; ++d) {
+      Real a[kPatch], k[kPatch];
+      load_patch(own + d * kTile + ty * kPatch, a);
+      load_patch(streamed + d * kTile + tx * kPatch, k);
+#pragma unroll
+      for (int r = 0; r < kPatch; ++r) {
+#pragma unroll
+        for (int c = 0; c < kPatch; ++c) logit[r][c] += a[r] * k[c];
+      }
+    }
+
+    // Scaled logits, and which entries of the patch the mask and T keep.
+    Real x[kPatch][kPatch];
+    bool valid[kPatch][kPatch];
+#pragma unroll
+    for (int r = 0; r < kPatch; ++r) {
+      const std::int64_t o = o0 + ty * kPatch + r;
+#pragma unroll
+      for (int c = 0; c < kPatch; ++c) {
+        const std::int64_t s = s0 + tx * kPatch + c;
+        const std::int64_t i = kTransposed ? s : o, j = kTransposed ? o : s;
+        valid[r][c] = s < T && o < T && (!p.causal || j <= i);
+        x[r][c] = logit[r][c] * p.logit_scale;
+      }
+    }
+
+    if constexpr (kStats) {
+      // The online softmax per row, in the patch's steps: a new maximum rescales the float64
+      // sums (rarely, past the first steps), and each weight is one exp in Real against it.
+#pragma unroll
+      for (int r = 0; r < kPatch; ++r) {
+        Real patch_max = -INFINITY;
+#pragma unroll
+        for (int c = 0; c < kPatch; ++c) {
+          if (valid[r][c] && x[r][c] > patch_max) patch_max = x[r][c];
+        }
+        if (patch_max == -INFINITY) continue;  // no valid entry in this row of the patch
+        if (patch_max > run[r].max) {
+          const double f = exp(run[r].max - static_cast<double>(patch_max));  // 0 from -inf
+          run[r].sum *= f;
+          run[r].sum_sq *= f * f;
+          run[r].max = patch_max;
+        }
+        const Real m = static_cast<Real>(run[r].max);
+#pragma unroll
+        for (int c = 0; c < kPatch; ++c) {
+          if (!valid[r][c]) continue;
+          const double e = softmax_weight(x[r][c], m);
+          run[r].sum += e;
+          run[r].sum_sq += e * e;
+        }
+      }
+    } else {
+      Real w[kPatch][kPatch];
+      Real col_max[kPatch];  // A^T X: the streamed rows' maxima
+      if (kTransposed) load_patch(maxima + tx * kPatch, col_max);
+#pragma unroll
+      for (int r = 0; r < kPatch; ++r) {
+#pragma unroll
+        for (int c = 0; c < kPatch; ++c) {
+          w[r][c] = valid[r][c] ? softmax_weight(x[r][c], kTransposed ? col_max[c] : own_max[r])
+                                : Real(0);
+        }
+      }
+      // X's rows for this thread's columns, one vector per column of X (conflict-free: the
+      // threads of a half-warp read consecutive 16-byte pieces).
+#pragma unroll
+      for (int v = 0; v < NV; ++v) {
+        Real xv[kPatch];
+        load_patch(xs + v * kTile + tx * kPatch, xv);
+#pragma unroll
+        for (int r = 0; r < kPatch; ++r) {
+#pragma unroll
+          for (int c = 0; c < kPatch; ++c) acc[r][v] += w[r][c] * xv[c];
+        }
+      }
+    }
+  }
+
+#pragma unroll
+  for (int r = 0; r < kPatch; ++r) {
+    const std::int64_t o = o0 + ty * kPatch + r;
+    if constexpr (kStats) {
+      const MaxSum total = side_combine(run[r]);
+      if (tx == 0 && o < T) p.stats[o] = total;
+    } else {
+      const Real inv = kTransposed || o >= T ? Real(1) : p.row_inv[o];
+#pragma unroll
+      for (int v = 0; v < NV; ++v) {
+        const Real total = side_sum(acc[r][v]);
+        if (tx == 0 && o < T) p.y[o + v * p.ldy] = total * inv;
+      }
+    }
+  }
+}
+
+template <typename Real, FusedPass P, int NV>
+void launch(const FusedAttentionArgs<Real>& args, cudaStream_t stream) {
+  auto kernel = fused_attention_kernel<Real, P, NV>;
+  const std::size_t bytes = shared_bytes<Real>(args.dk, NV);
+  GAPBENCH_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                           static_cast<int>(bytes)));
+  const auto blocks = static_cast<unsigned>((args.T + kTile - 1) / kTile);
+  kernel<<<blocks, kThreads, bytes, stream>>>(args);
+  GAPBENCH_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace
+
+template <typename Real>
+bool fused_attention_fits(int dk) {
+  if (dk < 1 || dk > kFusedKernelMaxDk) return false;
+  int device = 0, optin = 0;
+  GAPBENCH_CUDA_CHECK(cudaGetDevice(&device));
+  GAPBENCH_CUDA_CHECK(
+      cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+  return shared_bytes<Real>(dk, kFusedKernelVectors) <= static_cast<std::size_t>(optin);
+}
+
+template <typename Real>
+void fused_attention_pass(FusedPass pass, const FusedAttentionArgs<Real>& args,
+                          cudaStream_t stream) {
+  if (args.dk < 1 || args.dk > kFusedKernelMaxDk) {
+    throw BackendError("fused_attention_pass: dk must be 1 to " +
+                       std::to_string(kFusedKernelMaxDk) + ", not " + std::to_string(args.dk));
+  }
+  if (args.T < 1) return;
+  if (pass == FusedPass::kStats) return launch<Real, FusedPass::kStats, 1>(args, stream);
+  // Chunks of at most kFusedKernelVectors columns of X and Y.
+  for (int c0 = 0; c0 < args.b; c0 += kFusedKernelVectors) {
+    FusedAttentionArgs<Real> chunk = args;
+    chunk.x = args.x + c0 * args.ldx;
+    chunk.y = args.y + c0 * args.ldy;
+    chunk.b = std::min(kFusedKernelVectors, args.b - c0);
+    with_block_width(chunk.b, [&](auto width) {
+      constexpr int kWidth = decltype(width)::value;
+      if (pass == FusedPass::kProduct) {
+        launch<Real, FusedPass::kProduct, kWidth>(chunk, stream);
+      } else {
+        launch<Real, FusedPass::kTransposeProduct, kWidth>(chunk, stream);
+      }
+    });
+  }
+}
+
+template bool fused_attention_fits<float>(int);
+template bool fused_attention_fits<double>(int);
+template void fused_attention_pass<float>(FusedPass, const FusedAttentionArgs<float>&,
+                                          cudaStream_t);
+template void fused_attention_pass<double>(FusedPass, const FusedAttentionArgs<double>&,
+                                           cudaStream_t);
+
+}  // namespace gapbench::cuda
