@@ -16,8 +16,8 @@
 //                              or by the block-product kernels (cuda/block_product.cuh), side by
 //                              side; floor 4 T^2 B bytes.
 //   gpu/fused/pass/T/b/SIDE/FORM one product of the fused operator (attention, T = 65536, b = 8),
-//                              the on-chip kernel and the three-step tiles side by side, against
-//                              the exp floor and the FP32 logits floor.
+//                              the on-chip kernel (full and TF32 logits) and the three-step tiles
+//                              side by side, against the exp floor and the logits floor.
 //   gpu/solve/SOLVER/T         top-4 of one float32 attention matrix: lanczos (blocks of 1, 4
 //                              and 8 at the default tol; 4 and 8 at looser tols) and xgesvdr
 //                              (power iterations 2 and 4 to 8); rel_err_s2 against float64
@@ -229,14 +229,16 @@ void bm_batch_pass(benchmark::State& state, int batch, std::int64_t T, int cols,
 }
 
 // One product of the fused (matrix-free) operator for the float32 attention matrix with a block
-// of b vectors, A X or A^T X, on-chip kernel or three-step tiles (FusedForm); building the
-// operator (factors and the statistics pass) is outside the timing. Floors: the exp floor (T^2
-// exponentials at SMs x 16 per clock, Hopper's SFU rate) and the logits floor (2 T^2 dk flops at
-// the FP32 peak: full-precision logits run on the FP32 lanes); x_floor is against the larger.
+// of b vectors, A X or A^T X, on-chip kernel or three-step tiles (FusedForm), with full or TF32
+// logits; building the operator (factors and the statistics pass) is outside the timing. Floors:
+// the exp floor (T^2 exponentials at SMs x 16 per clock, Hopper's SFU rate) and the logits floor
+// (2 T^2 dk flops: at the FP32 peak for full logits, at Hopper's dense TF32 tensor-core rate of
+// SMs x 2048 flops per clock for --logits tf32); x_floor is against the larger.
 void bm_fused_pass(benchmark::State& state, std::int64_t T, int b, bool transpose,
-                   cuda::FusedForm form) {
+                   cuda::FusedForm form, LogitsPrecision logits) {
   if (skip_without_device(state)) return;
-  const ModelSpec spec = bench_model(ModelKind::kAttention, T);
+  ModelSpec spec = bench_model(ModelKind::kAttention, T);
+  spec.logits = logits;
   cuda::Stream stream;
   cuda::CublasHandle blas(stream.get());
   const cuda::DeviceFusedOperator<float> op(spec, 0, 0, stream.get(), blas.get(), 8192, 8192, form);
@@ -249,9 +251,12 @@ void bm_fused_pass(benchmark::State& state, std::int64_t T, int b, bool transpos
   int sms = 0, clock_khz = 0;
   GAPBENCH_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
   GAPBENCH_CUDA_CHECK(cudaDeviceGetAttribute(&clock_khz, cudaDevAttrClockRate, 0));
+  const double per_clock = static_cast<double>(sms) * clock_khz * 1e3;
   const double entries = static_cast<double>(T) * T;
-  const double exp_floor = entries / (static_cast<double>(sms) * 16 * clock_khz * 1e3);
-  const double logits_floor = 2.0 * entries * spec.dk / fp32_peak_flops();
+  const double exp_floor = entries / (16 * per_clock);
+  const double logits_flops = 2.0 * entries * spec.dk;
+  const double logits_floor = logits == LogitsPrecision::kFull ? logits_flops / fp32_peak_flops()
+                                                               : logits_flops / (2048 * per_clock);
   state.counters["exp_floor_s"] = exp_floor;
   state.counters["logits_floor_s"] = logits_floor;
   state.counters["x_floor"] = seconds / std::max(exp_floor, logits_floor);
@@ -406,13 +411,22 @@ void register_gpu_benchmarks(const char* phase) {
   if (4096 <= max_T) passes(64, 4096);
   if (32768 <= max_T) {
     passes(1, 32768);
+    // The fused operator's product: on-chip (full and TF32 logits) and three-step side by side.
+    struct FusedCase {
+      cuda::FusedForm form;
+      LogitsPrecision logits;
+      const char* name;
+    };
     for (const bool transpose : {false, true}) {
-      for (const cuda::FusedForm form : {cuda::FusedForm::kAuto, cuda::FusedForm::kThreeStep}) {
+      for (const FusedCase& c :
+           {FusedCase{cuda::FusedForm::kAuto, LogitsPrecision::kFull, "on_chip"},
+            FusedCase{cuda::FusedForm::kAuto, LogitsPrecision::kTf32, "on_chip_tf32"},
+            FusedCase{cuda::FusedForm::kThreeStep, LogitsPrecision::kFull, "three_step"}}) {
         reps(benchmark::RegisterBenchmark(
             fmt::format("gpu/fused/pass/T:65536/b:8/float32/{}/{}", transpose ? "At_X" : "A_X",
-                        form == cuda::FusedForm::kAuto ? "on_chip" : "three_step")
+                        c.name)
                 .c_str(),
-            [=](benchmark::State& s) { bm_fused_pass(s, 65536, 8, transpose, form); }));
+            [=](benchmark::State& s) { bm_fused_pass(s, 65536, 8, transpose, c.form, c.logits); }));
       }
     }
     const auto solve = [](benchmark::internal::Benchmark* b) {

@@ -1,5 +1,8 @@
+#include <mma.h>
+
 #include <algorithm>
 #include <string>
+#include <type_traits>
 
 #include "block_width.cuh"
 #include "cuda_check.cuh"
@@ -16,13 +19,63 @@ constexpr int kPatch = 4;  // each thread: kPatch outputs x kPatch streamed entr
 constexpr int kThreads = kSide * kSide;
 static_assert(kSide * kPatch == kTile, "the threads' patches cover the tile");
 
-// Shared memory of one block: the owners' and the streamed factors (dk x kTile each), the
-// streamed rows of X (NV x kTile: column v of X's step at v kTile) and the streamed rows' maxima
-// (kTile).
+// Tensor cores (TF32 m16n16k8): dk padded to whole k-steps of 8 with zeros; the logits tile
+// lands in shared memory with rows of kTileLd (a multiple of 4, off 64 against bank conflicts).
+constexpr int kTensorK = 8;
+constexpr int kTileLd = kTile + 4;
+
+int padded_dk(int dk, bool tensor) {
+  return tensor ? (dk + kTensorK - 1) / kTensorK * kTensorK : dk;
+}
+
+// Shared memory of one block: the owners' and the streamed factors (dk x kTile each, dk padded
+// for tensor cores), the streamed rows of X (NV x kTile: column v of X's step at v kTile), the
+// streamed rows' maxima (kTile) and, for tensor cores, the tile of logits (kTile x kTileLd).
+// Every part starts on a multiple of 64 Reals (256 bytes in float32), as WMMA's loads want.
 template <typename Real>
-std::size_t shared_bytes(int dk, int nv) {
-  return (2 * static_cast<std::size_t>(dk) * kTile + kTile * static_cast<std::size_t>(nv) + kTile) *
-         sizeof(Real);
+std::size_t shared_bytes(int dk, int nv, bool tensor) {
+  const std::size_t factors = 2 * static_cast<std::size_t>(padded_dk(dk, tensor)) * kTile;
+  const std::size_t tile = tensor ? static_cast<std::size_t>(kTile) * kTileLd : 0;
+  return (factors + kTile * static_cast<std::size_t>(nv) + kTile + tile) * sizeof(Real);
+}
+
+// The block's 64 x 64 logits (unscaled) on tensor cores into `tile`: own^T streamed, with own
+// and streamed dkp x kTile (entry (d, c) at d kTile + c). Warp w computes the 16 x 32 strip at
+// rows 16 (w / 2), columns 32 (w % 2). The inputs already carry TF32 (or coarser BF16) rounding
+// (--logits), so the conversion below changes no value, and products are exact in float32.
+__device__ __forceinline__ void tensor_logits(const float* own, const float* streamed, int dkp,
+                                              float* tile) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  using namespace nvcuda;
+  const int warp = threadIdx.x / 32;
+  const int row = (warp / 2) * 16, col = (warp % 2) * 32;
+  wmma::fragment<wmma::accumulator, 16, 16, kTensorK, float> acc[2];
+  wmma::fill_fragment(acc[0], 0.0f);
+  wmma::fill_fragment(acc[1], 0.0f);
+  for (int k = 0; k < dkp; k += kTensorK) {
+    // A (16 x 8) = own^T: entry (r, d) at own[d kTile + r], column-major with ld kTile.
+    wmma::fragment<wmma::matrix_a, 16, 16, kTensorK, wmma::precision::tf32, wmma::col_major> a;
+    wmma::load_matrix_sync(a, own + k * kTile + row, kTile);
+#pragma unroll
+    for (int t = 0; t < a.num_elements; ++t) a.x[t] = wmma::__float_to_tf32(a.x[t]);
+#pragma unroll
+    for (int f = 0; f < 2; ++f) {
+      // B (8 x 16) = streamed: entry (d, c) at streamed[d kTile + c], row-major with ld kTile.
+      wmma::fragment<wmma::matrix_b, 16, 16, kTensorK, wmma::precision::tf32, wmma::row_major> b;
+      wmma::load_matrix_sync(b, streamed + k * kTile + col + 16 * f, kTile);
+#pragma unroll
+      for (int t = 0; t < b.num_elements; ++t) b.x[t] = wmma::__float_to_tf32(b.x[t]);
+      wmma::mma_sync(acc[f], a, b, acc[f]);
+    }
+  }
+#pragma unroll
+  for (int f = 0; f < 2; ++f) {
+    wmma::store_matrix_sync(tile + row * kTileLd + col + 16 * f, acc[f], kTileLd,
+                            wmma::mem_row_major);
+  }
+#else
+  __trap();  // tensor_cores is refused below architecture 80 (fused_attention_fits)
+#endif
 }
 
 // kPatch consecutive Reals from 16-byte-aligned shared memory.
@@ -63,15 +116,19 @@ __device__ __forceinline__ std::int64_t lesser(std::int64_t a, std::int64_t b) {
 // or columns j (kTransposeProduct). Thread (ty, tx) holds outputs 4 ty .. 4 ty + 3 against
 // streamed entries 4 tx .. 4 tx + 3 of each step; the 16 threads sharing ty (one half-warp)
 // add their partial results at the end.
-template <typename Real, FusedPass P, int NV>
+template <typename Real, FusedPass P, int NV, bool kTensor>
 __global__ void __launch_bounds__(kThreads) fused_attention_kernel(FusedAttentionArgs<Real> p) {
   constexpr bool kTransposed = P == FusedPass::kTransposeProduct;
   constexpr bool kStats = P == FusedPass::kStats;
-  extern __shared__ __align__(16) unsigned char shared_bytes_raw[];
-  Real* own = reinterpret_cast<Real*>(shared_bytes_raw);  // dk x kTile
-  Real* streamed = own + p.dk * kTile;                    // dk x kTile
-  Real* xs = streamed + p.dk * kTile;                     // NV x kTile
+  static_assert(!kTensor || std::is_same_v<Real, float>, "tensor cores take float32 factors");
+  extern __shared__ __align__(128) unsigned char shared_bytes_raw[];
+  // The factors' rows past dk (tensor cores' padding to whole k-steps) hold zeros.
+  const int dkp = kTensor ? (p.dk + kTensorK - 1) / kTensorK * kTensorK : p.dk;
+  Real* own = reinterpret_cast<Real*>(shared_bytes_raw);  // dkp x kTile
+  Real* streamed = own + dkp * kTile;                     // dkp x kTile
+  Real* xs = streamed + dkp * kTile;                      // NV x kTile
   Real* maxima = xs + kTile * NV;                         // kTile
+  Real* tile = maxima + kTile;                            // kTile x kTileLd (tensor cores)
 
   const int tx = threadIdx.x % kSide, ty = threadIdx.x / kSide;
   const std::int64_t T = p.T;
@@ -80,9 +137,9 @@ __global__ void __launch_bounds__(kThreads) fused_attention_kernel(FusedAttentio
   const Real* streamed_src = kTransposed ? p.qt : p.kt;
 
   // The owners' factors, zero past T (those outputs are computed and dropped).
-  for (int e = threadIdx.x; e < p.dk * kTile; e += kThreads) {
+  for (int e = threadIdx.x; e < dkp * kTile; e += kThreads) {
     const int d = e / kTile, c = e % kTile;
-    own[e] = o0 + c < T ? own_src[d * T + o0 + c] : Real(0);
+    own[e] = o0 + c < T && d < p.dk ? own_src[d * T + o0 + c] : Real(0);
   }
   Real own_max[kPatch];  // kProduct: the rows' maxima
 #pragma unroll
@@ -112,9 +169,9 @@ __global__ void __launch_bounds__(kThreads) fused_attention_kernel(FusedAttentio
 
   for (std::int64_t s0 = s_begin; s0 < s_end; s0 += kTile) {
     __syncthreads();  // the previous step is done with the streamed tiles
-    for (int e = threadIdx.x; e < p.dk * kTile; e += kThreads) {
+    for (int e = threadIdx.x; e < dkp * kTile; e += kThreads) {
       const int d = e / kTile, c = e % kTile;
-      streamed[e] = s0 + c < T ? streamed_src[d * T + s0 + c] : Real(0);
+      streamed[e] = s0 + c < T && d < p.dk ? streamed_src[d * T + s0 + c] : Real(0);
     }
     if constexpr (!kStats) {
       for (int e = threadIdx.x; e < kTile * NV; e += kThreads) {
@@ -137,19 +194,27 @@ __global__ void __launch_bounds__(kThreads) fused_attention_kernel(FusedAttentio
 
     // The 4 x 4 patch of logits: own[d][4 ty ..] against streamed[d][4 tx ..].
     Real logit[kPatch][kPatch];
+    if constexpr (kTensor) {
+      tensor_logits(own, streamed, dkp, tile);
+      __syncthreads();  // the tile is whole (the next step's barrier keeps it until read)
 #pragma unroll
-    for (int r = 0; r < kPatch; ++r) {
-#pragma unroll
-      for (int c = 0; c < kPatch; ++c) logit[r][c] = 0;
-    }
-    for (int d = 0; d < p.dk; ++d) {
-      Real a[kPatch], k[kPatch];
-      load_patch(own + d * kTile + ty * kPatch, a);
-      load_patch(streamed + d * kTile + tx * kPatch, k);
+      for (int r = 0; r < kPatch; ++r)
+        load_patch(tile + (ty * kPatch + r) * kTileLd + tx * kPatch, logit[r]);
+    } else {
 #pragma unroll
       for (int r = 0; r < kPatch; ++r) {
 #pragma unroll
-        for (int c = 0; c < kPatch; ++c) logit[r][c] += a[r] * k[c];
+        for (int c = 0; c < kPatch; ++c) logit[r][c] = 0;
+      }
+      for (int d = 0; d < p.dk; ++d) {
+        Real a[kPatch], k[kPatch];
+        load_patch(own + d * kTile + ty * kPatch, a);
+        load_patch(streamed + d * kTile + tx * kPatch, k);
+#pragma unroll
+        for (int r = 0; r < kPatch; ++r) {
+#pragma unroll
+          for (int c = 0; c < kPatch; ++c) logit[r][c] += a[r] * k[c];
+        }
       }
     }
 
@@ -240,8 +305,11 @@ __global__ void __launch_bounds__(kThreads) fused_attention_kernel(FusedAttentio
 
 template <typename Real, FusedPass P, int NV>
 void launch(const FusedAttentionArgs<Real>& args, cudaStream_t stream) {
-  auto kernel = fused_attention_kernel<Real, P, NV>;
-  const std::size_t bytes = shared_bytes<Real>(args.dk, NV);
+  auto kernel = fused_attention_kernel<Real, P, NV, false>;
+  if constexpr (std::is_same_v<Real, float>) {
+    if (args.tensor_cores) kernel = fused_attention_kernel<Real, P, NV, true>;
+  }
+  const std::size_t bytes = shared_bytes<Real>(args.dk, NV, args.tensor_cores);
   GAPBENCH_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                            static_cast<int>(bytes)));
   const auto blocks = static_cast<unsigned>((args.T + kTile - 1) / kTile);
@@ -252,13 +320,17 @@ void launch(const FusedAttentionArgs<Real>& args, cudaStream_t stream) {
 }  // namespace
 
 template <typename Real>
-bool fused_attention_fits(int dk) {
+bool fused_attention_fits(int dk, bool tensor_cores) {
   if (dk < 1 || dk > kFusedKernelMaxDk) return false;
-  int device = 0, optin = 0;
+  if (tensor_cores && !std::is_same_v<Real, float>) return false;
+  int device = 0, optin = 0, major = 0;
   GAPBENCH_CUDA_CHECK(cudaGetDevice(&device));
   GAPBENCH_CUDA_CHECK(
       cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
-  return shared_bytes<Real>(dk, kFusedKernelVectors) <= static_cast<std::size_t>(optin);
+  GAPBENCH_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+  if (tensor_cores && major < 8) return false;  // TF32 WMMA needs architecture 80
+  return shared_bytes<Real>(dk, kFusedKernelVectors, tensor_cores) <=
+         static_cast<std::size_t>(optin);
 }
 
 template <typename Real>
@@ -287,8 +359,8 @@ void fused_attention_pass(FusedPass pass, const FusedAttentionArgs<Real>& args,
   }
 }
 
-template bool fused_attention_fits<float>(int);
-template bool fused_attention_fits<double>(int);
+template bool fused_attention_fits<float>(int, bool);
+template bool fused_attention_fits<double>(int, bool);
 template void fused_attention_pass<float>(FusedPass, const FusedAttentionArgs<float>&,
                                           cudaStream_t);
 template void fused_attention_pass<double>(FusedPass, const FusedAttentionArgs<double>&,

@@ -7,8 +7,10 @@
 //
 // A thread block owns 64 outputs (rows i of A X, or columns j of A^T X) and streams the other
 // index in steps of 64; each of its 16 x 16 threads computes a 4 x 4 patch of logits per step
-// (dk fused multiply-adds per entry, SIMT in Real: with --logits tf32 or bf16 the inputs are
-// already rounded, and their products are exact in float32, as on tensor cores). The passes:
+// (dk fused multiply-adds per entry, SIMT in Real; with `tensor_cores` the block's 64 x 64 logits
+// come from TF32 tensor cores instead, for --logits tf32 and bf16: their inputs are already
+// rounded to TF32 or to BF16, which TF32 holds exactly, so products are exact and only the
+// float32 accumulation order differs from the CPU's). The passes:
 //   kStats             the softmax statistics of each row (max, sum, sum of squares of
 //                      exp(x - max)) over its valid entries, as the CPU's online softmax;
 //   kProduct           Y = A X: y_i = inv_i sum_j exp(x_ij - max_i) X_j;
@@ -47,14 +49,15 @@ struct FusedAttentionArgs {
   Real* y = nullptr;  // T x b, column-major, leading dimension ldy (overwritten)
   std::int64_t ldy = 0;
   int b = 0;
-  MaxSum* stats = nullptr;  // kStats: per row i (overwritten)
+  MaxSum* stats = nullptr;    // kStats: per row i (overwritten)
+  bool tensor_cores = false;  // float32 only: the logits on TF32 tensor cores
 };
 
 // Whether the kernel takes dk on the current device: dk <= kFusedKernelMaxDk and its tiles within
 // the device's shared memory per block (float64 at dk = 128 needs 133 KiB: Hopper's 227 KiB
-// take it, smaller parts may not).
+// take it, smaller parts may not); tensor cores only in float32 from architecture 80.
 template <typename Real>
-bool fused_attention_fits(int dk);
+bool fused_attention_fits(int dk, bool tensor_cores);
 
 // Queues one pass on `stream`.
 template <typename Real>

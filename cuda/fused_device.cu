@@ -131,6 +131,9 @@ __global__ void transpose_factor(const Real* in, std::int64_t rows, std::int64_t
   }
 }
 
+// --logits tf32 and bf16 (float32 only) put the on-chip kernel's logits on tensor cores.
+bool tensor_logits(const ModelSpec& spec) { return spec.logits != LogitsPrecision::kFull; }
+
 unsigned grid_for(std::int64_t n) {
   return static_cast<unsigned>(std::clamp<std::int64_t>((n + kThreads - 1) / kThreads, 1, 65535));
 }
@@ -149,7 +152,7 @@ const ModelSpec& checked(const ModelSpec& spec, std::int64_t tile_rows, std::int
 template <typename Real>
 bool DeviceFusedOperator<Real>::on_chip(const ModelSpec& spec, FusedForm form) {
   return form == FusedForm::kAuto && spec.kind == ModelKind::kAttention &&
-         fused_attention_fits<Real>(static_cast<int>(spec.dk));
+         fused_attention_fits<Real>(static_cast<int>(spec.dk), tensor_logits(spec));
 }
 
 template <typename Real>
@@ -266,6 +269,7 @@ FusedAttentionArgs<Real> DeviceFusedOperator<Real>::attention_args() const {
   args.causal = m_causal;
   args.row_max = m_row_max.data();
   args.row_inv = m_row_inv.data();
+  args.tensor_cores = tensor_logits(m_spec);
   return args;
 }
 

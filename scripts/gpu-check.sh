@@ -23,9 +23,12 @@
 #   run(command="scripts/gpu-check.sh run $OUT", carry=["gpu-bundle"], timeout_s=600)
 # then `scripts/gpu-check.sh collect <files_at>` and commit results/gpu/.
 #
-# The sweeps: markov and attention (gaussian inputs, d = 64), float32, T = 1024 ... 32768 with
-# lanczos, rsvd and xgesvdr; exact (cuSOLVER Xgesvd, minutes past 8192) and gesvda (an
-# eigendecomposition of the T x T matrix A^T A, no faster) stop at T = 8192.
+# After the tests and benchmarks, in order of what matters most if time runs out: the fused
+# operator at T = 65536 with --logits full, tf32 and bf16, and at T = 2^20 with tf32; the
+# --operator auto sweep of attention from 1024 to 2^20; the sweeps of markov and attention
+# (gaussian inputs, d = 64), float32, T = 1024 ... 32768 with lanczos, rsvd and xgesvdr; exact
+# (cuSOLVER Xgesvd, minutes past 8192) and gesvda (an eigendecomposition of the T x T matrix
+# A^T A, no faster) stop at T = 8192.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -109,6 +112,27 @@ run() {
   fi
   pack
 
+  # The matrix-free operator (issue 7): attention, d = dk = 64, float32, top 4. First --logits at
+  # T = 65536 (full, tf32, bf16: the effect on s1 and s2) and T = 2^20 with tf32 (the on-chip
+  # kernel's tensor cores); then --operator auto (dense while one matrix fits, fused past it)
+  # from 1024 to 2^20, its rows written as each T finishes, so a run cut short keeps them.
+  local fused=(--backend cuda --model attention --precision float32 --d 64 --operator fused)
+  mkdir -p "$res/logits"
+  for logits in full tf32 bf16; do
+    stamp "fused operator at T = 65536, --logits $logits"
+    timeout 60 "$bin/gapbench" run "${fused[@]}" --T 65536 --logits "$logits" |
+      tee "$res/logits/T65536_$logits.txt" || echo "gpu-check: fused run FAILED or timed out"
+  done
+  stamp "fused operator at T = 1048576, --logits tf32"
+  timeout 90 "$bin/gapbench" run "${fused[@]}" --T 1048576 --logits tf32 |
+    tee "$res/fused_T1048576_tf32.txt" || echo "gpu-check: fused run FAILED or timed out"
+  pack
+  stamp "sweep: --operator auto at T = 1024 ... 1048576"
+  timeout 180 "$bin/gapbench" sweep --backend cuda --model attention --precision float32 --d 64 \
+    --T 1024:1048576:x2 --seeds 1 --operator auto --out "$res/sweep_auto" ||
+    echo "gpu-check: auto sweep FAILED or timed out"
+  pack
+
   local common=(--backend cuda --model markov,attention --precision float32 --d 64)
   stamp "sweep: lanczos, rsvd, xgesvdr at T = 1024 ... 32768"
   timeout 80 "$bin/gapbench" sweep "${common[@]}" --T 1024:32768:x2 --seeds 2 \
@@ -117,14 +141,6 @@ run() {
   stamp "sweep: exact and gesvda at T = 1024 ... 8192"
   timeout 50 "$bin/gapbench" sweep "${common[@]}" --T 1024:8192:x2 --seeds 1 \
     --solver exact,gesvda --out "$res/sweep_dense" || echo "gpu-check: dense sweep FAILED"
-  pack
-  # The matrix-free operator past the dense path's reach (issue 7): attention, d = dk = 64,
-  # float32, top 4, --operator auto (dense while one matrix fits, fused past it) up to 2^20.
-  # Rows are written as each T finishes, so a run cut short keeps the ones before it.
-  stamp "sweep: --operator auto at T = 1024 ... 1048576"
-  timeout 240 "$bin/gapbench" sweep --backend cuda --model attention --precision float32 --d 64 \
-    --T 1024:1048576:x2 --seeds 1 --operator auto --out "$res/sweep_auto" ||
-    echo "gpu-check: auto sweep FAILED or timed out"
   pack
   stamp "done"
 }

@@ -175,6 +175,24 @@ TEST_P(FusedOnDevice, ProductsMatchTheDenseMatrix) {
   }
 }
 
+// --logits tf32 and bf16: the on-chip kernel takes its logits from TF32 tensor cores, the CPU from
+// a float32 GEMM of the same rounded inputs (products exact on both; only the float32
+// accumulation order differs). Isometric inputs give Q and K bit for bit the same on both
+// backends; dk = 20 is not a whole number of the tensor cores' k-steps of 8 (zero padding).
+TEST(FusedOnDeviceTensorCores, LogitsOptionsMatchTheDenseMatrix) {
+  GAPBENCH_REQUIRE_DEVICE();
+  for (const bool causal : {false, true}) {
+    for (const LogitsPrecision logits : {LogitsPrecision::kTf32, LogitsPrecision::kBf16}) {
+      SCOPED_TRACE(fmt::format("{}{}", to_string(logits), causal ? ", causal" : ""));
+      ModelSpec spec =
+          test::at(test::attention(InputKind::kIsometric, 0, causal), 257, Fix::kCenter);
+      spec.dk = 20;
+      spec.logits = logits;
+      expect_fused_products_match<float>(spec, 1e-5, cuda::FusedForm::kAuto, 8);
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(All, FusedOnDevice,
                          ::testing::Combine(::testing::Values<std::int64_t>(64, 257, 2048),
                                             ::testing::Values(Fix::kNone, Fix::kCenter)),
