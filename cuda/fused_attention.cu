@@ -20,9 +20,12 @@ constexpr int kThreads = kSide * kSide;
 static_assert(kSide * kPatch == kTile, "the threads' patches cover the tile");
 
 // Tensor cores (TF32 m16n16k8): dk padded to whole k-steps of 8 with zeros; the logits tile
-// lands in shared memory with rows of kTileLd (a multiple of 4, off 64 against bank conflicts).
+// lands in shared memory with rows of kTileLd: off 64 against bank conflicts, and every row on
+// 32 bytes, as the PTX ISA asks of a float32 accumulator fragment's rows (68 would meet the
+// C++ guide's multiple of 16 bytes only).
 constexpr int kTensorK = 8;
-constexpr int kTileLd = kTile + 4;
+constexpr int kTileLd = kTile + 8;
+static_assert(kTileLd * sizeof(float) % 32 == 0, "WMMA accumulator rows start on 32 bytes");
 
 int padded_dk(int dk, bool tensor) {
   return tensor ? (dk + kTensorK - 1) / kTensorK * kTensorK : dk;

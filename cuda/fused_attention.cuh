@@ -10,7 +10,7 @@
 // (dk fused multiply-adds per entry, SIMT in Real; with `tensor_cores` the block's 64 x 64 logits
 // come from TF32 tensor cores instead, for --logits tf32 and bf16: their inputs are already
 // rounded to TF32 or to BF16, which TF32 holds exactly, so products are exact and only the
-// float32 accumulation order differs from the CPU's). The passes:
+// accumulation, in the tensor cores' order and rounding, differs from the CPU's). The passes:
 //   kStats             the softmax statistics of each row (max, sum, sum of squares of
 //                      exp(x - max)) over its valid entries, as the CPU's online softmax;
 //   kProduct           Y = A X: y_i = inv_i sum_j exp(x_ij - max_i) X_j;

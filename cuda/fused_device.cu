@@ -151,7 +151,9 @@ const ModelSpec& checked(const ModelSpec& spec, std::int64_t tile_rows, std::int
 
 template <typename Real>
 bool DeviceFusedOperator<Real>::on_chip(const ModelSpec& spec, FusedForm form) {
+  // float64 with --logits is refused by the CLI; here it would take the three-step form.
   return form == FusedForm::kAuto && spec.kind == ModelKind::kAttention &&
+         (std::is_same_v<Real, float> || !tensor_logits(spec)) &&
          fused_attention_fits<Real>(static_cast<int>(spec.dk), tensor_logits(spec));
 }
 
