@@ -134,9 +134,10 @@ run() {
   pack
 
   local common=(--backend cuda --model markov,attention --precision float32 --d 64)
-  stamp "sweep: lanczos, rsvd, xgesvdr at T = 1024 ... 32768"
-  timeout 80 "$bin/gapbench" sweep "${common[@]}" --T 1024:32768:x2 --seeds 2 \
-    --solver lanczos,rsvd,xgesvdr --out "$res/sweep_iterative" || echo "gpu-check: sweep FAILED"
+  stamp "sweep: lanczos, rsvd, xgesvdr at T = 1024 ... 32768, errors against float64 references"
+  timeout 120 "$bin/gapbench" sweep "${common[@]}" --T 1024:32768:x2 --seeds 2 \
+    --solver lanczos,rsvd,xgesvdr --reference auto --out "$res/sweep_iterative" ||
+    echo "gpu-check: sweep FAILED"
   pack
   stamp "sweep: exact and gesvda at T = 1024 ... 8192"
   timeout 50 "$bin/gapbench" sweep "${common[@]}" --T 1024:8192:x2 --seeds 1 \

@@ -184,6 +184,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"LogitsFoo", Args{"run", "--T", "64", "--model", "attention", "--logits", "fp8"},
                  "--logits"},
         BadInput{"OperatorFoo", Args{"sweep", "--T", "64", "--operator", "foo"}, "--operator"},
+        BadInput{"ReferenceFoo", Args{"sweep", "--T", "64", "--reference", "foo"}, "--reference"},
         BadInput{"OperatorFusedWithExact",
                  Args{"sweep", "--T", "64", "--operator", "fused", "--solver", "exact"},
                  "--operator fused"},

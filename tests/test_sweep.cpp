@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <set>
 #include <sstream>
 #include <string>
@@ -316,6 +317,7 @@ SweepPlan unusual_plan() {
   p.power_iters = 6;
   p.logits = {LogitsPrecision::kBf16, LogitsPrecision::kFull};
   p.op = OperatorChoice::kFused;
+  p.reference = ReferenceChoice::kAuto;
   return p;
 }
 
@@ -349,6 +351,7 @@ TEST(PlanJson, RoundTripsEveryField) {
   EXPECT_EQ(q.logits, p.logits);
   EXPECT_EQ(q.op, p.op);
   EXPECT_EQ(q.power_iters, p.power_iters);
+  EXPECT_EQ(q.reference, p.reference);
 }
 
 // meta.json written before rsvd and xgesvdr existed has no oversample or power_iters: such a
@@ -359,11 +362,13 @@ TEST(PlanJson, PlanWithoutTheNewerSolverKeysReadsWithDefaults) {
   j.erase("power_iters");
   j.erase("logits");
   j.erase("operator");
+  j.erase("reference");
   const SweepPlan q = plan_from_json(j);
   EXPECT_EQ(q.oversample, 0);
   EXPECT_EQ(q.power_iters, 0);
   EXPECT_EQ(q.logits, std::vector<LogitsPrecision>{LogitsPrecision::kFull});
   EXPECT_EQ(q.op, OperatorChoice::kDense);  // those sweeps ran on the dense matrix
+  EXPECT_EQ(q.reference, ReferenceChoice::kNone);
   SweepPlan want;
   want.op = OperatorChoice::kDense;
   EXPECT_EQ(plan_to_json(q), plan_to_json(want));
@@ -461,6 +466,28 @@ TEST(SweepResume, ResumedSweepEqualsAnUninterruptedOne) {
   EXPECT_EQ(meta.at("plan"), plan_to_json(small_sweep(cut).plan));
 }
 
+// The same with --reference: the reference columns are written and survive the resume.
+TEST(SweepResume, ResumedSweepWithReferenceEqualsAnUninterruptedOne) {
+  TempDir tmp;
+  std::ostringstream out;
+  SweepRequest full_req = small_sweep(tmp.path() / "full");
+  full_req.plan.reference = ReferenceChoice::kAuto;
+  ASSERT_EQ(run_sweep(full_req, out), 0);
+  const auto full = rows_without_timings(tmp.path() / "full" / "rows.csv");
+  ASSERT_EQ(full.size(), 6u);
+
+  SweepRequest cut_req = small_sweep(tmp.path() / "cut");
+  cut_req.plan.reference = ReferenceChoice::kAuto;
+  ASSERT_EQ(run_sweep(cut_req, out), 0);
+  const fs::path cut = tmp.path() / "cut";
+  const std::vector<std::string> lines = split_lines(read_file(cut / "rows.csv"));
+  ASSERT_EQ(lines.size(), 7u);
+  EXPECT_NE(lines[0].find(",reference,max_rel_err,rel_err_s2"), std::string::npos) << lines[0];
+  write_text(cut / "rows.csv", lines[0] + '\n' + lines[1] + '\n' + lines[2].substr(0, 10));
+  ASSERT_EQ(run_sweep(resume_request(cut), out), 0);
+  EXPECT_EQ(rows_without_timings(cut / "rows.csv"), full);
+}
+
 TEST(SweepResume, DuplicateRowsAreKeptOnce) {
   TempDir tmp;
   std::ostringstream out;
@@ -555,6 +582,69 @@ TEST(SweepResume, RefusesResumeWithOutOrAPlainDirectory) {
   req.out = tmp.path() / "elsewhere";
   expect_usage_error([&] { run_sweep(req, out); }, "--resume:");
   EXPECT_FALSE(fs::exists(tmp.path() / "elsewhere"));
+}
+
+// ---- --reference: each row's error against float64 exact (or lanczos past its reach) ------
+
+// Rows of a rows.csv as column name -> text.
+std::vector<std::map<std::string, std::string>> read_rows(const fs::path& rows_csv) {
+  const std::vector<std::string> lines = split_lines(read_file(rows_csv));
+  const std::vector<std::string> header = split(lines.at(0), ',');
+  std::vector<std::map<std::string, std::string>> rows;
+  for (std::size_t l = 1; l < lines.size(); ++l) {
+    const std::vector<std::string> f = split(lines[l], ',');
+    std::map<std::string, std::string> row;
+    for (std::size_t c = 0; c < header.size() && c < f.size(); ++c) row[header[c]] = f[c];
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+// Up to kReferenceExactMaxT the reference is float64 exact, past it float64 lanczos at tol 1e-10.
+// Bounds: float64 lanczos at its default tol agrees with either to rounding (~1e-15, asked
+// 1e-12); float32 solves carry the float32 matrix's rounding (~1e-7 relative per entry: errors
+// of 1e-8 to 1e-6 on s1..s4), so they must show an error above 1e-10 (a reference that is the
+// row's own values would give 0) and below 1e-5.
+TEST(SweepReference, RowsCarryTheirErrorsAgainstTheReference) {
+  TempDir tmp;
+  SweepRequest req = small_sweep(tmp.path() / "ref");
+  req.plan.Ts = {64, kReferenceExactMaxT + 4};
+  req.plan.seeds = 1;
+  req.plan.precisions = {Precision::kFloat64, Precision::kFloat32};
+  req.plan.reference = ReferenceChoice::kAuto;
+  std::ostringstream out;
+  ASSERT_EQ(run_sweep(req, out), 0);
+  EXPECT_NE(out.str().find("max rel err"), std::string::npos) << out.str();
+  const auto rows = read_rows(tmp.path() / "ref" / "rows.csv");
+  ASSERT_EQ(rows.size(), 4u);
+  for (const auto& r : rows) {
+    SCOPED_TRACE("T = " + r.at("T") + ", " + r.at("precision"));
+    const bool small = std::stoll(r.at("T")) <= kReferenceExactMaxT;
+    EXPECT_EQ(r.at("reference"), small ? "exact/float64" : "lanczos/float64");
+    const double max_err = std::stod(r.at("max_rel_err")), s2_err = std::stod(r.at("rel_err_s2"));
+    EXPECT_LE(s2_err, max_err);
+    if (r.at("precision") == "float64") {
+      EXPECT_LE(max_err, 1e-12);
+    } else {
+      EXPECT_GT(max_err, 1e-10);
+      EXPECT_LE(max_err, 1e-5);
+    }
+  }
+}
+
+// Without --reference the rows have no reference columns (and their header is as before).
+TEST(SweepReference, NoneWritesNoReferenceColumns) {
+  TempDir tmp;
+  SweepRequest req = small_sweep(tmp.path() / "plain");
+  req.plan.seeds = 1;
+  std::ostringstream out;
+  ASSERT_EQ(run_sweep(req, out), 0);
+  const std::string header = split_lines(read_file(tmp.path() / "plain" / "rows.csv")).at(0);
+  EXPECT_EQ(header.find("reference"), std::string::npos) << header;
+  std::string want;
+  for (const std::string& c : row_columns(4)) want += (want.empty() ? "" : ",") + c;
+  EXPECT_EQ(header, want);
+  EXPECT_EQ(out.str().find("max rel err"), std::string::npos);
 }
 
 TEST(SweepCreate, RefusesAnExistingDirectoryWithoutForce) {

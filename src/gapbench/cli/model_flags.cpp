@@ -13,10 +13,11 @@ namespace gapbench::cli {
 namespace {
 
 const char* const kPlanFlagNames[] = {
-    "--model",     "--T",          "--law",        "--beta",        "--d",        "--dk",
-    "--input",     "--init",       "--causal",     "--fix",         "--solver",   "--k",
-    "--precision", "--seed",       "--seeds",      "--tol",         "--max-iter", "--block",
-    "--basis",     "--all-values", "--oversample", "--power-iters", "--operator", "--logits"};
+    "--model",      "--T",           "--law",       "--beta",   "--d",
+    "--dk",         "--input",       "--init",      "--causal", "--fix",
+    "--solver",     "--k",           "--precision", "--seed",   "--seeds",
+    "--tol",        "--max-iter",    "--block",     "--basis",  "--all-values",
+    "--oversample", "--power-iters", "--operator",  "--logits", "--reference"};
 
 template <typename Enum, typename Parse>
 std::vector<Enum> parse_enum_list(const std::string& text, const std::string& flag, Parse parse) {
@@ -100,6 +101,12 @@ void add_plan_flags(CLI::App& app, PlanFlags& f, bool sweep_axes) {
         ->capture_default_str();
     app.add_flag("--all-values", f.all_values,
                  "write every computed singular value to values.csv (all T with exact)");
+    app.add_option("--reference", f.reference,
+                   fmt::format("none, or auto: solve every matrix again in float64 (exact up to "
+                               "T = {}, lanczos at tol {} above) and write each row's errors "
+                               "against it (max_rel_err, rel_err_s2)",
+                               kReferenceExactMaxT, kReferenceTol))
+        ->capture_default_str();
   }
   app.add_option("--operator", f.op,
                  "products with A: dense (the stored matrix), fused (matrix-free: tiles of A "
@@ -169,6 +176,7 @@ SweepPlan build_plan(const CLI::App& app, const PlanFlags& f) {
   p.power_iters = f.power_iters;
   p.op = parse_operator(f.op);
   p.all_values = f.all_values;
+  p.reference = parse_reference(f.reference, "--reference");
   check_flags_apply(p, given_flags(app));
   return p;
 }

@@ -37,6 +37,7 @@ struct PlanFlags {
   int power_iters = 0;
   bool all_values = false;
   std::string op = "auto";
+  std::string reference = "none";
   std::string backend = "auto";
   int threads = 0;
 };

@@ -210,6 +210,7 @@ nlohmann::json plan_to_json(const SweepPlan& plan) {
   j["oversample"] = plan.oversample;
   j["power_iters"] = plan.power_iters;
   j["operator"] = to_string(plan.op);
+  j["reference"] = to_string(plan.reference);
   j["all_values"] = plan.all_values;
   return j;
 }
@@ -249,6 +250,9 @@ SweepPlan plan_from_json(const nlohmann::json& j) {
     // Absent from plans written before the fused operator: those ran dense.
     p.op = parse_operator(j.value("operator", std::string("dense")), "--resume: plan operator");
     p.all_values = j.at("all_values").get<bool>();
+    // Absent from plans written before --reference: none.
+    p.reference =
+        parse_reference(j.value("reference", std::string("none")), "--resume: plan reference");
     return p;  // validated, like any plan, by expand_plan
   } catch (const nlohmann::json::exception& e) {
     throw UsageError(fmt::format("--resume: meta.json holds a malformed plan ({})", e.what()));

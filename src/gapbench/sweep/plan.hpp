@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "gapbench/backend.hpp"
+#include "gapbench/sweep/reference.hpp"
 
 namespace gapbench {
 
@@ -39,7 +40,8 @@ struct SweepPlan {
   int oversample = 0;
   int power_iters = 0;
   bool all_values = false;
-  OperatorChoice op = OperatorChoice::kAuto;  // not an axis: auto picks per point
+  OperatorChoice op = OperatorChoice::kAuto;           // not an axis: auto picks per point
+  ReferenceChoice reference = ReferenceChoice::kNone;  // --reference (reference.hpp)
 };
 
 // One expanded point with its ordinal in the plan (the `point` column of rows.csv).

@@ -59,7 +59,7 @@ void write_all(int fd, const std::string& text, const fs::path& path) {
 
 }  // namespace
 
-std::vector<std::string> row_columns(int kmax) {
+std::vector<std::string> row_columns(int kmax, bool with_reference) {
   std::vector<std::string> c = {"point",     "index",  "seed", "model",  "law",     "beta",    "d",
                                 "dk",        "input",  "init", "causal", "logits",  "fix",     "T",
                                 "precision", "solver", "k",    "tol",    "backend", "operator"};
@@ -69,12 +69,15 @@ std::vector<std::string> row_columns(int kmax) {
                            "residual", "residual_estimate", "converged", "generate_s", "solve_s"}) {
     c.push_back(name);
   }
+  if (with_reference) {
+    for (const char* name : {"reference", "max_rel_err", "rel_err_s2"}) c.push_back(name);
+  }
   return c;
 }
 
 std::string format_row(int point, const PointSpec& spec, std::uint64_t seed,
                        const MatrixOutcome& outcome, const Metrics& metrics,
-                       const std::string& backend, int kmax) {
+                       const std::string& backend, int kmax, const ReferenceErrors* errors) {
   const ModelSpec& m = spec.model;
   const bool attention = m.kind == ModelKind::kAttention;
   // tol is a setting of the iterative solvers; residuals come from them and from gesvda.
@@ -114,6 +117,11 @@ std::string format_row(int point, const PointSpec& spec, std::uint64_t seed,
            residual ? num(s.residual_estimate) : "", std::string(s.converged ? "1" : "0"),
            num(outcome.generate_seconds), num(outcome.solve_seconds)}) {
     f.push_back(x);
+  }
+  if (errors) {
+    f.push_back(errors->reference);
+    f.push_back(num(errors->max_rel_err));
+    f.push_back(std::isnan(errors->rel_err_s2) ? "" : num(errors->rel_err_s2));
   }
   return join(f);
 }

@@ -20,19 +20,22 @@
 
 #include "gapbench/backend.hpp"
 #include "gapbench/metrics.hpp"
+#include "gapbench/sweep/reference.hpp"
 
 namespace gapbench {
 
 // 2: rows.csv gained the `operator` (dense or fused) and `logits` (full, tf32, bf16) columns.
 inline constexpr const char* kSweepSchema = "gapbench.sweep/2";
 
-// The rows.csv header for a plan whose largest k is `kmax`.
-std::vector<std::string> row_columns(int kmax);
+// The rows.csv header for a plan whose largest k is `kmax`; sweeps with --reference end with
+// the columns reference, max_rel_err and rel_err_s2.
+std::vector<std::string> row_columns(int kmax, bool with_reference = false);
 
-// One rows.csv line (with the trailing newline).
+// One rows.csv line (with the trailing newline); `errors` fill the reference columns.
 std::string format_row(int point, const PointSpec& spec, std::uint64_t seed,
                        const MatrixOutcome& outcome, const Metrics& metrics,
-                       const std::string& backend, int kmax);
+                       const std::string& backend, int kmax,
+                       const ReferenceErrors* errors = nullptr);
 
 // values.csv lines of one matrix.
 std::string format_values(int point, std::uint32_t index, const std::vector<double>& values);

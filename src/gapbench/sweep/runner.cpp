@@ -8,6 +8,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <sstream>
 
 #include "gapbench/build_info.hpp"
@@ -65,8 +66,8 @@ class Progress {
   clock::time_point m_last_line{};
 };
 
-RowFields to_fields(const std::string& line, int kmax) {
-  const std::vector<std::string> columns = row_columns(kmax);
+RowFields to_fields(const std::string& line, int kmax, bool with_reference) {
+  const std::vector<std::string> columns = row_columns(kmax, with_reference);
   const std::vector<std::string> fields = split(line.substr(0, line.size() - 1), ',');
   RowFields row;
   for (std::size_t i = 0; i < columns.size() && i < fields.size(); ++i) row[columns[i]] = fields[i];
@@ -123,8 +124,13 @@ int run_sweep(const SweepRequest& req, std::ostream& out, fs::path* directory) {
   }
   const std::vector<PlannedPoint> points = expand_plan(plan);
   BackendSelection sel = make_backend(req.backend, req.threads);
-  for (const auto& p : points) sel.backend->check(p.spec);
+  const bool with_reference = plan.reference == ReferenceChoice::kAuto;
+  for (const auto& p : points) {
+    sel.backend->check(p.spec);
+    if (with_reference) sel.backend->check(reference_point(p.spec));
+  }
   const int kmax = max_k(plan);
+  const RowsLayout layout{row_columns(kmax, with_reference), "point", "index", {}};
 
   // 2. The results directory.
   nlohmann::json meta;
@@ -132,9 +138,9 @@ int run_sweep(const SweepRequest& req, std::ostream& out, fs::path* directory) {
   if (!stored_meta) {
     meta = make_meta(req, plan, sel);
     opened.emplace(ResultsDir::create(req.out ? *req.out : default_sweep_dir("results/sweeps"),
-                                      req.force, kmax, plan.all_values, meta));
+                                      req.force, layout, plan.all_values, meta));
   } else {
-    opened.emplace(ResultsDir::resume(*req.resume, kmax, plan.all_values,
+    opened.emplace(ResultsDir::resume(*req.resume, layout, plan.all_values,
                                       static_cast<int>(points.size()), plan.seeds));
     meta = *stored_meta;
     record_resume(meta, {{"command", req.command_line},
@@ -152,6 +158,7 @@ int run_sweep(const SweepRequest& req, std::ostream& out, fs::path* directory) {
   const std::int64_t total = static_cast<std::int64_t>(points.size()) * plan.seeds;
   std::int64_t done = static_cast<std::int64_t>(rows.size()), computed = 0;
   Progress progress(total);
+  ReferenceCache references;
   StopSignals signals;
   bool interrupted = false;
   try {
@@ -172,10 +179,17 @@ int run_sweep(const SweepRequest& req, std::ostream& out, fs::path* directory) {
           if (plan.all_values) {
             results.append_values(format_values(p.ordinal, o.index, o.solve.values));
           }
+          std::optional<ReferenceErrors> errors;
+          if (with_reference) {
+            const PointSpec ref = reference_point(p.spec);
+            errors = reference_errors(ref, o.solve.values,
+                                      references.values(*sel.backend, ref, plan.seed, o.index));
+          }
           const std::string line =
-              format_row(p.ordinal, p.spec, plan.seed, o, metrics, sel.backend->name(), kmax);
+              format_row(p.ordinal, p.spec, plan.seed, o, metrics, sel.backend->name(), kmax,
+                         errors ? &*errors : nullptr);
           results.append_row(line);
-          rows.push_back(to_fields(line, kmax));
+          rows.push_back(to_fields(line, kmax, with_reference));
           ++done;
           ++computed;
         }
@@ -229,7 +243,7 @@ std::string summary_table(const std::vector<RowFields>& rows) {
   };
   struct Group {
     std::map<std::string, std::string> label;
-    Stat s1, s2, gap, ratio, excess, edge, fperp;
+    Stat s1, s2, gap, ratio, excess, edge, fperp, error;
     int converged = 0, n = 0;
   };
   std::map<int, Group> groups;
@@ -245,14 +259,19 @@ std::string summary_table(const std::vector<RowFields>& rows) {
     g.excess.add(r.at("s1_excess"));
     g.edge.add(r.at("edge_ratio"));
     g.fperp.add(r.at("frob_perp_over_c2"));
+    if (r.count("max_rel_err")) g.error.add(r.at("max_rel_err"));
     g.converged += r.at("converged") == "1";
     ++g.n;
   }
+  // Sweeps with --reference add the error against it (max over the top k, relative).
+  bool with_error = false;
+  for (const auto& [point, g] : groups) with_error = with_error || g.error.n > 0;
   std::string out = fmt::format(
       "\n{:>7} {:<28} {:<6} {:<8} {:<7} {:>3} {:>20} {:>20} {:>20} {:>20} {:>17} {:>17} "
-      "{:>17} {:>5}\n",
+      "{:>17} {:>5}{}\n",
       "T", "model", "fix", "solver", "prec", "n", "s1", "s2", "gap s1-s2", "ratio s2/s1",
-      "(s1-1)2T/c^2", "sqrtT s_edge/2c", "|A_perp|F^2/c^2", "conv");
+      "(s1-1)2T/c^2", "sqrtT s_edge/2c", "|A_perp|F^2/c^2", "conv",
+      with_error ? fmt::format(" {:>18}", "max rel err") : "");
   for (const auto& [point, g] : groups) {
     const auto& l = g.label;
     std::string model = l.at("model");
@@ -266,10 +285,10 @@ std::string summary_table(const std::vector<RowFields>& rows) {
                                                 : fmt::format("{}/{}!", g.converged, g.n);
     out += fmt::format(
         "{:>7} {:<28} {:<6} {:<8} {:<7} {:>3} {:>20} {:>20} {:>20} {:>20} {:>17} {:>17} {:>17} "
-        "{:>5}\n",
+        "{:>5}{}\n",
         l.at("T"), model, l.at("fix"), l.at("solver"), l.at("precision"), g.n, g.s1.str(8),
         g.s2.str(6), g.gap.str(6), g.ratio.str(6), g.excess.str(4), g.edge.str(4), g.fperp.str(4),
-        conv);
+        conv, with_error ? fmt::format(" {:>18}", g.error.str(2)) : "");
   }
   int not_converged = 0;
   for (const auto& [point, g] : groups) not_converged += g.n - g.converged;
