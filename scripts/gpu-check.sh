@@ -23,12 +23,12 @@
 #   run(command="scripts/gpu-check.sh run $OUT", carry=["gpu-bundle"], timeout_s=600)
 # then `scripts/gpu-check.sh collect <files_at>` and commit results/gpu/.
 #
-# After the tests and benchmarks, in order of what matters most if time runs out: the fused
+# After the tests and benchmarks, cheapest first, all within 480 s: the sweeps of markov and
+# attention (gaussian inputs, d = 64), float32, T = 1024 ... 32768 with lanczos, rsvd and xgesvdr
+# (--reference auto: each row's error against float64), exact and gesvda to T = 8192 (cuSOLVER
+# Xgesvd takes minutes past it; gesvda, an eigendecomposition of A^T A, is no faster); the fused
 # operator at T = 65536 with --logits full, tf32 and bf16, and at T = 2^20 with tf32; the
-# --operator auto sweep of attention from 1024 to 2^20; the sweeps of markov and attention
-# (gaussian inputs, d = 64), float32, T = 1024 ... 32768 with lanczos, rsvd and xgesvdr; exact
-# (cuSOLVER Xgesvd, minutes past 8192) and gesvda (an eigendecomposition of the T x T matrix
-# A^T A, no faster) stop at T = 8192.
+# --operator auto sweep of attention from 1024 to 2^20.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -95,13 +95,30 @@ run() {
     exit 1
   fi
 
+  # Every step runs under its own limit and under what is left of the run's budget (480 s; the
+  # device tool stops a command at 600 s). Sweeps stop between matrices on SIGTERM, so a step
+  # gets SIGKILL 10 s after its limit; its rows written so far stay. Steps run cheapest and
+  # surest first; one with under 10 s left is skipped.
+  deadline=$((start + 480))
+  limited() {  # WANTED_S CMD...: CMD under min(WANTED_S, the time left), or skipped
+    local want=$1
+    shift
+    local left=$((deadline - SECONDS - 10))
+    if ((left < 10)); then
+      echo "gpu-check: skipped, out of time: $*"
+      return 1
+    fi
+    if ((left < want)); then want=$left; fi
+    timeout -k 10 "$want" "$@"
+  }
+
   stamp "GPU tests"
-  timeout 150 "$bin/test_cuda" --gtest_output="json:$res/test_cuda.json" ||
+  limited 150 "$bin/test_cuda" --gtest_output="json:$res/test_cuda.json" ||
     echo "gpu-check: test_cuda FAILED or timed out"
   pack
 
   stamp "GPU benchmarks"
-  timeout 150 "$bin/gapbench_bench" --benchmark_filter='^gpu/' --max-T=32768 \
+  limited 150 "$bin/gapbench_bench" --benchmark_filter='^gpu/' --max-T=32768 \
     --benchmark_out="$res/bench_gpu.json" --benchmark_out_format=json ||
     echo "gpu-check: benchmarks FAILED or timed out"
   # Against this device's stored baseline (results/baselines/<device>/), when there is one.
@@ -112,36 +129,36 @@ run() {
   fi
   pack
 
+  local common=(--backend cuda --model markov,attention --precision float32 --d 64)
+  stamp "sweep: lanczos, rsvd, xgesvdr at T = 1024 ... 32768, errors against float64 references"
+  limited 120 "$bin/gapbench" sweep "${common[@]}" --T 1024:32768:x2 --seeds 2 \
+    --solver lanczos,rsvd,xgesvdr --reference auto --out "$res/sweep_iterative" ||
+    echo "gpu-check: sweep FAILED or timed out"
+  pack
+  stamp "sweep: exact and gesvda at T = 1024 ... 8192"
+  limited 50 "$bin/gapbench" sweep "${common[@]}" --T 1024:8192:x2 --seeds 1 \
+    --solver exact,gesvda --out "$res/sweep_dense" || echo "gpu-check: dense sweep FAILED"
+  pack
+
   # The matrix-free operator (issue 7): attention, d = dk = 64, float32, top 4. First --logits at
   # T = 65536 (full, tf32, bf16: the effect on s1 and s2) and T = 2^20 with tf32 (the on-chip
   # kernel's tensor cores); then --operator auto (dense while one matrix fits, fused past it)
-  # from 1024 to 2^20, its rows written as each T finishes, so a run cut short keeps them.
+  # from 1024 to 2^20, its rows written as each T finishes.
   local fused=(--backend cuda --model attention --precision float32 --d 64 --operator fused)
   mkdir -p "$res/logits"
   for logits in full tf32 bf16; do
     stamp "fused operator at T = 65536, --logits $logits"
-    timeout 60 "$bin/gapbench" run "${fused[@]}" --T 65536 --logits "$logits" |
-      tee "$res/logits/T65536_$logits.txt" || echo "gpu-check: fused run FAILED or timed out"
+    limited 60 "$bin/gapbench" run "${fused[@]}" --T 65536 --logits "$logits" |
+      tee "$res/logits/fused_T65536_$logits.txt" || echo "gpu-check: fused run FAILED or timed out"
   done
   stamp "fused operator at T = 1048576, --logits tf32"
-  timeout 90 "$bin/gapbench" run "${fused[@]}" --T 1048576 --logits tf32 |
-    tee "$res/fused_T1048576_tf32.txt" || echo "gpu-check: fused run FAILED or timed out"
+  limited 90 "$bin/gapbench" run "${fused[@]}" --T 1048576 --logits tf32 |
+    tee "$res/logits/fused_T1048576_tf32.txt" || echo "gpu-check: fused run FAILED or timed out"
   pack
   stamp "sweep: --operator auto at T = 1024 ... 1048576"
-  timeout 180 "$bin/gapbench" sweep --backend cuda --model attention --precision float32 --d 64 \
+  limited 240 "$bin/gapbench" sweep --backend cuda --model attention --precision float32 --d 64 \
     --T 1024:1048576:x2 --seeds 1 --operator auto --out "$res/sweep_auto" ||
     echo "gpu-check: auto sweep FAILED or timed out"
-  pack
-
-  local common=(--backend cuda --model markov,attention --precision float32 --d 64)
-  stamp "sweep: lanczos, rsvd, xgesvdr at T = 1024 ... 32768, errors against float64 references"
-  timeout 120 "$bin/gapbench" sweep "${common[@]}" --T 1024:32768:x2 --seeds 2 \
-    --solver lanczos,rsvd,xgesvdr --reference auto --out "$res/sweep_iterative" ||
-    echo "gpu-check: sweep FAILED"
-  pack
-  stamp "sweep: exact and gesvda at T = 1024 ... 8192"
-  timeout 50 "$bin/gapbench" sweep "${common[@]}" --T 1024:8192:x2 --seeds 1 \
-    --solver exact,gesvda --out "$res/sweep_dense" || echo "gpu-check: dense sweep FAILED"
   pack
   stamp "done"
 }

@@ -15,11 +15,14 @@ source scripts/lib.sh
 out_dir="results/cpu/$(device_key)"
 out="$out_dir/lanczos_accuracy_T$T.csv"
 mkdir -p "$out_dir"
-gapbench() { "$build_dir/bin/gapbench" run --model attention --d 64 --T "$T" --solver lanczos "$@"; }
+gapbench() {
+  "$build_dir/bin/gapbench" run --backend cpu --model attention --d 64 --T "$T" --solver lanczos "$@"
+}
 field() { awk -v key="$1" '$1 == key { print $2 }'; }
 
 ref=$(gapbench --precision float64 --block 4 --tol 1e-10 | field s2)
-tmp=$(mktemp)
+tmp=$(mktemp "$out_dir/.lanczos_accuracy.XXXXXX")  # same filesystem: the mv below is atomic
+trap 'rm -f "$tmp"' EXIT
 {
   echo "# lanczos top 4, attention T=$T d=dk=64 float32, seed 0 index 0, CPU"
   echo "# reference s2 (float64 lanczos, tol 1e-10) = $ref"
@@ -38,5 +41,6 @@ tmp=$(mktemp)
     done
   done
 } >"$tmp"
+chmod 644 "$tmp"  # mktemp makes it private
 mv "$tmp" "$out"  # whole or not at all
 cat "$out"

@@ -620,7 +620,7 @@ TEST(SweepReference, RowsCarryTheirErrorsAgainstTheReference) {
   for (const auto& r : rows) {
     SCOPED_TRACE("T = " + r.at("T") + ", " + r.at("precision"));
     const bool small = std::stoll(r.at("T")) <= kReferenceExactMaxT;
-    EXPECT_EQ(r.at("reference"), small ? "exact/float64" : "lanczos/float64");
+    EXPECT_EQ(r.at("reference"), small ? "exact/float64" : "lanczos/float64/tol:1e-10");
     const double max_err = std::stod(r.at("max_rel_err")), s2_err = std::stod(r.at("rel_err_s2"));
     EXPECT_LE(s2_err, max_err);
     if (r.at("precision") == "float64") {
@@ -630,6 +630,36 @@ TEST(SweepReference, RowsCarryTheirErrorsAgainstTheReference) {
       EXPECT_LE(max_err, 1e-5);
     }
   }
+}
+
+// Two models at the same T share nothing: each row is measured against its own model's reference
+// (a cache that mixed them would give errors of order 1), k = 1 leaves rel_err_s2 empty, and the
+// float64 exact rows are their own reference (error 0, not solved twice).
+TEST(SweepReference, EachModelAgainstItsOwnReferenceAndKOfOne) {
+  TempDir tmp;
+  SweepRequest req = small_sweep(tmp.path() / "two");
+  req.plan.models = {ModelKind::kMarkov, ModelKind::kAttention};
+  req.plan.Ts = {64};
+  req.plan.ds = {16};
+  req.plan.seeds = 2;
+  req.plan.ks = {1, 4};
+  req.plan.solvers = {SolverKind::kLanczos, SolverKind::kExact};
+  req.plan.reference = ReferenceChoice::kAuto;
+  std::ostringstream out;
+  ASSERT_EQ(run_sweep(req, out), 0);
+  const auto rows = read_rows(tmp.path() / "two" / "rows.csv");
+  ASSERT_EQ(rows.size(), 16u);  // 2 models x 2 k x 2 solvers x 2 seeds
+  for (const auto& r : rows) {
+    SCOPED_TRACE(r.at("model") + " k=" + r.at("k") + " " + r.at("solver"));
+    const double err = std::stod(r.at("max_rel_err"));
+    EXPECT_LE(err, 1e-12);
+    if (r.at("solver") == "exact") {
+      EXPECT_EQ(err, 0.0);
+    }
+    EXPECT_EQ(r.at("rel_err_s2").empty(), r.at("k") == "1");
+  }
+  const nlohmann::json meta = nlohmann::json::parse(read_file(tmp.path() / "two" / "meta.json"));
+  EXPECT_GT(meta.at("reference_seconds").get<double>(), 0.0);
 }
 
 // Without --reference the rows have no reference columns (and their header is as before).

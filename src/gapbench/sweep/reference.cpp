@@ -1,6 +1,9 @@
 #include "gapbench/sweep/reference.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <limits>
 
@@ -12,10 +15,13 @@ namespace {
 constexpr NameTable<ReferenceChoice, 2> kReferenceNames{
     {{"none", ReferenceChoice::kNone}, {"auto", ReferenceChoice::kAuto}}};
 
+// describe() names every field that changes the matrix (T, the model's parameters, fix, logits).
 std::string key_of(const PointSpec& p) {
   return describe(p.model) + "/" + to_string(p.precision) + "/" + to_string(p.solver.kind) + "/" +
          std::to_string(p.solver.k);
 }
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 }  // namespace
 
 ReferenceChoice parse_reference(const std::string& s, const std::string& flag) {
@@ -29,43 +35,56 @@ PointSpec reference_point(const PointSpec& point) {
   ref.model.logits = LogitsPrecision::kFull;
   ref.precision = Precision::kFloat64;
   ref.solver.k = point.solver.k;
+  ref.op = OperatorChoice::kDense;
   if (point.model.T <= kReferenceExactMaxT) {
     ref.solver.kind = SolverKind::kExact;
-    ref.op = OperatorChoice::kDense;
   } else {
     ref.solver.kind = SolverKind::kLanczos;
     ref.solver.tol = kReferenceTol;
-    ref.op = OperatorChoice::kAuto;  // fused where the dense float64 matrix does not fit
   }
   return ref;
 }
 
+bool is_own_reference(const PointSpec& point) {
+  const PointSpec ref = reference_point(point);
+  return point.solver.kind == ref.solver.kind && point.precision == ref.precision &&
+         point.model.logits == ref.model.logits;
+}
+
 ReferenceErrors reference_errors(const PointSpec& reference, const std::vector<double>& values,
-                                 const std::vector<double>& reference_values) {
+                                 const ReferenceValues& ref) {
   ReferenceErrors e;
   e.reference = to_string(reference.solver.kind) + "/" + to_string(reference.precision);
-  const std::size_t k = std::min(values.size(), reference_values.size());
+  if (reference.solver.kind == SolverKind::kLanczos) {
+    e.reference += fmt::format("/tol:{}", reference.solver.tol);
+  }
+  if (!ref.converged) e.reference += "/not-converged";
+  const auto k = static_cast<std::size_t>(reference.solver.k);
+  if (!ref.converged || values.size() < k || ref.values.size() < k) {
+    e.max_rel_err = e.rel_err_s2 = kNaN;
+    return e;
+  }
   const auto rel = [&](std::size_t i) {
-    return std::abs(values[i] - reference_values[i]) / std::abs(reference_values[i]);
+    return std::abs(values[i] - ref.values[i]) / std::abs(ref.values[i]);
   };
   for (std::size_t i = 0; i < k; ++i) e.max_rel_err = std::max(e.max_rel_err, rel(i));
-  e.rel_err_s2 = k >= 2 ? rel(1) : std::numeric_limits<double>::quiet_NaN();
+  e.rel_err_s2 = k >= 2 ? rel(1) : kNaN;
   return e;
 }
 
-const std::vector<double>& ReferenceCache::values(Backend& backend, const PointSpec& reference,
-                                                  std::uint64_t seed, std::uint32_t index) {
+const ReferenceValues& ReferenceCache::values(Backend& backend, const PointSpec& reference,
+                                              std::uint64_t seed, std::uint32_t index) {
   const auto key = std::make_tuple(key_of(reference), seed, index);
   auto it = m_values.find(key);
   if (it != m_values.end()) return it->second;
+  const auto t0 = std::chrono::steady_clock::now();
   const std::vector<MatrixOutcome> out = backend.run_batch(reference, seed, {index});
-  if (out.size() != 1 || !out.front().solve.converged) {
-    throw Error(
-        fmt::format("--reference: the reference ({} {}) of matrix {} of {} did not converge",
-                    to_string(reference.solver.kind), to_string(reference.precision), index,
-                    describe(reference.model)));
+  m_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (out.size() != 1) {
+    throw BackendError(fmt::format("--reference: the backend returned {} results for matrix {}",
+                                   out.size(), index));
   }
-  return m_values[key] = out.front().solve.values;
+  return m_values[key] = {out.front().solve.values, out.front().solve.converged};
 }
 
 }  // namespace gapbench

@@ -118,10 +118,11 @@ std::string format_row(int point, const PointSpec& spec, std::uint64_t seed,
            num(outcome.generate_seconds), num(outcome.solve_seconds)}) {
     f.push_back(x);
   }
-  if (errors) {
+  if (errors) {  // NaN: no error to give (reference_errors says when), an empty field
     f.push_back(errors->reference);
-    f.push_back(num(errors->max_rel_err));
-    f.push_back(std::isnan(errors->rel_err_s2) ? "" : num(errors->rel_err_s2));
+    for (const double e : {errors->max_rel_err, errors->rel_err_s2}) {
+      f.push_back(std::isnan(e) ? "" : num(e));
+    }
   }
   return join(f);
 }

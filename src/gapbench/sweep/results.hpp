@@ -24,7 +24,8 @@
 
 namespace gapbench {
 
-// 2: rows.csv gained the `operator` (dense or fused) and `logits` (full, tf32, bf16) columns.
+// 2: rows.csv gained the `operator` (dense or fused) and `logits` (full, tf32, bf16) columns;
+// sweeps with --reference end their rows with `reference`, `max_rel_err` and `rel_err_s2`.
 inline constexpr const char* kSweepSchema = "gapbench.sweep/2";
 
 // The rows.csv header for a plan whose largest k is `kmax`; sweeps with --reference end with

@@ -66,8 +66,7 @@ class Progress {
   clock::time_point m_last_line{};
 };
 
-RowFields to_fields(const std::string& line, int kmax, bool with_reference) {
-  const std::vector<std::string> columns = row_columns(kmax, with_reference);
+RowFields to_fields(const std::string& line, const std::vector<std::string>& columns) {
   const std::vector<std::string> fields = split(line.substr(0, line.size() - 1), ',');
   RowFields row;
   for (std::size_t i = 0; i < columns.size() && i < fields.size(); ++i) row[columns[i]] = fields[i];
@@ -127,7 +126,15 @@ int run_sweep(const SweepRequest& req, std::ostream& out, fs::path* directory) {
   const bool with_reference = plan.reference == ReferenceChoice::kAuto;
   for (const auto& p : points) {
     sel.backend->check(p.spec);
-    if (with_reference) sel.backend->check(reference_point(p.spec));
+    if (!with_reference) continue;
+    try {
+      sel.backend->check(reference_point(p.spec));
+    } catch (const UsageError& e) {
+      throw UsageError(fmt::format(
+          "--reference: the float64 reference of T = {} cannot run on the dense matrix here "
+          "({}); drop --reference or lower --T",
+          p.spec.model.T, e.what()));
+    }
   }
   const int kmax = max_k(plan);
   const RowsLayout layout{row_columns(kmax, with_reference), "point", "index", {}};
@@ -182,14 +189,17 @@ int run_sweep(const SweepRequest& req, std::ostream& out, fs::path* directory) {
           std::optional<ReferenceErrors> errors;
           if (with_reference) {
             const PointSpec ref = reference_point(p.spec);
-            errors = reference_errors(ref, o.solve.values,
-                                      references.values(*sel.backend, ref, plan.seed, o.index));
+            errors =
+                reference_errors(ref, o.solve.values,
+                                 is_own_reference(p.spec)
+                                     ? ReferenceValues{o.solve.values, o.solve.converged}
+                                     : references.values(*sel.backend, ref, plan.seed, o.index));
           }
           const std::string line =
               format_row(p.ordinal, p.spec, plan.seed, o, metrics, sel.backend->name(), kmax,
                          errors ? &*errors : nullptr);
           results.append_row(line);
-          rows.push_back(to_fields(line, kmax, with_reference));
+          rows.push_back(to_fields(line, layout.columns));
           ++done;
           ++computed;
         }
@@ -203,12 +213,14 @@ int run_sweep(const SweepRequest& req, std::ostream& out, fs::path* directory) {
     meta["status"] = "failed";
     meta["error"] = e.what();
     meta["rows"] = rows.size();
+    if (with_reference) meta["reference_seconds"] = references.seconds();
     meta["finished"] = utc_now_iso();
     results.write_meta(meta);
     throw;
   }
   meta["status"] = interrupted ? "interrupted" : "complete";
   meta["rows"] = rows.size();
+  if (with_reference) meta["reference_seconds"] = references.seconds();  // not in the rows' times
   meta["finished"] = utc_now_iso();
   results.write_meta(meta);
 
