@@ -17,6 +17,10 @@ else the directory of the first JSON file):
   bulk_histogram       sqrt(T) s_k over every value of values.csv but s1 of fix none (density),
                        per model at the largest T with full spectra (or --bulk-T), against the
                        quarter-circle density sqrt(4c^2 - x^2)/(pi c^2) on [0, 2c]
+  solver_error_vs_T    max_rel_err (the largest relative error of the top k against the float64
+                       reference of `gapbench sweep --reference auto`) against T, per solver and
+                       precision, mean +- sd over seeds; rows that are their own reference
+                       (float64 exact up to T = 4096: error 0) are left out
   throughput_vs_T      matrices/s and % of copy bandwidth against T per benchmark series
                        (medians over repetitions; failed/skipped entries left out)
   accuracy_vs_time     rel_err_s2 against the time of one solve, per solver and precision
@@ -53,9 +57,9 @@ import sys
 import tempfile
 from collections import OrderedDict, defaultdict
 
-FIGURES = ("gap_vs_T", "ratio_vs_T", "fix_and_stable_rank", "bulk_histogram", "throughput_vs_T",
-           "accuracy_vs_time", "regression", "propagation_depth", "propagation_width",
-           "propagation_gradient")
+FIGURES = ("gap_vs_T", "ratio_vs_T", "fix_and_stable_rank", "bulk_histogram",
+           "solver_error_vs_T", "throughput_vs_T", "accuracy_vs_time", "regression",
+           "propagation_depth", "propagation_width", "propagation_gradient")
 PROPAGATION_FIGURES = FIGURES[-3:]
 FORMATS = ("png", "svg", "pdf")
 
@@ -64,7 +68,8 @@ ROW_NEEDED = ("point", "index", "model", "fix", "T", "precision", "solver", "s1"
 ROW_NUMERIC = {"point", "index", "T", "k", "beta", "d", "dk", "tol", "gap", "ratio", "frob",
                "frob_perp_sq", "stable_rank", "c", "s1_excess", "edge_ratio",
                "frob_perp_over_c2", "iterations", "restarts", "passes", "residual",
-               "residual_estimate", "converged", "generate_s", "solve_s"}
+               "residual_estimate", "converged", "generate_s", "solve_s", "max_rel_err",
+               "rel_err_s2"}
 VALUES_NEEDED = ("point", "index", "rank", "value")
 TIME_UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
 # Name segments of Google Benchmark that do not tell series apart.
@@ -751,6 +756,32 @@ def fig_fix_and_stable_rank(ctx):
         return "no fix=center rows and no stable_rank values"
     return {"title": "Removing the outlier: A⊥ = A − (1/T)·11ᵀ", "panels": panels,
             "footer": sweep_footer(ctx), "size": (6.0 * len(panels) + 1.0, 4.8),
+            "legend": "figure"}
+
+
+def is_own_reference(r):
+    """float64 exact rows up to the exact cap are their own reference (error 0 by definition)."""
+    return r.get("reference") == f"{r['solver']}/{r['precision']}"
+
+
+def fig_solver_error_vs_T(ctx):
+    def has_error(r):
+        return r.get("max_rel_err") is not None and not is_own_reference(r)
+    if not any(has_error(r) for s in ctx.sweeps for r in s.rows):
+        return "no max_rel_err values (run the sweep with --reference auto)"
+    panel = T_axis("largest relative error of s1..sk (dimensionless)",
+                   "Each solver against the float64 reference (exact, or lanczos at tol 1e-10)")
+    bads = []
+    for fix, marker, filled, linestyle in (("none", "o", True, "-"), ("center", "D", False, "--")):
+        groups = group_rows(ctx, lambda r, fix=fix: has_error(r) and r["fix"] == fix,
+                            "max_rel_err")
+        series, bad = stat_series(ctx, groups, f"max_rel_err (fix {fix})", fix, marker,
+                                  filled=filled, linestyle=linestyle)
+        panel["series"] += series
+        bads.append(bad)
+    panel["series"] += not_converged_series(bads)
+    return {"title": "Accuracy of the solvers against T (gapbench sweep --reference auto)",
+            "panels": [panel], "footer": sweep_footer(ctx), "size": (8.0, 5.0),
             "legend": "figure"}
 
 
@@ -1545,6 +1576,7 @@ def main(argv=None):
         no_sweep,
         "bulk_histogram": lambda: fig_bulk_histogram(ctx, np, args.bulk_T) if ctx else
         no_sweep,
+        "solver_error_vs_T": lambda: fig_solver_error_vs_T(ctx) if ctx else no_sweep,
         "throughput_vs_T": lambda: fig_throughput(benches, plt),
         "accuracy_vs_time": lambda: fig_accuracy(benches, plt),
         "regression": lambda: fig_regression(cmp),

@@ -662,6 +662,25 @@ TEST(SweepReference, EachModelAgainstItsOwnReferenceAndKOfOne) {
   EXPECT_GT(meta.at("reference_seconds").get<double>(), 0.0);
 }
 
+// Only float64 exact with full logits up to the exact cap is its own reference; lanczos at its
+// own tolerance is not the tol-1e-10 reference, float32 is not float64.
+TEST(SweepReference, OwnReferenceIsFloat64ExactOnly) {
+  PointSpec p;
+  p.model.T = 64;
+  p.precision = Precision::kFloat64;
+  p.solver.kind = SolverKind::kExact;
+  EXPECT_TRUE(is_own_reference(p));
+  p.precision = Precision::kFloat32;
+  EXPECT_FALSE(is_own_reference(p));
+  p.precision = Precision::kFloat64;
+  p.model.T = kReferenceExactMaxT + 1;
+  EXPECT_FALSE(is_own_reference(p));  // its reference is lanczos
+  p.solver.kind = SolverKind::kLanczos;
+  EXPECT_FALSE(is_own_reference(p));
+  p.model.T = 64;
+  EXPECT_FALSE(is_own_reference(p));
+}
+
 // Without --reference the rows have no reference columns (and their header is as before).
 TEST(SweepReference, NoneWritesNoReferenceColumns) {
   TempDir tmp;

@@ -29,7 +29,7 @@ COMPARE = os.path.join(DATA, "compare.json")
 PROPAGATE = os.path.join(DATA, "propagate")
 FIGURES = ("gap_vs_T", "ratio_vs_T", "fix_and_stable_rank", "bulk_histogram", "throughput_vs_T",
            "accuracy_vs_time", "regression", "propagation_depth", "propagation_width",
-           "propagation_gradient")
+           "propagation_gradient")  # solver_error_vs_T: with --reference rows only (below)
 SWEEP_FIGURES = FIGURES[:4]
 PROPAGATION_FIGURES = FIGURES[-3:]
 TIME_UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
@@ -596,9 +596,9 @@ class TestOverlayAndDefaults(PlotTestCase):
         self.assertEqual(figure_files(d), sorted(f"{n}.{e}" for n in SWEEP_FIGURES[:3]
                                                  for e in ("png", "svg")))
         skipped = [line for line in r.stdout.splitlines() if "skipped" in line]
-        self.assertEqual(len(skipped), 7)
-        for name in ("bulk_histogram", "throughput_vs_T", "accuracy_vs_time", "regression",
-                     *PROPAGATION_FIGURES):
+        self.assertEqual(len(skipped), 8)
+        for name in ("bulk_histogram", "solver_error_vs_T", "throughput_vs_T", "accuracy_vs_time",
+                     "regression", *PROPAGATION_FIGURES):
             self.assertEqual(len([x for x in skipped if f"skipped {name}:" in x]), 1, name)
 
     def test_fused_rows_mark_where_the_dense_path_stops(self):
@@ -630,6 +630,46 @@ class TestOverlayAndDefaults(PlotTestCase):
                      os.path.join(self.tmp, "out2"), "--dump-data", dump_path)
         with open(dump_path) as f:
             self.assertEqual(self.series(json.load(f), "gap_vs_T", kind="vline"), [])
+
+    def test_solver_error_from_the_reference_columns(self):
+        # --reference auto's columns: max_rel_err per row; rows that are their own reference
+        # (exact/float64 against exact/float64) are left out, the others averaged over seeds
+        d = self.copy_sweep("reference", values=False)
+        path = os.path.join(d, "rows.csv")
+        with open(path) as f:
+            rows = list(csv.DictReader(f))
+        for i, r in enumerate(rows):
+            own = i % 5 == 0
+            r["reference"] = (f"{r['solver']}/{r['precision']}" if own
+                              else "lanczos/float64/tol:1e-10")
+            r["max_rel_err"] = repr(10.0 ** -(3 + i % 7))
+            r["rel_err_s2"] = ""
+        with open(path, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
+            w.writeheader()
+            w.writerows(rows)
+        dump_path = os.path.join(self.tmp, "err.json")
+        r = run_plot(d, "--only", "solver_error_vs_T", "--formats", "png", "--out",
+                     os.path.join(self.tmp, "out_err"), "--dump-data", dump_path)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(dump_path) as f:
+            dump = json.load(f)
+        for model in ("markov", "attention"):
+            by_T = defaultdict(list)
+            for i, row in enumerate(rows):
+                if (row["model"] == model and row["fix"] == "none" and row["converged"] == "1"
+                        and i % 5 != 0):
+                    by_T[int(row["T"])].append(float(row["max_rel_err"]))
+            s = self.one(dump, "solver_error_vs_T", kind="mean_sd", fix="none", series=model)
+            self.assertEqual(s["x"], sorted(by_T))
+            self.assertClose(s["y"], [mean_sd(by_T[T])[0] for T in sorted(by_T)],
+                             msg=f"{model} max_rel_err mean")
+        # without the columns (a sweep run without --reference) the figure is skipped
+        plain = self.copy_sweep("no_reference", values=False)
+        r = run_plot(plain, "--only", "solver_error_vs_T", "--formats", "png", "--out",
+                     os.path.join(self.tmp, "out_none"))
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("--reference auto", r.stderr)
 
     def test_torn_last_line_is_dropped(self):
         d = self.copy_sweep("torn", values=False)

@@ -30,7 +30,8 @@ inline constexpr double kReferenceTol = 1e-10;
 // float64 fused solve past memory would take hours, so the backend's check refuses it instead.
 PointSpec reference_point(const PointSpec& point);
 
-// Whether `point` is its own reference (its values need no second solve).
+// Whether `point` is its own reference (its values need no second solve): float64 exact with
+// full logits, up to kReferenceExactMaxT.
 bool is_own_reference(const PointSpec& point);
 
 // The reference's name ("exact/float64", "lanczos/float64/tol:1e-10", with "/not-converged"
