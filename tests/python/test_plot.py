@@ -601,59 +601,59 @@ class TestOverlayAndDefaults(PlotTestCase):
                      "regression", *PROPAGATION_FIGURES):
             self.assertEqual(len([x for x in skipped if f"skipped {name}:" in x]), 1, name)
 
-    def test_fused_rows_mark_where_the_dense_path_stops(self):
-        # schema 2's operator column: rows at the two largest T computed matrix-free
-        d = self.copy_sweep("auto", values=False)
+    def edited_sweep(self, name, edit):
+        """A copy of the fixture sweep (no values.csv) whose rows.csv went through edit(rows):
+        the directory and the edited rows."""
+        d = self.copy_sweep(name, values=False)
         path = os.path.join(d, "rows.csv")
         with open(path) as f:
             rows = list(csv.DictReader(f))
-        Ts = sorted({int(r["T"]) for r in rows})
-        for r in rows:
-            r["operator"] = "fused" if int(r["T"]) >= Ts[-2] else "dense"
+        edit(rows)
         with open(path, "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
             w.writeheader()
             w.writerows(rows)
-        dump_path = os.path.join(self.tmp, "d.json")
-        r = run_plot(d, "--only", "gap_vs_T", "--formats", "png", "--out",
-                     os.path.join(self.tmp, "out"), "--dump-data", dump_path)
+        return d, rows
+
+    def plot_one(self, directory, figure):
+        """The --dump-data of plot.py drawing `figure` alone from `directory` (exit 0)."""
+        dump_path = os.path.join(self.tmp, f"{figure}.json")
+        r = run_plot(directory, "--only", figure, "--formats", "png", "--out",
+                     os.path.join(self.tmp, f"out_{figure}"), "--dump-data", dump_path)
         self.assertEqual(r.returncode, 0, r.stderr)
         with open(dump_path) as f:
-            dump = json.load(f)
+            return json.load(f)
+
+    def test_fused_rows_mark_where_the_dense_path_stops(self):
+        # schema 2's operator column: rows at the two largest T computed matrix-free
+        def fused_at_the_top(rows):
+            Ts = sorted({int(r["T"]) for r in rows})
+            for r in rows:
+                r["operator"] = "fused" if int(r["T"]) >= Ts[-2] else "dense"
+        d, rows = self.edited_sweep("auto", fused_at_the_top)
+        Ts = sorted({int(r["T"]) for r in rows})
+        dump = self.plot_one(d, "gap_vs_T")
         line = self.one(dump, "gap_vs_T", kind="vline")
         self.assertEqual(line["x"], [Ts[-2]])
         self.assertIn(f"dense up to T = {Ts[-3]}", line["label"])
         self.assertIn(f"fused (matrix-free) from T = {Ts[-2]}", line["label"])
         # schema 1 files have no operator column: no marker
         plain = self.copy_sweep("plain", values=False)
-        r = run_plot(plain, "--only", "gap_vs_T", "--formats", "png", "--out",
-                     os.path.join(self.tmp, "out2"), "--dump-data", dump_path)
-        with open(dump_path) as f:
-            self.assertEqual(self.series(json.load(f), "gap_vs_T", kind="vline"), [])
+        self.assertEqual(self.series(self.plot_one(plain, "gap_vs_T"), "gap_vs_T", kind="vline"),
+                         [])
 
     def test_solver_error_from_the_reference_columns(self):
         # --reference auto's columns: max_rel_err per row; rows that are their own reference
         # (exact/float64 against exact/float64) are left out, the others averaged over seeds
-        d = self.copy_sweep("reference", values=False)
-        path = os.path.join(d, "rows.csv")
-        with open(path) as f:
-            rows = list(csv.DictReader(f))
-        for i, r in enumerate(rows):
-            own = i % 5 == 0
-            r["reference"] = (f"{r['solver']}/{r['precision']}" if own
-                              else "lanczos/float64/tol:1e-10")
-            r["max_rel_err"] = repr(10.0 ** -(3 + i % 7))
-            r["rel_err_s2"] = ""
-        with open(path, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
-            w.writeheader()
-            w.writerows(rows)
-        dump_path = os.path.join(self.tmp, "err.json")
-        r = run_plot(d, "--only", "solver_error_vs_T", "--formats", "png", "--out",
-                     os.path.join(self.tmp, "out_err"), "--dump-data", dump_path)
-        self.assertEqual(r.returncode, 0, r.stderr)
-        with open(dump_path) as f:
-            dump = json.load(f)
+        def with_errors(rows):
+            for i, r in enumerate(rows):
+                own = i % 5 == 0
+                r["reference"] = (f"{r['solver']}/{r['precision']}" if own
+                                  else "lanczos/float64/tol:1e-10")
+                r["max_rel_err"] = repr(10.0 ** -(3 + i % 7))
+                r["rel_err_s2"] = ""
+        d, rows = self.edited_sweep("reference", with_errors)
+        dump = self.plot_one(d, "solver_error_vs_T")
         for model in ("markov", "attention"):
             by_T = defaultdict(list)
             for i, row in enumerate(rows):
