@@ -223,23 +223,18 @@ class CudaBackend final : public Backend {
   template <typename Real>
   std::vector<MatrixOutcome> run_fused(const PointSpec& point, std::uint64_t seed,
                                        const std::vector<std::uint32_t>& indices) {
-    std::vector<MatrixOutcome> out;
-    for (const std::uint32_t index : indices) {
-      out.push_back(solve_matrix_free(
-          point, index,
-          [&] {
-            return DeviceFusedOperator<Real>(point.model, seed, index, m_stream.get(),
-                                             m_blas.get());
-          },
-          [&](const DeviceFusedOperator<Real>& op) {
-            DeviceBlockOps<Real> ops(m_stream.get(), m_blas.get());
-            SolveResult r =
-                solve_iterative<Real>(op, ops, point.solver, point.precision, seed, kFusedBlock);
-            m_stream.synchronize();
-            return r;
-          }));
-    }
-    return out;
+    return solve_matrix_free(
+        point, indices,
+        [&](std::uint32_t index) {
+          return DeviceFusedOperator<Real>(point.model, seed, index, m_stream.get(), m_blas.get());
+        },
+        [&](const DeviceFusedOperator<Real>& op) {
+          DeviceBlockOps<Real> ops(m_stream.get(), m_blas.get());
+          SolveResult r =
+              solve_iterative<Real>(op, ops, point.solver, point.precision, seed, kFusedBlock);
+          m_stream.synchronize();
+          return r;
+        });
   }
 
   // Largest batch up to `wanted` that fits the free device memory; throws UsageError (naming

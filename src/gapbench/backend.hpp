@@ -49,25 +49,31 @@ struct MatrixOutcome {
 // sum is not): the logits overflowed at this beta and precision.
 void check_sums_finite(const PointSpec& point, const MatrixOutcome& o);
 
-// One matrix-free solve of matrix `index`, as every backend times it: make() builds the fused
-// operator (timed as generation; its Frobenius sums kept and checked), solve(op) runs the solver
-// on it and returns once its work is done (timed as the solve).
+// Matrix-free solves of matrices `indices`, one at a time, as every backend times them:
+// make(index) builds the fused operator (timed as generation; its Frobenius sums kept and
+// checked), solve(op) runs the solver on it and returns once its work is done (timed as the
+// solve).
 template <typename Make, typename Solve>
-MatrixOutcome solve_matrix_free(const PointSpec& point, std::uint32_t index, Make make,
-                                Solve solve) {
+std::vector<MatrixOutcome> solve_matrix_free(const PointSpec& point,
+                                             const std::vector<std::uint32_t>& indices, Make make,
+                                             Solve solve) {
   using clock = std::chrono::steady_clock;
-  MatrixOutcome o;
-  o.index = index;
-  o.op = OperatorChoice::kFused;
-  const auto t0 = clock::now();
-  const auto op = make();
-  o.sums = op.sums();
-  check_sums_finite(point, o);
-  const auto t1 = clock::now();
-  o.solve = solve(op);
-  o.generate_seconds = std::chrono::duration<double>(t1 - t0).count();
-  o.solve_seconds = std::chrono::duration<double>(clock::now() - t1).count();
-  return o;
+  std::vector<MatrixOutcome> out;
+  for (const std::uint32_t index : indices) {
+    MatrixOutcome o;
+    o.index = index;
+    o.op = OperatorChoice::kFused;
+    const auto t0 = clock::now();
+    const auto op = make(index);
+    o.sums = op.sums();
+    check_sums_finite(point, o);
+    const auto t1 = clock::now();
+    o.solve = solve(op);
+    o.generate_seconds = std::chrono::duration<double>(t1 - t0).count();
+    o.solve_seconds = std::chrono::duration<double>(clock::now() - t1).count();
+    out.push_back(std::move(o));
+  }
+  return out;
 }
 
 class Backend {

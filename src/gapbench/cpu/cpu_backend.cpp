@@ -323,15 +323,14 @@ class CpuBackend final : public Backend {
   template <typename Real>
   std::vector<MatrixOutcome> run_fused(const PointSpec& point, std::uint64_t seed,
                                        const std::vector<std::uint32_t>& indices) {
-    std::vector<MatrixOutcome> out;
-    for (const std::uint32_t index : indices) {
-      out.push_back(solve_matrix_free(
-          point, index, [&] { return FusedOperator<Real>::from_model(point.model, seed, index); },
-          [&](const FusedOperator<Real>& op) {
-            return solve_fused<Real>(op, point.solver, point.precision, seed);
-          }));
-    }
-    return out;
+    return solve_matrix_free(
+        point, indices,
+        [&](std::uint32_t index) {
+          return FusedOperator<Real>::from_model(point.model, seed, index);
+        },
+        [&](const FusedOperator<Real>& op) {
+          return solve_fused<Real>(op, point.solver, point.precision, seed);
+        });
   }
 
   int m_threads;
