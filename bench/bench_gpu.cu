@@ -104,13 +104,16 @@ void bm_copy_d2d(benchmark::State& state) {
       benchmark::Counter(2.0 * kCopyBytes, benchmark::Counter::kIsIterationInvariantRate);
 }
 
-// FP32 peak of device 0: SMs x 128 FP32 lanes x 2 (FMA) x SM clock, the Hopper figure.
-double fp32_peak_flops() {
+// SMs x SM clock of device 0 (per second): a per-SM, per-clock rate times this is the device's.
+double sm_clocks_per_s() {
   int sms = 0, clock_khz = 0;
   GAPBENCH_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
   GAPBENCH_CUDA_CHECK(cudaDeviceGetAttribute(&clock_khz, cudaDevAttrClockRate, 0));
-  return static_cast<double>(sms) * 128 * 2 * clock_khz * 1e3;
+  return static_cast<double>(sms) * clock_khz * 1e3;
 }
+
+// FP32 peak of device 0: 128 FP32 lanes x 2 (FMA) per SM per clock, the Hopper figure.
+double fp32_peak_flops() { return 128 * 2 * sm_clocks_per_s(); }
 
 ModelSpec bench_model(ModelKind kind, std::int64_t T) {
   ModelSpec spec;
@@ -248,10 +251,7 @@ void bm_fused_pass(benchmark::State& state, std::int64_t T, int b, bool transpos
   const BlockView<float> yv{y.data(), T, b, T};
   const double seconds = time_on_stream(
       state, stream, [&] { transpose ? op.apply_transpose(xv, yv) : op.apply(xv, yv); });
-  int sms = 0, clock_khz = 0;
-  GAPBENCH_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
-  GAPBENCH_CUDA_CHECK(cudaDeviceGetAttribute(&clock_khz, cudaDevAttrClockRate, 0));
-  const double per_clock = static_cast<double>(sms) * clock_khz * 1e3;
+  const double per_clock = sm_clocks_per_s();
   const double entries = static_cast<double>(T) * T;
   const double exp_floor = entries / (16 * per_clock);
   const double logits_flops = 2.0 * entries * spec.dk;

@@ -58,39 +58,25 @@ std::int64_t DeviceDenseOperator<Real>::workspace_elements(std::int64_t rows, st
   return block_product_workspace_elements(ProductSide::kM, cols, rows, kMaxBlockProductVectors, 1);
 }
 
+// One pass, both directions: with M = A^T (column-major, ld = cols), A X = M^T X and
+// A^T X = M X. cuBLAS GEMV for one vector, the block-product kernels up to 8, cuBLAS GEMM past.
 template <typename Real>
-void DeviceDenseOperator<Real>::block_apply(BlockView<const Real> x, BlockView<Real> y,
-                                            bool transpose) const {
-  cudaStream_t stream = nullptr;
-  GAPBENCH_CUBLAS_CHECK(cublasGetStream(m_blas, &stream));
-  const StridedMatrices<Real> a{m_a, m_cols, m_rows, m_cols, 0};
-  block_product<Real>(transpose ? ProductSide::kM : ProductSide::kMTranspose, a, {x.data, x.ld, 0},
-                      {y.data, y.ld, 0}, static_cast<int>(x.cols), 1, m_workspace, stream);
-}
-
-template <typename Real>
-void DeviceDenseOperator<Real>::apply(BlockView<const Real> x, BlockView<Real> y) const {
+void DeviceDenseOperator<Real>::product(BlockView<const Real> x, BlockView<Real> y,
+                                        bool transpose) const {
   this->count_pass();
+  const cublasOperation_t op = transpose ? CUBLAS_OP_N : CUBLAS_OP_T;
   if (x.cols == 1) {
-    blas::gemv(m_blas, CUBLAS_OP_T, m_cols, m_rows, Real(1), m_a, m_cols, x.data, Real(0), y.data);
+    blas::gemv(m_blas, op, m_cols, m_rows, Real(1), m_a, m_cols, x.data, Real(0), y.data);
   } else if (x.cols <= kMaxBlockProductVectors) {
-    block_apply(x, y, /*transpose=*/false);
+    cudaStream_t stream = nullptr;
+    GAPBENCH_CUBLAS_CHECK(cublasGetStream(m_blas, &stream));
+    block_product<Real>(transpose ? ProductSide::kM : ProductSide::kMTranspose,
+                        {m_a, m_cols, m_rows, m_cols, 0}, {x.data, x.ld, 0}, {y.data, y.ld, 0},
+                        static_cast<int>(x.cols), 1, m_workspace, stream);
   } else {
-    blas::gemm(m_blas, CUBLAS_OP_T, CUBLAS_OP_N, m_rows, x.cols, m_cols, Real(1), m_a, m_cols,
-               x.data, x.ld, Real(0), y.data, y.ld);
-  }
-}
-
-template <typename Real>
-void DeviceDenseOperator<Real>::apply_transpose(BlockView<const Real> x, BlockView<Real> y) const {
-  this->count_pass();
-  if (x.cols == 1) {
-    blas::gemv(m_blas, CUBLAS_OP_N, m_cols, m_rows, Real(1), m_a, m_cols, x.data, Real(0), y.data);
-  } else if (x.cols <= kMaxBlockProductVectors) {
-    block_apply(x, y, /*transpose=*/true);
-  } else {
-    blas::gemm(m_blas, CUBLAS_OP_N, CUBLAS_OP_N, m_cols, x.cols, m_rows, Real(1), m_a, m_cols,
-               x.data, x.ld, Real(0), y.data, y.ld);
+    const std::int64_t out_rows = transpose ? m_cols : m_rows, inner = transpose ? m_rows : m_cols;
+    blas::gemm(m_blas, op, CUBLAS_OP_N, out_rows, x.cols, inner, Real(1), m_a, m_cols, x.data, x.ld,
+               Real(0), y.data, y.ld);
   }
 }
 

@@ -28,12 +28,16 @@ class DeviceDenseOperator final : public LinearOperator<Real> {
   static std::int64_t workspace_elements(std::int64_t rows, std::int64_t cols);
   std::int64_t rows() const override { return m_rows; }
   std::int64_t cols() const override { return m_cols; }
-  void apply(BlockView<const Real> x, BlockView<Real> y) const override;
-  void apply_transpose(BlockView<const Real> x, BlockView<Real> y) const override;
+  void apply(BlockView<const Real> x, BlockView<Real> y) const override {
+    product(x, y, /*transpose=*/false);
+  }
+  void apply_transpose(BlockView<const Real> x, BlockView<Real> y) const override {
+    product(x, y, /*transpose=*/true);
+  }
 
  private:
-  // Y = A X with block_product; `transpose` for A^T X.
-  void block_apply(BlockView<const Real> x, BlockView<Real> y, bool transpose) const;
+  // Y = A X, or A^T X with `transpose` (one pass over A).
+  void product(BlockView<const Real> x, BlockView<Real> y, bool transpose) const;
 
   const Real* m_a;
   std::int64_t m_rows, m_cols;
