@@ -39,6 +39,7 @@ namespace gapbench {
 namespace {
 namespace fs = std::filesystem;
 using test::CliResult;
+using test::read_rows_csv;
 using test::shell_quote;
 using test::write_text;
 
@@ -296,17 +297,11 @@ TEST(CliRun, RsvdAgreesWithLanczos) {
 
 // The s1 .. s4 and operator columns of each row of a sweep's rows.csv.
 std::vector<std::pair<std::vector<double>, std::string>> sweep_values(const fs::path& dir) {
-  const std::vector<std::string> lines = split_lines(read_file(dir / "rows.csv"));
-  const std::vector<std::string> header = split(lines.at(0), ',');
-  const auto column = [&](const std::string& name) {
-    return static_cast<std::size_t>(std::find(header.begin(), header.end(), name) - header.begin());
-  };
   std::vector<std::pair<std::vector<double>, std::string>> rows;
-  for (std::size_t i = 1; i < lines.size(); ++i) {
-    const std::vector<std::string> f = split(lines[i], ',');
+  for (const auto& r : read_rows_csv(dir / "rows.csv")) {
     std::vector<double> s;
-    for (const char* name : {"s1", "s2", "s3", "s4"}) s.push_back(std::stod(f.at(column(name))));
-    rows.emplace_back(s, f.at(column("operator")));
+    for (const char* name : {"s1", "s2", "s3", "s4"}) s.push_back(std::stod(r.at(name)));
+    rows.emplace_back(s, r.at("operator"));
   }
   return rows;
 }

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -37,6 +38,20 @@ class TempDir {
  private:
   fs::path m_path;
 };
+
+// The rows of a rows.csv (a sweep's or propagate's) as column name -> text, by its header.
+inline std::vector<std::map<std::string, std::string>> read_rows_csv(const fs::path& rows_csv) {
+  const std::vector<std::string> lines = split_lines(read_file(rows_csv));
+  const std::vector<std::string> header = split(lines.at(0), ',');
+  std::vector<std::map<std::string, std::string>> rows;
+  for (std::size_t l = 1; l < lines.size(); ++l) {
+    const std::vector<std::string> f = split(lines[l], ',');
+    std::map<std::string, std::string> row;
+    for (std::size_t c = 0; c < header.size() && c < f.size(); ++c) row[header[c]] = f[c];
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
 
 inline void write_text(const fs::path& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);

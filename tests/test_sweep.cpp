@@ -28,6 +28,7 @@
 namespace gapbench {
 namespace {
 namespace fs = std::filesystem;
+using test::read_rows_csv;
 using test::TempDir;
 using test::write_text;
 
@@ -586,20 +587,6 @@ TEST(SweepResume, RefusesResumeWithOutOrAPlainDirectory) {
 
 // ---- --reference: each row's error against float64 exact (or lanczos past its reach) ------
 
-// Rows of a rows.csv as column name -> text.
-std::vector<std::map<std::string, std::string>> read_rows(const fs::path& rows_csv) {
-  const std::vector<std::string> lines = split_lines(read_file(rows_csv));
-  const std::vector<std::string> header = split(lines.at(0), ',');
-  std::vector<std::map<std::string, std::string>> rows;
-  for (std::size_t l = 1; l < lines.size(); ++l) {
-    const std::vector<std::string> f = split(lines[l], ',');
-    std::map<std::string, std::string> row;
-    for (std::size_t c = 0; c < header.size() && c < f.size(); ++c) row[header[c]] = f[c];
-    rows.push_back(row);
-  }
-  return rows;
-}
-
 // Up to kReferenceExactMaxT the reference is float64 exact, past it float64 lanczos at tol 1e-10.
 // Bounds: float64 lanczos at its default tol agrees with either to rounding (~1e-15, asked
 // 1e-12); float32 solves carry the float32 matrix's rounding (~1e-7 relative per entry: errors
@@ -615,7 +602,7 @@ TEST(SweepReference, RowsCarryTheirErrorsAgainstTheReference) {
   std::ostringstream out;
   ASSERT_EQ(run_sweep(req, out), 0);
   EXPECT_NE(out.str().find("max rel err"), std::string::npos) << out.str();
-  const auto rows = read_rows(tmp.path() / "ref" / "rows.csv");
+  const auto rows = read_rows_csv(tmp.path() / "ref" / "rows.csv");
   ASSERT_EQ(rows.size(), 4u);
   for (const auto& r : rows) {
     SCOPED_TRACE("T = " + r.at("T") + ", " + r.at("precision"));
@@ -647,7 +634,7 @@ TEST(SweepReference, EachModelAgainstItsOwnReferenceAndKOfOne) {
   req.plan.reference = ReferenceChoice::kAuto;
   std::ostringstream out;
   ASSERT_EQ(run_sweep(req, out), 0);
-  const auto rows = read_rows(tmp.path() / "two" / "rows.csv");
+  const auto rows = read_rows_csv(tmp.path() / "two" / "rows.csv");
   ASSERT_EQ(rows.size(), 16u);  // 2 models x 2 k x 2 solvers x 2 seeds
   for (const auto& r : rows) {
     SCOPED_TRACE(r.at("model") + " k=" + r.at("k") + " " + r.at("solver"));
