@@ -18,9 +18,10 @@
 #include <utility>
 
 #include "gapbench/cpu/blas.hpp"
-#include "gapbench/cpu/cpu_backend.hpp"
+#include "gapbench/cpu/cpu_device.hpp"
 #include "gapbench/cpu/fused_operator.hpp"
 #include "gapbench/cpu/generate.hpp"
+#include "gapbench/solvers/iterative.hpp"
 #include "harness.hpp"
 
 namespace gapbench::bench {
@@ -128,7 +129,8 @@ void bm_fused_solve(benchmark::State& state, std::int64_t T) {
   for (auto _ : state) {
     timer.start();
     const auto op = cpu::FusedOperator<Real>::from_model(spec, 0, 0);
-    r = cpu::solve_fused<Real>(op, options, precision, 0);
+    cpu::HostBlockOps<Real> ops;
+    r = solve_iterative<Real>(op, ops, options, precision, 0, cpu::kFusedLanczosBlock);
     timer.stop(state);
     benchmark::DoNotOptimize(r.values.data());
   }

@@ -14,7 +14,7 @@
 
 #include <limits>
 
-#include "gapbench/cpu/cpu_backend.hpp"
+#include "gapbench/cpu/cpu_device.hpp"
 #include "harness.hpp"
 
 namespace gapbench::bench {

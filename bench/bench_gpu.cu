@@ -143,18 +143,32 @@ double time_on_stream(benchmark::State& state, const cuda::Stream& stream, Work 
   return n ? total / n : 0;
 }
 
+// The generation workspace of matrix 0 of `spec` (seed 0): its factors and row sums.
+template <typename Real>
+struct Generation {
+  explicit Generation(const ModelSpec& spec)
+      : spec(spec),
+        factors(static_cast<std::size_t>(attention_factor_elements(spec))),
+        rows(static_cast<std::size_t>(spec.T)) {}
+  // Matrix 0 into `a` (row-major T x T on the device), queued on `blas`'s stream.
+  void into(Real* a, const cuda::Stream& stream, const cuda::CublasHandle& blas) {
+    cuda::generate_batch<Real>(spec, 0, {0}, a, rows.data(), factors.data(), stream.get(),
+                               blas.get());
+  }
+  ModelSpec spec;
+  cuda::DeviceBuffer<Real> factors;
+  cuda::DeviceBuffer<RowSquares> rows;
+};
+
 void bm_generate(benchmark::State& state, ModelKind kind, std::int64_t T) {
   if (skip_without_device(state)) return;
   const ModelSpec spec = bench_model(kind, T);
   cuda::Stream stream;
   cuda::CublasHandle blas(stream.get());
   cuda::DeviceBuffer<float> a(static_cast<std::size_t>(T * T));
-  cuda::DeviceBuffer<float> factors(cuda::generation_workspace_elements(spec));
-  cuda::DeviceBuffer<double> stats(static_cast<std::size_t>(2 * T));
-  const double seconds = time_on_stream(state, stream, [&] {
-    cuda::generate_batch<float>(spec, 0, {0}, a.data(), stats.data(), factors.data(), stream.get(),
-                                blas.get());
-  });
+  Generation<float> generation(spec);
+  const double seconds =
+      time_on_stream(state, stream, [&] { generation.into(a.data(), stream, blas); });
   const double bytes = 4.0 * T * T;
   const double memory_floor = bytes / gpu_copy_bandwidth();
   const double compute_floor =
@@ -272,10 +286,7 @@ double reference_s2(std::int64_t T) {
   cuda::Stream stream;
   cuda::CublasHandle blas(stream.get());
   cuda::DeviceBuffer<double> a(static_cast<std::size_t>(T * T));
-  cuda::DeviceBuffer<double> factors(cuda::generation_workspace_elements(spec));
-  cuda::DeviceBuffer<double> stats(static_cast<std::size_t>(2 * T));
-  cuda::generate_batch<double>(spec, 0, {0}, a.data(), stats.data(), factors.data(), stream.get(),
-                               blas.get());
+  Generation<double>(spec).into(a.data(), stream, blas);
   cuda::DeviceDenseOperator<double> op(a.data(), T, T, blas.get());
   cuda::DeviceBlockOps<double> ops(stream.get(), blas.get());
   SolverOptions o;
@@ -296,10 +307,7 @@ void bm_solve(benchmark::State& state, SolverKind kind, std::int64_t T, int powe
   cuda::CusolverHandle solver(stream.get());
   cuda::DeviceBuffer<float> a(static_cast<std::size_t>(T * T));
   cuda::DeviceBuffer<float> work(kind == SolverKind::kXgesvdr ? a.size() : 0);  // gesvdr overwrites
-  cuda::DeviceBuffer<float> factors(cuda::generation_workspace_elements(spec));
-  cuda::DeviceBuffer<double> stats(static_cast<std::size_t>(2 * T));
-  cuda::generate_batch<float>(spec, 0, {0}, a.data(), stats.data(), factors.data(), stream.get(),
-                              blas.get());
+  Generation<float>(spec).into(a.data(), stream, blas);
   SolverOptions o;
   o.kind = kind;
   o.k = 4;

@@ -95,7 +95,7 @@ int main(int argc, char** argv) {
   benchmark::AddCustomContext("gapbench_commit", build["commit"].get<std::string>());
   benchmark::AddCustomContext("gapbench_build_type", build["build_type"].get<std::string>());
   benchmark::AddCustomContext("cuda_architectures", build["cuda_architectures"].get<std::string>());
-  benchmark::AddCustomContext("cpu_device", cpu.backend->device());
+  benchmark::AddCustomContext("cpu_device", cpu.backend->description());
   for (const auto& [name, value] : cpu.backend->versions()) {
     benchmark::AddCustomContext("cpu_" + name, value);
   }

@@ -10,7 +10,7 @@
 #include <map>
 #include <type_traits>
 
-#include "gapbench/cpu/cpu_backend.hpp"
+#include "gapbench/cpu/cpu_device.hpp"
 #include "gapbench/cpu/generate.hpp"
 #include "gapbench/npy.hpp"
 

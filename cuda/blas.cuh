@@ -69,4 +69,23 @@ inline void gemv_strided_batched(cublasHandle_t h, cublasOperation_t t, std::int
                                                      stride_x, &beta, y, 1, stride_y, batch));
 }
 
+// C (n x n, column-major, the `uplo` triangle) = op(A) op(A)^T: A A^T (N) or A^T A (T).
+inline void syrk(cublasHandle_t h, cublasFillMode_t uplo, cublasOperation_t trans, std::int64_t n,
+                 std::int64_t k, const float* a, std::int64_t lda, float* c, std::int64_t ldc) {
+  const float one = 1, zero = 0;
+  GAPBENCH_CUBLAS_CHECK(cublasSsyrk_64(h, uplo, trans, n, k, &one, a, lda, &zero, c, ldc));
+}
+inline void syrk(cublasHandle_t h, cublasFillMode_t uplo, cublasOperation_t trans, std::int64_t n,
+                 std::int64_t k, const double* a, std::int64_t lda, double* c, std::int64_t ldc) {
+  const double one = 1, zero = 0;
+  GAPBENCH_CUBLAS_CHECK(cublasDsyrk_64(h, uplo, trans, n, k, &one, a, lda, &zero, c, ldc));
+}
+
+inline void scal(cublasHandle_t h, std::int64_t n, float alpha, float* x) {
+  GAPBENCH_CUBLAS_CHECK(cublasSscal_64(h, n, &alpha, x, 1));
+}
+inline void scal(cublasHandle_t h, std::int64_t n, double alpha, double* x) {
+  GAPBENCH_CUBLAS_CHECK(cublasDscal_64(h, n, &alpha, x, 1));
+}
+
 }  // namespace gapbench::cuda::blas

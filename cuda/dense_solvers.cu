@@ -1,6 +1,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <limits>
 #include <type_traits>
 #include <vector>
 
@@ -224,5 +225,66 @@ std::vector<SolveResult> gesvda_values(const CusolverHandle& solver, const Real*
 GAPBENCH_INSTANTIATE(float)
 GAPBENCH_INSTANTIATE(double)
 #undef GAPBENCH_INSTANTIATE
+
+namespace {
+cusolverStatus_t geqrf_size(cusolverDnHandle_t h, int m, int n, float* a, int* lwork) {
+  return cusolverDnSgeqrf_bufferSize(h, m, n, a, m, lwork);
+}
+cusolverStatus_t geqrf_size(cusolverDnHandle_t h, int m, int n, double* a, int* lwork) {
+  return cusolverDnDgeqrf_bufferSize(h, m, n, a, m, lwork);
+}
+cusolverStatus_t orgqr_size(cusolverDnHandle_t h, int m, int n, float* a, const float* tau,
+                            int* lwork) {
+  return cusolverDnSorgqr_bufferSize(h, m, n, n, a, m, tau, lwork);
+}
+cusolverStatus_t orgqr_size(cusolverDnHandle_t h, int m, int n, double* a, const double* tau,
+                            int* lwork) {
+  return cusolverDnDorgqr_bufferSize(h, m, n, n, a, m, tau, lwork);
+}
+cusolverStatus_t geqrf(cusolverDnHandle_t h, int m, int n, float* a, float* tau, float* work,
+                       int lwork, int* info) {
+  return cusolverDnSgeqrf(h, m, n, a, m, tau, work, lwork, info);
+}
+cusolverStatus_t geqrf(cusolverDnHandle_t h, int m, int n, double* a, double* tau, double* work,
+                       int lwork, int* info) {
+  return cusolverDnDgeqrf(h, m, n, a, m, tau, work, lwork, info);
+}
+cusolverStatus_t orgqr(cusolverDnHandle_t h, int m, int n, float* a, const float* tau, float* work,
+                       int lwork, int* info) {
+  return cusolverDnSorgqr(h, m, n, n, a, m, tau, work, lwork, info);
+}
+cusolverStatus_t orgqr(cusolverDnHandle_t h, int m, int n, double* a, const double* tau,
+                       double* work, int lwork, int* info) {
+  return cusolverDnDorgqr(h, m, n, n, a, m, tau, work, lwork, info);
+}
+}  // namespace
+
+template <typename Real>
+void orthonormalize_columns(const CusolverHandle& solver, Real* a, std::int64_t m,
+                            std::int64_t n) {
+  if (m * n > std::numeric_limits<int>::max()) {
+    throw UsageError(fmt::format(
+        "--T: the QR of a {} x {} input takes 32-bit sizes in cuSOLVER; lower --T or --d", n, m));
+  }
+  const int mi = static_cast<int>(m), ni = static_cast<int>(n);
+  const cudaStream_t s = stream_of(solver);
+  DeviceBuffer<Real> tau(static_cast<std::size_t>(n));
+  int lwork_qr = 0, lwork_q = 0;
+  GAPBENCH_CUSOLVER_CHECK(geqrf_size(solver.get(), mi, ni, a, &lwork_qr));
+  GAPBENCH_CUSOLVER_CHECK(orgqr_size(solver.get(), mi, ni, a, tau.data(), &lwork_q));
+  DeviceBuffer<Real> work(static_cast<std::size_t>(std::max({lwork_qr, lwork_q, 1})));
+  DeviceBuffer<int> info(1);
+  GAPBENCH_CUSOLVER_CHECK(geqrf(solver.get(), mi, ni, a, tau.data(), work.data(),
+                                static_cast<int>(work.size()), info.data()));
+  check_info(info, 1, s, "cusolverDn?geqrf");
+  GAPBENCH_CUSOLVER_CHECK(orgqr(solver.get(), mi, ni, a, tau.data(), work.data(),
+                                static_cast<int>(work.size()), info.data()));
+  check_info(info, 1, s, "cusolverDn?orgqr");
+}
+
+template void orthonormalize_columns<float>(const CusolverHandle&, float*, std::int64_t,
+                                            std::int64_t);
+template void orthonormalize_columns<double>(const CusolverHandle&, double*, std::int64_t,
+                                             std::int64_t);
 
 }  // namespace gapbench::cuda

@@ -29,6 +29,12 @@ std::int64_t xgesvdr_workspace_bytes(const CusolverHandle& solver, std::int64_t 
 template <typename Real>
 std::int64_t gesvda_workspace_bytes(const CusolverHandle& solver, std::int64_t T, int k, int batch);
 
+// Replaces the columns of the column-major m x n matrix a (m >= n) by an orthonormal basis of
+// their span: Q of its QR (cuSOLVER geqrf and orgqr; int sizes). Queued on the solver's stream;
+// returns once done.
+template <typename Real>
+void orthonormalize_columns(const CusolverHandle& solver, Real* a, std::int64_t m, std::int64_t n);
+
 template <typename Real>
 SolveResult exact_values(const CusolverHandle& solver, Real* a, std::int64_t T, int k,
                          bool all_values);

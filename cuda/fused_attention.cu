@@ -231,7 +231,7 @@ __global__ void __launch_bounds__(kThreads) fused_attention_kernel(FusedAttentio
       for (int c = 0; c < kPatch; ++c) {
         const std::int64_t s = s0 + tx * kPatch + c;
         const std::int64_t i = kTransposed ? s : o, j = kTransposed ? o : s;
-        valid[r][c] = s < T && o < T && (!p.causal || j <= i);
+        valid[r][c] = s < T && o < T && attends(i, j, p.causal);
         x[r][c] = logit[r][c] * p.logit_scale;
       }
     }
@@ -247,19 +247,11 @@ __global__ void __launch_bounds__(kThreads) fused_attention_kernel(FusedAttentio
           if (valid[r][c] && x[r][c] > patch_max) patch_max = x[r][c];
         }
         if (patch_max == -INFINITY) continue;  // no valid entry in this row of the patch
-        if (patch_max > run[r].max) {
-          const double f = exp(run[r].max - static_cast<double>(patch_max));  // 0 from -inf
-          run[r].sum *= f;
-          run[r].sum_sq *= f * f;
-          run[r].max = patch_max;
-        }
+        raise_max(run[r], static_cast<double>(patch_max));
         const Real m = static_cast<Real>(run[r].max);
 #pragma unroll
         for (int c = 0; c < kPatch; ++c) {
-          if (!valid[r][c]) continue;
-          const double e = softmax_weight(x[r][c], m);
-          run[r].sum += e;
-          run[r].sum_sq += e * e;
+          if (valid[r][c]) add_weight(run[r], softmax_weight(x[r][c], m));
         }
       }
     } else {

@@ -51,7 +51,7 @@ __global__ void fill_tile(ModelSpec spec, bool attention, bool logits, bool caus
       tile[e] = x;
       continue;
     }
-    const bool valid = !causal || j <= i;
+    const bool valid = attends(i, j, causal);
     tile[e] = valid ? (logits ? softmax_weight(x, row_max[i]) : x) * row_inv[i] : Real(0);
   }
 }
@@ -69,8 +69,7 @@ __global__ void __launch_bounds__(kThreads)
     tile_row_stats(bool causal, bool logits, std::int64_t i0, std::int64_t j0, std::int64_t nj,
                    const Real* tile, MaxSum* stats) {
   const std::int64_t r = blockIdx.x, i = i0 + r;
-  const std::int64_t reach = i + 1 - j0;  // columns j0 .. i are valid under the causal mask
-  const std::int64_t valid = !causal ? nj : reach < 0 ? 0 : reach > nj ? nj : reach;
+  const std::int64_t valid = attended_in(i, j0, nj, causal);
   MaxSum local = empty_row(logits);
   for (std::int64_t c = threadIdx.x; c < valid; c += kThreads) {
     const double x = static_cast<double>(tile[r * nj + c]);
@@ -92,7 +91,7 @@ __global__ void finish_stats(std::int64_t T, bool logits, const MaxSum* stats, R
     const MaxSum s = stats[i];
     row_max[i] = logits ? static_cast<Real>(s.max) : Real(0);
     row_inv[i] = static_cast<Real>(1.0 / s.sum);
-    row_sq[i] = s.sum_sq / (s.sum * s.sum);  // sum_j a_ij^2 of the normalised row
+    row_sq[i] = normalised_sum_sq(s);
   }
 }
 
@@ -161,8 +160,7 @@ template <typename Real>
 std::int64_t DeviceFusedOperator<Real>::device_bytes(const ModelSpec& spec, std::int64_t tile_rows,
                                                      std::int64_t tile_cols, FusedForm form) {
   const std::int64_t T = spec.T;
-  const std::int64_t factors =
-      spec.kind == ModelKind::kAttention ? generation_workspace_elements(spec) : 0;
+  const std::int64_t factors = attention_factor_elements(spec);
   const std::int64_t stats = T * static_cast<std::int64_t>(sizeof(MaxSum) + sizeof(double));
   if (on_chip(spec, form)) {
     // While it is built: the factors' workspace and their transposes (then the workspace goes).
@@ -178,6 +176,23 @@ DeviceFusedOperator<Real>::DeviceFusedOperator(const ModelSpec& spec, std::uint6
                                                std::uint32_t index, cudaStream_t stream,
                                                cublasHandle_t blas, std::int64_t tile_rows,
                                                std::int64_t tile_cols, FusedForm form)
+    : DeviceFusedOperator(spec, seed, index, DeviceBuffer<Real>(), stream, blas, tile_rows,
+                          tile_cols, form) {}
+
+template <typename Real>
+DeviceFusedOperator<Real>::DeviceFusedOperator(const ModelSpec& spec, DeviceBuffer<Real> factors,
+                                               cudaStream_t stream, cublasHandle_t blas,
+                                               std::int64_t tile_rows, std::int64_t tile_cols,
+                                               FusedForm form)
+    : DeviceFusedOperator(spec, 0, 0, std::move(factors), stream, blas, tile_rows, tile_cols,
+                          form) {}
+
+template <typename Real>
+DeviceFusedOperator<Real>::DeviceFusedOperator(const ModelSpec& spec, std::uint64_t seed,
+                                               std::uint32_t index, DeviceBuffer<Real> given,
+                                               cudaStream_t stream, cublasHandle_t blas,
+                                               std::int64_t tile_rows, std::int64_t tile_cols,
+                                               FusedForm form)
     : m_spec(checked(spec, tile_rows, tile_cols)),
       m_seed(seed),
       m_index(index),
@@ -195,8 +210,12 @@ DeviceFusedOperator<Real>::DeviceFusedOperator(const ModelSpec& spec, std::uint6
   const std::int64_t T = spec.T;
   if (spec.kind == ModelKind::kAttention) {
     m_logit_scale = attention_logit_scale(static_cast<Real>(spec.beta), spec.dk);
-    m_factors = DeviceBuffer<Real>(static_cast<std::size_t>(generation_workspace_elements(spec)));
-    generate_attention_factors<Real>(spec, seed, index, m_factors.data(), stream, blas);
+    if (given.size() > 0) {
+      m_factors = std::move(given);  // Q then K, rounded per --logits
+    } else {
+      m_factors = DeviceBuffer<Real>(static_cast<std::size_t>(attention_factor_elements(spec)));
+      generate_attention_factors<Real>(spec, seed, index, m_factors.data(), stream, blas);
+    }
     if (m_on_chip) {
       // The kernel reads Q and K as Q^T and K^T (a step's factors contiguous); Q and K already
       // carry --logits' rounding.
@@ -232,14 +251,9 @@ DeviceFusedOperator<Real>::DeviceFusedOperator(const ModelSpec& spec, std::uint6
   GAPBENCH_CUDA_CHECK(
       cudaMemcpyAsync(host.data(), row_sq.data(), row_sq.bytes(), cudaMemcpyDeviceToHost, stream));
   GAPBENCH_CUDA_CHECK(cudaStreamSynchronize(stream));
-  // Each row sums to 1 over all T columns: sum_j (a_ij - 1/T)^2 = sum_j a_ij^2 - 1/T.
-  double sq = 0, perp_sq = 0;
-  for (std::int64_t i = 0; i < T; ++i) {  // row order, as the CPU backend sums
-    sq += host[i];
-    perp_sq += host[i] - 1.0 / static_cast<double>(T);
-  }
-  m_sums.frob_sq = spec.fix == Fix::kCenter ? perp_sq : sq;
-  m_sums.frob_perp_sq = perp_sq;
+  std::vector<RowSquares> rows(host.size());
+  for (std::int64_t i = 0; i < T; ++i) rows[i] = row_squares_from_sum_sq(host[i], T);
+  m_sums = sum_rows(rows, spec.fix);
 }
 
 template <typename Real>

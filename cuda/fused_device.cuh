@@ -19,6 +19,7 @@
 
 #include "fused_attention.cuh"
 #include "gapbench/cuda_api.hpp"
+#include "gapbench/device.hpp"
 #include "gapbench/metrics.hpp"
 #include "gapbench/model.hpp"
 #include "gapbench/operator.hpp"
@@ -28,12 +29,17 @@
 namespace gapbench::cuda {
 
 template <typename Real>
-class DeviceFusedOperator final : public LinearOperator<Real> {
+class DeviceFusedOperator final : public MatrixFreeOperator<Real> {
  public:
   // Matrix `index` of `spec` under `seed`; tiles of at most tile_rows x tile_cols (smaller
   // tiles only in tests, to cross tile boundaries at small T).
   DeviceFusedOperator(const ModelSpec& spec, std::uint64_t seed, std::uint32_t index,
                       cudaStream_t stream, cublasHandle_t blas, std::int64_t tile_rows = 8192,
+                      std::int64_t tile_cols = 8192, FusedForm form = FusedForm::kAuto);
+  // The attention matrix of given factors (`run --qk`): Q then K, row-major spec.T x spec.dk
+  // each, already rounded per spec.logits; spec gives beta, the causal mask and the fix.
+  DeviceFusedOperator(const ModelSpec& spec, DeviceBuffer<Real> factors, cudaStream_t stream,
+                      cublasHandle_t blas, std::int64_t tile_rows = 8192,
                       std::int64_t tile_cols = 8192, FusedForm form = FusedForm::kAuto);
 
   std::int64_t rows() const override { return m_spec.T; }
@@ -41,7 +47,7 @@ class DeviceFusedOperator final : public LinearOperator<Real> {
   void apply(BlockView<const Real> x, BlockView<Real> y) const override;
   void apply_transpose(BlockView<const Real> x, BlockView<Real> y) const override;
 
-  FrobeniusSums sums() const { return m_sums; }
+  FrobeniusSums sums() const override { return m_sums; }
 
   // Device bytes the operator holds for `spec` at its largest, while it is built (factors,
   // statistics, one tile or the transposed factors).
@@ -53,6 +59,11 @@ class DeviceFusedOperator final : public LinearOperator<Real> {
   static bool on_chip(const ModelSpec& spec, FusedForm form);
 
  private:
+  // Both public constructors: `given` factors, or (empty) those of matrix `index` of `spec`.
+  DeviceFusedOperator(const ModelSpec& spec, std::uint64_t seed, std::uint32_t index,
+                      DeviceBuffer<Real> given, cudaStream_t stream, cublasHandle_t blas,
+                      std::int64_t tile_rows, std::int64_t tile_cols, FusedForm form);
+
   // Queues the normalised tile of A for rows [i0, i0 + ni) and columns [j0, j0 + nj) into
   // m_tile (column-major nj x ni: row i of the tile is contiguous); `raw_only` leaves the
   // scaled logits (or markov raw values) instead, for the statistics pass.

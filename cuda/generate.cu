@@ -7,6 +7,7 @@
 
 #include "blas.cuh"
 #include "gapbench/entries.hpp"
+#include "gapbench/factors.hpp"
 #include "generate.cuh"
 #include "logits_gemm.cuh"
 #include "resources.cuh"
@@ -19,34 +20,19 @@ namespace {
 // The Philox stream enum (rng.hpp), not the RAII cuda::Stream of resources.cuh.
 using RngStream = ::gapbench::Stream;
 
-struct SumPair {
-  double sq;
-  double perp_sq;
-};
-
-struct AddPair {
-  __device__ __forceinline__ SumPair operator()(SumPair a, SumPair b) const {
-    return {a.sq + b.sq, a.perp_sq + b.perp_sq};
+struct AddSquares {
+  __device__ __forceinline__ RowSquares operator()(RowSquares a, RowSquares b) const {
+    return add(a, b);
   }
 };
 
-// Sums the row's squares and writes them (with the fix's choice of frob_sq, as the CPU does).
+// Sums the row's squares over the block and writes them (the host adds the rows: sum_rows).
 template <int kThreads>
-__device__ void write_row_stats(SumPair local, Fix fix, double* out) {
-  using Reduce = cub::BlockReduce<SumPair, kThreads>;
+__device__ void write_row_stats(RowSquares local, RowSquares* out) {
+  using Reduce = cub::BlockReduce<RowSquares, kThreads>;
   __shared__ typename Reduce::TempStorage storage;
-  const SumPair r = Reduce(storage).Reduce(local, AddPair());
-  if (threadIdx.x == 0) {
-    out[0] = fix == Fix::kCenter ? r.perp_sq : r.sq;
-    out[1] = r.perp_sq;
-  }
-}
-
-template <typename Real>
-__device__ __forceinline__ void accumulate(SumPair& acc, Real v, double inv_t) {
-  const double d = static_cast<double>(v);
-  acc.sq += d * d;
-  acc.perp_sq += (d - inv_t) * (d - inv_t);
+  const RowSquares r = Reduce(storage).Reduce(local, AddSquares());
+  if (threadIdx.x == 0) *out = r;
 }
 
 constexpr int kRowThreads = 256;
@@ -56,7 +42,7 @@ constexpr int kCachedRowThreads = 1024;
 template <typename Real>
 __global__ void __launch_bounds__(kRowThreads)
     markov_rows(EntryLaw law, Real beta, std::uint64_t seed, const std::uint32_t* indices,
-                std::int64_t T, Fix fix, Real* a, double* row_stats) {
+                std::int64_t T, Fix fix, Real* a, RowSquares* row_stats) {
   const std::int64_t i = blockIdx.x;
   const std::int64_t b = blockIdx.y;
   const std::uint32_t index = indices[b];
@@ -80,15 +66,15 @@ __global__ void __launch_bounds__(kRowThreads)
   const Real shift = fix_shift<Real>(fix, T);
   const double inv_t = 1.0 / static_cast<double>(T);
 
-  SumPair sums{0.0, 0.0};
+  RowSquares sums{0.0, 0.0};
   for (std::int64_t j = threadIdx.x; j < T; j += kRowThreads) {
     const Real raw =
         markov_raw_entry<Real>(law, beta, seed, index, row_id, static_cast<std::uint32_t>(j));
     const Real v = (logits ? softmax_weight(raw, row_max) : raw) * inv;
-    accumulate(sums, v, inv_t);
+    add_entry(sums, v, inv_t);
     row[j] = v - shift;
   }
-  write_row_stats<kRowThreads>(sums, fix, row_stats + (b * T + i) * 2);
+  write_row_stats<kRowThreads>(sums, row_stats + b * T + i);
 }
 
 // Block reduction operators: the larger of two values, and their sum.
@@ -125,7 +111,7 @@ __device__ T block_all_reduce(T local, Op op) {
 // the bandwidth, set the pace.
 template <typename Real, bool kCached, int kThreads>
 __global__ void __launch_bounds__(kThreads)
-    softmax_rows(std::int64_t T, Real logit_scale, bool causal, Fix fix, Real* a, double* row_stats,
+    softmax_rows(std::int64_t T, Real logit_scale, bool causal, Fix fix, Real* a, RowSquares* row_stats,
                  bool vector_rows) {
   using Vec = Vector16<Real>;
   using VecType = typename Vec::type;
@@ -135,7 +121,7 @@ __global__ void __launch_bounds__(kThreads)
   const std::int64_t i = blockIdx.x;
   const std::int64_t b = blockIdx.y;
   Real* row = a + (b * T + i) * T;
-  const std::int64_t valid = causal ? i + 1 : T;
+  const std::int64_t valid = attended_in(i, 0, T, causal);
   // Whole vectors of the row (every entry, masked ones too); 0 takes the scalar loops throughout.
   const std::int64_t vectors = kCached && vector_rows ? T / W : 0;
 
@@ -172,7 +158,7 @@ __global__ void __launch_bounds__(kThreads)
   const double inv_t = 1.0 / static_cast<double>(T);
 
   // 3. The normalised row, masked entries 0, less the fix's shift.
-  SumPair sums{0.0, 0.0};
+  RowSquares sums{0.0, 0.0};
 #pragma unroll 4
   for (std::int64_t g = threadIdx.x; g < vectors; g += kThreads) {
     Real e[W];
@@ -180,7 +166,7 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
     for (int r = 0; r < W; ++r) {
       const Real v = g * W + r < valid ? e[r] * inv : Real(0);
-      accumulate(sums, v, inv_t);
+      add_entry(sums, v, inv_t);
       e[r] = v - shift;
     }
     reinterpret_cast<VecType*>(row)[g] = Vec::pack(e);
@@ -188,36 +174,40 @@ __global__ void __launch_bounds__(kThreads)
   for (std::int64_t j = vectors * W + threadIdx.x; j < T; j += kThreads) {
     Real v = 0;
     if (j < valid) v = (kCached ? cache[j] : softmax_weight(row[j] * logit_scale, row_max)) * inv;
-    accumulate(sums, v, inv_t);
+    add_entry(sums, v, inv_t);
     row[j] = v - shift;
   }
-  write_row_stats<kThreads>(sums, fix, row_stats + (b * T + i) * 2);
+  write_row_stats<kThreads>(sums, row_stats + b * T + i);
 }
 
 // Row-major rows x cols factor matrices, one per batch entry (blockIdx.y), `scale` times
-// standard normals from counter (column, row, index, stream).
+// standard normals from counter (column, row, index, stream); the batch's indices in device
+// memory, or (indices null) the one `index`.
 template <typename Real>
 __global__ void gaussian_factors(RngStream stream, Real scale, std::uint64_t seed,
-                                 const std::uint32_t* indices, std::int64_t rows, std::int64_t cols,
-                                 Real* out) {
+                                 const std::uint32_t* indices, std::uint32_t index,
+                                 std::int64_t rows, std::int64_t cols, Real* out) {
   const std::int64_t b = blockIdx.y;
   const std::int64_t n = rows * cols;
+  const std::uint32_t matrix = indices ? indices[b] : index;
   Real* m = out + b * n;
   for (std::int64_t e = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; e < n;
        e += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
-    m[e] = gaussian_factor_entry<Real>(stream, scale, seed, indices[b],
+    m[e] = gaussian_factor_entry<Real>(stream, scale, seed, matrix,
                                        static_cast<std::uint32_t>(e / cols),
                                        static_cast<std::uint32_t>(e % cols));
   }
 }
 
 template <typename Real>
-void launch_factors(RngStream stream, Real scale, std::uint64_t seed, const std::uint32_t* indices,
-                    int batch, std::int64_t rows, std::int64_t cols, Real* out, cudaStream_t s) {
+void launch_factors(const FactorDraw& f, std::uint64_t seed, const std::uint32_t* indices,
+                    std::uint32_t index, int batch, Real* out, cudaStream_t s) {
   constexpr int kThreads = 256;
-  const std::int64_t blocks = std::min<std::int64_t>((rows * cols + kThreads - 1) / kThreads, 4096);
-  gaussian_factors<Real><<<dim3(static_cast<unsigned>(blocks), batch), kThreads, 0, s>>>(
-      stream, scale, seed, indices, rows, cols, out);
+  const std::int64_t blocks = std::min<std::int64_t>((f.rows * f.cols + kThreads - 1) / kThreads,
+                                                     4096);
+  gaussian_factors<Real><<<dim3(static_cast<unsigned>(std::max<std::int64_t>(blocks, 1)), batch),
+                           kThreads, 0, s>>>(f.stream, static_cast<Real>(f.scale), seed, indices,
+                                             index, f.rows, f.cols, out);
   GAPBENCH_CUDA_CHECK_LAUNCH();
 }
 
@@ -232,7 +222,7 @@ int shared_memory_optin_bytes() {
 
 template <typename Real>
 void launch_softmax(std::int64_t T, int batch, Real logit_scale, bool causal, Fix fix, Real* a,
-                    double* row_stats, cudaStream_t s) {
+                    RowSquares* row_stats, cudaStream_t s) {
   const dim3 grid(static_cast<unsigned>(T), static_cast<unsigned>(batch));
   // Static shared memory of the two block reductions, well under this margin.
   constexpr std::size_t kReductionMargin = 8 * 1024;
@@ -252,45 +242,59 @@ void launch_softmax(std::int64_t T, int batch, Real logit_scale, bool causal, Fi
   GAPBENCH_CUDA_CHECK_LAUNCH();
 }
 
-// Queues the queries and keys of a batch: Q at workspace (B x T x dk, row-major each), K after
-// them; for gaussian inputs X, W_Q and W_K follow (generation_workspace_elements).
+// Queues the queries and keys of a batch by the shared recipe (factors.hpp): Q at workspace
+// (B x T x dk, row-major each), K after them; for gaussian inputs X, W_Q and W_K follow
+// (attention_factor_elements).
 template <typename Real>
 void queue_attention_factors(const ModelSpec& spec, std::uint64_t seed,
                              const std::uint32_t* d_indices, int batch, Real* workspace,
                              cudaStream_t stream, cublasHandle_t blas) {
   const std::int64_t T = spec.T, d = spec.d, dk = spec.dk;
+  const AttentionRecipe r = attention_recipe(spec);
   Real* q = workspace;           // B x (T x dk), row-major each
   Real* k = q + batch * T * dk;  // B x (T x dk)
-  const Real sigma = static_cast<Real>(spec.weight_sigma());
-  if (spec.input == InputKind::kIsometric) {
-    launch_factors(RngStream::kQueries, sigma, seed, d_indices, batch, T, dk, q, stream);
-    launch_factors(RngStream::kKeys, sigma, seed, d_indices, batch, T, dk, k, stream);
-    round_logits_inputs(spec.logits, q, 2 * batch * T * dk, stream);  // Q and K are adjacent
-    return;
+  if (r.direct) {
+    launch_factors(r.q, seed, d_indices, 0, batch, q, stream);
+    launch_factors(r.k, seed, d_indices, 0, batch, k, stream);
+  } else {
+    Real* x = k + batch * T * dk;    // B x (T x d)
+    Real* wq = x + batch * T * d;    // B x (d x dk)
+    Real* wk = wq + batch * d * dk;  // B x (d x dk)
+    launch_factors(r.x, seed, d_indices, 0, batch, x, stream);
+    launch_factors(r.wq, seed, d_indices, 0, batch, wq, stream);
+    launch_factors(r.wk, seed, d_indices, 0, batch, wk, stream);
+    // Row-major Q = X W is column-major Q^T = W^T X^T: (dk x d)(d x T).
+    blas::gemm_strided_batched(blas, CUBLAS_OP_N, CUBLAS_OP_N, dk, T, d, Real(1), wq, dk, d * dk,
+                               x, d, T * d, Real(0), q, dk, T * dk, batch);
+    blas::gemm_strided_batched(blas, CUBLAS_OP_N, CUBLAS_OP_N, dk, T, d, Real(1), wk, dk, d * dk,
+                               x, d, T * d, Real(0), k, dk, T * dk, batch);
   }
-  Real* x = k + batch * T * dk;    // B x (T x d)
-  Real* wq = x + batch * T * d;    // B x (d x dk)
-  Real* wk = wq + batch * d * dk;  // B x (d x dk)
-  const Real x_scale = static_cast<Real>(1.0 / std::sqrt(static_cast<double>(d)));
-  launch_factors(RngStream::kInputs, x_scale, seed, d_indices, batch, T, d, x, stream);
-  launch_factors(RngStream::kQueryWeights, sigma, seed, d_indices, batch, d, dk, wq, stream);
-  launch_factors(RngStream::kKeyWeights, sigma, seed, d_indices, batch, d, dk, wk, stream);
-  // Row-major Q = X W is column-major Q^T = W^T X^T: (dk x d)(d x T).
-  blas::gemm_strided_batched(blas, CUBLAS_OP_N, CUBLAS_OP_N, dk, T, d, Real(1), wq, dk, d * dk, x,
-                             d, T * d, Real(0), q, dk, T * dk, batch);
-  blas::gemm_strided_batched(blas, CUBLAS_OP_N, CUBLAS_OP_N, dk, T, d, Real(1), wk, dk, d * dk, x,
-                             d, T * d, Real(0), k, dk, T * dk, batch);
-  round_logits_inputs(spec.logits, q, 2 * batch * T * dk, stream);
+  round_logits_inputs(spec.logits, q, 2 * batch * T * dk, stream);  // Q and K are adjacent
+}
+
+// The logits of a batch of factors (T x dk each) into `a` (row i of matrix b is column i of the
+// column-major K Q^T: (K^T stored dk x T)^T (Q^T stored dk x T)) at the precision `logits` asks,
+// then the row softmax of logit_scale times them with the causal mask and the fix, and each row's
+// sums into row_stats.
+template <typename Real>
+void queue_attention(std::int64_t T, std::int64_t dk, LogitsPrecision logits, Real logit_scale,
+                     bool causal, Fix fix, int batch, const Real* q, const Real* k, Real* a,
+                     RowSquares* row_stats, cudaStream_t stream, cublasHandle_t blas) {
+  DeviceBuffer<__nv_bfloat16> q16, k16;  // BF16 copies of Q and K for --logits bf16
+  if constexpr (std::is_same_v<Real, float>) {
+    if (logits == LogitsPrecision::kBf16) {
+      q16 = bf16_copy(q, batch * T * dk, stream);
+      k16 = bf16_copy(k, batch * T * dk, stream);
+    }
+  }
+  logits_gemm<Real>(blas, logits, T, T, dk, k, k16.data(), dk, T * dk, q, q16.data(), dk, T * dk,
+                    a, T, T * T, batch);
+  launch_softmax<Real>(T, batch, logit_scale, causal, fix, a, row_stats, stream);
+  // The copies are freed on return: wait for the GEMM that reads them.
+  if (q16.data()) GAPBENCH_CUDA_CHECK(cudaStreamSynchronize(stream));
 }
 
 }  // namespace
-
-std::int64_t generation_workspace_elements(const ModelSpec& spec) {
-  if (spec.kind == ModelKind::kMarkov) return 0;
-  const std::int64_t qk = 2 * spec.T * spec.dk;
-  if (spec.input == InputKind::kIsometric) return qk;
-  return qk + spec.T * spec.d + 2 * spec.d * spec.dk;
-}
 
 template <typename Real>
 void generate_attention_factors(const ModelSpec& spec, std::uint64_t seed, std::uint32_t index,
@@ -305,7 +309,7 @@ void generate_attention_factors(const ModelSpec& spec, std::uint64_t seed, std::
 
 template <typename Real>
 void generate_batch(const ModelSpec& spec, std::uint64_t seed,
-                    const std::vector<std::uint32_t>& indices, Real* a, double* row_stats,
+                    const std::vector<std::uint32_t>& indices, Real* a, RowSquares* row_stats,
                     Real* workspace, cudaStream_t stream, cublasHandle_t blas) {
   validate(spec);
   const int batch = static_cast<int>(indices.size());
@@ -326,36 +330,47 @@ void generate_batch(const ModelSpec& spec, std::uint64_t seed,
         spec.law, static_cast<Real>(spec.beta), seed, d_indices.data(), T, spec.fix, a, row_stats);
     GAPBENCH_CUDA_CHECK_LAUNCH();
   } else {
-    const std::int64_t dk = spec.dk;
     queue_attention_factors(spec, seed, d_indices.data(), batch, workspace, stream, blas);
-    const Real* q = workspace;                   // B x (T x dk), row-major each
-    const Real* k = workspace + batch * T * dk;  // B x (T x dk)
-    // Row i of the row-major logits is column i of the column-major K Q^T (T x T):
-    // (K^T stored dk x T)^T (Q^T stored dk x T).
-    DeviceBuffer<__nv_bfloat16> qk16;  // BF16 copies of Q and K for --logits bf16
-    if constexpr (std::is_same_v<Real, float>) {
-      if (spec.logits == LogitsPrecision::kBf16) qk16 = bf16_copy(q, 2 * batch * T * dk, stream);
-    }
-    const __nv_bfloat16* q16 = qk16.data();
-    const __nv_bfloat16* k16 = q16 ? q16 + batch * T * dk : nullptr;
-    logits_gemm<Real>(blas, spec.logits, T, T, dk, k, k16, dk, T * dk, q, q16, dk, T * dk, a, T,
-                      T * T, batch);
-    launch_softmax<Real>(T, batch, attention_logit_scale(static_cast<Real>(spec.beta), dk),
-                         spec.causal, spec.fix, a, row_stats, stream);
+    const Real* q = workspace;                        // B x (T x dk), row-major each
+    const Real* k = workspace + batch * T * spec.dk;  // B x (T x dk)
+    queue_attention<Real>(T, spec.dk, spec.logits,
+                          attention_logit_scale(static_cast<Real>(spec.beta), spec.dk),
+                          spec.causal, spec.fix, batch, q, k, a, row_stats, stream, blas);
   }
   // d_indices is freed on return: wait for the kernels that read it.
   GAPBENCH_CUDA_CHECK(cudaStreamSynchronize(stream));
 }
 
-template void generate_attention_factors<float>(const ModelSpec&, std::uint64_t, std::uint32_t,
-                                                float*, cudaStream_t, cublasHandle_t);
-template void generate_attention_factors<double>(const ModelSpec&, std::uint64_t, std::uint32_t,
-                                                 double*, cudaStream_t, cublasHandle_t);
-template void generate_batch<float>(const ModelSpec&, std::uint64_t,
-                                    const std::vector<std::uint32_t>&, float*, double*, float*,
-                                    cudaStream_t, cublasHandle_t);
-template void generate_batch<double>(const ModelSpec&, std::uint64_t,
-                                     const std::vector<std::uint32_t>&, double*, double*, double*,
-                                     cudaStream_t, cublasHandle_t);
+template <typename Real>
+void attention_of_factors(std::int64_t T, std::int64_t dk, const Real* queries, const Real* keys,
+                          Real logit_scale, bool causal, Fix fix, Real* a, RowSquares* row_stats,
+                          cudaStream_t stream, cublasHandle_t blas) {
+  if (T > std::numeric_limits<std::int32_t>::max()) {
+    throw UsageError("--T: the CUDA generator takes T < 2^31");
+  }
+  queue_attention<Real>(T, dk, LogitsPrecision::kFull, logit_scale, causal, fix, 1, queries, keys,
+                        a, row_stats, stream, blas);
+}
+
+template <typename Real>
+void fill_gaussian(const FactorDraw& draw, std::uint64_t seed, std::uint32_t index, Real* out,
+                   cudaStream_t stream) {
+  launch_factors<Real>(draw, seed, nullptr, index, 1, out, stream);
+}
+
+#define GAPBENCH_INSTANTIATE(Real)                                                                 \
+  template void generate_attention_factors<Real>(const ModelSpec&, std::uint64_t, std::uint32_t,  \
+                                                 Real*, cudaStream_t, cublasHandle_t);             \
+  template void generate_batch<Real>(const ModelSpec&, std::uint64_t,                              \
+                                     const std::vector<std::uint32_t>&, Real*, RowSquares*, Real*, \
+                                     cudaStream_t, cublasHandle_t);                                \
+  template void attention_of_factors<Real>(std::int64_t, std::int64_t, const Real*, const Real*,  \
+                                           Real, bool, Fix, Real*, RowSquares*, cudaStream_t,      \
+                                           cublasHandle_t);                                        \
+  template void fill_gaussian<Real>(const FactorDraw&, std::uint64_t, std::uint32_t, Real*,        \
+                                    cudaStream_t);
+GAPBENCH_INSTANTIATE(float)
+GAPBENCH_INSTANTIATE(double)
+#undef GAPBENCH_INSTANTIATE
 
 }  // namespace gapbench::cuda

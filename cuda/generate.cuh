@@ -1,10 +1,11 @@
 // Batched generation of model matrices on the device, from the same Philox counter layout as the
-// CPU backend (src/gapbench/entries.hpp), so (model, T, seed, index) gives the same matrix on both
-// backends up to rounding.
+// CPU backend (src/gapbench/entries.hpp) and the same recipe for attention's factors
+// (src/gapbench/factors.hpp), so (model, T, seed, index) gives the same matrix on both backends
+// up to rounding.
 //
 // A batch of B matrices lies strided in one allocation: matrix b is the row-major T x T block at
-// a + b * T * T. Alongside, each row's Frobenius sums (sum of squares, and of squares about 1/T)
-// land in row_stats[(b * T + i) * 2 + {0, 1}], summed on the host in row order.
+// a + b * T * T. Alongside, each row's sums of squares (row_stats.hpp, RowSquares) land in
+// row_stats[b * T + i], added on the host in row order (sum_rows).
 //
 //   markov:    one fused kernel per batch: each thread block owns a row, draws it twice from the
 //              counter-based generator (once for the softmax maximum and sum, once to write), and
@@ -21,29 +22,43 @@
 #include <cstdint>
 #include <vector>
 
+#include "gapbench/factors.hpp"
 #include "gapbench/model.hpp"
+#include "gapbench/row_stats.hpp"
 #include "handles.cuh"
 
 namespace gapbench::cuda {
 
-// Device elements (of the model's Real) generate_batch needs per matrix besides the matrix: the
-// attention factors; 0 for markov.
-std::int64_t generation_workspace_elements(const ModelSpec& spec);
-
-// Fills `a` with matrices `indices` of `spec` under `seed` (B = indices.size()), and their row
-// sums into `row_stats` (2 * B * T doubles). `workspace` holds B * generation_workspace_elements.
-// Queued on `stream` (the stream of `blas`); returns once the kernels have run (it waits for
-// them before freeing its small device copy of `indices`).
+// Fills `a` with matrices `indices` of `spec` under `seed` (B = indices.size()), and their rows'
+// sums into `row_stats` (B * T). `workspace` holds B * attention_factor_elements(spec). Queued on
+// `stream` (the stream of `blas`); returns once the kernels have run (it waits for them before
+// freeing its small device copy of `indices`).
 template <typename Real>
 void generate_batch(const ModelSpec& spec, std::uint64_t seed,
-                    const std::vector<std::uint32_t>& indices, Real* a, double* row_stats,
+                    const std::vector<std::uint32_t>& indices, Real* a, RowSquares* row_stats,
                     Real* workspace, cudaStream_t stream, cublasHandle_t blas);
 
 // The queries and keys of attention matrix `index` (the same as generate_batch's): Q row-major
-// T x dk at workspace, K after it; `workspace` holds generation_workspace_elements(spec). Returns
+// T x dk at workspace, K after it; `workspace` holds attention_factor_elements(spec). Returns
 // once they are computed.
 template <typename Real>
 void generate_attention_factors(const ModelSpec& spec, std::uint64_t seed, std::uint32_t index,
                                 Real* workspace, cudaStream_t stream, cublasHandle_t blas);
+
+// The attention matrix of given factors (Q, K row-major T x dk) into `a` (row-major T x T):
+// the logits GEMM (at the run's precision: factors rounded for --logits multiply exactly, so only
+// the order of the sums differs from tensor cores) and the row softmax of generate_batch, with
+// logit_scale, the causal mask and the fix; the rows' sums into row_stats (T). Queued on
+// `stream`.
+template <typename Real>
+void attention_of_factors(std::int64_t T, std::int64_t dk, const Real* queries, const Real* keys,
+                          Real logit_scale, bool causal, Fix fix, Real* a, RowSquares* row_stats,
+                          cudaStream_t stream, cublasHandle_t blas);
+
+// out (row-major draw.rows x draw.cols) = draw.scale times standard normals of matrix `index`
+// from draw.stream (the CPU's gaussian_matrix). Queued on `stream`.
+template <typename Real>
+void fill_gaussian(const FactorDraw& draw, std::uint64_t seed, std::uint32_t index, Real* out,
+                   cudaStream_t stream);
 
 }  // namespace gapbench::cuda

@@ -25,7 +25,7 @@
 #include <thread>
 #include <vector>
 
-#include "gapbench/cpu/cpu_backend.hpp"
+#include "gapbench/cpu/cpu_device.hpp"
 #include "gapbench/cpu/generate.hpp"
 #include "gapbench/npy.hpp"
 #include "gapbench/text.hpp"

@@ -22,7 +22,7 @@
 #include <vector>
 
 #include "gapbench/backend.hpp"
-#include "gapbench/cpu/cpu_backend.hpp"
+#include "gapbench/cpu/cpu_device.hpp"
 #include "gapbench/cpu/generate.hpp"
 #include "gapbench/cuda_api.hpp"
 #include "gapbench/error.hpp"

@@ -11,13 +11,15 @@
 #include <tuple>
 #include <vector>
 
-#include "gapbench/cpu/cpu_backend.hpp"
+#include "gapbench/backend.hpp"
+#include "gapbench/cpu/cpu_device.hpp"
 #include "gapbench/cpu/fused_operator.hpp"
 #include "gapbench/cpu/generate.hpp"
-#include "gapbench/cpu/user_attention.hpp"
 #include "gapbench/entries.hpp"
 #include "gapbench/error.hpp"
+#include "gapbench/solvers/iterative.hpp"
 #include "gapbench/rng.hpp"
+#include "gapbench/user_attention.hpp"
 #include "test_models.hpp"
 
 namespace gapbench {
@@ -117,7 +119,9 @@ void expect_top_four_match(const ModelSpec& spec) {
   const SolveResult want =
       cpu::solve_dense<double>(dense.data(), spec.T, o, Precision::kFloat64, 11);
   const auto fused = cpu::FusedOperator<double>::from_model(spec, 11, 0);
-  const SolveResult got = cpu::solve_fused<double>(fused, o, Precision::kFloat64, 11);
+  cpu::HostBlockOps<double> ops;
+  const SolveResult got =
+      solve_iterative<double>(fused, ops, o, Precision::kFloat64, 11, cpu::kFusedLanczosBlock);
   ASSERT_TRUE(got.converged);
   for (int i = 0; i < 4; ++i) EXPECT_NEAR(got.values[i], want.values[i], 1e-8 * want.values[i]);
 }
@@ -176,29 +180,30 @@ TEST(FusedOperator, HoldsOnlyTheFactorsAndRowStatistics) {
 // --operator auto: dense while the dense matrix fits, fused past it; fused only for the solvers
 // that need no matrix.
 TEST(ResolveOperator, AutoTurnsFusedPastMemoryAndFusedNeedsAnIterativeSolver) {
+  const BackendSelection cpu = make_backend(BackendChoice::kCpu, 0);
   PointSpec point;
   point.model.kind = ModelKind::kAttention;
   point.model.T = 256;
   point.op = OperatorChoice::kAuto;
-  EXPECT_EQ(cpu::resolve_operator(point), OperatorChoice::kDense);
+  EXPECT_EQ(cpu.backend->choose_operator(point), OperatorChoice::kDense);
   point.model.T = 3'000'000;  // 72 TB dense in float64
-  EXPECT_EQ(cpu::resolve_operator(point), OperatorChoice::kFused);
+  EXPECT_EQ(cpu.backend->choose_operator(point), OperatorChoice::kFused);
   point.solver.kind = SolverKind::kExact;
-  EXPECT_THROW(cpu::resolve_operator(point), UsageError);
+  EXPECT_THROW(cpu.backend->choose_operator(point), UsageError);
   point.model.T = 256;
   point.op = OperatorChoice::kFused;
-  EXPECT_THROW(cpu::resolve_operator(point), UsageError);
+  EXPECT_THROW(cpu.backend->choose_operator(point), UsageError);
   point.solver.kind = SolverKind::kRsvd;
-  EXPECT_EQ(cpu::resolve_operator(point), OperatorChoice::kFused);
+  EXPECT_EQ(cpu.backend->choose_operator(point), OperatorChoice::kFused);
   point.op = OperatorChoice::kDense;
-  EXPECT_EQ(cpu::resolve_operator(point), OperatorChoice::kDense);
+  EXPECT_EQ(cpu.backend->choose_operator(point), OperatorChoice::kDense);
 }
 
 // gapbench run --qk with --logits: the user's Q and K are rounded as the model's would be, on
 // both operators. The dense path builds the very matrix of the rounded factors (its Frobenius
 // sums are bitwise those of attention_from_factors on them), which full inputs do not give.
 TEST(UserAttention, LogitsRoundTheSuppliedQueriesAndKeys) {
-  cpu::QkHeads<float> qk;
+  QkHeads<float> qk;
   qk.heads = 1;
   qk.T = 200;
   qk.dk = 8;
@@ -208,7 +213,10 @@ TEST(UserAttention, LogitsRoundTheSuppliedQueriesAndKeys) {
   point.model.kind = ModelKind::kAttention;
   point.model.beta = 2;
   point.model.logits = LogitsPrecision::kBf16;
+  point.model.T = qk.T;
+  point.model.d = point.model.dk = qk.dk;
   point.precision = Precision::kFloat32;
+  const BackendSelection cpu = make_backend(BackendChoice::kCpu, 0);
   const float scale = attention_logit_scale(2.0f, qk.dk);
   const auto sums_of = [&](LogitsPrecision logits) {
     std::vector<float> q = qk.queries, k = qk.keys, a(static_cast<std::size_t>(qk.T * qk.T));
@@ -218,11 +226,11 @@ TEST(UserAttention, LogitsRoundTheSuppliedQueriesAndKeys) {
                                               Fix::kNone, a.data());
   };
   point.op = OperatorChoice::kDense;
-  const MatrixOutcome dense = cpu::solve_head<float>(qk, 0, point, 1);
+  const MatrixOutcome dense = cpu.backend->run_factors<float>(point, qk.queries.data(), qk.keys.data(), 0, 1);
   EXPECT_EQ(dense.sums.frob_sq, sums_of(LogitsPrecision::kBf16).frob_sq);
   EXPECT_NE(dense.sums.frob_sq, sums_of(LogitsPrecision::kFull).frob_sq);
   point.op = OperatorChoice::kFused;
-  const MatrixOutcome fused = cpu::solve_head<float>(qk, 0, point, 1);
+  const MatrixOutcome fused = cpu.backend->run_factors<float>(point, qk.queries.data(), qk.keys.data(), 0, 1);
   EXPECT_NEAR(fused.sums.frob_sq, dense.sums.frob_sq, 1e-5 * dense.sums.frob_sq);
   for (int i = 0; i < 4; ++i) {
     EXPECT_NEAR(fused.solve.values[i], dense.solve.values[i], 1e-4 * dense.solve.values[i]);

@@ -11,7 +11,7 @@
 #include <tuple>
 #include <vector>
 
-#include "gapbench/cpu/cpu_backend.hpp"
+#include "gapbench/cpu/cpu_device.hpp"
 #include "gapbench/cpu/generate.hpp"
 #include "gapbench/error.hpp"
 #include "gapbench/model.hpp"

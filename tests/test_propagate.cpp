@@ -20,7 +20,7 @@
 #include <tuple>
 #include <vector>
 
-#include "gapbench/cpu/cpu_backend.hpp"
+#include "gapbench/cpu/cpu_device.hpp"
 #include "gapbench/error.hpp"
 #include "gapbench/propagate/propagate.hpp"
 #include "gapbench/text.hpp"

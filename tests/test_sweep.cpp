@@ -21,6 +21,7 @@
 #include "gapbench/sweep/plan.hpp"
 #include "gapbench/sweep/range.hpp"
 #include "gapbench/sweep/results.hpp"
+#include "gapbench/sweep/rows.hpp"
 #include "gapbench/sweep/runner.hpp"
 #include "gapbench/text.hpp"
 #include "test_support.hpp"
@@ -534,9 +535,10 @@ TEST(SweepResume, ADirectoryInUseIsRefused) {
   TempDir tmp;
   const fs::path dir = tmp.path() / "busy";
   // Holding a created directory (as a running sweep does) locks it against a resume.
-  ResultsDir held = ResultsDir::create(dir, false, 4, false, nlohmann::json{{"plan", {}}});
+  const RowsLayout layout{.columns = row_columns(4)};
+  ResultsDir held = ResultsDir::create(dir, false, layout, false, nlohmann::json{{"plan", {}}});
   try {
-    ResultsDir::resume(dir, 4, false, 1, 1);
+    ResultsDir::resume(dir, layout, false, 1, 1);
     FAIL() << "a directory in use was resumed";
   } catch (const UsageError& e) {
     EXPECT_NE(std::string(e.what()).find("in use"), std::string::npos) << e.what();

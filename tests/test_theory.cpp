@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "gapbench/cpu/cpu_backend.hpp"
+#include "gapbench/cpu/cpu_device.hpp"
 #include "gapbench/cpu/generate.hpp"
 #include "gapbench/metrics.hpp"
 #include "gapbench/model.hpp"

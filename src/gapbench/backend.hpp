@@ -1,19 +1,18 @@
-// The backend interface: generate a batch of model matrices and find their top singular values,
-// on the CPU (src/gapbench/cpu/) or on a CUDA device (cuda/). Everything above it (sweeps, the
-// CLI, benchmarks) is written once. `make_backend` in backend_factory.cpp is the one place that
-// knows which backends were compiled in.
+// The one measurement loop, above any device (device.hpp): for each point, the operator chosen by
+// one rule over the device's memory budget, generation, the finite check, timing, solving and the
+// outcome of each matrix. `sweep`, `run`, `run --qk`, `dump` and the reference solves all go
+// through it, on the CPU or a CUDA device alike. `make_backend` (backend_factory.cpp) is the one
+// place that knows which devices were compiled in.
 #pragma once
 
-#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "gapbench/metrics.hpp"
-#include "gapbench/model.hpp"
-#include "gapbench/solvers/solver_types.hpp"
+#include "gapbench/device.hpp"
+#include "gapbench/point.hpp"
 
 namespace gapbench {
 
@@ -21,75 +20,61 @@ enum class BackendChoice { kAuto, kCpu, kCuda };
 BackendChoice parse_backend(const std::string& s, const std::string& flag = "--backend");
 std::string to_string(BackendChoice v);
 
-// How the solvers' products with A are computed: from the dense matrix, or matrix-free (fused:
-// tiles of A regenerated in every product, O(T) memory besides the factors), or auto: dense when
-// the dense matrix fits in memory, else fused.
-enum class OperatorChoice { kDense, kFused, kAuto };
-OperatorChoice parse_operator(const std::string& s, const std::string& flag = "--operator");
-std::string to_string(OperatorChoice v);
-
-// Everything that defines a measurement of one matrix besides its seed and index.
-struct PointSpec {
-  ModelSpec model;
-  Precision precision = Precision::kFloat64;
-  SolverOptions solver;
-  OperatorChoice op = OperatorChoice::kDense;
-};
-
-struct MatrixOutcome {
-  std::uint32_t index = 0;
-  OperatorChoice op = OperatorChoice::kDense;  // the operator used: kDense or kFused
-  SolveResult solve;
-  FrobeniusSums sums;
-  double generate_seconds = 0;
-  double solve_seconds = 0;
-};
-
-// Throws Error when the generated matrix of `o` has entries that are not finite (its Frobenius
-// sum is not): the logits overflowed at this beta and precision.
-void check_sums_finite(const PointSpec& point, const MatrixOutcome& o);
-
-// Matrix-free solves of matrices `indices`, one at a time, as every backend times them:
-// make(index) builds the fused operator (timed as generation; its Frobenius sums kept and
-// checked), solve(op) runs the solver on it and returns once its work is done (timed as the
-// solve).
-template <typename Make, typename Solve>
-std::vector<MatrixOutcome> solve_matrix_free(const PointSpec& point,
-                                             const std::vector<std::uint32_t>& indices, Make make,
-                                             Solve solve) {
-  using clock = std::chrono::steady_clock;
-  std::vector<MatrixOutcome> out;
-  for (const std::uint32_t index : indices) {
-    MatrixOutcome o;
-    o.index = index;
-    o.op = OperatorChoice::kFused;
-    const auto t0 = clock::now();
-    const auto op = make(index);
-    o.sums = op.sums();
-    check_sums_finite(point, o);
-    const auto t1 = clock::now();
-    o.solve = solve(op);
-    o.generate_seconds = std::chrono::duration<double>(t1 - t0).count();
-    o.solve_seconds = std::chrono::duration<double>(clock::now() - t1).count();
-    out.push_back(std::move(o));
-  }
-  return out;
-}
+// Throws Error when the matrix of `o` has entries that are not finite (its Frobenius sum is not):
+// the logits overflowed at this beta and precision. `what` names the matrix ("matrix 3 of ...").
+void check_sums_finite(const std::string& what, Precision precision, const FrobeniusSums& sums);
 
 class Backend {
  public:
-  virtual ~Backend() = default;
-  virtual std::string name() const = 0;    // "cpu" or "cuda"
-  virtual std::string device() const = 0;  // the processor or GPU, in words
-  // Library versions and settings for results metadata (name -> value).
-  virtual std::map<std::string, std::string> versions() const = 0;
-  // Throws UsageError (naming the flag) when this backend cannot run `point`, before any work.
-  virtual void check(const PointSpec& point) const = 0;
-  // Generates matrices `indices` of `point` under `seed` and solves each. Backends may batch.
-  virtual std::vector<MatrixOutcome> run_batch(const PointSpec& point, std::uint64_t seed,
-                                               const std::vector<std::uint32_t>& indices) = 0;
-  // How many matrices of `point` run_batch takes at once to good effect.
-  virtual int preferred_batch(const PointSpec& point) const = 0;
+  explicit Backend(std::unique_ptr<Device> device);
+
+  Device& device() { return *m_device; }
+  std::string name() const { return m_device->name(); }
+  std::string description() const { return m_device->description(); }
+  std::map<std::string, std::string> versions() const { return m_device->versions(); }
+
+  // Throws UsageError (naming the flag) when `point` cannot run on this device, before any work.
+  void check(const PointSpec& point) const;
+  // The operator `point` runs with: dense when asked (or for the solvers that need the matrix),
+  // fused when asked, and for auto dense while one dense matrix and its solve fit the device's
+  // memory budget, else fused. Throws UsageError naming the flag when neither can run.
+  OperatorChoice choose_operator(const PointSpec& point) const;
+  // How many matrices of `point` one batch takes: the device's largest that fits (1 when fused).
+  int preferred_batch(const PointSpec& point) const;
+
+  // Generates matrices `indices` of `point` under `seed` and solves each, in batches that fit.
+  std::vector<MatrixOutcome> run_batch(const PointSpec& point, std::uint64_t seed,
+                                       const std::vector<std::uint32_t>& indices);
+  // The top values of the attention matrix of given factors (Q, K row-major T x dk on the host;
+  // point.model says how A is formed: beta, causal, fix, logits, T = rows, dk = cols). The
+  // factors are rounded per --logits first. `index` labels the outcome (a head).
+  template <typename Real>
+  MatrixOutcome run_factors(const PointSpec& point, const Real* queries, const Real* keys,
+                            std::uint32_t index, std::uint64_t seed);
+  // Matrix `index` of `spec` under `seed`, generated on the device and copied to the host
+  // (row-major T x T). Refused (UsageError naming --T) when it does not fit.
+  template <typename Real>
+  std::vector<Real> generate_to_host(const ModelSpec& spec, std::uint64_t seed,
+                                     std::uint32_t index);
+
+ private:
+  // Bytes of `batch` dense matrices of `point` and their solve; a batch whose matrices alone pass
+  // `budget` is not sized further (cuSOLVER's size queries can fail for absurd sizes).
+  std::int64_t dense_batch_bytes(const PointSpec& point, int batch, std::int64_t budget) const;
+  // Largest batch up to `wanted` that fits; throws UsageError naming --T when none does.
+  int fitting_batch(const PointSpec& point, int wanted) const;
+  std::int64_t fused_plan_bytes(const PointSpec& point) const;
+
+  template <typename Real>
+  std::vector<MatrixOutcome> run_dense(const PointSpec& point, std::uint64_t seed,
+                                       const std::vector<std::uint32_t>& indices);
+  template <typename Real>
+  SolveResult solve_one(const PointSpec& point, OperatorChoice op, Real* a, std::uint64_t seed);
+  template <typename Real>
+  MatrixOutcome solve_matrix_free(const PointSpec& point, std::uint32_t index, std::uint64_t seed,
+                                  MatrixFreeOperator<Real>& op, double make_seconds);
+
+  std::unique_ptr<Device> m_device;
 };
 
 struct BackendSelection {

@@ -4,7 +4,7 @@
 #include <optional>
 
 #include "gapbench/backend.hpp"
-#include "gapbench/cpu/cpu_backend.hpp"
+#include "gapbench/cpu/cpu_device.hpp"
 #include "gapbench/error.hpp"
 
 #ifdef GAPBENCH_HAVE_CUDA
@@ -87,7 +87,7 @@ BackendSelection make_backend(BackendChoice choice, int threads) {
   if (choice == BackendChoice::kCuda) {
     throw UsageError(fmt::format("--backend cuda: {}; use --backend cpu", reason));
   }
-  selection.backend = cpu::make_cpu_backend(threads);
+  selection.backend = std::make_unique<Backend>(cpu::make_cpu_device(threads));
   selection.note = choice == BackendChoice::kAuto
                        ? fmt::format("backend auto: {}; using cpu", reason)
                        : "backend cpu (asked for)";

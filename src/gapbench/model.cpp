@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cmath>
+#include <iterator>
 #include <utility>
 
 #include "gapbench/error.hpp"
@@ -14,10 +15,12 @@ namespace {
 
 constexpr std::array<std::pair<const char*, ModelKind>, 2> kModelNames{
     {{"markov", ModelKind::kMarkov}, {"attention", ModelKind::kAttention}}};
-constexpr std::array<std::pair<const char*, EntryLaw>, 3> kLawNames{
-    {{"lognormal", EntryLaw::kLognormal},
-     {"exponential", EntryLaw::kExponential},
-     {"uniform", EntryLaw::kUniform}}};
+// The law names come from the law table (laws.hpp).
+constexpr auto kLawNames = [] {
+  NameTable<EntryLaw, std::size(kEntryLaws)> names{};
+  for (std::size_t i = 0; i < names.size(); ++i) names[i] = {kEntryLaws[i].name, kEntryLaws[i].law};
+  return names;
+}();
 constexpr std::array<std::pair<const char*, InputKind>, 2> kInputNames{
     {{"gaussian", InputKind::kGaussian}, {"isometric", InputKind::kIsometric}}};
 constexpr std::array<std::pair<const char*, WeightInit>, 2> kInitNames{
@@ -73,15 +76,7 @@ void validate(const ModelSpec& spec) {
 
 std::optional<double> markov_c(const ModelSpec& spec) {
   if (spec.kind != ModelKind::kMarkov) return std::nullopt;
-  switch (spec.law) {
-    case EntryLaw::kLognormal:
-      return std::sqrt(std::expm1(spec.beta * spec.beta));
-    case EntryLaw::kExponential:
-      return 1.0;
-    case EntryLaw::kUniform:
-      return 1.0 / std::sqrt(3.0);
-  }
-  return std::nullopt;
+  return law_info(spec.law).c(spec.beta);
 }
 
 std::string to_string(ModelKind v) { return name_of(kModelNames, v); }
@@ -129,7 +124,7 @@ void check_logits(const ModelSpec& spec, Precision precision) {
 std::string describe(const ModelSpec& spec) {
   if (spec.kind == ModelKind::kMarkov) {
     std::string law = to_string(spec.law);
-    if (spec.law == EntryLaw::kLognormal) law += fmt::format(" beta={}", spec.beta);
+    if (law_takes_beta(spec.law)) law += fmt::format(" beta={}", spec.beta);
     return fmt::format("markov law={} T={} fix={}", law, spec.T, to_string(spec.fix));
   }
   return fmt::format(

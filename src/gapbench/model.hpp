@@ -9,10 +9,11 @@
 #include <optional>
 #include <string>
 
+#include "gapbench/laws.hpp"
+
 namespace gapbench {
 
 enum class ModelKind { kMarkov, kAttention };
-enum class EntryLaw { kLognormal, kExponential, kUniform };  // markov entries
 enum class InputKind { kGaussian, kIsometric };              // attention inputs X
 enum class WeightInit { kNormal, kXavier };                  // W_Q, W_K entries
 enum class Fix { kNone, kCenter };                           // kCenter: A - (1/T) 1 1^T
@@ -27,7 +28,8 @@ struct ModelSpec {
   Fix fix = Fix::kNone;
   // markov
   EntryLaw law = EntryLaw::kExponential;
-  // markov (lognormal) and attention: logits are beta * (standard normal or q.k/sqrt(dk))
+  // attention: logits are beta * q.k/sqrt(dk); markov: the law's parameter when it takes one
+  // (laws.hpp: lognormal's logits beta * g, gamma's shape)
   double beta = 1.0;
   // attention
   std::int64_t d = 64;
@@ -37,7 +39,7 @@ struct ModelSpec {
   bool causal = false;
   LogitsPrecision logits = LogitsPrecision::kFull;
 
-  bool uses_beta() const { return kind == ModelKind::kAttention || law == EntryLaw::kLognormal; }
+  bool uses_beta() const { return kind == ModelKind::kAttention || law_takes_beta(law); }
   // Standard deviation of the entries of W_Q and W_K.
   double weight_sigma() const;
 };
@@ -48,8 +50,9 @@ inline constexpr double kMaxBeta = 1e4;
 // dk < 1, isometric inputs with d < T.
 void validate(const ModelSpec& spec);
 
-// c = sigma/mu of the entries of M for the random Markov model (PAPER.md): lognormal
-// sqrt(exp(beta^2) - 1), exponential 1, uniform 1/sqrt(3). Empty for attention (no theorem).
+// c = sigma/mu of the entries of M for the random Markov model (PAPER.md), from the law table
+// (laws.hpp): lognormal sqrt(exp(beta^2) - 1), exponential 1, uniform 1/sqrt(3), gamma
+// 1/sqrt(shape). Empty for attention (no theorem).
 std::optional<double> markov_c(const ModelSpec& spec);
 
 // Names used by the CLI and in results files (and their inverses, throwing UsageError naming

@@ -14,14 +14,12 @@
 #include "gapbench/build_info.hpp"
 #include "gapbench/cli/model_flags.hpp"
 #include "gapbench/compare/compare.hpp"
-#include "gapbench/cpu/cpu_backend.hpp"
-#include "gapbench/cpu/generate.hpp"
-#include "gapbench/cpu/user_attention.hpp"
 #include "gapbench/error.hpp"
 #include "gapbench/npy.hpp"
 #include "gapbench/propagate/propagate.hpp"
 #include "gapbench/rng.hpp"
 #include "gapbench/runtime.hpp"
+#include "gapbench/user_attention.hpp"
 #include "gapbench/sweep/range.hpp"
 #include "gapbench/sweep/runner.hpp"
 
@@ -156,7 +154,7 @@ void print_outcome(const PointSpec& point, const MatrixOutcome& o) {
 }
 
 // `gapbench run --qk Q.npy,K.npy`: every head (or head --index) of a trained model's attention,
-// on the CPU backend.
+// on the backend asked for.
 template <typename Real>
 int run_user_attention(const CLI::App& sub, const PlanFlags& flags, const std::string& files,
                        std::int64_t index) {
@@ -166,27 +164,34 @@ int run_user_attention(const CLI::App& sub, const PlanFlags& flags, const std::s
           fmt::format("{}: with --qk the queries and keys set the model; drop {}", flag, flag));
     }
   }
-  if (parse_backend(flags.backend) == BackendChoice::kCuda) {
-    throw UsageError("--qk: user-supplied attention runs on the CPU backend; use --backend cpu");
-  }
   PlanFlags attention = flags;
   attention.model = "attention";
   const SingleMatrix one = single_matrix(sub, attention, 0, "run");
-  const cpu::QkHeads<Real> qk = cpu::load_qk<Real>(files);
-  const BackendSelection cpu_backend = make_backend(BackendChoice::kCpu, flags.threads);
+  const QkHeads<Real> qk = load_qk<Real>(files);
   const bool one_head = sub.get_option("--index")->count() > 0;
+  if (one_head && (index < 0 || index >= qk.heads)) {
+    throw UsageError(
+        fmt::format("--index: head {} is outside 0 to {} (the --qk files hold {} heads)", index,
+                    qk.heads - 1, qk.heads));
+  }
   PointSpec point = one.point;
   point.model.T = qk.T;
   point.model.d = point.model.dk = qk.dk;
+  check_logits(point.model, point.precision);
+  BackendSelection sel = make_backend(parse_backend(flags.backend), flags.threads);
+  sel.backend->check(point);
   std::cout << fmt::format(
       "--qk {}: {} head(s), T = {}, dk = {}; beta={} causal={} fix={} precision={}\n"
       "backend {} ({}), solver {}\n",
       files, qk.heads, qk.T, qk.dk, point.model.beta, point.model.causal ? 1 : 0,
-      to_string(point.model.fix), to_string(point.precision), cpu_backend.backend->name(),
-      cpu_backend.backend->device(), to_string(point.solver.kind));
+      to_string(point.model.fix), to_string(point.precision), sel.backend->name(),
+      sel.backend->description(), to_string(point.solver.kind));
   bool converged = true;
+  const std::int64_t n = qk.T * qk.dk;
   for (std::int64_t h = one_head ? index : 0; h < (one_head ? index + 1 : qk.heads); ++h) {
-    const MatrixOutcome o = cpu::solve_head<Real>(qk, h, point, one.seed);
+    const MatrixOutcome o =
+        sel.backend->run_factors<Real>(point, qk.queries.data() + h * n, qk.keys.data() + h * n,
+                                       static_cast<std::uint32_t>(h), one.seed);
     std::cout << fmt::format("head {} (operator {})\n", h, to_string(o.op));
     print_outcome(point, o);
     converged = converged && o.solve.converged;
@@ -207,7 +212,7 @@ Command add_run_command(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("--qk", *qk,
                   "Q.npy,K.npy: queries and keys of a trained model (T x dk, or heads x T x dk; "
-                  "float32 or float64), instead of a random model: every head's spectrum (CPU)");
+                  "float32 or float64), instead of a random model: every head's spectrum");
   return [sub, flags, index, qk]() {
     if (!qk->empty()) {
       return parse_precision(flags->precision) == Precision::kFloat64
@@ -222,7 +227,7 @@ Command add_run_command(CLI::App& app) {
     std::cout << fmt::format("{} precision={} seed={} index={}\n", describe(point.model),
                              to_string(point.precision), one.seed, one.index)
               << fmt::format("backend {} ({}), solver {}, operator {}\n", sel.backend->name(),
-                             sel.backend->device(), to_string(point.solver.kind), to_string(o.op));
+                             sel.backend->description(), to_string(point.solver.kind), to_string(o.op));
     print_outcome(point, o);
     return o.solve.converged ? 0 : 1;
   };
@@ -246,17 +251,17 @@ Command add_dump_command(CLI::App& app) {
       throw UsageError(fmt::format("--out: '{}' is a directory; name a .npy file", *out));
     }
     const std::int64_t T = point.model.T;
-    cpu::check_dense_fits(T, point.precision);
-    cpu::set_threads(flags->threads);
+    BackendSelection sel = make_backend(parse_backend(flags->backend), flags->threads);
     if (point.precision == Precision::kFloat64) {
-      const auto a = cpu::generate_dense<double>(point.model, one.seed, one.index);
+      const auto a = sel.backend->generate_to_host<double>(point.model, one.seed, one.index);
       write_npy<double>(*out, a.data(), T, T);
     } else {
-      const auto a = cpu::generate_dense<float>(point.model, one.seed, one.index);
+      const auto a = sel.backend->generate_to_host<float>(point.model, one.seed, one.index);
       write_npy<float>(*out, a.data(), T, T);
     }
-    std::cout << fmt::format("wrote {} ({} x {} {}, {})\n", *out, T, T, to_string(point.precision),
-                             describe(point.model));
+    std::cout << fmt::format("wrote {} ({} x {} {}, {}; backend {})\n", *out, T, T,
+                             to_string(point.precision), describe(point.model),
+                             sel.backend->name());
     return 0;
   };
 }
@@ -276,7 +281,7 @@ Command add_info_command(CLI::App& app) {
                              build["cuda_architectures"].get<std::string>());
     for (const auto& line : describe_cuda_devices()) std::cout << line << '\n';
     const BackendSelection sel = make_backend(BackendChoice::kAuto, 0);
-    std::cout << sel.note << "; device: " << sel.backend->device() << '\n';
+    std::cout << sel.note << "; device: " << sel.backend->description() << '\n';
     return 0;
   };
 }
@@ -331,100 +336,12 @@ Command add_propagate_command(CLI::App& app, const std::string& command_line) {
       "propagate",
       "signal propagation through L attention-only layers: per-layer stable rank, token cosine, "
       "gradient norm; a sweep over lists or ranges (e.g. --T 64:1024:x2 --variant plain,skip)");
-  struct Flags {
-    std::string T = "256", gamma = "1", d, L = "3";
-    std::string input = "isometric", variant = "plain", source = "markov", fix = "none";
-    std::string law = "exponential";
-    bool layernorm = false, gradient = false, force = false;
-    double beta = 1, sigma_v = 1;
-    std::int64_t dk = 0, index = 0, seeds = 1;
-    std::uint64_t seed = 0;
-    int threads = 0;
-    std::string out, resume;
-  };
-  auto f = std::make_shared<Flags>();
-  const char* lists = " (list or range: 64,128 or 64:1024:x2)";
-  sub->add_option("--T", f->T, std::string("tokens") + lists)->capture_default_str();
-  CLI::Option* gamma =
-      sub->add_option("--gamma", f->gamma, std::string("T/d (d = round(T/gamma))") + lists);
-  gamma->capture_default_str();
-  CLI::Option* d =
-      sub->add_option("--d", f->d, std::string("model width (instead of --gamma)") + lists);
-  sub->add_option("--L", f->L, std::string("layers") + lists)->capture_default_str();
-  sub->add_option("--input", f->input,
-                  "X_0: isometric (X X^T = I, d >= T) or gaussian; a comma list")
-      ->capture_default_str();
-  sub->add_option("--variant", f->variant, "plain, skip or scaled-skip; a comma list")
-      ->capture_default_str();
-  sub->add_flag("--layernorm", f->layernorm, "LayerNorm after each layer (no affine)");
-  sub->add_option("--attention", f->source,
-                  "markov (fresh A per layer) or attention (A(X)); a comma list")
-      ->capture_default_str();
-  sub->add_option("--fix", f->fix, "none or center (A_perp = A - 11^T/T); a comma list")
-      ->capture_default_str();
-  sub->add_option("--law", f->law, "markov entries: exponential, uniform or lognormal")
-      ->capture_default_str();
-  sub->add_option("--beta", f->beta, "logit scale (attention, lognormal)")->capture_default_str();
-  sub->add_option("--dk", f->dk, "attention key dimension (default d)");
-  sub->add_option("--sigma-v", f->sigma_v, "W_V entries N(0, sigma_v^2)")->capture_default_str();
-  sub->add_option("--seed", f->seed, "seed")->capture_default_str();
-  sub->add_option("--seeds", f->seeds,
-                  "runs per point: indices --index .. --index + N - 1 (the `run` column)")
-      ->capture_default_str();
-  sub->add_option("--index", f->index, "the first run index (the seed's stream); alone: one run")
-      ->capture_default_str();
-  sub->add_flag("--gradient", f->gradient,
-                "log ||dX_L/dW_l||_F^2 per layer (plain, no LayerNorm, markov)");
-  sub->add_option("--threads", f->threads, "CPU threads (0: all cores)")->capture_default_str();
-  sub->add_option("--out", f->out,
-                  "write rows.csv (the L+1 rows of each network as it finishes) + meta.json here");
-  sub->add_option("--resume", f->resume,
-                  "continue the sweep in this directory (same flags): finished networks are kept");
-  sub->add_flag("--force", f->force, "replace the results in an existing --out directory");
-  return [f, gamma, d, command_line]() {
-    using namespace propagate;
-    if (gamma->count() > 0 && d->count() > 0) {
-      throw UsageError("--gamma: give --gamma or --d, not both");
-    }
-    PropagateRequest req;
-    PropagatePlan& plan = req.plan;
-    plan.Ts = parse_int_axis(f->T, "--T");
-    if (d->count() > 0) {
-      plan.ds = parse_int_axis(f->d, "--d");
-      plan.gammas.clear();
-    } else {
-      plan.gammas = parse_real_axis(f->gamma, "--gamma");
-    }
-    plan.Ls = parse_int_axis(f->L, "--L");
-    plan.inputs.clear();
-    for (const auto& s : parse_name_list(f->input, "--input"))
-      plan.inputs.push_back(parse_input(s));
-    plan.variants.clear();
-    for (const auto& s : parse_name_list(f->variant, "--variant")) {
-      plan.variants.push_back(parse_variant(s));
-    }
-    plan.sources.clear();
-    for (const auto& s : parse_name_list(f->source, "--attention")) {
-      plan.sources.push_back(parse_source(s));
-    }
-    plan.fixes.clear();
-    for (const auto& s : parse_name_list(f->fix, "--fix")) plan.fixes.push_back(parse_fix(s));
-    plan.layernorm = f->layernorm;
-    plan.law = parse_law(f->law);
-    plan.beta = f->beta;
-    plan.dk = f->dk;
-    plan.sigma_v = f->sigma_v;
-    plan.seed = f->seed;
-    plan.first_index = f->index;
-    plan.seeds = f->seeds;
-    plan.gradient = f->gradient;
-    check_threads(f->threads);
-    req.threads = f->threads;
-    if (!f->out.empty()) req.out = f->out;
-    if (!f->resume.empty()) req.resume = f->resume;
-    req.force = f->force;
+  auto flags = std::make_shared<PropagateFlags>();
+  add_propagate_flags(*sub, *flags);
+  return [sub, flags, command_line]() {
+    propagate::PropagateRequest req = build_propagate_request(*sub, *flags);
     req.command_line = command_line;
-    return run_sweep(req, std::cout);
+    return propagate::run_sweep(req, std::cout);
   };
 }
 

@@ -5,7 +5,8 @@
 #include <charconv>
 #include <cmath>
 
-#include "gapbench/cpu/cpu_backend.hpp"
+#include "gapbench/backend.hpp"
+#include "gapbench/cpu/cpu_device.hpp"
 #include "gapbench/error.hpp"
 #include "gapbench/sweep/range.hpp"
 
@@ -52,10 +53,11 @@ void add_plan_flags(CLI::App& app, PlanFlags& f, bool sweep_axes) {
   app.add_option("--model", f.model, "markov or attention" + axis)->capture_default_str();
   app.add_option("--T", f.T, "context length T" + axis + ", e.g. 1024 or 256:8192:x2 or 256,1000")
       ->capture_default_str();
-  app.add_option("--law", f.law, "markov entries: lognormal, exponential or uniform" + axis)
+  app.add_option("--law", f.law, "markov entries: " + law_names() + axis)
       ->capture_default_str();
   app.add_option("--beta", f.beta,
-                 "inverse temperature beta > 0 (markov lognormal, attention)" + axis)
+                 "beta > 0: attention's inverse temperature, or the markov law's parameter (" +
+                     law_beta_meanings() + ")" + axis)
       ->capture_default_str();
   app.add_option("--d", f.d, "attention: model width d" + axis)->capture_default_str();
   app.add_option("--dk", f.dk, "attention: key width d_k (default d)" + axis);
@@ -179,6 +181,83 @@ SweepPlan build_plan(const CLI::App& app, const PlanFlags& f) {
   p.reference = parse_reference(f.reference, "--reference");
   check_flags_apply(p, given_flags(app));
   return p;
+}
+
+void add_propagate_flags(CLI::App& app, PropagateFlags& f) {
+  const char* lists = " (list or range: 64,128 or 64:1024:x2)";
+  app.add_option("--T", f.T, std::string("tokens") + lists)->capture_default_str();
+  app.add_option("--gamma", f.gamma, std::string("T/d (d = round(T/gamma))") + lists)
+      ->capture_default_str();
+  app.add_option("--d", f.d, std::string("model width (instead of --gamma)") + lists);
+  app.add_option("--L", f.L, std::string("layers") + lists)->capture_default_str();
+  app.add_option("--input", f.input,
+                 "X_0: isometric (X X^T = I, d >= T) or gaussian; a comma list")
+      ->capture_default_str();
+  app.add_option("--variant", f.variant, "plain, skip or scaled-skip; a comma list")
+      ->capture_default_str();
+  app.add_flag("--layernorm", f.layernorm, "LayerNorm after each layer (no affine)");
+  app.add_option("--attention", f.source,
+                 "markov (fresh A per layer) or attention (A(X)); a comma list")
+      ->capture_default_str();
+  app.add_option("--fix", f.fix, "none or center (A_perp = A - 11^T/T); a comma list")
+      ->capture_default_str();
+  app.add_option("--law", f.law, "markov entries: " + law_names())->capture_default_str();
+  app.add_option("--beta", f.beta, "attention's logit scale, or the markov law's parameter")
+      ->capture_default_str();
+  app.add_option("--dk", f.dk, "attention key dimension (default d)");
+  app.add_option("--sigma-v", f.sigma_v, "W_V entries N(0, sigma_v^2)")->capture_default_str();
+  app.add_option("--seed", f.seed, "seed")->capture_default_str();
+  app.add_option("--seeds", f.seeds,
+                 "runs per point: indices --index .. --index + N - 1 (the `run` column)")
+      ->capture_default_str();
+  app.add_option("--index", f.index, "the first run index (the seed's stream); alone: one run")
+      ->capture_default_str();
+  app.add_flag("--gradient", f.gradient,
+               "log ||dX_L/dW_l||_F^2 per layer (plain, no LayerNorm, markov)");
+  app.add_option("--backend", f.backend, "auto, cpu or cuda")->capture_default_str();
+  app.add_option("--threads", f.threads, "CPU threads (0: all cores)")->capture_default_str();
+  app.add_option("--out", f.out,
+                 "write rows.csv (the L+1 rows of each network as it finishes) + meta.json here");
+  app.add_option("--resume", f.resume,
+                 "continue the sweep in this directory (same flags): finished networks are kept");
+  app.add_flag("--force", f.force, "replace the results in an existing --out directory");
+}
+
+propagate::PropagateRequest build_propagate_request(const CLI::App& app, const PropagateFlags& f) {
+  using namespace propagate;
+  if (app.get_option("--gamma")->count() > 0 && app.get_option("--d")->count() > 0) {
+    throw UsageError("--gamma: give --gamma or --d, not both");
+  }
+  PropagateRequest req;
+  PropagatePlan& plan = req.plan;
+  plan.Ts = parse_int_axis(f.T, "--T");
+  if (app.get_option("--d")->count() > 0) {
+    plan.ds = parse_int_axis(f.d, "--d");
+    plan.gammas.clear();
+  } else {
+    plan.gammas = parse_real_axis(f.gamma, "--gamma");
+  }
+  plan.Ls = parse_int_axis(f.L, "--L");
+  plan.inputs = parse_enum_list<InputKind>(f.input, "--input", parse_input);
+  plan.variants = parse_enum_list<Variant>(f.variant, "--variant", parse_variant);
+  plan.sources = parse_enum_list<AttentionSource>(f.source, "--attention", parse_source);
+  plan.fixes = parse_enum_list<Fix>(f.fix, "--fix", parse_fix);
+  plan.layernorm = f.layernorm;
+  plan.law = parse_law(f.law);
+  plan.beta = f.beta;
+  plan.dk = f.dk;
+  plan.sigma_v = f.sigma_v;
+  plan.seed = f.seed;
+  plan.first_index = f.index;
+  plan.seeds = f.seeds;
+  plan.gradient = f.gradient;
+  check_threads(f.threads);
+  req.threads = f.threads;
+  req.backend = parse_backend(f.backend);
+  if (!f.out.empty()) req.out = f.out;
+  if (!f.resume.empty()) req.resume = f.resume;
+  req.force = f.force;
+  return req;
 }
 
 }  // namespace gapbench::cli

@@ -1,5 +1,6 @@
-// The model, solver and sweep flags shared by `gapbench sweep`, `run` and `dump`. Every flag is
-// text parsed by gapbench itself so that errors name the flag and say what to do.
+// The flags of the commands that describe matrices or networks: the model, solver and sweep flags
+// shared by `gapbench sweep`, `run` and `dump`, and those of `propagate`. Every flag is text
+// parsed by gapbench itself so that errors name the flag and say what to do.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -8,6 +9,7 @@
 #include <set>
 #include <string>
 
+#include "gapbench/propagate/propagate.hpp"
 #include "gapbench/sweep/plan.hpp"
 
 namespace gapbench::cli {
@@ -53,5 +55,25 @@ std::set<std::string> given_flags(const CLI::App& app);
 
 // Refuses a --threads outside 0 .. kMaxThreads (0: all cores).
 void check_threads(int threads);
+
+// The flags of `gapbench propagate` (lists or ranges where a sweep axis).
+struct PropagateFlags {
+  std::string T = "256", gamma = "1", d, L = "3";
+  std::string input = "isometric", variant = "plain", source = "markov", fix = "none";
+  std::string law = "exponential";
+  bool layernorm = false, gradient = false, force = false;
+  double beta = 1, sigma_v = 1;
+  std::int64_t dk = 0, index = 0, seeds = 1;
+  std::uint64_t seed = 0;
+  std::string backend = "auto";
+  int threads = 0;
+  std::string out, resume;
+};
+
+void add_propagate_flags(CLI::App& app, PropagateFlags& flags);
+
+// The request the flags describe (its command line left empty).
+propagate::PropagateRequest build_propagate_request(const CLI::App& app,
+                                                    const PropagateFlags& flags);
 
 }  // namespace gapbench::cli

@@ -53,6 +53,35 @@ inline void gemv(CBLAS_ORDER order, CBLAS_TRANSPOSE ta, std::int64_t m, std::int
   cblas_dgemv(order, ta, m, n, alpha, a, lda, x, 1, beta, y, 1);
 }
 
+inline void scal(std::int64_t n, float alpha, float* x) { cblas_sscal(n, alpha, x, 1); }
+inline void scal(std::int64_t n, double alpha, double* x) { cblas_dscal(n, alpha, x, 1); }
+
+// C (n x n, the `uplo` triangle) = A A^T or A^T A (trans), alpha 1 and beta 0.
+inline void syrk(CBLAS_ORDER order, CBLAS_UPLO uplo, CBLAS_TRANSPOSE trans, std::int64_t n,
+                 std::int64_t k, const float* a, std::int64_t lda, float* c, std::int64_t ldc) {
+  cblas_ssyrk(order, uplo, trans, n, k, 1.0f, a, lda, 0.0f, c, ldc);
+}
+inline void syrk(CBLAS_ORDER order, CBLAS_UPLO uplo, CBLAS_TRANSPOSE trans, std::int64_t n,
+                 std::int64_t k, const double* a, std::int64_t lda, double* c, std::int64_t ldc) {
+  cblas_dsyrk(order, uplo, trans, n, k, 1.0, a, lda, 0.0, c, ldc);
+}
+
+// QR of the column-major m x n matrix a (m >= n), then its first k columns of Q in place.
+inline lapack_int geqrf(std::int64_t m, std::int64_t n, float* a, std::int64_t lda, float* tau) {
+  return LAPACKE_sgeqrf(LAPACK_COL_MAJOR, m, n, a, lda, tau);
+}
+inline lapack_int geqrf(std::int64_t m, std::int64_t n, double* a, std::int64_t lda, double* tau) {
+  return LAPACKE_dgeqrf(LAPACK_COL_MAJOR, m, n, a, lda, tau);
+}
+inline lapack_int orgqr(std::int64_t m, std::int64_t n, std::int64_t k, float* a, std::int64_t lda,
+                        const float* tau) {
+  return LAPACKE_sorgqr(LAPACK_COL_MAJOR, m, n, k, a, lda, tau);
+}
+inline lapack_int orgqr(std::int64_t m, std::int64_t n, std::int64_t k, double* a,
+                        std::int64_t lda, const double* tau) {
+  return LAPACKE_dorgqr(LAPACK_COL_MAJOR, m, n, k, a, lda, tau);
+}
+
 // Singular values only (jobz = 'N') of a row-major m x n matrix, destroyed on return. The
 // buffer is handed to LAPACK as the column-major n x m matrix A^T, which has the same singular
 // values: LAPACKE's row-major path would first make a transposed copy (T^2 more memory).

@@ -5,10 +5,9 @@
 #include <limits>
 
 #include "gapbench/cpu/blas.hpp"
-#include "gapbench/cpu/cpu_backend.hpp"
 #include "gapbench/cpu/generate.hpp"
 #include "gapbench/entries.hpp"
-#include "gapbench/solvers/iterative.hpp"
+#include "gapbench/row_stats.hpp"
 
 namespace gapbench::cpu {
 namespace {
@@ -70,13 +69,6 @@ std::int64_t FusedOperator<Real>::bytes() const {
 }
 
 template <typename Real>
-std::int64_t FusedOperator<Real>::valid_in_tile(std::int64_t i, std::int64_t j0,
-                                                std::int64_t nj) const {
-  if (!m_causal) return nj;
-  return std::clamp<std::int64_t>(i + 1 - j0, 0, nj);
-}
-
-template <typename Real>
 void FusedOperator<Real>::raw_tile(std::int64_t i0, std::int64_t ni, std::int64_t j0,
                                    std::int64_t nj, Real* tile) const {
   if (m_source == Source::kAttention) {
@@ -85,7 +77,7 @@ void FusedOperator<Real>::raw_tile(std::int64_t i0, std::int64_t ni, std::int64_
                nj);
     for (std::int64_t r = 0; r < ni; ++r) {
       Real* row = tile + r * nj;
-      const std::int64_t valid = valid_in_tile(i0 + r, j0, nj);
+      const std::int64_t valid = attended_in(i0 + r, j0, nj, m_causal);
       for (std::int64_t c = 0; c < valid; ++c) row[c] *= m_logit_scale;
     }
     return;
@@ -108,7 +100,7 @@ void FusedOperator<Real>::normalised_tile(std::int64_t i0, std::int64_t ni, std:
   for (std::int64_t r = 0; r < ni; ++r) {
     Real* row = tile + r * nj;
     const std::int64_t i = i0 + r;
-    const std::int64_t valid = valid_in_tile(i, j0, nj);
+    const std::int64_t valid = attended_in(i, j0, nj, m_causal);
     const Real row_max = m_row_max[i], inv = m_row_inv[i];
     if (m_logits) {
       for (std::int64_t c = 0; c < valid; ++c) row[c] = softmax_weight(row[c], row_max) * inv;
@@ -127,63 +119,43 @@ void FusedOperator<Real>::compute_row_statistics() {
   const std::int64_t T = m_T;
   m_row_max.assign(static_cast<std::size_t>(T), Real(0));
   m_row_inv.assign(static_cast<std::size_t>(T), Real(0));
-  std::vector<double> row_sq(static_cast<std::size_t>(T), 0.0);
+  std::vector<RowSquares> row_squares(static_cast<std::size_t>(T));
   const SerialBlas serial;
 #pragma omp parallel
   {
     std::vector<Real> tile(static_cast<std::size_t>(kTileRows * kTileCols));
-    std::vector<double> m(kTileRows), l(kTileRows), s2(kTileRows);
+    std::vector<MaxSum> stats(kTileRows);
 #pragma omp for schedule(dynamic)
     for (std::int64_t ib = 0; ib < blocks(T, kTileRows); ++ib) {
       const std::int64_t i0 = ib * kTileRows, ni = std::min(kTileRows, T - i0);
-      std::fill(m.begin(), m.end(), m_logits ? -std::numeric_limits<double>::infinity() : 0.0);
-      std::fill(l.begin(), l.end(), 0.0);
-      std::fill(s2.begin(), s2.end(), 0.0);
+      std::fill(stats.begin(), stats.end(), empty_row(m_logits));
       const std::int64_t j_end = m_causal ? i0 + ni : T;
       for (std::int64_t j0 = 0; j0 < j_end; j0 += kTileCols) {
         const std::int64_t nj = std::min(kTileCols, j_end - j0);
         raw_tile(i0, ni, j0, nj, tile.data());
         for (std::int64_t r = 0; r < ni; ++r) {
           const Real* row = tile.data() + r * nj;
-          const std::int64_t valid = valid_in_tile(i0 + r, j0, nj);
+          const std::int64_t valid = attended_in(i0 + r, j0, nj, m_causal);
           if (valid == 0) continue;
+          MaxSum& acc = stats[r];
           if (!m_logits) {
-            for (std::int64_t c = 0; c < valid; ++c) {
-              const double w = row[c];
-              l[r] += w;
-              s2[r] += w * w;
-            }
+            for (std::int64_t c = 0; c < valid; ++c) add_weight(acc, row[c]);
             continue;
           }
-          const double tile_max = *std::max_element(row, row + valid);
-          if (tile_max > m[r]) {
-            const double shrink = std::exp(m[r] - tile_max);
-            l[r] *= shrink;
-            s2[r] *= shrink * shrink;
-            m[r] = tile_max;
-          }
+          raise_max(acc, *std::max_element(row, row + valid));
           for (std::int64_t c = 0; c < valid; ++c) {
-            const double e = std::exp(static_cast<double>(row[c]) - m[r]);
-            l[r] += e;
-            s2[r] += e * e;
+            add_weight(acc, std::exp(static_cast<double>(row[c]) - acc.max));
           }
         }
       }
       for (std::int64_t r = 0; r < ni; ++r) {
-        m_row_max[i0 + r] = static_cast<Real>(m[r]);
-        m_row_inv[i0 + r] = static_cast<Real>(1.0 / l[r]);
-        row_sq[i0 + r] = s2[r] / (l[r] * l[r]);
+        m_row_max[i0 + r] = static_cast<Real>(stats[r].max);
+        m_row_inv[i0 + r] = static_cast<Real>(1.0 / stats[r].sum);
+        row_squares[i0 + r] = row_squares_from_sum_sq(normalised_sum_sq(stats[r]), T);
       }
     }
   }
-  // Each row of A sums to 1 over all T columns, so sum_j (a_ij - 1/T)^2 = sum_j a_ij^2 - 1/T.
-  double sq = 0, perp_sq = 0;
-  for (std::int64_t i = 0; i < T; ++i) {  // row order: independent of the thread count
-    sq += row_sq[i];
-    perp_sq += row_sq[i] - 1.0 / static_cast<double>(T);
-  }
-  m_sums.frob_sq = m_fix == Fix::kCenter ? perp_sq : sq;
-  m_sums.frob_perp_sq = perp_sq;
+  m_sums = sum_rows(row_squares, m_fix);
 }
 
 // Y -= (1/T) 1 (1^T X): the fix's rank-one term, for A X and A^T X alike.
@@ -258,18 +230,7 @@ void FusedOperator<Real>::apply_transpose(BlockView<const Real> x, BlockView<Rea
   subtract_fix(x, y);
 }
 
-template <typename Real>
-SolveResult solve_fused(const FusedOperator<Real>& op, const SolverOptions& options,
-                        Precision precision, std::uint64_t seed) {
-  HostBlockOps<Real> ops;
-  return solve_iterative<Real>(op, ops, options, precision, seed, kFusedPreferredBlock);
-}
-
 template class FusedOperator<float>;
 template class FusedOperator<double>;
-template SolveResult solve_fused<float>(const FusedOperator<float>&, const SolverOptions&,
-                                        Precision, std::uint64_t);
-template SolveResult solve_fused<double>(const FusedOperator<double>&, const SolverOptions&,
-                                         Precision, std::uint64_t);
 
 }  // namespace gapbench::cpu

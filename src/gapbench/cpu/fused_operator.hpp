@@ -19,15 +19,14 @@
 #include <cstdint>
 #include <vector>
 
+#include "gapbench/device.hpp"
 #include "gapbench/metrics.hpp"
 #include "gapbench/model.hpp"
-#include "gapbench/operator.hpp"
-#include "gapbench/solvers/solver_types.hpp"
 
 namespace gapbench::cpu {
 
 template <typename Real>
-class FusedOperator final : public LinearOperator<Real> {
+class FusedOperator final : public MatrixFreeOperator<Real> {
  public:
   // softmax_row(logit_scale * Q K^T) under the causal mask when `causal`, then `fix`; Q and K
   // row-major T x dk.
@@ -43,7 +42,7 @@ class FusedOperator final : public LinearOperator<Real> {
   void apply_transpose(BlockView<const Real> x, BlockView<Real> y) const override;
 
   // The Frobenius sums of the matrix, from the row statistics (as generate_dense returns them).
-  FrobeniusSums sums() const { return m_sums; }
+  FrobeniusSums sums() const override { return m_sums; }
   // Bytes held (factors and row statistics), for memory planning and reports.
   std::int64_t bytes() const;
 
@@ -60,8 +59,6 @@ class FusedOperator final : public LinearOperator<Real> {
   // The tile of A itself (normalised; the fix is not applied), masked entries 0.
   void normalised_tile(std::int64_t i0, std::int64_t ni, std::int64_t j0, std::int64_t nj,
                        Real* tile) const;
-  // Number of valid columns of row i in [j0, j0 + nj) (the causal mask).
-  std::int64_t valid_in_tile(std::int64_t i, std::int64_t j0, std::int64_t nj) const;
   void subtract_fix(BlockView<const Real> x, BlockView<Real> y) const;
 
   Source m_source = Source::kAttention;
@@ -81,15 +78,5 @@ class FusedOperator final : public LinearOperator<Real> {
   std::vector<Real> m_row_max, m_row_inv;
   FrobeniusSums m_sums;
 };
-
-// Lanczos block for fused operators: one tile of A serves the whole block, so a product costs
-// about the same for 1 or 8 vectors.
-inline constexpr int kFusedPreferredBlock = 8;
-
-// The iterative solver of `options` (lanczos or rsvd) on `op` with host block operations and,
-// unless --block is given, blocks of kFusedPreferredBlock.
-template <typename Real>
-SolveResult solve_fused(const FusedOperator<Real>& op, const SolverOptions& options,
-                        Precision precision, std::uint64_t seed);
 
 }  // namespace gapbench::cpu

@@ -6,6 +6,8 @@
 
 #include "gapbench/cpu/blas.hpp"
 #include "gapbench/entries.hpp"
+#include "gapbench/factors.hpp"
+#include "gapbench/row_stats.hpp"
 
 namespace gapbench::cpu {
 namespace {
@@ -26,30 +28,17 @@ void normalise_row(Real* row, std::int64_t T, std::int64_t valid, bool logits) {
   std::fill(row + valid, row + T, Real(0));
 }
 
-// Applies the fix to one normalised row and adds its Frobenius sums to `stats`.
+// Applies the fix to one normalised row and returns its sums of squares.
 template <typename Real>
-void finish_row(Real* row, std::int64_t T, Fix fix, FrobeniusSums& stats) {
+RowSquares finish_row(Real* row, std::int64_t T, Fix fix) {
   const Real shift = fix_shift<Real>(fix, T);
   const double inv_t = 1.0 / static_cast<double>(T);
-  double sq = 0, perp_sq = 0;
+  RowSquares sums{0.0, 0.0};
   for (std::int64_t j = 0; j < T; ++j) {
-    const double v = row[j];
-    sq += v * v;
-    perp_sq += (v - inv_t) * (v - inv_t);
+    add_entry(sums, row[j], inv_t);
     row[j] -= shift;
   }
-  stats.frob_sq += fix == Fix::kCenter ? perp_sq : sq;
-  stats.frob_perp_sq += perp_sq;
-}
-
-// Sums the per-row stats in row order so the total does not depend on the thread count.
-FrobeniusSums sum_rows(const std::vector<FrobeniusSums>& rows) {
-  FrobeniusSums total;
-  for (const auto& r : rows) {
-    total.frob_sq += r.frob_sq;
-    total.frob_perp_sq += r.frob_perp_sq;
-  }
-  return total;
+  return sums;
 }
 
 template <typename Real>
@@ -58,7 +47,7 @@ FrobeniusSums generate_markov(const ModelSpec& spec, std::uint64_t seed, std::ui
   const std::int64_t T = spec.T;
   const bool logits = markov_uses_logits(spec.law);
   const Real beta = static_cast<Real>(spec.beta);
-  std::vector<FrobeniusSums> row_stats(static_cast<std::size_t>(T));
+  std::vector<RowSquares> row_stats(static_cast<std::size_t>(T));
 #pragma omp parallel for schedule(static)
   for (std::int64_t i = 0; i < T; ++i) {
     Real* row = a + i * T;
@@ -67,9 +56,9 @@ FrobeniusSums generate_markov(const ModelSpec& spec, std::uint64_t seed, std::ui
                                       static_cast<std::uint32_t>(j));
     }
     normalise_row(row, T, T, logits);
-    finish_row(row, T, spec.fix, row_stats[i]);
+    row_stats[i] = finish_row(row, T, spec.fix);
   }
-  return sum_rows(row_stats);
+  return sum_rows(row_stats, spec.fix);
 }
 
 template <typename Real>
@@ -107,16 +96,16 @@ FrobeniusSums attention_from_factors(std::int64_t T, std::int64_t dk, const Real
                                      Real* a) {
   // Logits without their scale: a = Q K^T, row-major.
   deterministic_gemm(/*transpose_b=*/true, T, T, dk, queries, keys, a);
-  std::vector<FrobeniusSums> row_stats(static_cast<std::size_t>(T));
+  std::vector<RowSquares> row_stats(static_cast<std::size_t>(T));
 #pragma omp parallel for schedule(static)
   for (std::int64_t i = 0; i < T; ++i) {
     Real* row = a + i * T;
-    const std::int64_t valid = causal ? i + 1 : T;
+    const std::int64_t valid = attended_in(i, 0, T, causal);
     for (std::int64_t j = 0; j < valid; ++j) row[j] *= logit_scale;
     normalise_row(row, T, valid, /*logits=*/true);
-    finish_row(row, T, fix, row_stats[i]);
+    row_stats[i] = finish_row(row, T, fix);
   }
-  return sum_rows(row_stats);
+  return sum_rows(row_stats, fix);
 }
 
 template <typename Real>
@@ -150,26 +139,22 @@ template void round_logits_inputs<double>(LogitsPrecision, std::vector<double>&)
 template <typename Real>
 AttentionFactors<Real> attention_factors(const ModelSpec& spec, std::uint64_t seed,
                                          std::uint32_t index) {
-  const Real sigma = static_cast<Real>(spec.weight_sigma());
-  if (spec.input == InputKind::kIsometric) {
-    // X with orthonormal rows and i.i.d. N(0, sigma^2) weights give exactly independent Q, K
-    // with i.i.d. N(0, sigma^2) entries (PAPER.md), so no T x d matrix is needed.
-    AttentionFactors<Real> f{
-        gaussian_matrix<Real>(Stream::kQueries, sigma, seed, index, spec.T, spec.dk),
-        gaussian_matrix<Real>(Stream::kKeys, sigma, seed, index, spec.T, spec.dk)};
-    round_logits_inputs(spec.logits, f.queries);
-    round_logits_inputs(spec.logits, f.keys);
-    return f;
-  }
-  const Real x_scale = static_cast<Real>(1.0 / std::sqrt(static_cast<double>(spec.d)));
-  const auto x = gaussian_matrix<Real>(Stream::kInputs, x_scale, seed, index, spec.T, spec.d);
-  const auto wq = gaussian_matrix<Real>(Stream::kQueryWeights, sigma, seed, index, spec.d, spec.dk);
-  const auto wk = gaussian_matrix<Real>(Stream::kKeyWeights, sigma, seed, index, spec.d, spec.dk);
+  const AttentionRecipe r = attention_recipe(spec);
+  const auto draw = [&](const FactorDraw& f) {
+    return gaussian_matrix<Real>(f.stream, static_cast<Real>(f.scale), seed, index, f.rows, f.cols);
+  };
   AttentionFactors<Real> f;
-  f.queries.resize(static_cast<std::size_t>(spec.T * spec.dk));
-  f.keys.resize(f.queries.size());
-  deterministic_gemm(false, spec.T, spec.dk, spec.d, x.data(), wq.data(), f.queries.data());
-  deterministic_gemm(false, spec.T, spec.dk, spec.d, x.data(), wk.data(), f.keys.data());
+  if (r.direct) {
+    f = {draw(r.q), draw(r.k)};
+  } else {
+    const auto x = draw(r.x);
+    const auto wq = draw(r.wq);
+    const auto wk = draw(r.wk);
+    f.queries.resize(static_cast<std::size_t>(spec.T * spec.dk));
+    f.keys.resize(f.queries.size());
+    deterministic_gemm(false, spec.T, spec.dk, spec.d, x.data(), wq.data(), f.queries.data());
+    deterministic_gemm(false, spec.T, spec.dk, spec.d, x.data(), wk.data(), f.keys.data());
+  }
   round_logits_inputs(spec.logits, f.queries);
   round_logits_inputs(spec.logits, f.keys);
   return f;
@@ -208,7 +193,7 @@ Real generate_entry(const ModelSpec& spec, std::uint64_t seed, std::uint32_t ind
   } else {
     const AttentionFactors<Real> f = attention_factors<Real>(spec, seed, index);
     const Real scale = attention_logit_scale(static_cast<Real>(spec.beta), spec.dk);
-    valid = spec.causal ? row + 1 : T;
+    valid = attended_in(row, 0, T, spec.causal);
     for (std::int64_t j = 0; j < valid; ++j) {
       Real dot = 0;
       for (std::int64_t c = 0; c < spec.dk; ++c) {

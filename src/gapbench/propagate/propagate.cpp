@@ -1,34 +1,23 @@
 #include "gapbench/propagate/propagate.hpp"
 
-#include <cblas.h>
 #include <fmt/format.h>
-#include <lapacke.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <iostream>
 #include <limits>
-#include <system_error>
 
-#include "gapbench/build_info.hpp"
-#include "gapbench/cpu/cpu_backend.hpp"
-#include "gapbench/cpu/generate.hpp"
+#include "gapbench/backend.hpp"
+#include "gapbench/cpu/cpu_device.hpp"
 #include "gapbench/entries.hpp"
 #include "gapbench/error.hpp"
 #include "gapbench/rng.hpp"
 #include "gapbench/solvers/lanczos.hpp"
+#include "gapbench/solvers/small_dense.hpp"
 #include "gapbench/sweep/plan.hpp"
-#include "gapbench/sweep/results.hpp"
-#include "gapbench/sweep/runner.hpp"
-#include "gapbench/sweep/stop_signals.hpp"
+#include "gapbench/sweep/results_run.hpp"
 #include "gapbench/text.hpp"
-
-extern "C" {
-void openblas_set_num_threads(int);
-int openblas_get_num_threads(void);
-char* openblas_get_config(void);
-}
 
 namespace gapbench::propagate {
 namespace {
@@ -42,37 +31,7 @@ std::uint32_t matrix_index(const PropagateOptions& o, int layer) {
   return static_cast<std::uint32_t>(static_cast<std::int64_t>(o.index) * kMaxLayers + layer);
 }
 
-// A serial sum, so the norm (and everything rescaled by it) does not depend on the thread count
-// as a threaded reduction would.
-double frobenius(const std::vector<double>& x) {
-  double sum = 0;
-  for (const double v : x) sum += v * v;
-  return std::sqrt(sum);
-}
-
-// Divides x by its Frobenius norm; returns ln of that norm (-inf for a zero matrix, left as is).
-double rescale(std::vector<double>& x) {
-  const double norm = frobenius(x);
-  if (norm > 0) cblas_dscal(x.size(), 1.0 / norm, x.data(), 1);
-  return std::log(norm);
-}
-
-// Each row to zero mean and unit variance (population variance, no epsilon, no affine); a row of
-// zero variance becomes zero.
-void layer_norm(std::vector<double>& x, std::int64_t T, std::int64_t d) {
-#pragma omp parallel for schedule(static)
-  for (std::int64_t i = 0; i < T; ++i) {
-    double* row = x.data() + i * d;
-    double mean = 0;
-    for (std::int64_t j = 0; j < d; ++j) mean += row[j];
-    mean /= static_cast<double>(d);
-    double var = 0;
-    for (std::int64_t j = 0; j < d; ++j) var += (row[j] - mean) * (row[j] - mean);
-    var /= static_cast<double>(d);
-    const double inv = var > 0 ? 1.0 / std::sqrt(var) : 0.0;
-    for (std::int64_t j = 0; j < d; ++j) row[j] = (row[j] - mean) * inv;
-  }
-}
+double gib(std::int64_t bytes) { return static_cast<double>(bytes) / (1 << 30); }
 
 ModelSpec markov_spec(const PropagateOptions& o) {
   ModelSpec spec;
@@ -84,43 +43,109 @@ ModelSpec markov_spec(const PropagateOptions& o) {
   return spec;
 }
 
-// A(X) for the true X = exp(log_scale) * xs: logits beta exp(2 log_scale) (xs W_Q)(xs W_K)^T /
-// sqrt(dk). The logit scale is capped at e^230 (~1e100): beyond it every row is one-hot anyway,
-// and the cap keeps the logits finite.
-void attention_matrix(const PropagateOptions& o, int layer, const std::vector<double>& xs,
-                      double log_scale, std::vector<double>& a) {
-  const std::int64_t dk = o.key_dim();
-  const std::uint32_t idx = matrix_index(o, layer);
-  const auto wq = cpu::gaussian_matrix<double>(Stream::kQueryWeights, 1.0, o.seed, idx, o.d, dk);
-  const auto wk = cpu::gaussian_matrix<double>(Stream::kKeyWeights, 1.0, o.seed, idx, o.d, dk);
-  std::vector<double> q(static_cast<std::size_t>(o.T * dk)), k(q.size());
-  cpu::deterministic_gemm(false, o.T, dk, o.d, xs.data(), wq.data(), q.data());
-  cpu::deterministic_gemm(false, o.T, dk, o.d, xs.data(), wk.data(), k.data());
-  const double log_logit_scale =
-      std::log(o.beta) + 2 * log_scale - 0.5 * std::log(static_cast<double>(dk));
-  const double logit_scale = std::exp(std::min(log_logit_scale, 230.0));
-  cpu::attention_from_factors<double>(o.T, dk, q.data(), k.data(), logit_scale, false, o.fix,
-                                      a.data());
-}
+using Mat = Matrix<double>;
 
-// Largest eigenvalue of a symmetric positive semidefinite m x m matrix (full storage): LAPACK
-// below 512, Lanczos (k = 1, float64 tolerance) above.
-double top_eigenvalue(const std::vector<double>& g, std::int64_t m) {
-  constexpr std::int64_t kExactBelow = 512;
-  if (m <= kExactBelow) {
-    std::vector<double> copy = g, w(static_cast<std::size_t>(m));
-    GAPBENCH_LAPACK_CHECK(LAPACKE_dsyevd(LAPACK_ROW_MAJOR, 'N', 'U', m, copy.data(), m, w.data()));
-    return w.back();
+// The network's steps over one device's float64 stages: everything below is written once, for
+// the CPU and the GPU.
+class Network {
+ public:
+  Network(Device& device, const PropagateOptions& o) : m_st(device.stages<double>()), m_o(o) {}
+
+  Stages<double>& stages() { return m_st; }
+
+  Mat input() {
+    Mat x = m_st.allocate(m_o.T, m_o.d);
+    const std::uint32_t idx = matrix_index(m_o, 0);
+    if (m_o.input == InputKind::kGaussian) {
+      m_st.fill_gaussian(x, Stream::kInputs, 1.0 / std::sqrt(static_cast<double>(m_o.d)), m_o.seed,
+                         idx);
+    } else {
+      m_st.fill_gaussian(x, Stream::kInputs, 1.0, m_o.seed, idx);
+      m_st.orthonormalize_rows(x);
+    }
+    return x;
   }
-  SolverOptions options;
-  options.kind = SolverKind::kLanczos;
-  options.k = 1;
-  LanczosPlan plan = plan_lanczos(options, Precision::kFloat64, m, 1);
-  cpu::DenseOperator<double> op(g.data(), m, m);
-  cpu::HostBlockOps<double> ops;
-  const SolveResult r = lanczos_top_k<double>(op, ops, plan);
-  if (!r.converged) throw Error("propagate: Lanczos did not converge on the Gram matrix");
-  return r.values.at(0);
+
+  Mat value_weights(int layer) {
+    Mat w = m_st.allocate(m_o.d, m_o.d);
+    m_st.fill_gaussian(w, Stream::kValueWeights, m_o.sigma_v, m_o.seed, matrix_index(m_o, layer));
+    return w;
+  }
+
+  // A_l of the markov source, generated into a fresh T x T matrix.
+  DenseBatch<double> markov(int layer) {
+    return m_st.generate(markov_spec(m_o), m_o.seed, {matrix_index(m_o, layer)});
+  }
+
+  // A(X) for the true X = exp(log_scale) * xs: logits beta exp(2 log_scale) (xs W_Q)(xs W_K)^T /
+  // sqrt(dk). The logit scale is capped at e^230 (~1e100): beyond it every row is one-hot
+  // anyway, and the cap keeps the logits finite.
+  void attention(int layer, const Mat& xs, double log_scale, Mat& a) {
+    const std::int64_t dk = m_o.key_dim();
+    const std::uint32_t idx = matrix_index(m_o, layer);
+    Mat wq = m_st.allocate(m_o.d, dk), wk = m_st.allocate(m_o.d, dk);
+    m_st.fill_gaussian(wq, Stream::kQueryWeights, 1.0, m_o.seed, idx);
+    m_st.fill_gaussian(wk, Stream::kKeyWeights, 1.0, m_o.seed, idx);
+    Mat q = m_st.allocate(m_o.T, dk), k = m_st.allocate(m_o.T, dk);
+    m_st.gemm(xs, wq, false, q);
+    m_st.gemm(xs, wk, false, k);
+    const double log_logit_scale =
+        std::log(m_o.beta) + 2 * log_scale - 0.5 * std::log(static_cast<double>(dk));
+    const double logit_scale = std::exp(std::min(log_logit_scale, 230.0));
+    m_st.attention_from_factors(q, k, logit_scale, false, m_o.fix, a.data());
+  }
+
+  // Divides x by its Frobenius norm; returns ln of that norm (-inf for a zero matrix, left as
+  // is).
+  double rescale(Mat& x) {
+    const double norm = m_st.frobenius_norm(x);
+    if (norm > 0) m_st.scale(x, 1.0 / norm);
+    return std::log(norm);
+  }
+
+  // The metrics of x (any scale); log_frob, log_grad_sq and timings unset.
+  LayerResult metrics(const Mat& x) {
+    LayerResult r;
+    const std::int64_t m = std::min(x.rows(), x.cols());
+    // Gram matrix of the smaller side: its trace is sum s_i^2, its Frobenius norm^2 sum s_i^4.
+    Mat g = m_st.allocate(m, m);
+    m_st.gram(x, g);
+    const GramStats gs = m_st.gram_stats(g);
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    const double s1_sq = gs.trace > 0 ? top_eigenvalue(g) : nan;
+    r.stable_rank = gs.trace / s1_sq;
+    r.stable_rank4 = gs.sum_sq / (s1_sq * s1_sq);
+    const TokenStats t = m_st.token_stats(x, gs.trace);
+    r.mean_cosine = t.mean_cosine;
+    r.centered_ratio = t.centered_ratio;
+    return r;
+  }
+
+ private:
+  // Largest eigenvalue of the symmetric positive semidefinite Gram matrix: LAPACK on the host
+  // below 512, Lanczos (k = 1, float64 tolerance) on the device above.
+  double top_eigenvalue(const Mat& g) {
+    constexpr std::int64_t kExactBelow = 512;
+    const std::int64_t m = g.rows();
+    if (m <= kExactBelow) return detail::small_symmetric_top_eigenvalue(m_st.download(g), m);
+    SolverOptions options;
+    options.kind = SolverKind::kLanczos;
+    options.k = 1;
+    const LanczosPlan plan = plan_lanczos(options, Precision::kFloat64, m, 1);
+    const auto op = m_st.dense_operator(g.data(), m, m);
+    const SolveResult r = lanczos_top_k<double>(*op, m_st.block_ops(), plan);
+    if (!r.converged) throw Error("propagate: Lanczos did not converge on the Gram matrix");
+    return r.values.at(0);
+  }
+
+  Stages<double>& m_st;
+  const PropagateOptions& m_o;
+};
+
+// A CPU device that leaves the thread count as it is set, for the calls without a device.
+Device& host_device() {
+  static const std::unique_ptr<Device> device = cpu::make_cpu_device(cpu::kKeepThreads);
+  return *device;
 }
 
 }  // namespace
@@ -170,7 +195,7 @@ void validate(const PropagateOptions& o) {
     throw UsageError(fmt::format("--sigma-v: sigma_v = {} must be finite and > 0", o.sigma_v));
   }
   if (o.dk < 0) throw UsageError(fmt::format("--dk: dk = {} must be >= 1 (0: d)", o.dk));
-  if (o.source == AttentionSource::kAttention || o.law == EntryLaw::kLognormal) {
+  if (o.source == AttentionSource::kAttention || law_takes_beta(o.law)) {
     if (!(std::isfinite(o.beta) && o.beta > 0 && o.beta <= kMaxBeta)) {
       throw UsageError(
           fmt::format("--beta: beta = {} must be finite, > 0 and at most {}", o.beta, kMaxBeta));
@@ -185,104 +210,68 @@ void validate(const PropagateOptions& o) {
     throw UsageError(fmt::format("--index: {} is above the largest run index {}", o.index,
                                  (0xffffffffLL - o.L) / kMaxLayers));
   }
-  cpu::check_dense_fits(o.T, Precision::kFloat64);
+}
+
+std::int64_t network_bytes(const PropagateOptions& o) {
+  const std::int64_t T = o.T, d = o.d, dk = o.key_dim();
+  // A (T x T), X and its two products (T x d each), a weight (d x d), the Gram matrix, and for
+  // A(X) its factors and weights; the gradient pass adds R and its product (d x d each).
+  std::int64_t elements = T * T + 3 * T * d + d * d + std::min(T, d) * std::min(T, d);
+  if (o.source == AttentionSource::kAttention) elements += 2 * T * dk + 2 * d * dk;
+  if (o.gradient) elements += 2 * d * d;
+  return elements * static_cast<std::int64_t>(sizeof(double));
+}
+
+void check_fits(Device& device, const PropagateOptions& o) {
+  const std::int64_t need = network_bytes(o), budget = device.memory_budget();
+  if (need > budget) {
+    throw UsageError(fmt::format(
+        "--T: a network at T = {}, d = {} needs {:.2f} GiB but {:.2f} GiB of {} is free; lower "
+        "--T (or --gamma, --d)",
+        o.T, o.d, gib(need), gib(budget), device.memory_name()));
+  }
 }
 
 std::vector<double> input_matrix(const PropagateOptions& o) {
-  const std::uint32_t idx = matrix_index(o, 0);
-  if (o.input == InputKind::kGaussian) {
-    return cpu::gaussian_matrix<double>(Stream::kInputs, 1.0 / std::sqrt(static_cast<double>(o.d)),
-                                        o.seed, idx, o.T, o.d);
-  }
-  // Row-major T x d is column-major d x T = G^T: its QR gives orthonormal columns, i.e. rows of
-  // X_0 (d >= T). LAPACK runs on one OpenBLAS thread so that X_0 is bitwise the same for any
-  // thread count (threaded BLAS-3 inside the QR rounds differently).
-  std::vector<double> x = cpu::gaussian_matrix<double>(Stream::kInputs, 1.0, o.seed, idx, o.T, o.d);
-  std::vector<double> tau(static_cast<std::size_t>(o.T));
-  const int blas_threads = openblas_get_num_threads();
-  openblas_set_num_threads(1);
-  const lapack_int qr_info = LAPACKE_dgeqrf(LAPACK_COL_MAJOR, o.d, o.T, x.data(), o.d, tau.data());
-  const lapack_int q_info =
-      qr_info != 0 ? 0 : LAPACKE_dorgqr(LAPACK_COL_MAJOR, o.d, o.T, o.T, x.data(), o.d, tau.data());
-  openblas_set_num_threads(blas_threads);
-  GAPBENCH_LAPACK_CHECK(qr_info);
-  GAPBENCH_LAPACK_CHECK(q_info);
-  return x;
+  Network net(host_device(), o);
+  return net.stages().download(net.input());
 }
 
 std::vector<double> markov_matrix(const PropagateOptions& o, int layer) {
-  return cpu::generate_dense<double>(markov_spec(o), o.seed, matrix_index(o, layer));
+  Network net(host_device(), o);
+  return net.stages().download(net.markov(layer).matrices);
 }
 
 std::vector<double> value_weights(const PropagateOptions& o, int layer) {
-  return cpu::gaussian_matrix<double>(Stream::kValueWeights, o.sigma_v, o.seed,
-                                      matrix_index(o, layer), o.d, o.d);
+  Network net(host_device(), o);
+  return net.stages().download(net.value_weights(layer));
 }
 
 LayerResult matrix_metrics(const double* x, std::int64_t T, std::int64_t d) {
-  LayerResult r;
-  const std::int64_t m = std::min(T, d);
-  std::vector<double> g(static_cast<std::size_t>(m * m));
-  // Gram matrix of the smaller side: its trace is sum s_i^2, its Frobenius norm^2 sum s_i^4.
-  if (T <= d) {
-    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, T, d, 1.0, x, d, 0.0, g.data(), m);
-  } else {
-    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, d, T, 1.0, x, d, 0.0, g.data(), m);
-  }
-  double trace = 0, gram_sq = 0;
-  for (std::int64_t i = 0; i < m; ++i) {
-    trace += g[i * m + i];
-    gram_sq += g[i * m + i] * g[i * m + i];
-    for (std::int64_t j = i + 1; j < m; ++j) {
-      g[j * m + i] = g[i * m + j];
-      gram_sq += 2 * g[i * m + j] * g[i * m + j];
-    }
-  }
-  const double nan = std::numeric_limits<double>::quiet_NaN();
-  const double s1_sq = trace > 0 ? top_eigenvalue(g, m) : nan;
-  r.stable_rank = trace / s1_sq;
-  r.stable_rank4 = gram_sq / (s1_sq * s1_sq);
-
-  // Cosines: || sum_i x_i/|x_i| ||^2 = T + sum_{i != j} cos(x_i, x_j) (zero rows count as 0).
-  std::vector<double> unit_sum(static_cast<std::size_t>(d), 0.0), mean(unit_sum.size(), 0.0);
-  std::int64_t nonzero = 0;
-  for (std::int64_t i = 0; i < T; ++i) {
-    const double* row = x + i * d;
-    const double norm = cblas_dnrm2(d, row, 1);
-    if (norm > 0) {
-      cblas_daxpy(d, 1.0 / norm, row, 1, unit_sum.data(), 1);
-      ++nonzero;
-    }
-    cblas_daxpy(d, 1.0 / static_cast<double>(T), row, 1, mean.data(), 1);
-  }
-  const double s = cblas_dnrm2(d, unit_sum.data(), 1);
-  r.mean_cosine = (s * s - static_cast<double>(nonzero)) / (static_cast<double>(T) * (T - 1));
-  // Computed directly rather than as ||X||^2 - T |mean|^2, which cancels when tokens collapse.
-  double centered_sq = 0;
-  for (std::int64_t i = 0; i < T; ++i) {
-    for (std::int64_t j = 0; j < d; ++j) {
-      const double v = x[i * d + j] - mean[j];
-      centered_sq += v * v;
-    }
-  }
-  r.centered_ratio = std::sqrt(centered_sq / trace);
-  return r;
+  PropagateOptions o;
+  Network net(host_device(), o);
+  return net.metrics(net.stages().upload(x, T, d));
 }
 
-PropagateResult propagate(const PropagateOptions& o) {
+PropagateResult propagate(const PropagateOptions& o) { return propagate(host_device(), o); }
+
+PropagateResult propagate(Device& device, const PropagateOptions& o) {
   validate(o);
+  check_fits(device, o);
   const double nan = std::numeric_limits<double>::quiet_NaN();
   const std::int64_t T = o.T, d = o.d;
+  Network net(device, o);
+  Stages<double>& st = net.stages();
   PropagateResult result;
   result.layers.reserve(static_cast<std::size_t>(o.L) + 1);
 
   auto start = Clock::now();
-  std::vector<double> xs = input_matrix(o);
-  double log_scale = rescale(xs);
+  Mat xs = net.input();
+  double log_scale = net.rescale(xs);
   double generate_seconds = seconds_since(start);
   const auto record = [&](int layer, double layer_seconds) {
     const auto t = Clock::now();
-    LayerResult r = matrix_metrics(xs.data(), T, d);
+    LayerResult r = net.metrics(xs);
     r.layer = layer;
     r.log_frob = log_scale;
     r.log_grad_sq = nan;
@@ -292,68 +281,70 @@ PropagateResult propagate(const PropagateOptions& o) {
   };
   record(0, generate_seconds);
 
-  std::vector<double> a(static_cast<std::size_t>(T * T)), y(xs.size()), z(xs.size());
+  Mat attention = o.source == AttentionSource::kAttention ? st.allocate(T, T) : Mat();
+  Mat y = st.allocate(T, d), z = st.allocate(T, d);
   const double skip_scale =
       o.variant == Variant::kScaledSkip ? 1.0 / std::sqrt(static_cast<double>(d)) : 1.0;
   for (int l = 1; l <= o.L; ++l) {
     start = Clock::now();
+    DenseBatch<double> markov;
+    const Mat* a = &attention;
     if (o.source == AttentionSource::kMarkov) {
-      cpu::generate_dense<double>(markov_spec(o), o.seed, matrix_index(o, l), a.data());
+      markov = net.markov(l);
+      a = &markov.matrices;
     } else {
-      attention_matrix(o, l, xs, log_scale, a);
+      net.attention(l, xs, log_scale, attention);
     }
-    const std::vector<double> w = value_weights(o, l);
-    cpu::deterministic_gemm(false, T, d, d, xs.data(), w.data(), y.data());  // X W
-    cpu::deterministic_gemm(false, T, d, T, a.data(), y.data(), z.data());   // A (X W)
-    if (o.variant != Variant::kPlain) {
-      for (std::size_t i = 0; i < z.size(); ++i) z[i] = xs[i] + skip_scale * z[i];
-    }
+    const Mat w = net.value_weights(l);
+    st.gemm(xs, w, false, y);  // X W
+    st.gemm(*a, y, false, z);  // A (X W)
+    if (o.variant != Variant::kPlain) st.add_scaled(xs, skip_scale, z);
     if (o.layernorm) {
       // LayerNorm is scale-invariant: X_l = LN(z) whatever the scale carried so far.
-      layer_norm(z, T, d);
-      log_scale = rescale(z);
+      st.layer_norm_rows(z);
+      log_scale = net.rescale(z);
     } else {
-      log_scale += rescale(z);
+      log_scale += net.rescale(z);
     }
-    xs.swap(z);
+    std::swap(xs, z);
     record(l, seconds_since(start));
   }
 
   if (o.gradient) {
     // ||dX_L/dW_l||_F^2 = ||R_l||_F^2 ||P_l||_F^2 with P_l = (A_L...A_1) X_0 (W_1...W_{l-1}) and
     // R_l = W_{l+1}...W_L (PAPER.md). Every product is rescaled, its log norm accumulated.
-    std::vector<double> p = input_matrix(o);
-    double log_p = rescale(p);
-    std::vector<double> next(p.size());
+    Mat p = net.input();
+    double log_p = net.rescale(p);
+    Mat next = st.allocate(T, d);
     for (int l = 1; l <= o.L; ++l) {
-      cpu::generate_dense<double>(markov_spec(o), o.seed, matrix_index(o, l), a.data());
-      cpu::deterministic_gemm(false, T, d, T, a.data(), p.data(), next.data());
-      p.swap(next);
-      log_p += rescale(p);
+      const DenseBatch<double> a = net.markov(l);
+      st.gemm(a.matrices, p, false, next);
+      std::swap(p, next);
+      log_p += net.rescale(p);
     }
     std::vector<double> log_p_sq(static_cast<std::size_t>(o.L) + 1), log_r_sq(log_p_sq.size());
     for (int l = 1; l <= o.L; ++l) {
       log_p_sq[l] = 2 * log_p;
       if (l == o.L) break;
-      const std::vector<double> w = value_weights(o, l);
-      cpu::deterministic_gemm(false, T, d, d, p.data(), w.data(), next.data());
-      p.swap(next);
-      log_p += rescale(p);
+      const Mat w = net.value_weights(l);
+      st.gemm(p, w, false, next);
+      std::swap(p, next);
+      log_p += net.rescale(p);
     }
-    std::vector<double> r(static_cast<std::size_t>(d * d), 0.0), r_next(r.size());
-    for (std::int64_t i = 0; i < d; ++i) r[i * d + i] = 1.0;
-    double log_r = rescale(r);
+    Mat r = st.allocate(d, d), r_next = st.allocate(d, d);
+    st.set_identity(r);
+    double log_r = net.rescale(r);
     for (int l = o.L; l >= 1; --l) {
       log_r_sq[l] = 2 * log_r;
       if (l == 1) break;
-      const std::vector<double> w = value_weights(o, l);
-      cpu::deterministic_gemm(false, d, d, d, w.data(), r.data(), r_next.data());
-      r.swap(r_next);
-      log_r += rescale(r);
+      const Mat w = net.value_weights(l);
+      st.gemm(w, r, false, r_next);
+      std::swap(r, r_next);
+      log_r += net.rescale(r);
     }
     for (int l = 1; l <= o.L; ++l) result.layers[l].log_grad_sq = log_p_sq[l] + log_r_sq[l];
   }
-  result.x = std::move(xs);
+  result.x = st.download(xs);
   return result;
 }
 
@@ -533,111 +524,70 @@ std::string format_rows(int point, const PropagateOptions& o, const PropagateRes
 }
 
 int run_sweep(const PropagateRequest& req, std::ostream& out) {
-  namespace fs = std::filesystem;
   // 1. Everything that can be refused is refused before any file is touched.
+  const ResultsTarget target{"propagate",        kPropagateSchema,      req.out,
+                             req.resume,         req.force,             std::nullopt,
+                             req.command_line,   "networks",            "gapbench propagate",
+                             " and the same flags"};
+  std::optional<nlohmann::json> stored = stored_meta(target);
   const std::vector<PlannedNetwork> points = expand_plan(req.plan);
   const nlohmann::json plan_json = plan_to_json(req.plan);
-  std::optional<nlohmann::json> stored_meta;
-  if (req.resume) {
-    if (req.out || req.force) {
-      throw UsageError("--resume: continues the sweep in its own directory; drop --out/--force");
-    }
-    stored_meta = read_resume_meta(*req.resume, kPropagateSchema, "propagate");
-    const nlohmann::json stored_plan = stored_meta->value("plan", nlohmann::json());
-    if (stored_plan != plan_json) {
-      throw UsageError(fmt::format(
-          "--resume: '{}' was made by a different plan (differs in: {}); give the same flags",
-          req.resume->string(), plan_differences(plan_json, stored_plan)));
-    }
+  if (stored) {
+    const nlohmann::json stored_plan = stored->value("plan", nlohmann::json());
+    refuse_other_plan(*req.resume, stored_plan == plan_json, plan_json, stored_plan);
   }
   if (req.force && !req.out) throw UsageError("--force: replaces an --out directory; give --out");
-  const int threads = cpu::set_threads(req.threads);
+  BackendSelection sel = make_backend(req.backend, req.threads);
+  Backend& backend = *sel.backend;
+  for (const PlannedNetwork& p : points) check_fits(backend.device(), p.options);
 
   // 2. The results directory, when asked for.
   RowsLayout layout{row_columns(), "point", "run", {}};
   for (const PlannedNetwork& p : points) layout.rows_per_key.push_back(p.options.L + 1);
-  nlohmann::json meta;
-  std::optional<ResultsDir> results;
-  if (req.resume) {
-    results.emplace(ResultsDir::resume(*req.resume, layout, /*with_values=*/false,
-                                       static_cast<int>(points.size()),
-                                       req.plan.first_index + req.plan.seeds));
-    meta = *stored_meta;
-    record_resume(meta, {{"command", req.command_line}, {"threads", threads}});
-    results->write_meta(meta);
-  } else if (req.out) {
-    meta = {{"schema", kPropagateSchema},
-            {"rng", {{"version", kRngLayoutVersion}, {"layout", kRngLayout}}},
-            {"command", req.command_line},
-            {"build", build_info()},
-            {"libraries", library_versions()},
-            {"host", host_name()},
-            {"backend", "cpu"},
-            {"blas", openblas_get_config()},
-            {"threads", threads},
-            {"plan", plan_json},
-            {"started", utc_now_iso()},
-            {"finished", nullptr},
-            {"status", "running"},
-            {"networks", 0},
-            {"resumes", nlohmann::json::array()}};
-    results.emplace(ResultsDir::create(*req.out, req.force, layout, /*with_values=*/false, meta));
-  }
+  const auto versions = backend.versions();
+  const auto threads = versions.find("threads");
+  const nlohmann::json device = {{"name", backend.name()},
+                                 {"note", sel.note},
+                                 {"device", backend.description()},
+                                 {"versions", versions}};
+  nlohmann::json fields = {{"backend", device}};
+  nlohmann::json details = {{"backend", backend.name()}, {"device", backend.description()}};
+  if (threads != versions.end()) fields["threads"] = details["threads"] = std::stoi(threads->second);
+  ResultsRun run(target, std::move(stored), plan_json, layout, /*with_values=*/false,
+                 static_cast<int>(points.size()), req.plan.first_index + req.plan.seeds, fields,
+                 details);
+  ResultsDir* results = run.dir();
+  std::cerr << sel.note << "; device: " << backend.description() << '\n';
   if (results) std::cerr << "results: " << results->path().string() << '\n';
 
   // 3. The networks, T outermost, each run of a point in turn.
-  const std::int64_t total = static_cast<std::int64_t>(points.size()) * req.plan.seeds;
   std::int64_t kept = 0;
-  StopSignals signals;
-  bool interrupted = false;
-  const auto finish = [&](const std::string& status) {
-    if (!results) return;
-    meta["status"] = status;
-    meta["networks"] = kept;
-    meta["finished"] = utc_now_iso();
-    results->write_meta(meta);
-  };
-  try {
-    for (const PlannedNetwork& p : points) {
-      for (std::int64_t i = 0; i < req.plan.seeds && !interrupted; ++i) {
-        PropagateOptions o = p.options;
-        o.index = static_cast<std::uint32_t>(req.plan.first_index + i);
-        if (results && results->done(p.point, o.index)) {
-          ++kept;
-          continue;
+  const int code = run.run(
+      [&] {
+        for (const PlannedNetwork& p : points) {
+          for (std::int64_t i = 0; i < req.plan.seeds; ++i) {
+            PropagateOptions o = p.options;
+            o.index = static_cast<std::uint32_t>(req.plan.first_index + i);
+            if (results && results->done(p.point, o.index)) {
+              ++kept;
+              continue;
+            }
+            if (run.stopped()) return true;
+            const PropagateResult r = propagate(backend.device(), o);
+            print_network(out, p.point, o, r);
+            if (results) results->append_row(format_rows(p.point, o, r));  // one write(2)
+            ++kept;
+            if (run.stopped()) return true;
+          }
         }
-        interrupted = signals.stopped();
-        if (interrupted) break;
-        const PropagateResult r = propagate(o);
-        print_network(out, p.point, o, r);
-        if (results) results->append_row(format_rows(p.point, o, r));  // one write(2)
-        ++kept;
-        interrupted = signals.stopped();
-      }
-      if (interrupted) break;
-    }
-  } catch (const std::exception& e) {
-    meta["error"] = e.what();
-    finish("failed");
-    throw;
-  }
-  finish(interrupted ? "interrupted" : "complete");
+        return false;
+      },
+      [&] { return kept; });
   out << std::flush;
-  if (interrupted) {
-    if (results) {
-      std::cerr << fmt::format(
-          "interrupted: {} of {} networks kept in {}; continue with: gapbench propagate --resume "
-          "{} and the same flags\n",
-          kept, total, results->path().string(), results->path().string());
-    } else {
-      std::cerr << fmt::format("interrupted after {} of {} networks\n", kept, total);
-    }
-    return kExitInterrupted;
-  }
-  if (results) {
+  if (code == 0 && results) {
     out << fmt::format("{} networks in {}\n", kept, (results->path() / "rows.csv").string());
   }
-  return 0;
+  return code;
 }
 
 }  // namespace gapbench::propagate

@@ -1,5 +1,6 @@
-// Signal propagation through an attention-only network (PAPER.md, "Signal propagation"), on the
-// CPU in float64.
+// Signal propagation through an attention-only network (PAPER.md, "Signal propagation"), in
+// float64 on any device: the network's steps are written once over the device's stages
+// (device.hpp: generation, GEMM, LayerNorm, norms), cuBLAS on a GPU, OpenBLAS on the CPU.
 //
 // X_0 (T x d, row-major; row i is token i) is isometric (X_0 X_0^T = I_T, needs d >= T) or
 // gaussian (entries N(0, 1/d)). Layer l = 1..L:
@@ -7,14 +8,15 @@
 //   skip         X_l = X_{l-1} + A_l X_{l-1} W_l
 //   scaled-skip  X_l = X_{l-1} + A_l X_{l-1} W_l / sqrt(d)
 // then, with LayerNorm, each token's features are set to zero mean and unit variance (no affine).
-// W_l (d x d) has entries N(0, sigma_v^2). A_l is a fresh random Markov matrix (`markov`, from
-// cpu::generate_dense) or the input-dependent A(X_{l-1}) = softmax_row(beta (X W_Q)(X W_K)^T /
+// W_l (d x d) has entries N(0, sigma_v^2). A_l is a fresh random Markov matrix (`markov`, the
+// device's generation stage) or the input-dependent A(X_{l-1}) = softmax_row(beta (X W_Q)(X W_K)^T /
 // sqrt(dk)) with W_Q, W_K (d x dk) entries N(0, 1) (`attention`); either with the fix.
 //
 // Random numbers: every draw of run `index` and layer l uses matrix index
 // index * kMaxLayers + l (layer 0: X_0 from stream kInputs; layer l: A_l from kMarkovEntries,
 // W_Q, W_K, W_l from kQueryWeights, kKeyWeights, kValueWeights), so a run depends only on
-// (options, seed, index), never on the thread count (fixed-panel GEMMs).
+// (options, seed, index) and the device: on the CPU never on the thread count (fixed-panel GEMMs),
+// on a GPU the same to rounding.
 //
 // X is kept divided by its Frobenius norm, with the log of that norm carried alongside, so
 // nothing overflows (with A the norm grows about d-fold per layer); every metric is
@@ -30,6 +32,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "gapbench/backend.hpp"
+#include "gapbench/device.hpp"
 #include "gapbench/model.hpp"
 
 namespace gapbench::propagate {
@@ -71,8 +75,8 @@ struct PropagateOptions {
 
 // Throws UsageError naming the flag for: T < 2, d < 1, L < 1 or >= kMaxLayers, isometric input
 // with d < T (--gamma/--d), sigma_v <= 0 or not finite, beta out of range, dk < 0, --gradient
-// on a nonlinear model, index * kMaxLayers + L beyond 2^32 - 1, and a T x T matrix that does not
-// fit in memory (--T).
+// on a nonlinear model, and index * kMaxLayers + L beyond 2^32 - 1. Memory is checked against a
+// device by check_fits.
 void validate(const PropagateOptions& o);
 
 // Per-layer results, layer 0 being X_0. Every value is of the true (unrescaled) X_l.
@@ -93,7 +97,15 @@ struct PropagateResult {
   std::vector<double> x;            // X_L / ||X_L||_F, row-major T x d
 };
 
+// The network of `o` on `device` (its float64 stages); without a device, on the CPU at the
+// thread count set. Refuses (UsageError naming --T) a network that does not fit the device.
+PropagateResult propagate(Device& device, const PropagateOptions& o);
 PropagateResult propagate(const PropagateOptions& o);
+
+// Bytes of the device's memory one network of `o` holds at once; check_fits refuses (UsageError
+// naming --T) a network past the device's memory budget.
+std::int64_t network_bytes(const PropagateOptions& o);
+void check_fits(Device& device, const PropagateOptions& o);
 
 // The building blocks, regenerated alone (row-major): X_0 (T x d), A_l (T x T, markov only),
 // W_l (d x d). Used by the gradient pass and by tests that rebuild the network by hand.
@@ -158,6 +170,7 @@ struct PropagateRequest {
   std::optional<std::filesystem::path> out;     // no rows written without it (or resume)
   std::optional<std::filesystem::path> resume;  // continue the sweep in this directory
   bool force = false;
+  BackendChoice backend = BackendChoice::kAuto;
   int threads = 0;
   std::string command_line;
 };

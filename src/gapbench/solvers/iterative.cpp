@@ -14,6 +14,17 @@ void check_iterative(const SolverOptions& options, Precision precision, std::int
   if (options.kind == SolverKind::kRsvd) plan_rsvd(options, precision, dim);
 }
 
+std::int64_t iterative_workspace_elements(const SolverOptions& options, Precision precision,
+                                          std::int64_t dim, int preferred_block) {
+  if (options.kind == SolverKind::kLanczos) {
+    return workspace_elements(plan_lanczos(options, precision, dim, preferred_block), dim, dim);
+  }
+  if (options.kind == SolverKind::kRsvd) {
+    return workspace_elements(plan_rsvd(options, precision, dim), dim, dim);
+  }
+  return 0;
+}
+
 template <typename Real>
 SolveResult solve_iterative(const LinearOperator<Real>& op, BlockOps<Real>& ops,
                             const SolverOptions& options, Precision precision, std::uint64_t seed,

@@ -14,6 +14,11 @@ namespace gapbench {
 void check_iterative(const SolverOptions& options, Precision precision, std::int64_t dim,
                      int preferred_block);
 
+// Elements of the blocks the solver of `options` (lanczos or rsvd) allocates on a dim x dim
+// operator; 0 for the other solvers.
+std::int64_t iterative_workspace_elements(const SolverOptions& options, Precision precision,
+                                          std::int64_t dim, int preferred_block);
+
 // Runs options.kind (lanczos or rsvd) from the start block of Philox key `seed`.
 // `preferred_block`: the backend's lanczos block when --block is not given.
 template <typename Real>

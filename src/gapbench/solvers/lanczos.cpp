@@ -63,6 +63,13 @@ LanczosPlan plan_lanczos(const SolverOptions& options, Precision precision, std:
   return plan;
 }
 
+// V (basis + b), U (basis) and the three work blocks of LanczosRun below.
+std::int64_t workspace_elements(const LanczosPlan& plan, std::int64_t rows, std::int64_t cols) {
+  const std::int64_t b = plan.block, longest = std::max(rows, cols);
+  return (plan.basis + b) * cols + plan.basis * rows +
+         (2 * std::max<std::int64_t>(b, plan.keep) + std::max(b, std::int64_t{plan.k})) * longest;
+}
+
 namespace {
 
 template <typename Real>

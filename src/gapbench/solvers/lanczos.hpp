@@ -37,6 +37,10 @@ struct LanczosPlan {
 LanczosPlan plan_lanczos(const SolverOptions& options, Precision precision, std::int64_t dim,
                          int preferred_block);
 
+// Elements of the blocks lanczos_top_k allocates through BlockOps for an operator of rows x cols
+// (the memory plan counts them).
+std::int64_t workspace_elements(const LanczosPlan& plan, std::int64_t rows, std::int64_t cols);
+
 template <typename Real>
 SolveResult lanczos_top_k(const LinearOperator<Real>& op, BlockOps<Real>& ops,
                           const LanczosPlan& plan);

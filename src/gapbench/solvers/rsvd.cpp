@@ -45,6 +45,12 @@ RsvdPlan plan_rsvd(const SolverOptions& options, Precision precision, std::int64
   return plan;
 }
 
+// V, A^T U (cols x l), U, A V (rows x l), residuals (k) and scratch (l) of RsvdRun below.
+std::int64_t workspace_elements(const RsvdPlan& plan, std::int64_t rows, std::int64_t cols) {
+  const std::int64_t l = plan.k + plan.oversample;
+  return 2 * l * cols + 2 * l * rows + (plan.k + l) * std::max(rows, cols);
+}
+
 namespace {
 
 template <typename Real>

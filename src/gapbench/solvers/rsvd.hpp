@@ -45,6 +45,10 @@ struct RsvdPlan {
 // explicit oversampling makes k + p exceed dim. The seed is left at 0 for the caller to set.
 RsvdPlan plan_rsvd(const SolverOptions& options, Precision precision, std::int64_t dim);
 
+// Elements of the blocks rsvd_top_k allocates through BlockOps for an operator of rows x cols
+// (the memory plan counts them).
+std::int64_t workspace_elements(const RsvdPlan& plan, std::int64_t rows, std::int64_t cols);
+
 // Top plan.k singular values of `op` (descending), with iterations, passes (the growth of
 // op.passes()), residual and converged (false when max_iter ran out first). Blocks are allocated
 // through `ops`; all their work is finished when it returns.

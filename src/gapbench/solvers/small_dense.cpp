@@ -36,4 +36,10 @@ void small_symmetric_eig(const std::vector<double>& g, std::int64_t n, std::vect
   }
 }
 
+double small_symmetric_top_eigenvalue(std::vector<double> g, std::int64_t n) {
+  std::vector<double> w(static_cast<std::size_t>(n));
+  GAPBENCH_LAPACK_CHECK(LAPACKE_dsyevd(LAPACK_ROW_MAJOR, 'N', 'U', n, g.data(), n, w.data()));
+  return w.back();
+}
+
 }  // namespace gapbench::detail

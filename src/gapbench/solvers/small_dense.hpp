@@ -20,4 +20,8 @@ SmallSvd small_svd(const std::vector<double>& h, std::int64_t n);
 void small_symmetric_eig(const std::vector<double>& g, std::int64_t n, std::vector<double>& values,
                          std::vector<double>& vectors);
 
+// The largest eigenvalue of the symmetric n x n matrix g (full storage; LAPACK ?syevd, values
+// only).
+double small_symmetric_top_eigenvalue(std::vector<double> g, std::int64_t n);
+
 }  // namespace gapbench::detail

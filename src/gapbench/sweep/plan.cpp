@@ -98,7 +98,7 @@ std::vector<PlannedPoint> expand_plan(const SweepPlan& plan) {
       if (kind == ModelKind::kMarkov) {
         for (const EntryLaw law : plan.laws) {
           m.law = law;
-          if (law == EntryLaw::kLognormal) {
+          if (law_takes_beta(law)) {
             for (const double beta : plan.betas) {
               m.beta = beta;
               add(m);
@@ -138,8 +138,8 @@ std::vector<PlannedPoint> expand_plan(const SweepPlan& plan) {
 void check_flags_apply(const SweepPlan& plan, const std::set<std::string>& given) {
   const bool markov = has(plan.models, ModelKind::kMarkov);
   const bool attention = has(plan.models, ModelKind::kAttention);
-  const bool lognormal = markov && std::find(plan.laws.begin(), plan.laws.end(),
-                                             EntryLaw::kLognormal) != plan.laws.end();
+  const bool law_with_beta =
+      markov && std::any_of(plan.laws.begin(), plan.laws.end(), law_takes_beta);
   const auto refuse = [&](const std::string& flag, const std::string& why) {
     if (given.count(flag)) throw UsageError(fmt::format("{}: {}", flag, why));
   };
@@ -149,8 +149,12 @@ void check_flags_apply(const SweepPlan& plan, const std::set<std::string>& given
       refuse(flag, "applies only to --model attention");
     }
   }
-  if (!attention && !lognormal) {
-    refuse("--beta", "applies only to --model attention and to --model markov --law lognormal");
+  if (!attention && !law_with_beta) {
+    std::string laws;
+    for (const LawInfo& law : kEntryLaws) {
+      if (law_takes_beta(law.law)) laws += (laws.empty() ? "" : " or ") + std::string(law.name);
+    }
+    refuse("--beta", "applies only to --model attention and to --model markov --law " + laws);
   }
   const auto uses = [&](std::initializer_list<SolverKind> kinds) {
     return std::any_of(kinds.begin(), kinds.end(), [&](SolverKind kind) {

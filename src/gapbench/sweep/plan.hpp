@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "gapbench/backend.hpp"
+#include "gapbench/point.hpp"
 #include "gapbench/sweep/reference.hpp"
 
 namespace gapbench {
@@ -42,6 +42,8 @@ struct SweepPlan {
   bool all_values = false;
   OperatorChoice op = OperatorChoice::kAuto;           // not an axis: auto picks per point
   ReferenceChoice reference = ReferenceChoice::kNone;  // --reference (reference.hpp)
+
+  bool operator==(const SweepPlan&) const = default;
 };
 
 // One expanded point with its ordinal in the plan (the `point` column of rows.csv).

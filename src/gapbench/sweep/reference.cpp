@@ -7,6 +7,7 @@
 #include <cmath>
 #include <limits>
 
+#include "gapbench/backend.hpp"
 #include "gapbench/error.hpp"
 #include "gapbench/names.hpp"
 

@@ -13,9 +13,11 @@
 #include <tuple>
 #include <vector>
 
-#include "gapbench/backend.hpp"
+#include "gapbench/point.hpp"
 
 namespace gapbench {
+
+class Backend;
 
 enum class ReferenceChoice { kNone, kAuto };
 ReferenceChoice parse_reference(const std::string& s, const std::string& flag);

@@ -17,6 +17,7 @@
 #include "gapbench/build_info.hpp"
 #include "gapbench/error.hpp"
 #include "gapbench/rng.hpp"
+#include "gapbench/sweep/rows.hpp"
 #include "gapbench/text.hpp"
 
 namespace gapbench {
@@ -27,12 +28,6 @@ constexpr const char* kRows = "rows.csv";
 constexpr const char* kValues = "values.csv";
 constexpr const char* kMeta = "meta.json";
 constexpr const char* kValuesHeader = "point,index,rank,value\n";
-
-std::string num(double v) {
-  if (std::isnan(v)) return "";
-  return fmt::format("{:.17g}", v);
-}
-std::string num(const std::optional<double>& v) { return v ? num(*v) : ""; }
 
 std::string join(const std::vector<std::string>& fields) {
   std::string line;
@@ -58,82 +53,6 @@ void write_all(int fd, const std::string& text, const fs::path& path) {
 }
 
 }  // namespace
-
-std::vector<std::string> row_columns(int kmax, bool with_reference) {
-  std::vector<std::string> c = {"point",     "index",  "seed", "model",  "law",     "beta",    "d",
-                                "dk",        "input",  "init", "causal", "logits",  "fix",     "T",
-                                "precision", "solver", "k",    "tol",    "backend", "operator"};
-  for (int i = 1; i <= kmax; ++i) c.push_back(fmt::format("s{}", i));
-  for (const char* name : {"gap", "ratio", "frob", "frob_perp_sq", "stable_rank", "c", "s1_excess",
-                           "edge_ratio", "frob_perp_over_c2", "iterations", "restarts", "passes",
-                           "residual", "residual_estimate", "converged", "generate_s", "solve_s"}) {
-    c.push_back(name);
-  }
-  if (with_reference) {
-    for (const char* name : {"reference", "max_rel_err", "rel_err_s2"}) c.push_back(name);
-  }
-  return c;
-}
-
-std::string format_row(int point, const PointSpec& spec, std::uint64_t seed,
-                       const MatrixOutcome& outcome, const Metrics& metrics,
-                       const std::string& backend, int kmax, const ReferenceErrors* errors) {
-  const ModelSpec& m = spec.model;
-  const bool attention = m.kind == ModelKind::kAttention;
-  // tol is a setting of the iterative solvers; residuals come from them and from gesvda.
-  const bool iterative = is_iterative(spec.solver.kind);
-  const bool residual = iterative || spec.solver.kind == SolverKind::kGesvda;
-  std::vector<std::string> f = {
-      std::to_string(point),
-      std::to_string(outcome.index),
-      std::to_string(seed),
-      to_string(m.kind),
-      attention ? "" : to_string(m.law),
-      m.uses_beta() ? num(m.beta) : "",
-      attention ? std::to_string(m.d) : "",
-      attention ? std::to_string(m.dk) : "",
-      attention ? to_string(m.input) : "",
-      attention ? to_string(m.init) : "",
-      attention ? (m.causal ? "1" : "0") : "",
-      attention ? to_string(m.logits) : "",
-      to_string(m.fix),
-      std::to_string(m.T),
-      to_string(spec.precision),
-      to_string(spec.solver.kind),
-      std::to_string(spec.solver.k),
-      iterative ? num(spec.solver.tol > 0 ? spec.solver.tol : default_tol(spec.precision)) : "",
-      backend,
-      to_string(outcome.op)};
-  const std::vector<double>& v = outcome.solve.values;
-  for (int i = 0; i < kmax; ++i) {
-    f.push_back(i < spec.solver.k && i < static_cast<int>(v.size()) ? num(v[i]) : "");
-  }
-  const SolveResult& s = outcome.solve;
-  for (const std::string& x : std::initializer_list<std::string>{
-           num(metrics.gap), num(metrics.ratio), num(metrics.frob), num(metrics.frob_perp_sq),
-           num(metrics.stable_rank), num(metrics.c), num(metrics.s1_excess),
-           num(metrics.edge_ratio), num(metrics.frob_perp_over_c2), std::to_string(s.iterations),
-           std::to_string(s.restarts), std::to_string(s.passes), residual ? num(s.residual) : "",
-           residual ? num(s.residual_estimate) : "", std::string(s.converged ? "1" : "0"),
-           num(outcome.generate_seconds), num(outcome.solve_seconds)}) {
-    f.push_back(x);
-  }
-  if (errors) {  // NaN: no error to give (reference_errors says when), an empty field
-    f.push_back(errors->reference);
-    for (const double e : {errors->max_rel_err, errors->rel_err_s2}) {
-      f.push_back(std::isnan(e) ? "" : num(e));
-    }
-  }
-  return join(f);
-}
-
-std::string format_values(int point, std::uint32_t index, const std::vector<double>& values) {
-  std::string out;
-  for (std::size_t r = 0; r < values.size(); ++r) {
-    out += fmt::format("{},{},{},{}\n", point, index, r + 1, num(values[r]));
-  }
-  return out;
-}
 
 nlohmann::json read_resume_meta(const fs::path& dir, const std::string& schema,
                                 const std::string& kind) {
@@ -223,11 +142,6 @@ void ResultsDir::lock(const std::string& flag) {
   }
 }
 
-ResultsDir ResultsDir::create(const fs::path& dir, bool force, int kmax, bool with_values,
-                              const nlohmann::json& meta) {
-  return create(dir, force, RowsLayout{row_columns(kmax), "point", "index", {}}, with_values, meta);
-}
-
 ResultsDir ResultsDir::create(const fs::path& dir, bool force, const RowsLayout& layout,
                               bool with_values, const nlohmann::json& meta) {
   std::error_code ec;
@@ -256,12 +170,6 @@ ResultsDir ResultsDir::create(const fs::path& dir, bool force, const RowsLayout&
   r.write_meta(meta);  // first: a directory with rows always says what made them
   r.open_files(layout.columns, /*fresh=*/true, with_values);
   return r;
-}
-
-ResultsDir ResultsDir::resume(const fs::path& dir, int kmax, bool with_values, int points,
-                              std::int64_t seeds) {
-  return resume(dir, RowsLayout{row_columns(kmax), "point", "index", {}}, with_values, points,
-                seeds);
 }
 
 ResultsDir ResultsDir::resume(const fs::path& dir, const RowsLayout& layout, bool with_values,
@@ -315,6 +223,13 @@ ResultsDir ResultsDir::resume(const fs::path& dir, const RowsLayout& layout, boo
     const auto point = parse_index<int>(row[layout.point_column]);
     const auto index = parse_index<std::uint32_t>(row[layout.run_column]);
     if (!point || !index || *point >= points || *index >= seeds) continue;  // not of this plan
+    if (layout.check_row) {
+      try {
+        layout.check_row(row);
+      } catch (const std::exception&) {
+        continue;  // a field that does not parse: recomputed
+      }
+    }
     const std::pair<int, std::uint32_t> key{*point, *index};
     if (group_key != key) close_group();
     group_key = key;

@@ -12,34 +12,15 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include "gapbench/backend.hpp"
-#include "gapbench/metrics.hpp"
-#include "gapbench/sweep/reference.hpp"
 
 namespace gapbench {
-
-// 2: rows.csv gained the `operator` (dense or fused) and `logits` (full, tf32, bf16) columns;
-// sweeps with --reference end their rows with `reference`, `max_rel_err` and `rel_err_s2`.
-inline constexpr const char* kSweepSchema = "gapbench.sweep/2";
-
-// The rows.csv header for a plan whose largest k is `kmax`; sweeps with --reference end with
-// the columns reference, max_rel_err and rel_err_s2.
-std::vector<std::string> row_columns(int kmax, bool with_reference = false);
-
-// One rows.csv line (with the trailing newline); `errors` fill the reference columns.
-std::string format_row(int point, const PointSpec& spec, std::uint64_t seed,
-                       const MatrixOutcome& outcome, const Metrics& metrics,
-                       const std::string& backend, int kmax,
-                       const ReferenceErrors* errors = nullptr);
-
-// values.csv lines of one matrix.
-std::string format_values(int point, std::uint32_t index, const std::vector<double>& values);
 
 // A parsed rows.csv line: column name -> text.
 using RowFields = std::map<std::string, std::string>;
@@ -51,24 +32,23 @@ struct RowsLayout {
   std::vector<std::string> columns;
   std::string point_column = "point";
   std::string run_column = "index";
-  std::vector<int> rows_per_key;  // indexed by point
+  std::vector<int> rows_per_key{};  // indexed by point
+  // Throws when a row is not one the run writes (a field that does not parse); such a row is
+  // dropped on resume and its matrix computed again. None: only the key columns are checked.
+  std::function<void(const std::map<std::string, std::string>&)> check_row{};
 };
 
 class ResultsDir {
  public:
   // A new results directory, with `meta` written before anything else. Refuses an existing
   // `dir` unless `force` (which replaces its results files). Throws UsageError naming --out.
-  static ResultsDir create(const std::filesystem::path& dir, bool force, int kmax, bool with_values,
-                           const nlohmann::json& meta);
   static ResultsDir create(const std::filesystem::path& dir, bool force, const RowsLayout& layout,
                            bool with_values, const nlohmann::json& meta);
   // An existing sweep directory of a plan with `points` points and `seeds` matrices each: drops
-  // a torn last line of rows.csv, rows that do not parse or lie outside the plan, duplicates,
-  // and values of matrices that have no row; loads the rows kept. Throws UsageError naming
-  // --resume.
-  static ResultsDir resume(const std::filesystem::path& dir, int kmax, bool with_values, int points,
-                           std::int64_t seeds);
-  // The same for any layout: keeps the first complete group of each key of the plan.
+  // a torn last line of rows.csv, rows that do not parse (layout.check_row) or lie outside the
+  // plan, duplicates, and values of matrices that have no row; loads the rows kept. Throws
+  // UsageError naming --resume.
+  // Keeps the first complete group of each key of the plan.
   static ResultsDir resume(const std::filesystem::path& dir, const RowsLayout& layout,
                            bool with_values, int points, std::int64_t seeds);
 

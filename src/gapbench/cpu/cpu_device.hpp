@@ -1,10 +1,11 @@
-// The CPU backend: OpenMP generation, OpenBLAS products, LAPACKE for the exact SVD. The reference
-// every other backend is compared with.
+// The CPU device: OpenMP generation, OpenBLAS products, LAPACKE for the exact SVD and the QR of
+// propagate's inputs, host memory for everything. The reference every other device is compared
+// with. Its stages (device.hpp) are CpuStages<float> and CpuStages<double> in cpu_device.cpp.
 #pragma once
 
 #include <memory>
 
-#include "gapbench/backend.hpp"
+#include "gapbench/device.hpp"
 #include "gapbench/operator.hpp"
 
 namespace gapbench::cpu {
@@ -42,25 +43,30 @@ template <typename Real>
 SolveResult exact_singular_values(Real* a, std::int64_t rows, std::int64_t cols, int k,
                                   bool all_values);
 
-// Solves one generated matrix with the solver of `options`.
+// Solves one dense host matrix with the solver of `options` (exact, or lanczos/rsvd on the
+// DenseOperator with the CPU's lanczos block), as the measurement loop does on the CPU device.
 template <typename Real>
 SolveResult solve_dense(Real* a, std::int64_t T, const SolverOptions& options, Precision precision,
                         std::uint64_t start_seed);
 
-// Sets the OpenMP and OpenBLAS thread counts (0: all cores); returns the count in use.
+// The token statistics of a row-major T x d matrix in host memory (device.hpp, TokenStats):
+// the CPU device's stage, and what the CUDA device runs on its downloaded X.
+TokenStats token_stats(const double* x, std::int64_t T, std::int64_t d, double trace);
+
+// Sets the OpenMP and OpenBLAS thread counts (0: all cores; kKeepThreads: leaves them as they
+// are); returns the count in use.
 int set_threads(int threads);
 inline constexpr int kMaxThreads = 1024;
+inline constexpr int kKeepThreads = -1;
 
-// Throws UsageError naming --T when a dense T x T matrix of `precision` does not fit in the
-// memory available (MemAvailable), with the largest T that would.
-void check_dense_fits(std::int64_t T, Precision precision);
+// Lanczos block on the CPU's dense operator: OpenBLAS GEMV reads A at the memory floor, while a
+// GEMM with 4 to 8 columns takes 2.5x to 4.5x as long per pass (T = 4096, float64, 2 cores).
+inline constexpr int kDenseLanczosBlock = 1;
+// Lanczos block on the fused operator: one tile of A serves the whole block, so a product costs
+// about the same for 1 or 8 vectors.
+inline constexpr int kFusedLanczosBlock = 8;
 
-// The operator `point` runs with on the CPU: dense when asked (or for solvers that need the
-// matrix), fused when asked, and for auto dense where the dense matrix fits in memory, else
-// fused. Throws UsageError naming the flag when neither can run (--operator fused with
-// --solver exact, a dense matrix or the fused factors past memory).
-OperatorChoice resolve_operator(const PointSpec& point);
-
-std::unique_ptr<Backend> make_cpu_backend(int threads);
+// The CPU device with `threads` threads (0: every core).
+std::unique_ptr<Device> make_cpu_device(int threads);
 
 }  // namespace gapbench::cpu

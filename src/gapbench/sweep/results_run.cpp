@@ -1,0 +1,108 @@
+#include "gapbench/sweep/results_run.hpp"
+
+#include <fmt/format.h>
+
+#include <iostream>
+
+#include "gapbench/build_info.hpp"
+#include "gapbench/error.hpp"
+#include "gapbench/rng.hpp"
+#include "gapbench/sweep/plan.hpp"
+
+namespace gapbench {
+namespace fs = std::filesystem;
+
+namespace {
+
+// A new directory under `root` named by the UTC time (with -2, -3, ... when taken).
+fs::path timestamped_dir(const fs::path& root) {
+  fs::path dir = root / utc_now_compact();
+  for (int n = 2; fs::exists(dir); ++n) dir = root / fmt::format("{}-{}", utc_now_compact(), n);
+  return dir;
+}
+
+}  // namespace
+
+std::optional<nlohmann::json> stored_meta(const ResultsTarget& target) {
+  if (!target.resume) return std::nullopt;
+  if (target.out || target.force) {
+    throw UsageError(fmt::format(
+        "--resume: continues the {} in its own directory; drop --out/--force", target.kind));
+  }
+  return read_resume_meta(*target.resume, target.schema, target.kind);
+}
+
+void refuse_other_plan(const fs::path& dir, bool same_plan, const nlohmann::json& given_plan,
+                       const nlohmann::json& stored_plan, const std::string& reuse_hint) {
+  if (same_plan) return;
+  throw UsageError(fmt::format(
+      "--resume: '{}' was made by a different plan (differs in: {}); give the same flags{}",
+      dir.string(), plan_differences(given_plan, stored_plan), reuse_hint));
+}
+
+ResultsRun::ResultsRun(const ResultsTarget& target, std::optional<nlohmann::json> stored,
+                       const nlohmann::json& plan, const RowsLayout& layout, bool with_values,
+                       int points, std::int64_t keys, const nlohmann::json& meta_fields,
+                       const nlohmann::json& resume_details)
+    : m_target(target) {
+  if (target.force && !target.out && !target.default_root) {
+    throw UsageError("--force: replaces an --out directory; give --out");
+  }
+  if (stored) {
+    m_results.emplace(ResultsDir::resume(*target.resume, layout, with_values, points, keys));
+    m_meta = std::move(*stored);
+    nlohmann::json details = resume_details;
+    details["command"] = target.command_line;
+    record_resume(m_meta, std::move(details));
+    m_results->write_meta(m_meta);
+  } else if (target.out || target.default_root) {
+    m_meta = {{"schema", target.schema},
+              {"rng", {{"layout", kRngLayout}, {"version", kRngLayoutVersion}}},
+              {"command", target.command_line},
+              {"build", build_info()},
+              {"libraries", library_versions()},
+              {"host", host_name()}};
+    for (const auto& [key, value] : meta_fields.items()) m_meta[key] = value;
+    m_meta["plan"] = plan;
+    m_meta["started"] = utc_now_iso();
+    m_meta["finished"] = nullptr;
+    m_meta["status"] = "running";
+    m_meta[target.count_key] = 0;
+    m_meta["resumes"] = nlohmann::json::array();
+    const fs::path dir = target.out ? *target.out : timestamped_dir(*target.default_root);
+    m_results.emplace(ResultsDir::create(dir, target.force, layout, with_values, m_meta));
+  }
+}
+
+void ResultsRun::finish(const std::string& status, std::int64_t count) {
+  if (!m_results) return;
+  m_meta["status"] = status;
+  m_meta[m_target.count_key] = count;
+  m_meta["finished"] = utc_now_iso();
+  m_results->write_meta(m_meta);
+}
+
+int ResultsRun::run(const std::function<bool()>& work,
+                    const std::function<std::int64_t()>& done) {
+  bool interrupted = false;
+  try {
+    interrupted = work();
+  } catch (const std::exception& e) {
+    m_meta["error"] = e.what();
+    finish("failed", done());
+    throw;
+  }
+  finish(interrupted ? "interrupted" : "complete", done());
+  if (!interrupted) return 0;
+  if (m_results) {
+    const std::string dir = m_results->path().string();
+    std::cerr << fmt::format("interrupted: {} {} kept in {}; continue with: {} --resume {}{}\n",
+                             done(), m_target.count_key, dir, m_target.continue_command, dir,
+                             m_target.continue_note);
+  } else {
+    std::cerr << fmt::format("interrupted after {} {}\n", done(), m_target.count_key);
+  }
+  return kExitInterrupted;
+}
+
+}  // namespace gapbench

@@ -1,0 +1,48 @@
+#include "gapbench/user_attention.hpp"
+
+#include <fmt/format.h>
+
+
+#include "gapbench/error.hpp"
+#include "gapbench/npy.hpp"
+#include "gapbench/text.hpp"
+
+namespace gapbench {
+
+template <typename Real>
+QkHeads<Real> load_qk(const std::string& files) {
+  const std::vector<std::string> paths = split(files, ',');
+  if (paths.size() != 2 || paths[0].empty() || paths[1].empty()) {
+    throw UsageError(fmt::format("--qk: '{}' is not two files; give --qk Q.npy,K.npy", files));
+  }
+  std::vector<std::int64_t> q_shape, k_shape;
+  QkHeads<Real> qk;
+  try {
+    qk.queries = read_npy_array<Real>(paths[0], q_shape);
+    qk.keys = read_npy_array<Real>(paths[1], k_shape);
+  } catch (const UsageError& e) {
+    throw UsageError(fmt::format("--qk: {}", e.what()));
+  }
+  if (q_shape != k_shape) {
+    throw UsageError(
+        fmt::format("--qk: {} and {} have different shapes; queries and keys must "
+                    "both be T x dk (or heads x T x dk)",
+                    paths[0], paths[1]));
+  }
+  const bool with_heads = q_shape.size() == 3;
+  qk.heads = with_heads ? q_shape[0] : 1;
+  qk.T = q_shape[with_heads ? 1 : 0];
+  qk.dk = q_shape[with_heads ? 2 : 1];
+  if (qk.heads < 1 || qk.T < 2 || qk.dk < 1) {
+    throw UsageError(
+        fmt::format("--qk: {} holds {} heads of {} x {}; need T >= 2 tokens and "
+                    "dk >= 1",
+                    paths[0], qk.heads, qk.T, qk.dk));
+  }
+  return qk;
+}
+
+template QkHeads<float> load_qk<float>(const std::string&);
+template QkHeads<double> load_qk<double>(const std::string&);
+
+}  // namespace gapbench
