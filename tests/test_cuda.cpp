@@ -6,6 +6,9 @@
 //   CPU exact (LAPACK gesdd, float64) at T in {64, 1000}, lanczos also at 4096.
 //   Memory plan: a size that cannot fit is refused before any allocation, naming --T.
 //   Block products: the dense operator's kernels for blocks of 1-8 vectors against the host.
+//   Every command on the device through the one Backend: dump (generate_to_host), run --qk
+//   (run_factors, dense and fused operators) and propagate (cuBLAS GEMMs, device LayerNorm and
+//   norms) against the same calls on the CPU device.
 // Every test skips, with the reason, where no CUDA device is visible; CPU-only CI compiles and
 // links this file all the same.
 #include <fmt/format.h>
@@ -15,6 +18,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <map>
+#include <memory>
 #include <random>
 #include <string>
 #include <tuple>
@@ -27,6 +31,7 @@
 #include "gapbench/cuda_api.hpp"
 #include "gapbench/error.hpp"
 #include "gapbench/operator.hpp"
+#include "gapbench/propagate/propagate.hpp"
 #include "test_models.hpp"
 
 namespace gapbench {
@@ -446,6 +451,141 @@ TEST(CudaSolvers, GesvdaIsCappedAboveItsSizeLimit) {
   point.precision = Precision::kFloat32;
   point.solver.kind = SolverKind::kGesvda;
   EXPECT_THROW(backend->check(point), UsageError);
+}
+
+// ---- every command on the device: dump, run --qk, propagate -----------------------------------
+
+std::unique_ptr<Backend> cuda_backend() {
+  return cuda::make_cuda_backend(cuda::inventory().devices.front());
+}
+
+// `dump`: Backend::generate_to_host on the device gives the CPU's matrix (every model).
+TEST(DumpOnDevice, MatchesTheCpuMatrix) {
+  GAPBENCH_REQUIRE_DEVICE();
+  auto gpu = cuda_backend();
+  Backend cpu(cpu::make_cpu_device(0));
+  for (NamedModel m : models_at(100)) {
+    for (const Fix fix : {Fix::kNone, Fix::kCenter}) {
+      SCOPED_TRACE(m.name + " fix " + to_string(fix));
+      m.spec.fix = fix;
+      const std::vector<double> g = gpu->generate_to_host<double>(m.spec, 9, 4);
+      const std::vector<double> c = cpu.generate_to_host<double>(m.spec, 9, 4);
+      ASSERT_EQ(g.size(), c.size());
+      double worst = 0;
+      for (std::size_t e = 0; e < c.size(); ++e) {
+        worst = std::max(worst, std::abs(g[e] - c[e]) / std::max(std::abs(c[e]), 1.0 / 100));
+      }
+      EXPECT_LE(worst, 1e-12);
+      const std::vector<float> g32 = gpu->generate_to_host<float>(m.spec, 9, 4);
+      for (std::size_t e = 0; e < c.size(); ++e) {
+        ASSERT_NEAR(g32[e], c[e], 1e-5 * std::max(std::abs(c[e]), 1.0 / 100)) << "entry " << e;
+      }
+    }
+  }
+}
+
+// `run --qk`: the top values of given factors' attention matrix on the device, by the dense and
+// the fused operator, against the CPU device's (float64 to 1e-10, float32 to 1e-4 relative).
+TEST(FactorsOnDevice, RunQkMatchesTheCpu) {
+  GAPBENCH_REQUIRE_DEVICE();
+  auto gpu = cuda_backend();
+  Backend cpu(cpu::make_cpu_device(0));
+  constexpr std::int64_t kT = 300, kDk = 16;
+  std::mt19937_64 rng(11);
+  std::normal_distribution<double> normal;
+  std::vector<double> q(kT * kDk), k(kT * kDk);
+  for (double& v : q) v = normal(rng);
+  for (double& v : k) v = normal(rng);
+  const std::vector<float> q32(q.begin(), q.end()), k32(k.begin(), k.end());
+  for (const bool causal : {false, true}) {
+    for (const Fix fix : {Fix::kNone, Fix::kCenter}) {
+      for (const OperatorChoice op : {OperatorChoice::kDense, OperatorChoice::kFused}) {
+        for (const Precision precision : {Precision::kFloat64, Precision::kFloat32}) {
+          PointSpec point;
+          point.model.kind = ModelKind::kAttention;
+          point.model.T = kT;
+          point.model.d = kDk;
+          point.model.dk = kDk;
+          point.model.beta = 2.0;
+          point.model.causal = causal;
+          point.model.fix = fix;
+          point.precision = precision;
+          point.solver.kind = SolverKind::kLanczos;
+          point.solver.k = 4;
+          point.op = op;
+          SCOPED_TRACE(fmt::format("causal {} fix {} operator {} {}", causal, to_string(fix),
+                                   to_string(op), to_string(precision)));
+          const bool f64 = precision == Precision::kFloat64;
+          const MatrixOutcome g = f64 ? gpu->run_factors<double>(point, q.data(), k.data(), 0, 1)
+                                      : gpu->run_factors<float>(point, q32.data(), k32.data(), 0, 1);
+          const MatrixOutcome c = f64 ? cpu.run_factors<double>(point, q.data(), k.data(), 0, 1)
+                                      : cpu.run_factors<float>(point, q32.data(), k32.data(), 0, 1);
+          EXPECT_EQ(g.op, op);
+          ASSERT_EQ(g.solve.values.size(), 4u);
+          ASSERT_EQ(c.solve.values.size(), 4u);
+          const double tol = f64 ? 1e-10 : 1e-4;
+          for (int i = 0; i < 4; ++i) {
+            EXPECT_NEAR(g.solve.values[i], c.solve.values[i], tol * c.solve.values[i]) << "s" << i + 1;
+          }
+          EXPECT_NEAR(g.sums.frob_sq, c.sums.frob_sq, tol * c.sums.frob_sq);
+          EXPECT_NEAR(g.sums.frob_perp_sq, c.sums.frob_perp_sq, tol * c.sums.frob_perp_sq);
+        }
+      }
+    }
+  }
+}
+
+// `propagate`: the network on the device (cuBLAS GEMMs, its LayerNorm, Gram and norms) against
+// the CPU device, layer by layer, for each variant, source and LayerNorm, with the gradient on
+// the linear model. float64 throughout; the two differ only in summation order, which grows
+// through the layers: 1e-8 relative on logs and ratios.
+TEST(PropagateOnDevice, EveryLayerMatchesTheCpu) {
+  GAPBENCH_REQUIRE_DEVICE();
+  auto gpu = cuda_backend();
+  Backend cpu(cpu::make_cpu_device(0));
+  using propagate::AttentionSource;
+  using propagate::Variant;
+  for (const AttentionSource source : {AttentionSource::kMarkov, AttentionSource::kAttention}) {
+    for (const Variant variant : {Variant::kPlain, Variant::kSkip, Variant::kScaledSkip}) {
+      for (const bool layernorm : {false, true}) {
+        propagate::PropagateOptions o;
+        o.T = 48;
+        o.d = 64;
+        o.L = 4;
+        o.source = source;
+        o.variant = variant;
+        o.layernorm = layernorm;
+        o.fix = layernorm ? Fix::kCenter : Fix::kNone;
+        o.seed = 3;
+        o.index = 1;
+        o.gradient = o.linear();
+        SCOPED_TRACE(fmt::format("{} {} layernorm {}", propagate::to_string(source),
+                                 propagate::to_string(variant), layernorm));
+        const propagate::PropagateResult g = propagate::propagate(gpu->device(), o);
+        const propagate::PropagateResult c = propagate::propagate(cpu.device(), o);
+        ASSERT_EQ(g.layers.size(), c.layers.size());
+        const auto near = [](double a, double b) {
+          return std::abs(a - b) <= 1e-8 * std::max(1.0, std::abs(b));
+        };
+        for (std::size_t l = 0; l < c.layers.size(); ++l) {
+          const propagate::LayerResult& a = g.layers[l];
+          const propagate::LayerResult& b = c.layers[l];
+          EXPECT_PRED2(near, a.log_frob, b.log_frob) << "layer " << l;
+          EXPECT_PRED2(near, a.stable_rank, b.stable_rank) << "layer " << l;
+          EXPECT_PRED2(near, a.stable_rank4, b.stable_rank4) << "layer " << l;
+          EXPECT_PRED2(near, a.mean_cosine, b.mean_cosine) << "layer " << l;
+          EXPECT_PRED2(near, a.centered_ratio, b.centered_ratio) << "layer " << l;
+          if (o.gradient && l > 0) {
+            EXPECT_PRED2(near, a.log_grad_sq, b.log_grad_sq) << "layer " << l;
+          }
+        }
+        ASSERT_EQ(g.x.size(), c.x.size());
+        for (std::size_t e = 0; e < c.x.size(); ++e) {
+          ASSERT_NEAR(g.x[e], c.x[e], 1e-8) << "X_L entry " << e;
+        }
+      }
+    }
+  }
 }
 
 }  // namespace

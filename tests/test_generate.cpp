@@ -62,6 +62,7 @@ std::vector<NamedSpec> all_specs(std::int64_t T) {
     out.push_back({"MarkovLognormalBeta05" + f, markov(EntryLaw::kLognormal, T, 0.5, fix)});
     out.push_back({"MarkovLognormalBeta1" + f, markov(EntryLaw::kLognormal, T, 1.0, fix)});
     out.push_back({"MarkovUniform" + f, markov(EntryLaw::kUniform, T, 1.0, fix)});
+    out.push_back({"MarkovGammaShapeHalf" + f, markov(EntryLaw::kGamma, T, 0.5, fix)});
     out.push_back({"AttentionGaussian" + f, attention(InputKind::kGaussian, T, 16, false, fix)});
     out.push_back(
         {"AttentionGaussianCausal" + f, attention(InputKind::kGaussian, T, 16, true, fix)});

@@ -32,6 +32,7 @@ std::vector<NamedModel> models() {
           {"MarkovLognormalBeta05", markov(EntryLaw::kLognormal, 0.5)},
           {"MarkovLognormalBeta1", markov(EntryLaw::kLognormal, 1.0)},
           {"MarkovUniform", markov(EntryLaw::kUniform)},
+          {"MarkovGammaShape2", markov(EntryLaw::kGamma, 2.0)},
           {"AttentionGaussianD64", attention(InputKind::kGaussian, 64, false)},
           {"AttentionIsometric", attention(InputKind::kIsometric, 0, false)},
           {"AttentionCausalD64", attention(InputKind::kGaussian, 64, true)}};

@@ -51,7 +51,8 @@ inline ModelSpec at(ModelSpec spec, std::int64_t T, Fix fix = Fix::kNone) {
 // causal mask, at T: the cases that compare two ways of computing the same matrix.
 inline std::vector<NamedModel> every_model_at(std::int64_t T) {
   std::vector<NamedModel> out;
-  for (const EntryLaw law : {EntryLaw::kExponential, EntryLaw::kLognormal, EntryLaw::kUniform}) {
+  for (const EntryLaw law :
+       {EntryLaw::kExponential, EntryLaw::kLognormal, EntryLaw::kUniform, EntryLaw::kGamma}) {
     out.push_back({"markov_" + to_string(law), at(markov(law), T)});
   }
   out.push_back({"attention_gaussian", at(attention(InputKind::kGaussian, 24, false, 16), T)});

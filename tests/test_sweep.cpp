@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
@@ -490,6 +491,44 @@ TEST(SweepResume, ResumedSweepWithReferenceEqualsAnUninterruptedOne) {
   EXPECT_EQ(rows_without_timings(cut / "rows.csv"), full);
 }
 
+// The typed rows: every line a sweep writes parses back (parse_row) into the row that formats to
+// the same line; a field that does not parse is refused naming its column.
+TEST(SweepRows, EveryLineRoundTripsThroughTheTypedRow) {
+  TempDir tmp;
+  std::ostringstream out;
+  SweepRequest req = small_sweep(tmp.path() / "rows");
+  req.plan.reference = ReferenceChoice::kAuto;
+  ASSERT_EQ(run_sweep(req, out), 0);
+  const std::vector<std::string> lines = split_lines(read_file(tmp.path() / "rows" / "rows.csv"));
+  ASSERT_GE(lines.size(), 3u);
+  const std::vector<std::string> header = split(lines[0], ',');
+  int kmax = 0;
+  while (std::find(header.begin(), header.end(), "s" + std::to_string(kmax + 1)) != header.end()) {
+    ++kmax;
+  }
+  ASSERT_GT(kmax, 0);
+  EXPECT_EQ(header, row_columns(kmax, /*with_reference=*/true));
+  for (std::size_t i = 1; i < lines.size(); ++i) {
+    const std::vector<std::string> f = split(lines[i], ',');
+    ASSERT_EQ(f.size(), header.size()) << lines[i];
+    RowFields fields;
+    for (std::size_t c = 0; c < header.size(); ++c) fields[header[c]] = f[c];
+    const SweepRow row = parse_row(fields);
+    EXPECT_TRUE(row.errors.has_value());
+    EXPECT_EQ(format_row(row, kmax), lines[i] + '\n');
+    for (const char* bad : {"T", "s1", "solver", "converged"}) {
+      RowFields broken = fields;
+      broken[bad] = "x" + broken[bad];
+      try {
+        parse_row(broken);
+        ADD_FAILURE() << "column " << bad << " = '" << broken[bad] << "' was accepted";
+      } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find(bad), std::string::npos) << e.what();
+      }
+    }
+  }
+}
+
 TEST(SweepResume, DuplicateRowsAreKeptOnce) {
   TempDir tmp;
   std::ostringstream out;
@@ -515,16 +554,24 @@ TEST(SweepResume, RowsThatDoNotParseOrLieOutsideThePlanAreRecomputed) {
   std::vector<std::string> lines = split_lines(read_file(dir / "rows.csv"));
   // Row 1 gets a point that is not a number, row 2 an index past the plan's 3 seeds: both are
   // dropped and recomputed, neither aborts the resume (review: std::stoi threw here).
-  std::vector<std::string> f1 = split(lines[1], ','), f2 = split(lines[2], ',');
+  std::vector<std::string> f1 = split(lines[1], ','), f2 = split(lines[2], ','),
+                           f3 = split(lines[3], ',');
   f1[0] = "x1";
   f2[1] = "99";
+  // Row 3 keeps its key but holds an s1 and a solver that parse_row refuses (check_row).
+  const std::vector<std::string> header = split(lines[0], ',');
+  const auto column = [&](const std::string& name) {
+    return static_cast<std::size_t>(std::find(header.begin(), header.end(), name) - header.begin());
+  };
+  f3.at(column("s1")) = "1.2.3";
+  f3.at(column("solver")) = "bogus";
   const auto join = [](const std::vector<std::string>& f) {
     std::string line;
     for (std::size_t i = 0; i < f.size(); ++i) line += (i ? "," : "") + f[i];
     return line;
   };
-  std::string text = lines[0] + '\n' + join(f1) + '\n' + join(f2) + '\n';
-  for (std::size_t i = 3; i < lines.size(); ++i) text += lines[i] + '\n';
+  std::string text = lines[0] + '\n' + join(f1) + '\n' + join(f2) + '\n' + join(f3) + '\n';
+  for (std::size_t i = 4; i < lines.size(); ++i) text += lines[i] + '\n';
   write_text(dir / "rows.csv", text);
   const SweepRequest resume = resume_request(dir);
   ASSERT_EQ(run_sweep(resume, out), 0);
