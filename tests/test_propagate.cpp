@@ -6,9 +6,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <csignal>
-
 #include <algorithm>
+#include <csignal>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -336,6 +335,11 @@ TEST_F(PropagateCli, WritesOneRowPerLayerThatMatchesTheLibrary) {
   EXPECT_EQ(strip_times(written), strip_times(expected));
 
   EXPECT_EQ(header.rfind("point,run,T,d,gamma,", 0), 0u) << header;
+  // c of the markov law (exponential: 1) travels with the rows, for the plots' theory lines.
+  const std::vector<std::string> names = split(header, ',');
+  const auto c_column = std::find(names.begin(), names.end(), "c") - names.begin();
+  ASSERT_LT(static_cast<std::size_t>(c_column), names.size()) << header;
+  EXPECT_EQ(split(lines[0], ',').at(static_cast<std::size_t>(c_column)), "1");
   // A second run into the same directory is refused without --force.
   const CliResult again = run_cli("propagate --T 40 --L 1 --out res", m_root);
   EXPECT_EQ(again.exit_code, 2);

@@ -493,6 +493,7 @@ std::vector<std::string> row_columns() {
           "fix",
           "law",
           "beta",
+          "c",
           "dk",
           "sigma_v",
           "seed",
@@ -509,13 +510,16 @@ std::vector<std::string> row_columns() {
 }
 
 std::string format_rows(int point, const PropagateOptions& o, const PropagateResult& r) {
+  // c = sigma/mu of the markov entries (laws.hpp), for the theory lines of the plots.
+  const std::string c =
+      o.source == AttentionSource::kMarkov ? csv_double(law_info(o.law).c(o.beta)) : "";
   std::string out;
   for (const LayerResult& l : r.layers) {
     out += fmt::format(
-        "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", point,
+        "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", point,
         o.index, o.T, o.d, csv_double(static_cast<double>(o.T) / o.d), o.L, to_string(o.input),
         to_string(o.variant), o.layernorm ? 1 : 0, to_string(o.source), to_string(o.fix),
-        to_string(o.law), csv_double(o.beta), o.key_dim(), csv_double(o.sigma_v), o.seed, o.index,
+        to_string(o.law), csv_double(o.beta), c, o.key_dim(), csv_double(o.sigma_v), o.seed, o.index,
         l.layer, csv_double(l.log_frob), csv_double(l.stable_rank), csv_double(l.stable_rank4),
         csv_double(l.mean_cosine), csv_double(l.centered_ratio), csv_double(l.log_grad_sq),
         csv_double(l.layer_seconds), csv_double(l.metric_seconds));

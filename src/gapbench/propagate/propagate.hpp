@@ -128,7 +128,8 @@ LayerResult matrix_metrics(const double* x, std::int64_t T, std::int64_t d);
 //   meta.json  kPropagateSchema, the RNG layout, the plan, command, build, host, times, status;
 //              written before any row
 // A resumed sweep (same plan) drops incomplete networks and computes only the missing ones.
-inline constexpr const char* kPropagateSchema = "gapbench.propagate/2";
+// 3: rows.csv gained `c` (sigma/mu of the markov entries; empty for input-dependent attention).
+inline constexpr const char* kPropagateSchema = "gapbench.propagate/3";
 
 struct PropagatePlan {
   std::vector<std::int64_t> Ts{256};

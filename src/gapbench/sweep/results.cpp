@@ -29,15 +29,6 @@ constexpr const char* kValues = "values.csv";
 constexpr const char* kMeta = "meta.json";
 constexpr const char* kValuesHeader = "point,index,rank,value\n";
 
-std::string join(const std::vector<std::string>& fields) {
-  std::string line;
-  for (std::size_t i = 0; i < fields.size(); ++i) {
-    if (i) line += ',';
-    line += fields[i];
-  }
-  return line + '\n';
-}
-
 void write_all(int fd, const std::string& text, const fs::path& path) {
   // One write(2) per line on an O_APPEND file: a line is either whole or (if the process dies
   // mid-call) torn at the end, which resume discards.
@@ -265,7 +256,7 @@ void ResultsDir::open_files(const std::vector<std::string>& columns, bool fresh,
     throw UsageError(fmt::format("--out: cannot open results files in '{}': {}", m_dir.string(),
                                  std::strerror(errno)));
   }
-  if (fresh) write_all(m_rows_fd, join(columns), m_dir / kRows);
+  if (fresh) write_all(m_rows_fd, csv_line(columns), m_dir / kRows);
   if (new_values) write_all(m_values_fd, kValuesHeader, m_dir / kValues);
 }
 

@@ -10,6 +10,7 @@
 #include <map>
 
 #include "gapbench/error.hpp"
+#include "gapbench/text.hpp"
 
 namespace gapbench {
 namespace {
@@ -21,15 +22,6 @@ std::string num(double v) {
   return fmt::format("{:.17g}", v);
 }
 std::string num(const std::optional<double>& v) { return v ? num(*v) : ""; }
-
-std::string join(const std::vector<std::string>& fields) {
-  std::string line;
-  for (std::size_t i = 0; i < fields.size(); ++i) {
-    if (i) line += ',';
-    line += fields[i];
-  }
-  return line + '\n';
-}
 
 // The reader's view of one line: each field by column, parsed strictly.
 class Fields {
@@ -151,7 +143,7 @@ std::string format_row(const SweepRow& row, int kmax) {
     f.push_back(num(row.errors->max_rel_err));
     f.push_back(num(row.errors->rel_err_s2));
   }
-  return join(f);
+  return csv_line(f);
 }
 
 SweepRow parse_row(const RowFields& fields) {
