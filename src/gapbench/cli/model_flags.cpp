@@ -112,7 +112,7 @@ void add_plan_flags(CLI::App& app, PlanFlags& f, bool sweep_axes) {
   }
   app.add_option("--operator", f.op,
                  "products with A: dense (the stored matrix), fused (matrix-free: tiles of A "
-                 "regenerated in each product, O(T) memory; lanczos and rsvd on the CPU), or auto "
+                 "regenerated in each product, O(T) memory; lanczos and rsvd), or auto "
                  "(fused where the dense matrix does not fit)")
       ->capture_default_str();
   app.add_option("--backend", f.backend, "auto, cpu or cuda")->capture_default_str();
