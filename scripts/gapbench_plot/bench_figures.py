@@ -6,7 +6,7 @@ import os
 from collections import OrderedDict
 
 from .bench_readers import parse_bench_name
-from .figure_data import T_axis
+from .figure_data import T_axis, assign_colors
 from .readers import disambiguate
 
 UNIT_ROUNDOFF = {"float64": 2.0 ** -53, "float32": 2.0 ** -24}
@@ -20,12 +20,6 @@ def color_key(info):
     """Benchmark series told apart by colour: all but the precision (told by the line style)."""
     return info["series"].replace(f"/{info['precision']}", "") if info["precision"] else \
         info["series"]
-
-
-def assign_colors(keys, plt):
-    cmap = plt.get_cmap("tab10" if len(keys) <= 10 else "tab20")
-    return {k: "#%02x%02x%02x" % tuple(int(255 * c) for c in cmap(i % cmap.N)[:3])
-            for i, k in enumerate(keys)}
 
 
 def fig_throughput(benches, plt):

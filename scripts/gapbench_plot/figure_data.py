@@ -19,6 +19,13 @@ def fmt_num(x):
     return f"{x:g}"
 
 
+def assign_colors(keys, plt):
+    """{key: "#rrggbb"} in the order of keys: tab10, or tab20 past ten keys (cycled past 20)."""
+    cmap = plt.get_cmap("tab10" if len(keys) <= 10 else "tab20")
+    return {k: "#%02x%02x%02x" % tuple(int(255 * c) for c in cmap(i % cmap.N)[:3])
+            for i, k in enumerate(keys)}
+
+
 def series_key(row):
     model = row["model"]
     if model == "markov":
@@ -50,14 +57,11 @@ class Context:
         self.vary = {key: len({r.get(key) for r in all_rows}) > 1
                      for key in ("solver", "precision", "k", "tol")}
         self.multi = len(sweeps) > 1
-        self.keys = OrderedDict()
+        keys = OrderedDict()
         for si, s in enumerate(sweeps):
             for r in s.rows:
-                self.keys.setdefault((si, self.name(r)), None)
-        cmap = plt.get_cmap("tab10" if len(self.keys) <= 10 else "tab20")
-        n = cmap.N
-        for i, key in enumerate(self.keys):
-            self.keys[key] = "#%02x%02x%02x" % tuple(int(255 * c) for c in cmap(i % n)[:3])
+                keys.setdefault((si, self.name(r)), None)
+        self.keys = assign_colors(list(keys), plt)
 
     def name(self, row):
         label = series_key(row)

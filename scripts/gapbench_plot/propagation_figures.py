@@ -4,7 +4,7 @@ fig_* returns a figure spec, or a string that says why the figure is skipped."""
 import math
 from collections import OrderedDict
 
-from .figure_data import T_axis, log_grid, mean_sd
+from .figure_data import T_axis, assign_colors, log_grid, mean_sd
 from .messages import note
 
 # Columns that tell configurations apart besides variant, fix, attention and layernorm: shown in
@@ -70,12 +70,8 @@ class PropContext:
 
     def color(self, si, name):
         if (si, name) not in self.colors:
-            self.colors[(si, name)] = None
-            keys = list(self.colors)
-            cmap = self.plt.get_cmap("tab10" if len(keys) <= 10 else "tab20")
-            for i, key in enumerate(keys):
-                self.colors[key] = "#%02x%02x%02x" % tuple(int(255 * c)
-                                                           for c in cmap(i % cmap.N)[:3])
+            self.colors[(si, name)] = None  # a new series: the palette is that of them all
+            self.colors.update(assign_colors(list(self.colors), self.plt))
         return self.colors[(si, name)]
 
 
@@ -236,7 +232,7 @@ def fig_propagation_gradient(pctx, layer):
         s["series_label"] = f"{s['series_label']}: {fit}"
         s["label"] = f"log_grad_sq: {s['series_label']}"
     p = T_axis(f"mean ln ‖∂X_L/∂W_{layer}‖²_F over seeds (natural log)",
-               f"Gradient norm against T (least-squares slope in ln T)", yscale="linear")
+               "Gradient norm against T (least-squares slope in ln T)", yscale="linear")
     p["series"] = series
     return {"title": "Gradient explosion: ln ‖∂X_L/∂W_ℓ‖²_F against ln T, with and without "
                      "the fix", "panels": [p], "footer": prop_footer(pctx), "size": (8.0, 5.0),

@@ -178,7 +178,8 @@ def fig_bulk_histogram(ctx, np, bulk_T):
         n_bins = int(min(80, max(20, math.sqrt(len(everything)) / 1.5)))
         edges = np.linspace(0.0, top * 1.02, n_bins + 1)
         p = {"title": f"{name}, T = {T}" + (f"\n{ctx.sweeps[si].label}" if ctx.multi else ""),
-             "xlabel": "√T · s_k (dimensionless)", "ylabel": "probability density (per unit of √T·s)",
+             "xlabel": "√T · s_k (dimensionless)",
+             "ylabel": "probability density (per unit of √T·s)",
              "xscale": "linear", "yscale": "linear", "series": []}
         for fix, what, style in (("none", "A: s2 … sT", "filled"), ("center", "A⊥: s1 … sT",
                                                                       "step")):
