@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""Regenerates the small fixtures of test_plot.py under tests/python/data/ (checked in; a few
-seconds of work, run it by hand after a change of the results formats):
+"""Regenerates the small fixtures of the plot tests (test_*.py) under tests/python/data/ (checked
+in; a few seconds of work, run it by hand after a change of the results formats):
 
   data/sweep/      gapbench sweep --T 32:128:x2 --seeds 3 --model markov,attention --fix none,center
                    --solver exact --all-values (rows.csv, values.csv, meta.json), with one row edited

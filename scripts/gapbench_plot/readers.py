@@ -1,0 +1,259 @@
+"""Reading the results directories: the CSV and JSON readers every input goes through, a sweep
+(gapbench sweep: rows.csv, values.csv, meta.json), a propagate directory (gapbench propagate:
+one row per layer and network) and load_dir, which tells the two apart. Every check raises
+InputError with the file, line and column at fault."""
+import csv
+import json
+import math
+import os
+from collections import defaultdict
+
+from .messages import InputError, note
+
+# rows.csv: the columns every figure needs, and those parsed as numbers when present.
+ROW_NEEDED = ("point", "index", "model", "fix", "T", "precision", "solver", "s1", "converged")
+ROW_NUMERIC = {"point", "index", "T", "k", "beta", "d", "dk", "tol", "gap", "ratio", "frob",
+               "frob_perp_sq", "stable_rank", "c", "s1_excess", "edge_ratio",
+               "frob_perp_over_c2", "iterations", "restarts", "passes", "residual",
+               "residual_estimate", "converged", "generate_s", "solve_s", "max_rel_err",
+               "rel_err_s2"}
+VALUES_NEEDED = ("point", "index", "rank", "value")
+
+
+def read_json(path, what):
+    if not os.path.isfile(path):
+        raise InputError(f"{path}: no such file ({what})")
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except json.JSONDecodeError as e:
+        raise InputError(f"{path}: malformed JSON ({what}): {e}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: cannot read ({what}): {e}") from None
+
+
+def read_csv(path, needed, numeric, what="gapbench sweep file"):
+    """Rows of a CSV file as dicts, numbers parsed (empty: None). A torn last line (no newline
+    at the end of the file: an interrupted writer) is dropped with a note."""
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            text = f.read()
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: cannot read: {e}") from None
+    lines = text.splitlines()
+    if not lines or not lines[0].strip():
+        raise InputError(f"{path}: empty file (no header)")
+    try:
+        table = list(csv.reader(lines))
+    except csv.Error as e:
+        raise InputError(f"{path}: malformed CSV: {e}") from None
+    header = table[0]
+    missing = [c for c in needed if c not in header]
+    if missing:
+        raise InputError(f"{path}: lacks the column(s) {', '.join(missing)} "
+                         f"(not a {what}?)")
+    if len(set(header)) != len(header):
+        raise InputError(f"{path}: repeated column names in the header")
+    body = table[1:]
+    if body and len(body[-1]) != len(header) and not text.endswith("\n"):
+        note(f"{path}: dropped a torn last line (the writer was interrupted)")
+        body = body[:-1]
+    rows = []
+    for number, cells in enumerate(body, start=2):
+        if not cells:
+            continue
+        if len(cells) != len(header):
+            raise InputError(f"{path}:{number}: {len(cells)} fields, the header has "
+                             f"{len(header)}")
+        row = {}
+        for key, cell in zip(header, cells):
+            if key in numeric or (key.startswith("s") and key[1:].isdigit()):
+                if cell == "":
+                    row[key] = None
+                    continue
+                try:
+                    row[key] = float(cell)
+                except ValueError:
+                    raise InputError(f"{path}:{number}: column {key}: {cell!r} is not a "
+                                     f"number") from None
+            else:
+                row[key] = cell
+        for key in needed:
+            if row[key] is None or row[key] == "":
+                raise InputError(f"{path}:{number}: column {key} is empty")
+        rows.append(row)
+    return rows
+
+
+def read_values(path):
+    """values.csv: {(point, index): [(rank, value)]} (a fast path: it can hold millions of
+    lines)."""
+    values = defaultdict(list)
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            text = f.read()
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: cannot read: {e}") from None
+    lines = text.split("\n")
+    header = lines[0].strip().split(",") if lines else []
+    if header[:4] != list(VALUES_NEEDED):
+        raise InputError(f"{path}: the header is not {','.join(VALUES_NEEDED)} "
+                         f"(not a gapbench values file?)")
+    last = len(lines) - 1
+    for number, line in enumerate(lines[1:], start=2):
+        if not line.strip():
+            continue
+        cells = line.split(",")
+        try:
+            if len(cells) != len(header):
+                raise ValueError
+            values[(int(cells[0]), int(cells[1]))].append((int(cells[2]), float(cells[3])))
+        except ValueError:
+            if number - 1 == last:  # a torn last line without its newline
+                note(f"{path}: dropped a torn last line (the writer was interrupted)")
+                break
+            raise InputError(f"{path}:{number}: malformed line {line[:60]!r}") from None
+    return values
+
+
+def short_commit(commit):
+    if not isinstance(commit, str) or not commit:
+        return "?"
+    return commit[:7] + ("-dirty" if commit.endswith("-dirty") else "")
+
+
+def disambiguate(labels, paths):
+    """Labels made unique by the file or directory name, else the whole path."""
+    out = list(labels)
+    for i, label in enumerate(labels):
+        if labels.count(label) > 1:
+            names = [os.path.basename(os.path.normpath(paths[j])) for j in range(len(labels))
+                     if labels[j] == label]
+            name = os.path.basename(os.path.normpath(paths[i]))
+            out[i] = f"{label} ({name if names.count(name) == 1 else os.path.normpath(paths[i])})"
+    return out
+
+
+class Sweep:
+    """One sweep directory (load_dir has checked it and read its meta.json)."""
+
+    def __init__(self, directory, meta, need_values):
+        self.dir = directory
+        self.meta = meta
+        rows_path = os.path.join(directory, "rows.csv")
+        self.rows = read_csv(rows_path, ROW_NEEDED, ROW_NUMERIC)
+        for i, row in enumerate(self.rows, start=2):
+            if row["T"] < 1 or row["T"] != int(row["T"]):
+                raise InputError(f"{rows_path}:{i}: T = {row['T']:g} is not a positive integer")
+            row["T"] = int(row["T"])
+            row["ok"] = row["converged"] == 1
+        self.values = None  # (point, index) -> list of (rank, value)
+        values_path = os.path.join(directory, "values.csv")
+        if need_values and os.path.isfile(values_path):
+            self.values = read_values(values_path)
+        backend = self.meta.get("backend") or {}
+        build = self.meta.get("build") or {}
+        self.backend = str(backend.get("name", "?"))
+        self.device = str(backend.get("device", "?"))
+        self.commit = str(build.get("commit", "?"))
+        self.started = str(self.meta.get("started", "?"))
+        self.label = f"{self.backend} {self.device} @{short_commit(self.commit)}"
+        status = self.meta.get("status")
+        extra = f", status {status}" if status and status != "complete" else ""
+        resumes = self.meta.get("resumes") or []
+        extra += f", {len(resumes)} resume(s)" if resumes else ""
+        self.footer = (f"sweep {os.path.normpath(directory)}: {self.backend} "
+                       f"on {self.device}, commit {self.commit}, started {self.started}, "
+                       f"{len(self.rows)} rows{extra}")
+
+
+# rows.csv of `gapbench propagate` (one row per layer of one network): the columns the
+# propagation figures need (besides run or index, the seed index), and the numeric ones.
+PROP_NEEDED = ("T", "variant", "fix", "attention", "layernorm", "layer", "stable_rank")
+PROP_NUMERIC = {"point", "run", "index", "T", "d", "gamma", "L", "beta", "dk", "sigma_v", "seed",
+                "layer", "log_frob", "stable_rank", "stable_rank4", "mean_cosine",
+                "centered_ratio", "log_grad_sq", "layer_seconds", "metric_seconds"}
+PROP_FLAGS = {"0": False, "1": True, "false": False, "true": True, "off": False, "on": True}
+
+
+def is_propagate_dir(directory, meta):
+    """A `gapbench propagate` directory: meta.json's schema says so, or rows.csv has a layer
+    column."""
+    schema = meta.get("schema") if isinstance(meta, dict) else None
+    if isinstance(schema, str):
+        if schema.startswith("gapbench.propagate"):
+            return True
+        if schema.startswith("gapbench.sweep"):
+            return False
+    try:
+        with open(os.path.join(directory, "rows.csv"), newline="", encoding="utf-8") as f:
+            header = next(csv.reader([f.readline()]), [])
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return False
+    return "layer" in header
+
+
+class Propagate:
+    """One directory of `gapbench propagate` (rows.csv: one row per layer and network)."""
+
+    def __init__(self, directory, meta):
+        self.dir = directory
+        self.meta = meta
+        rows_path = os.path.join(directory, "rows.csv")
+        self.rows = read_csv(rows_path, PROP_NEEDED, PROP_NUMERIC,
+                             what="gapbench propagate file")
+        if self.rows and "run" not in self.rows[0] and "index" not in self.rows[0]:
+            raise InputError(f"{rows_path}: lacks the column run (or index): the seed index")
+        seed_key = "run" if self.rows and "run" in self.rows[0] else "index"
+        for i, row in enumerate(self.rows, start=2):
+            for key, low in (("T", 1), ("layer", 0), (seed_key, 0)):
+                v = row.get(key)
+                if v is None or v < low or v != int(v):
+                    raise InputError(f"{rows_path}:{i}: {key} = {row.get(key)} is not an "
+                                     f"integer >= {low}")
+                row[key] = int(v)
+            flag = PROP_FLAGS.get(str(row["layernorm"]).strip().lower())
+            if flag is None:
+                raise InputError(f"{rows_path}:{i}: layernorm = {row['layernorm']!r} is not "
+                                 f"0 or 1")
+            row["layernorm"] = flag
+            row["run_index"] = row[seed_key]
+            for key in ("stable_rank", "stable_rank4"):
+                v = row.get(key)
+                if v is not None and math.isfinite(v) and v <= 0:
+                    raise InputError(f"{rows_path}:{i}: {key} = {v:g} is not positive")
+        backend = meta.get("backend") or "?"
+        if isinstance(backend, dict):
+            device = backend.get("device")
+            backend = f"{backend.get('name', '?')}" + (f" {device}" if device else "")
+        self.backend = str(backend)
+        self.device = str(meta.get("device") or meta.get("host") or "?")
+        self.blas = str(meta.get("blas") or "")
+        build = meta.get("build") or {}
+        self.commit = str(build.get("commit", "?")) if isinstance(build, dict) else "?"
+        self.started = str(meta.get("started", "?"))
+        self.label = f"{self.backend} {self.device} @{short_commit(self.commit)}"
+        blas = f" ({self.blas.split(' NO_')[0][:40]})" if self.blas else ""
+        status = meta.get("status")
+        extra = f", status {status}" if status and status != "complete" else ""
+        self.footer = (f"propagate {os.path.normpath(directory)}: {self.backend}{blas} on "
+                       f"{self.device}, commit {self.commit}, started {self.started}, "
+                       f"{len(self.rows)} rows{extra}")
+
+
+def load_dir(directory, need_values):
+    """A sweep or a propagate directory, told apart by meta.json's schema (or a layer column)."""
+    if not os.path.isdir(directory):
+        raise InputError(f"{directory}: no such directory (give a directory written by "
+                         f"gapbench sweep or gapbench propagate)")
+    rows_path = os.path.join(directory, "rows.csv")
+    if not os.path.isfile(rows_path):
+        raise InputError(f"{rows_path}: no such file (give a directory written by "
+                         f"gapbench sweep or gapbench propagate)")
+    meta_path = os.path.join(directory, "meta.json")
+    meta = read_json(meta_path, "results metadata")
+    if not isinstance(meta, dict):
+        raise InputError(f"{meta_path}: not a JSON object")
+    if is_propagate_dir(directory, meta):
+        return Propagate(directory, meta)
+    return Sweep(directory, meta, need_values)
