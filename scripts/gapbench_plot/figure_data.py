@@ -30,7 +30,7 @@ def series_key(row):
     model = row["model"]
     if model == "markov":
         label = f"markov {row.get('law') or '?'}"
-        if row.get("law") == "lognormal" and row.get("beta") is not None:
+        if row.get("beta") is not None:  # written only for laws that take it (lognormal, gamma)
             label += f" β={fmt_num(row['beta'])}"
     elif model == "attention":
         label = f"attention {row.get('input') or '?'}"

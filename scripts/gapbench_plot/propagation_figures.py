@@ -16,11 +16,14 @@ PROP_STYLE = {"none": ("o", True, "-"), "center": ("D", False, "--")}
 
 
 def markov_c(row):
-    """c of a markov row from its law (model.hpp): exponential 1, uniform 1/sqrt(3), lognormal
-    sqrt(exp(beta^2) - 1); None when unknown."""
+    """c (sigma/mu of the markov entries) of a propagate row: its `c` column (schema 3, from the
+    law table of laws.hpp); for schema 2 rows, which have none, from the law: exponential 1,
+    uniform 1/sqrt(3), lognormal sqrt(exp(beta^2) - 1). None when unknown."""
     law = row.get("law")
     if row.get("attention") != "markov" or not law:
         return None
+    if row.get("c") is not None:
+        return row["c"]
     if law == "exponential":
         return 1.0
     if law == "uniform":

@@ -170,8 +170,8 @@ class Sweep:
 # rows.csv of `gapbench propagate` (one row per layer of one network): the columns the
 # propagation figures need (besides run or index, the seed index), and the numeric ones.
 PROP_NEEDED = ("T", "variant", "fix", "attention", "layernorm", "layer", "stable_rank")
-PROP_NUMERIC = {"point", "run", "index", "T", "d", "gamma", "L", "beta", "dk", "sigma_v", "seed",
-                "layer", "log_frob", "stable_rank", "stable_rank4", "mean_cosine",
+PROP_NUMERIC = {"point", "run", "index", "T", "d", "gamma", "L", "beta", "c", "dk", "sigma_v",
+                "seed", "layer", "log_frob", "stable_rank", "stable_rank4", "mean_cosine",
                 "centered_ratio", "log_grad_sq", "layer_seconds", "metric_seconds"}
 PROP_FLAGS = {"0": False, "1": True, "false": False, "true": True, "off": False, "on": True}
 

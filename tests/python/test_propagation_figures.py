@@ -5,10 +5,11 @@ import json
 import math
 import os
 import statistics
+import sys
 import unittest
 from collections import defaultdict
 
-from plot_support import (FIGURES, PROPAGATE, PROPAGATION_FIGURES, PropagationCase,
+from plot_support import (FIGURES, PROPAGATE, PROPAGATION_FIGURES, ROOT, PropagationCase,
                           figure_files, mean_sd, png_size, run_plot)
 
 
@@ -124,6 +125,22 @@ class TestPropagation(PropagationCase):
         # the paper's picture, even on this tiny fixture: ~2 with A, ~1.1 with A_perp
         self.assertAlmostEqual(slopes["none"], 2.0, delta=0.3)
         self.assertAlmostEqual(slopes["center"], 1.1, delta=0.3)
+
+
+class TestMarkovC(unittest.TestCase):
+    """The c of a propagate row: schema 3 rows carry it (any law, gamma included); schema 2 rows
+    (the fixture's) take it from their law."""
+
+    def test_the_c_column_wins_and_schema_2_rows_fall_back_to_the_law(self):
+        sys.path.insert(0, os.path.join(ROOT, "scripts"))
+        from gapbench_plot.propagation_figures import markov_c
+        self.assertEqual(markov_c({"attention": "markov", "law": "gamma", "beta": 4.0, "c": 0.5}),
+                         0.5)
+        self.assertIsNone(markov_c({"attention": "markov", "law": "gamma", "beta": 4.0}))
+        self.assertEqual(markov_c({"attention": "markov", "law": "exponential"}), 1.0)
+        self.assertAlmostEqual(markov_c({"attention": "markov", "law": "lognormal", "beta": 1.0}),
+                               math.sqrt(math.e - 1), places=15)
+        self.assertIsNone(markov_c({"attention": "attention", "law": "exponential", "c": 1.0}))
 
 
 if __name__ == "__main__":
