@@ -4,7 +4,9 @@
 #
 # CUDA is not a Debian package: when NVIDIA's CUDA Toolkit (nvcc) is absent this says so and
 # builds the CPU backend alone. Environment: GAPBENCH_BUILD_DIR (default build),
-# GAPBENCH_CMAKE_ARGS (extra configure arguments, e.g. -DCMAKE_CUDA_ARCHITECTURES=90).
+# GAPBENCH_WERROR (ON: warnings fail the build; default OFF), GAPBENCH_CMAKE_ARGS (extra configure
+# arguments, e.g. -DCMAKE_CUDA_ARCHITECTURES=90). The build's output goes to <build dir>/build.log;
+# a failed build prints its error lines and exits 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,8 +40,17 @@ else
 fi
 
 build_dir="${GAPBENCH_BUILD_DIR:-build}"
+# GAPBENCH_WERROR is passed every time: the cache would otherwise keep the last run's value.
 # shellcheck disable=SC2086
-cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release ${GAPBENCH_CMAKE_ARGS:-} >/dev/null
-cmake --build "$build_dir" -j "$(nproc)" 2>&1 | grep -E "error|warning:|Error" || true
-test -x "$build_dir/bin/gapbench" || { echo "setup: build failed (see cmake --build $build_dir)"; exit 1; }
-echo "setup: built $build_dir/bin/gapbench"
+cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DGAPBENCH_WERROR="${GAPBENCH_WERROR:-OFF}" \
+  ${GAPBENCH_CMAKE_ARGS:-} >/dev/null
+log="$build_dir/build.log"
+if ! cmake --build "$build_dir" -j "$(nproc)" >"$log" 2>&1; then
+  echo "setup: BUILD FAILED; its errors (the whole output: $log):" >&2
+  # Compiler and linker errors with the lines around them; the log's end when none matches.
+  grep -E -B2 -A6 "error:|Error:|Error [0-9]+|undefined reference" "$log" >&2 || tail -n 40 "$log" >&2
+  echo "setup: BUILD FAILED (see $log)" >&2
+  exit 1
+fi
+grep -E "warning:" "$log" >&2 || true
+echo "setup: built $build_dir/bin/gapbench (log: $log)"
