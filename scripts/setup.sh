@@ -9,6 +9,7 @@
 # a failed build prints its error lines and exits 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib.sh
 
 packages=(cmake g++ make pkg-config git
           libfmt-dev libcli11-dev nlohmann-json3-dev librandom123-dev
@@ -44,13 +45,5 @@ build_dir="${GAPBENCH_BUILD_DIR:-build}"
 # shellcheck disable=SC2086
 cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DGAPBENCH_WERROR="${GAPBENCH_WERROR:-OFF}" \
   ${GAPBENCH_CMAKE_ARGS:-} >/dev/null
-log="$build_dir/build.log"
-if ! cmake --build "$build_dir" -j "$(nproc)" >"$log" 2>&1; then
-  echo "setup: BUILD FAILED; its errors (the whole output: $log):" >&2
-  # Compiler and linker errors with the lines around them; the log's end when none matches.
-  grep -E -B2 -A6 "error:|Error:|Error [0-9]+|undefined reference" "$log" >&2 || tail -n 40 "$log" >&2
-  echo "setup: BUILD FAILED (see $log)" >&2
-  exit 1
-fi
-grep -E "warning:" "$log" >&2 || true
-echo "setup: built $build_dir/bin/gapbench (log: $log)"
+build_logged "$build_dir" "$build_dir" -j "$(nproc)" || exit 1
+echo "setup: built $build_dir/bin/gapbench (log: $build_dir/build.log)"
