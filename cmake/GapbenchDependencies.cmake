@@ -12,12 +12,15 @@ find_package(PkgConfig REQUIRED)
 pkg_check_modules(OPENBLAS REQUIRED IMPORTED_TARGET openblas)
 pkg_check_modules(LAPACKE REQUIRED IMPORTED_TARGET lapacke)
 
+# Random123 is header-only with no CMake package: an imported target, as gapbenchConfig.cmake
+# makes it again for projects that use an installed gapbench.
 find_path(RANDOM123_INCLUDE_DIR Random123/philox.h)
 if(NOT RANDOM123_INCLUDE_DIR)
   message(FATAL_ERROR "Random123 not found: install Debian's librandom123-dev (scripts/setup.sh)")
 endif()
-add_library(gapbench_random123 INTERFACE)
-target_include_directories(gapbench_random123 SYSTEM INTERFACE ${RANDOM123_INCLUDE_DIR})
+add_library(gapbench::random123 INTERFACE IMPORTED)
+set_target_properties(gapbench::random123 PROPERTIES
+  INTERFACE_INCLUDE_DIRECTORIES ${RANDOM123_INCLUDE_DIR})
 
 if(GAPBENCH_TESTS)
   find_package(GTest REQUIRED)

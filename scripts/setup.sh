@@ -4,9 +4,12 @@
 #
 # CUDA is not a Debian package: when NVIDIA's CUDA Toolkit (nvcc) is absent this says so and
 # builds the CPU backend alone. Environment: GAPBENCH_BUILD_DIR (default build),
-# GAPBENCH_CMAKE_ARGS (extra configure arguments, e.g. -DCMAKE_CUDA_ARCHITECTURES=90).
+# GAPBENCH_WERROR (ON: warnings fail the build; default OFF), GAPBENCH_CMAKE_ARGS (extra configure
+# arguments, e.g. -DCMAKE_CUDA_ARCHITECTURES=90). The build's output goes to <build dir>/build.log;
+# a failed build prints its error lines and exits 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib.sh
 
 packages=(cmake g++ make pkg-config git
           libfmt-dev libcli11-dev nlohmann-json3-dev librandom123-dev
@@ -38,8 +41,9 @@ else
 fi
 
 build_dir="${GAPBENCH_BUILD_DIR:-build}"
+# GAPBENCH_WERROR is passed every time: the cache would otherwise keep the last run's value.
 # shellcheck disable=SC2086
-cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release ${GAPBENCH_CMAKE_ARGS:-} >/dev/null
-cmake --build "$build_dir" -j "$(nproc)" 2>&1 | grep -E "error|warning:|Error" || true
-test -x "$build_dir/bin/gapbench" || { echo "setup: build failed (see cmake --build $build_dir)"; exit 1; }
-echo "setup: built $build_dir/bin/gapbench"
+cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DGAPBENCH_WERROR="${GAPBENCH_WERROR:-OFF}" \
+  ${GAPBENCH_CMAKE_ARGS:-} >/dev/null
+build_logged "$build_dir" "$build_dir" -j "$(nproc)" || exit 1
+echo "setup: built $build_dir/bin/gapbench (log: $build_dir/build.log)"

@@ -4,9 +4,7 @@
 #include <unistd.h>
 
 #include <array>
-#include <cstdio>
 #include <ctime>
-#include <memory>
 
 #include "gapbench/rng.hpp"
 
@@ -16,25 +14,12 @@
 #ifndef GAPBENCH_BUILD_TYPE
 #define GAPBENCH_BUILD_TYPE "unknown"
 #endif
-#ifndef GAPBENCH_SOURCE_DIR
-#define GAPBENCH_SOURCE_DIR "."
-#endif
 #ifndef GAPBENCH_CUDA_ARCHITECTURES
 #define GAPBENCH_CUDA_ARCHITECTURES "none"
 #endif
 
 namespace gapbench {
 namespace {
-
-std::string run_command(const std::string& cmd) {
-  std::unique_ptr<FILE, int (*)(FILE*)> pipe(::popen(cmd.c_str(), "r"), ::pclose);
-  if (!pipe) return "";
-  std::array<char, 256> buf{};
-  std::string out;
-  while (std::fgets(buf.data(), buf.size(), pipe.get())) out += buf.data();
-  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
-  return out;
-}
 
 std::string format_time(const char* pattern) {
   const std::time_t now = std::time(nullptr);
@@ -48,18 +33,6 @@ std::string format_time(const char* pattern) {
 }  // namespace
 
 std::string gapbench_version() { return GAPBENCH_VERSION; }
-
-std::string source_directory() { return GAPBENCH_SOURCE_DIR; }
-
-std::string git_commit() {
-  const std::string dir = GAPBENCH_SOURCE_DIR;
-  const std::string head =
-      run_command("git -C '" + dir + "' rev-parse --short=12 HEAD 2>/dev/null");
-  if (head.empty()) return "unknown";
-  const std::string dirty =
-      run_command("git -C '" + dir + "' status --porcelain --untracked-files=no 2>/dev/null");
-  return dirty.empty() ? head : head + "-dirty";
-}
 
 nlohmann::json build_info() {
   return {{"version", gapbench_version()},

@@ -9,10 +9,9 @@
 namespace gapbench {
 
 std::string gapbench_version();
-// The source tree gapbench was built from (where scripts/ lives).
-std::string source_directory();
-// The commit of the source tree (with "-dirty" when it has uncommitted changes), read with git at
-// run time; the configure-time commit when git is unavailable.
+// The commit this build was compiled from, recorded at build time: the short hash (12 digits),
+// with "-dirty" when tracked files had uncommitted changes, or "unknown" outside a git checkout.
+// Defined in the generated build_commit.cpp (cmake/GapbenchBuildCommit.cmake).
 std::string git_commit();
 nlohmann::json build_info();        // version, commit, build type, compiler, CUDA architectures
 nlohmann::json library_versions();  // fmt, nlohmann-json, CLI11 (from the CLI), Random123

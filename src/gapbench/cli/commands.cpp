@@ -69,16 +69,30 @@ SingleMatrix single_matrix(const CLI::App& app, const PlanFlags& flags, std::int
   return {points[0].spec, plan.seed, static_cast<std::uint32_t>(index)};
 }
 
-// Runs scripts/plot.py on a finished sweep when /usr/bin/python3 has matplotlib; otherwise says
-// how to get it and how to plot later. Never changes the sweep's exit code: its rows are saved.
+#ifndef GAPBENCH_SHARE_FROM_BIN
+#define GAPBENCH_SHARE_FROM_BIN "../share/gapbench"
+#endif
+
+// scripts/plot.py where the build copies it and the install puts it, relative to this executable
+// (src/gapbench/cli/CMakeLists.txt): build/bin/gapbench -> build/share/gapbench/plot.py,
+// <prefix>/bin/gapbench -> <prefix>/share/gapbench/plot.py. Empty when /proc/self/exe is unreadable.
+std::filesystem::path plot_script() {
+  std::error_code ec;
+  const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) return {};
+  return (exe.parent_path() / GAPBENCH_SHARE_FROM_BIN / "plot.py").lexically_normal();
+}
+
+// Runs plot.py (plot_script()) on a finished sweep when /usr/bin/python3 has matplotlib; otherwise
+// says how to get it and how to plot later. Never changes the sweep's exit code: its rows are saved.
 void plot_sweep(const std::filesystem::path& directory) {
-  const std::filesystem::path script =
-      std::filesystem::path(source_directory()) / "scripts/plot.py";
+  const std::filesystem::path script = plot_script();
   const std::string python = "/usr/bin/python3";
   const std::string later = fmt::format("{} {} {}", python, script.string(), directory.string());
-  if (!std::filesystem::exists(script)) {
-    std::cerr << "plot: " << script.string() << " is not there (gapbench was moved from its "
-              << "source tree); plot with scripts/plot.py " << directory.string() << '\n';
+  if (script.empty() || !std::filesystem::exists(script)) {
+    std::cerr << "plot: " << (script.empty() ? "share/gapbench/plot.py" : script.string())
+              << " is not there (the build puts it beside bin/, and so does the install); "
+              << "plot with scripts/plot.py " << directory.string() << '\n';
     return;
   }
   if (std::system((python + " -c 'import matplotlib' >/dev/null 2>&1").c_str()) != 0) {
