@@ -31,27 +31,17 @@ namespace gapbench::cpu {
 // ---- DenseOperator ------------------------------------------------------------------------
 
 template <typename Real>
-void DenseOperator<Real>::apply(BlockView<const Real> x, BlockView<Real> y) const {
+void DenseOperator<Real>::product(BlockView<const Real> x, BlockView<Real> y,
+                                  bool transpose) const {
   this->count_pass();
   if (x.cols == 1) {
-    blas::gemv(CblasRowMajor, CblasNoTrans, m_rows, m_cols, Real(1), m_a, m_cols, x.data, Real(0),
-               y.data);
+    blas::gemv(CblasRowMajor, transpose ? CblasTrans : CblasNoTrans, m_rows, m_cols, Real(1), m_a,
+               m_cols, x.data, Real(0), y.data);
     return;
   }
-  // Row-major A is column-major A^T with ld = cols; op = transpose gives A.
-  blas::gemm(CblasColMajor, CblasTrans, CblasNoTrans, m_rows, x.cols, m_cols, Real(1), m_a, m_cols,
-             x.data, x.ld, Real(0), y.data, y.ld);
-}
-
-template <typename Real>
-void DenseOperator<Real>::apply_transpose(BlockView<const Real> x, BlockView<Real> y) const {
-  this->count_pass();
-  if (x.cols == 1) {
-    blas::gemv(CblasRowMajor, CblasTrans, m_rows, m_cols, Real(1), m_a, m_cols, x.data, Real(0),
-               y.data);
-    return;
-  }
-  blas::gemm(CblasColMajor, CblasNoTrans, CblasNoTrans, m_cols, x.cols, m_rows, Real(1), m_a,
+  // Row-major A is column-major A^T with ld = cols: op = transpose gives A, none gives A^T.
+  blas::gemm(CblasColMajor, transpose ? CblasNoTrans : CblasTrans, CblasNoTrans,
+             transpose ? m_cols : m_rows, x.cols, transpose ? m_rows : m_cols, Real(1), m_a,
              m_cols, x.data, x.ld, Real(0), y.data, y.ld);
 }
 

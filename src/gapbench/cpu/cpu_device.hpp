@@ -18,10 +18,17 @@ class DenseOperator final : public LinearOperator<Real> {
       : m_a(a), m_rows(rows), m_cols(cols) {}
   std::int64_t rows() const override { return m_rows; }
   std::int64_t cols() const override { return m_cols; }
-  void apply(BlockView<const Real> x, BlockView<Real> y) const override;
-  void apply_transpose(BlockView<const Real> x, BlockView<Real> y) const override;
+  void apply(BlockView<const Real> x, BlockView<Real> y) const override {
+    product(x, y, /*transpose=*/false);
+  }
+  void apply_transpose(BlockView<const Real> x, BlockView<Real> y) const override {
+    product(x, y, /*transpose=*/true);
+  }
 
  private:
+  // Y = A X, or A^T X with `transpose` (one pass over A).
+  void product(BlockView<const Real> x, BlockView<Real> y, bool transpose) const;
+
   const Real* m_a;
   std::int64_t m_rows, m_cols;
 };
