@@ -63,6 +63,14 @@ std::vector<T> to_host(const T* data, std::int64_t count, cudaStream_t stream) {
   return host;
 }
 
+// xgesvdr's oversampling p and power iterations: the flags', or their defaults when 0.
+int oversample(const SolverOptions& o) {
+  return o.oversample > 0 ? o.oversample : default_oversample(o.k);
+}
+int power_iters(const SolverOptions& o) {
+  return o.power_iters > 0 ? o.power_iters : kDefaultPowerIters;
+}
+
 // The stream and library handles every stage queues its work on.
 struct Queue {
   Stream stream;
@@ -266,12 +274,6 @@ class CudaStages final : public Stages<Real> {
  private:
   cudaStream_t stream() const { return m_queue.stream.get(); }
   cublasHandle_t blas() const { return m_queue.blas.get(); }
-  static int oversample(const SolverOptions& o) {
-    return o.oversample > 0 ? o.oversample : default_oversample(o.k);
-  }
-  static int power_iters(const SolverOptions& o) {
-    return o.power_iters > 0 ? o.power_iters : kDefaultPowerIters;
-  }
 
   const Queue& m_queue;
   DeviceBlockOps<Real> m_ops;
@@ -315,7 +317,7 @@ class CudaDevice final : public Device {
   }
   void check_dense_solver(const SolverOptions& o, std::int64_t T) const override {
     if (o.kind == SolverKind::kXgesvdr) {
-      const int p = o.oversample > 0 ? o.oversample : default_oversample(o.k);
+      const int p = oversample(o);
       if (o.k + p > T) {
         throw UsageError(fmt::format(
             "--oversample: k + p = {} exceeds T = {}; lower --oversample or --k", o.k + p, T));

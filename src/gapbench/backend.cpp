@@ -321,20 +321,17 @@ MatrixOutcome Backend::run_factors(const PointSpec& point, const Real* queries, 
 template <typename Real>
 std::vector<Real> Backend::generate_to_host(const ModelSpec& spec, std::uint64_t seed,
                                             std::uint32_t index) {
-  PointSpec point;
-  point.model = spec;
-  point.precision = std::is_same_v<Real, double> ? Precision::kFloat64 : Precision::kFloat32;
-  point.solver.kind = SolverKind::kExact;  // the dense matrix; its solve is not planned
   validate(spec);
-  const std::int64_t need = m_device->stages<Real>().dense_bytes(spec);
+  Stages<Real>& stages = m_device->stages<Real>();
+  const std::int64_t need = stages.dense_bytes(spec);  // the matrix; nothing is solved
   const std::int64_t budget = m_device->memory_budget();
   if (need > budget) {
     throw UsageError(fmt::format(
         "--T: a dense {} matrix at T = {} needs {:.2f} GiB but {:.2f} GiB of {} is free; lower "
         "--T",
-        to_string(point.precision), spec.T, gib(need), gib(budget), m_device->memory_name()));
+        to_string(std::is_same_v<Real, double> ? Precision::kFloat64 : Precision::kFloat32),
+        spec.T, gib(need), gib(budget), m_device->memory_name()));
   }
-  Stages<Real>& stages = m_device->stages<Real>();
   const DenseBatch<Real> batch = stages.generate(spec, seed, {index});
   return stages.download(batch.matrices);
 }

@@ -548,15 +548,13 @@ int run_sweep(const PropagateRequest& req, std::ostream& out) {
   // 2. The results directory, when asked for.
   RowsLayout layout{row_columns(), "point", "run", {}};
   for (const PlannedNetwork& p : points) layout.rows_per_key.push_back(p.options.L + 1);
-  const auto versions = backend.versions();
-  const auto threads = versions.find("threads");
-  const nlohmann::json device = {{"name", backend.name()},
-                                 {"note", sel.note},
-                                 {"device", backend.description()},
-                                 {"versions", versions}};
-  nlohmann::json fields = {{"backend", device}};
-  nlohmann::json details = {{"backend", backend.name()}, {"device", backend.description()}};
-  if (threads != versions.end()) fields["threads"] = details["threads"] = std::stoi(threads->second);
+  const BackendRecord record = backend_record(sel);
+  nlohmann::json fields = {{"backend", record.meta}};
+  nlohmann::json details = record.resume;
+  const nlohmann::json& versions = record.meta.at("versions");
+  if (versions.contains("threads")) {
+    fields["threads"] = details["threads"] = std::stoi(versions["threads"].get<std::string>());
+  }
   ResultsRun run(target, std::move(stored), plan_json, layout, /*with_values=*/false,
                  static_cast<int>(points.size()), req.plan.first_index + req.plan.seeds, fields,
                  details);

@@ -23,6 +23,15 @@ fs::path timestamped_dir(const fs::path& root) {
 
 }  // namespace
 
+BackendRecord backend_record(const BackendSelection& selection) {
+  const Backend& backend = *selection.backend;
+  return {{{"name", backend.name()},
+           {"note", selection.note},
+           {"device", backend.description()},
+           {"versions", backend.versions()}},
+          {{"backend", backend.name()}, {"device", backend.description()}}};
+}
+
 std::optional<nlohmann::json> stored_meta(const ResultsTarget& target) {
   if (!target.resume) return std::nullopt;
   if (target.out || target.force) {

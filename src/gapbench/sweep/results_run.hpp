@@ -18,6 +18,7 @@
 #include <optional>
 #include <string>
 
+#include "gapbench/backend.hpp"
 #include "gapbench/sweep/results.hpp"
 #include "gapbench/sweep/stop_signals.hpp"
 
@@ -52,6 +53,14 @@ std::optional<nlohmann::json> stored_meta(const ResultsTarget& target);
 void refuse_other_plan(const std::filesystem::path& dir, bool same_plan,
                        const nlohmann::json& given_plan, const nlohmann::json& stored_plan,
                        const std::string& reuse_hint = "");
+
+// What a results directory records of the backend that made it: meta.json's "backend" object
+// (name, the selection's note, device, versions) and the fields of a resume's entry.
+struct BackendRecord {
+  nlohmann::json meta;
+  nlohmann::json resume;
+};
+BackendRecord backend_record(const BackendSelection& selection);
 
 class ResultsRun {
  public:

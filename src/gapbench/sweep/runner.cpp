@@ -99,13 +99,10 @@ int run_sweep(const SweepRequest& req, std::ostream& out, fs::path* directory) {
   layout.check_row = [](const RowFields& fields) { parse_row(fields); };
 
   // 2. The results directory.
-  const nlohmann::json device = {{"name", backend.name()},
-                                 {"note", sel.note},
-                                 {"device", backend.description()},
-                                 {"versions", backend.versions()}};
+  const BackendRecord record = backend_record(sel);
   ResultsRun run(target, std::move(stored), plan_to_json(plan), layout, plan.all_values,
-                 static_cast<int>(points.size()), plan.seeds, {{"backend", device}},
-                 {{"backend", backend.name()}, {"device", backend.description()}});
+                 static_cast<int>(points.size()), plan.seeds, {{"backend", record.meta}},
+                 record.resume);
   ResultsDir& results = *run.dir();
   if (directory) *directory = results.path();
   std::cerr << sel.note << "; device: " << backend.description() << '\n'
