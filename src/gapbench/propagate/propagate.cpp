@@ -17,6 +17,7 @@
 #include "gapbench/solvers/small_dense.hpp"
 #include "gapbench/sweep/plan.hpp"
 #include "gapbench/sweep/results_run.hpp"
+#include "gapbench/test_hook.hpp"
 #include "gapbench/text.hpp"
 
 namespace gapbench::propagate {
@@ -575,6 +576,7 @@ int run_sweep(const PropagateRequest& req, std::ostream& out) {
               continue;
             }
             if (run.stopped()) return true;
+            test_pause_point("compute");
             const PropagateResult r = propagate(backend.device(), o);
             print_network(out, p.point, o, r);
             if (results) results->append_row(format_rows(p.point, o, r));  // one write(2)

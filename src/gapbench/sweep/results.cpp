@@ -18,6 +18,7 @@
 #include "gapbench/error.hpp"
 #include "gapbench/rng.hpp"
 #include "gapbench/sweep/rows.hpp"
+#include "gapbench/test_hook.hpp"
 #include "gapbench/text.hpp"
 
 namespace gapbench {
@@ -101,6 +102,7 @@ void write_file_atomically(const fs::path& path, const std::string& text) {
     throw;
   }
   ::close(fd);
+  test_pause_point("atomic-tmp");
   fs::rename(tmp, path);
 }
 
@@ -155,6 +157,7 @@ ResultsDir ResultsDir::create(const fs::path& dir, bool force, const RowsLayout&
   ResultsDir r;
   r.m_dir = dir;
   r.lock("--out");
+  test_pause_point("directory");
   if (force) {
     for (const char* name : {kRows, kValues, kMeta}) fs::remove(dir / name, ec);
   }
@@ -278,7 +281,14 @@ ResultsDir::~ResultsDir() {
   if (m_values_fd >= 0) ::close(m_values_fd);
 }
 
-void ResultsDir::append_row(const std::string& line) { write_all(m_rows_fd, line, m_dir / kRows); }
+void ResultsDir::append_row(const std::string& line) {
+  if (test_pause_due("row-torn")) {
+    write_all(m_rows_fd, line.substr(0, line.size() / 2), m_dir / kRows);
+    test_pause("row-torn");
+  }
+  write_all(m_rows_fd, line, m_dir / kRows);
+  test_pause_point("row-written");
+}
 
 void ResultsDir::append_values(const std::string& lines) {
   if (m_values_fd >= 0 && !lines.empty()) write_all(m_values_fd, lines, m_dir / kValues);

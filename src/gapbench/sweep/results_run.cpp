@@ -8,6 +8,7 @@
 #include "gapbench/error.hpp"
 #include "gapbench/rng.hpp"
 #include "gapbench/sweep/plan.hpp"
+#include "gapbench/test_hook.hpp"
 
 namespace gapbench {
 namespace fs = std::filesystem;
@@ -85,6 +86,7 @@ ResultsRun::ResultsRun(const ResultsTarget& target, std::optional<nlohmann::json
 
 void ResultsRun::finish(const std::string& status, std::int64_t count) {
   if (!m_results) return;
+  test_pause_point("finish");
   m_meta["status"] = status;
   m_meta[m_target.count_key] = count;
   m_meta["finished"] = utc_now_iso();

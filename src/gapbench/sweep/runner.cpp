@@ -9,6 +9,7 @@
 
 #include "gapbench/error.hpp"
 #include "gapbench/sweep/rows.hpp"
+#include "gapbench/test_hook.hpp"
 
 namespace gapbench {
 namespace fs = std::filesystem;
@@ -128,6 +129,7 @@ int run_sweep(const SweepRequest& req, std::ostream& out, fs::path* directory) {
         const std::vector<std::uint32_t> indices(
             todo.begin() + static_cast<std::ptrdiff_t>(first),
             todo.begin() + static_cast<std::ptrdiff_t>(std::min(todo.size(), first + batch)));
+        test_pause_point("compute");
         for (MatrixOutcome& o : backend.run_batch(p.spec, plan.seed, indices)) {
           SweepRow row{p.ordinal, plan.seed, p.spec, backend.name(), std::move(o), {}, {}};
           const SolveResult& solve = row.outcome.solve;
