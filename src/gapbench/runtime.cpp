@@ -3,7 +3,14 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
+
 #include <cstdlib>
+#include <fstream>
+#include <limits>
+#include <string>
+
+#include "gapbench/error.hpp"
 
 namespace gapbench {
 
@@ -17,6 +24,47 @@ double peak_resident_bytes() {
   struct rusage usage {};
   if (::getrusage(RUSAGE_SELF, &usage) != 0) return 0;
   return static_cast<double>(usage.ru_maxrss) * 1024.0;  // Linux reports KiB
+}
+
+std::uint64_t available_memory_bytes() {
+  std::ifstream in("/proc/meminfo");
+  std::string key, unit;
+  std::uint64_t kib = 0;
+  while (in >> key >> kib >> unit) {
+    if (key == "MemAvailable:") return saturating_mul(kib, 1024);
+  }
+  const long pages = ::sysconf(_SC_AVPHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+  return pages > 0 && page > 0 ? saturating_mul(static_cast<std::uint64_t>(pages),
+                                                static_cast<std::uint64_t>(page))
+                               : 0;
+}
+
+std::uint64_t saturating_mul(std::uint64_t a, std::uint64_t b) {
+  std::uint64_t out = 0;
+  return __builtin_mul_overflow(a, b, &out) ? std::numeric_limits<std::uint64_t>::max() : out;
+}
+
+std::uint64_t saturating_add(std::uint64_t a, std::uint64_t b) {
+  std::uint64_t out = 0;
+  return __builtin_add_overflow(a, b, &out) ? std::numeric_limits<std::uint64_t>::max() : out;
+}
+
+std::uint64_t host_memory_budget() { return available_memory_bytes() / 10 * 9; }
+
+void check_memory_fits(std::uint64_t bytes, std::uint64_t budget, const std::string& memory_name,
+                       const std::string& flag, const std::string& what, const std::string& fix) {
+  if (bytes <= budget) return;
+  constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
+  throw UsageError(fmt::format("{}: {} needs {} but {:.2f} GiB of {} is free; {}", flag, what,
+                               bytes == std::numeric_limits<std::uint64_t>::max()
+                                   ? std::string("more than 2^64 bytes")
+                                   : fmt::format("{:.2f} GiB", static_cast<double>(bytes) / kGiB),
+                               static_cast<double>(budget) / kGiB, memory_name, fix));
+}
+
+void check_factor_memory(std::uint64_t bytes, const std::string& flag, const std::string& what,
+                         const std::string& fix) {
+  check_memory_fits(bytes, host_memory_budget(), "memory", flag, what, fix);
 }
 
 }  // namespace gapbench

@@ -2,6 +2,9 @@
 // process has used.
 #pragma once
 
+#include <cstdint>
+#include <string>
+
 namespace gapbench {
 
 // gapbench mixes OpenMP (generation) with OpenBLAS's own thread pool (products). With libgomp's
@@ -14,5 +17,27 @@ void ensure_passive_openmp(char** argv);
 
 // The peak resident memory of this process so far (getrusage's ru_maxrss), in bytes.
 double peak_resident_bytes();
+
+// The memory a new allocation can take without swapping: MemAvailable of /proc/meminfo (free
+// memory plus what the page cache would give back), else the free pages; in bytes.
+std::uint64_t available_memory_bytes();
+
+// Byte arithmetic for memory plans that saturates at UINT64_MAX instead of wrapping, so that an
+// absurd size (--d 2000000000, a forged header) compares as "too large" rather than as small.
+std::uint64_t saturating_mul(std::uint64_t a, std::uint64_t b);
+std::uint64_t saturating_add(std::uint64_t a, std::uint64_t b);
+
+// 90% of available_memory_bytes(): the rest for the process and the page cache.
+std::uint64_t host_memory_budget();
+
+// Refuses, before anything is allocated or created, `bytes` (saturated: UINT64_MAX reads "more than
+// 2^64 bytes") above `budget` bytes of `memory_name`: UsageError "FLAG: WHAT needs X GiB but Y GiB
+// of MEMORY_NAME is free; FIX".
+void check_memory_fits(std::uint64_t bytes, std::uint64_t budget, const std::string& memory_name,
+                       const std::string& flag, const std::string& what, const std::string& fix);
+
+// check_memory_fits for a host allocation, against host_memory_budget().
+void check_factor_memory(std::uint64_t bytes, const std::string& flag, const std::string& what,
+                         const std::string& fix);
 
 }  // namespace gapbench

@@ -2,12 +2,30 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
 
 #include "gapbench/error.hpp"
 #include "gapbench/npy.hpp"
 #include "gapbench/text.hpp"
 
 namespace gapbench {
+namespace {
+
+// Refuses the first value of `values` (heads x T x dk) that is NaN or infinite, by its place: the
+// solvers would otherwise fail deep inside LAPACK (dsyev's info = -5) with no hint of the cause.
+template <typename Real>
+void check_finite(const std::vector<Real>& values, const std::string& path, std::int64_t T,
+                  std::int64_t dk) {
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (std::isfinite(values[i])) continue;
+    const auto at = static_cast<std::int64_t>(i);
+    throw UsageError(fmt::format(
+        "--qk: {}: head {}, row {}, col {} is {}; queries and keys must be finite", path,
+        at / (T * dk), at / dk % T, at % dk, std::isnan(values[i]) ? "NaN" : "infinite"));
+  }
+}
+
+}  // namespace
 
 template <typename Real>
 QkHeads<Real> load_qk(const std::string& files) {
@@ -39,6 +57,8 @@ QkHeads<Real> load_qk(const std::string& files) {
                     "dk >= 1",
                     paths[0], qk.heads, qk.T, qk.dk));
   }
+  check_finite(qk.queries, paths[0], qk.T, qk.dk);
+  check_finite(qk.keys, paths[1], qk.T, qk.dk);
   return qk;
 }
 
