@@ -21,6 +21,10 @@ double parse_number(const std::string& s, const std::string& flag, const std::st
                     "256,512 or a range such as 256:4096:x2",
                     flag, s, item));
   }
+  // from_chars reads "inf" and "nan" too; no axis has a use for them.
+  if (!std::isfinite(v)) {
+    throw UsageError(fmt::format("{}: '{}' is not a finite number (in '{}')", flag, s, item));
+  }
   return v;
 }
 
@@ -36,12 +40,13 @@ std::vector<double> expand_item(const std::string& item, const std::string& flag
   const double stop = parse_number(parts[1], flag, item);
   const char kind = parts[2][0];
   const bool geometric = kind == 'x' || kind == '*';
-  const std::string step_text =
-      kind == 'x' || kind == '*' || kind == '+' ? parts[2].substr(1) : parts[2];
-  const double step = parse_number(step_text, flag, item);
-  if (!std::isfinite(start) || !std::isfinite(stop) || !std::isfinite(step)) {
-    throw UsageError(fmt::format("{}: range '{}' has a value that is not finite", flag, item));
+  if (!geometric && kind != '+') {
+    throw UsageError(fmt::format(
+        "{}: range '{}' has no step kind; write START:STOP:x{} (geometric) or START:STOP:+{} "
+        "(arithmetic)",
+        flag, item, parts[2], parts[2]));
   }
+  const double step = parse_number(parts[2].substr(1), flag, item);
   if (start > stop) {
     throw UsageError(
         fmt::format("{}: range '{}' is empty: START {} is above STOP {}", flag, item, start, stop));
@@ -51,6 +56,13 @@ std::vector<double> expand_item(const std::string& item, const std::string& flag
         fmt::format("{}: range '{}' never reaches its stop; use a factor > 1 from a positive start "
                     "(x2) or a step > 0 (+1)",
                     flag, item));
+  }
+  // The count up front, so that a range of 10^300 points (or one whose step is too small to move
+  // a double, 1e18:2e18:+1) is refused before the loop; the cap in the loop stays as a backstop.
+  const double count = geometric ? std::log(stop / start) / std::log(step) : (stop - start) / step;
+  if (!(count < static_cast<double>(kMaxAxisPoints))) {
+    throw UsageError(fmt::format("{}: range '{}' has more than {} points; narrow it", flag, item,
+                                 kMaxAxisPoints));
   }
   std::vector<double> values;
   const double slack = 1e-9 * std::max(std::abs(stop), 1.0);
