@@ -21,6 +21,7 @@
 #include "gapbench/runtime.hpp"
 #include "gapbench/user_attention.hpp"
 #include "gapbench/sweep/range.hpp"
+#include "gapbench/sweep/results.hpp"
 #include "gapbench/sweep/runner.hpp"
 
 extern "C" char* openblas_get_config(void);
@@ -106,6 +107,25 @@ void plot_sweep(const std::filesystem::path& directory) {
       fmt::format("'{}' '{}' '{}'", python, script.string(), directory.string());
   if (std::system(command.c_str()) != 0) {
     std::cerr << "plot: plotting failed; the results are intact; retry with: " << later << '\n';
+  }
+}
+
+// `compare --json OUT` must not replace one of the files it reads: refused by path (the same
+// file under two spellings, or one that does not exist yet) and by identity (a hard or symbolic
+// link), before anything is read or written.
+void refuse_overwriting_inputs(const std::filesystem::path& out,
+                               const std::vector<std::filesystem::path>& inputs) {
+  std::error_code ec;
+  const std::filesystem::path out_path = std::filesystem::weakly_canonical(out, ec);
+  for (const std::filesystem::path& input : inputs) {
+    std::error_code ec_in, ec_eq;
+    const bool same_path = !ec && std::filesystem::weakly_canonical(input, ec_in) == out_path;
+    const bool same_file = std::filesystem::equivalent(input, out, ec_eq) && !ec_eq;
+    if (same_path || same_file) {
+      throw UsageError(fmt::format(
+          "--json: '{}' is the input file '{}'; write the report to another file", out.string(),
+          input.string()));
+    }
   }
 }
 
@@ -327,20 +347,22 @@ Command add_compare_command(CLI::App& app) {
       "the threshold, 2 unreadable, malformed or empty files, or no benchmark in common.\n");
   return [base, fresh, json_out, options]() {
     check_compare_options(*options);
+    const bool json_file = !json_out->empty() && *json_out != "-";
+    if (json_file) refuse_overwriting_inputs(*json_out, {*base, *fresh});
     const BenchmarkFile base_file = read_benchmark_file(*base, "BASE");
     const BenchmarkFile new_file = read_benchmark_file(*fresh, "NEW");
     const CompareReport report = compare_benchmarks(base_file, new_file, *options);
     const std::string json = compare_report_json(report).dump(2) + '\n';
-    std::ofstream json_file;
-    if (!json_out->empty() && *json_out != "-") {
-      json_file.open(*json_out, std::ios::binary | std::ios::trunc);
-      if (!json_file) throw UsageError(fmt::format("--json: cannot write '{}'", *json_out));
+    if (json_file) {
+      // Atomically: a reader of OUT sees the old report or the new one, never half of one.
+      try {
+        write_file_atomically(*json_out, json);
+      } catch (const std::exception& e) {
+        throw UsageError(fmt::format("--json: cannot write '{}': {}", *json_out, e.what()));
+      }
     }
     (*json_out == "-" ? std::cerr : std::cout) << render_compare_table(report) << std::flush;
     if (*json_out == "-") std::cout << json;
-    if (json_file.is_open() && !(json_file << json).flush()) {
-      throw UsageError(fmt::format("--json: cannot write '{}'", *json_out));
-    }
     return report.exit_code();
   };
 }

@@ -59,17 +59,34 @@ struct Groups {
   bool any_metric = false;  // some entry reports the metric
 };
 
-// The metric's value in one entry, in seconds for times; nullopt when the entry lacks it.
+// Field `key` of benchmark `name` has the wrong type: UsageError naming the file and the field.
+[[noreturn]] void wrong_type(const BenchmarkFile& file, const std::string& name, const char* key,
+                             const nlohmann::json& value, const char* want) {
+  throw UsageError(fmt::format("{}: benchmark '{}' has \"{}\" of type {}, not {}", file.label,
+                               name, key, value.type_name(), want));
+}
+
+// String field `key` of an entry, `fallback` when absent; any other type is refused.
+std::string string_field(const nlohmann::json& entry, const char* key, const std::string& fallback,
+                         const BenchmarkFile& file, const std::string& name) {
+  const auto it = entry.find(key);
+  if (it == entry.end()) return fallback;
+  if (!it->is_string()) wrong_type(file, name, key, *it, "a string");
+  return it->get<std::string>();
+}
+
+// The metric's value in one entry, in seconds for times; nullopt when the entry lacks it (or holds
+// null: a non-finite counter). Any other non-number is refused: a mistyped file must not pass as
+// one whose benchmarks lack the metric.
 std::optional<double> metric_value(const nlohmann::json& entry, const std::string& metric,
                                    const BenchmarkFile& file, const std::string& name) {
   const auto it = entry.find(metric);
-  if (it == entry.end() || !it->is_number()) return std::nullopt;
+  if (it == entry.end() || it->is_null()) return std::nullopt;
+  if (!it->is_number()) wrong_type(file, name, metric.c_str(), *it, "a number");
   const double value = it->get<double>();
   if (!is_time_metric(metric)) return value;
-  const auto unit = entry.find("time_unit");
   // Google Benchmark 1.7.1 always writes time_unit; its default unit is ns.
-  const std::string unit_name =
-      unit != entry.end() && unit->is_string() ? unit->get<std::string>() : std::string("ns");
+  const std::string unit_name = string_field(entry, "time_unit", "ns", file, name);
   const double scale = seconds_per(unit_name);
   if (scale == 0) {
     throw UsageError(fmt::format("{}: benchmark '{}' has an unknown time_unit '{}'", file.label,
@@ -89,27 +106,25 @@ std::string entry_name(const BenchmarkFile& file, std::size_t i) {
   return name->get<std::string>();
 }
 
-std::string string_field(const nlohmann::json& entry, const char* key,
-                         const std::string& fallback) {
-  const auto it = entry.find(key);
-  return it != entry.end() && it->is_string() ? it->get<std::string>() : fallback;
-}
-
 Groups group_benchmarks(const BenchmarkFile& file, const std::string& metric) {
   Groups groups;
   for (std::size_t i = 0; i < file.benchmarks.size(); ++i) {
     const nlohmann::json& entry = file.benchmarks[i];
-    const std::string run_name = string_field(entry, "run_name", entry_name(file, i));
+    const std::string name = entry_name(file, i);
+    const std::string run_name = string_field(entry, "run_name", name, file, name);
     if (!groups.by_name.count(run_name)) groups.order.push_back(run_name);
     Group& group = groups.by_name[run_name];
     const auto error = entry.find("error_occurred");
-    if (error != entry.end() && error->is_boolean() && error->get<bool>()) {
-      group.errors.push_back(string_field(entry, "error_message", "error_occurred"));
+    if (error != entry.end() && !error->is_boolean()) {
+      wrong_type(file, name, "error_occurred", *error, "a boolean");
+    }
+    if (error != entry.end() && error->get<bool>()) {
+      group.errors.push_back(string_field(entry, "error_message", "error_occurred", file, name));
       continue;
     }
-    const std::string run_type = string_field(entry, "run_type", "iteration");
+    const std::string run_type = string_field(entry, "run_type", "iteration", file, name);
     const bool median =
-        run_type == "aggregate" && string_field(entry, "aggregate_name", "") == "median";
+        run_type == "aggregate" && string_field(entry, "aggregate_name", "", file, name) == "median";
     if (run_type != "iteration" && !median) continue;  // mean, stddev, cv: not samples
     const std::optional<double> value = metric_value(entry, metric, file, run_name);
     if (!value) {
@@ -281,8 +296,17 @@ BenchmarkFile parse_benchmark_json(const std::string& text, const std::string& p
   }
   const std::string strict = null_non_finite_literals(text);
   nlohmann::json doc;
+  // The last key read, to name the field when a value is refused (1e400: out_of_range.406).
+  std::string last_key;
+  const nlohmann::json::parser_callback_t note_key =
+      [&last_key](int, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+        if (event == nlohmann::json::parse_event_t::key && parsed.is_string()) {
+          last_key = parsed.get<std::string>();
+        }
+        return true;
+      };
   try {
-    doc = nlohmann::json::parse(strict);
+    doc = nlohmann::json::parse(strict, note_key);
   } catch (const nlohmann::json::parse_error& e) {
     // e.what() is "[json.exception.parse_error.101] parse error at ...": keep the part after "] ".
     std::string what = e.what();
@@ -290,6 +314,12 @@ BenchmarkFile parse_benchmark_json(const std::string& text, const std::string& p
     const bool truncated = e.byte >= strict.size();
     throw UsageError(fmt::format("{}: malformed JSON{}: {}", label,
                                  truncated ? " (it ends early: truncated?)" : "", what));
+  } catch (const nlohmann::json::exception& e) {
+    std::string what = e.what();
+    if (const auto cut = what.find("] "); cut != std::string::npos) what.erase(0, cut + 2);
+    throw UsageError(fmt::format("{}: unusable JSON value{}: {}", label,
+                                 last_key.empty() ? "" : fmt::format(" after field \"{}\"", last_key),
+                                 what));
   }
   if (!doc.is_object() || !doc.contains("benchmarks") || !doc["benchmarks"].is_array()) {
     throw UsageError(fmt::format(
@@ -298,8 +328,11 @@ BenchmarkFile parse_benchmark_json(const std::string& text, const std::string& p
   file.benchmarks = doc["benchmarks"];
   if (file.benchmarks.empty()) throw UsageError(fmt::format("{}: holds no benchmarks", label));
   for (std::size_t i = 0; i < file.benchmarks.size(); ++i) entry_name(file, i);
-  if (doc.contains("context") && doc["context"].is_object()) file.context = doc["context"];
-  if (!file.context.is_object()) file.context = nlohmann::json::object();
+  if (doc.contains("context") && !doc["context"].is_object()) {
+    throw UsageError(fmt::format("{}: \"context\" is of type {}, not an object", label,
+                                 doc["context"].type_name()));
+  }
+  file.context = doc.contains("context") ? doc["context"] : nlohmann::json::object();
   return file;
 }
 
