@@ -9,7 +9,9 @@
 
 #include "gapbench/entries.hpp"
 #include "gapbench/error.hpp"
+#include "gapbench/factors.hpp"
 #include "gapbench/names.hpp"
+#include "gapbench/runtime.hpp"
 #include "gapbench/solvers/iterative.hpp"
 
 namespace gapbench {
@@ -168,6 +170,19 @@ OperatorChoice Backend::choose_operator(const PointSpec& point) const {
 
 void Backend::check(const PointSpec& point) const {
   validate(point.model);
+  // The factors come first in either operator: refused by the flag that sizes them (--d, --dk),
+  // where the plans below would name --T.
+  if (point.model.kind == ModelKind::kAttention) {
+    check_memory_fits(
+        saturating_mul(static_cast<std::uint64_t>(attention_factor_elements(point.model)),
+                       static_cast<std::uint64_t>(real_bytes(point.precision))),
+        static_cast<std::uint64_t>(m_device->memory_budget()), m_device->memory_name(),
+        point.model.dk > point.model.d ? "--dk" : "--d",
+        fmt::format("the attention factors (Q, K{}) at T = {}, d = {}, dk = {}",
+                    point.model.input == InputKind::kIsometric ? "" : ", X, W_Q, W_K",
+                    point.model.T, point.model.d, point.model.dk),
+        "lower --d or --dk");
+  }
   const std::int64_t T = point.model.T;
   const SolverOptions& o = point.solver;
   if (o.k < 1 || o.k >= T) {

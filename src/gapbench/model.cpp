@@ -71,6 +71,21 @@ void validate(const ModelSpec& spec) {
           "use --input gaussian",
           spec.d, spec.T));
     }
+    // The factors (Q, K: T x dk; for gaussian inputs X: T x d and W_Q, W_K: d x dk) counted in
+    // doubles, which cannot overflow: past 2^48 elements (a petabyte) no device holds them, and
+    // below it the int64 byte arithmetic of the memory plans is exact. The memory check proper
+    // (Backend::check) then names the free memory.
+    constexpr double kMaxFactorElements = 281474976710656.0;  // 2^48
+    const double T = static_cast<double>(spec.T), d = static_cast<double>(spec.d),
+                 dk = static_cast<double>(spec.dk);
+    const double elements =
+        2 * T * dk + (spec.input == InputKind::kIsometric ? 0.0 : T * d + 2 * d * dk);
+    if (elements > kMaxFactorElements) {
+      throw UsageError(fmt::format(
+          "{}: the attention factors at T = {}, d = {}, dk = {} hold {:.3g} elements, past the "
+          "2^48 any memory holds; lower --d or --dk",
+          spec.dk > spec.d ? "--dk" : "--d", spec.T, spec.d, spec.dk, elements));
+    }
   }
 }
 

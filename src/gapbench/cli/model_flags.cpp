@@ -2,7 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
+#include <initializer_list>
+#include <utility>
 #include <cmath>
 
 #include "gapbench/backend.hpp"
@@ -37,6 +40,26 @@ std::uint64_t parse_seed(const std::string& text) {
     throw UsageError(fmt::format("--seed: '{}' is not an integer from 0 to 2^64 - 1", text));
   }
   return seed;
+}
+
+// The most points a plan may have: each axis holds up to kMaxAxisPoints values, and their product
+// is refused past this before the points are listed (a million points is weeks of work already).
+constexpr double kMaxPlanPoints = 1000000;
+
+// Refuses a plan whose axes (flag, number of values) multiply past kMaxPlanPoints, naming the
+// flag with the most values.
+void check_plan_size(std::initializer_list<std::pair<const char*, std::size_t>> axes) {
+  double points = 1;
+  std::pair<const char*, std::size_t> largest{"--T", 0};
+  for (const auto& axis : axes) {
+    points *= static_cast<double>(std::max<std::size_t>(axis.second, 1));
+    if (axis.second > largest.second) largest = axis;
+  }
+  if (points > kMaxPlanPoints) {
+    throw UsageError(fmt::format(
+        "{}: the plan has {:.0f} points, above the limit of {:.0f}; give fewer values ({} has {})",
+        largest.first, points, kMaxPlanPoints, largest.first, largest.second));
+  }
 }
 
 }  // namespace
@@ -155,6 +178,12 @@ SweepPlan build_plan(const CLI::App& app, const PlanFlags& f) {
     p.ks.push_back(static_cast<int>(k));
   }
   p.precisions = parse_enum_list<Precision>(f.precision, "--precision", parse_precision);
+  check_plan_size({{"--model", p.models.size()}, {"--T", p.Ts.size()}, {"--law", p.laws.size()},
+                   {"--beta", p.betas.size()}, {"--d", p.ds.size()}, {"--dk", p.dks.size()},
+                   {"--input", p.inputs.size()}, {"--init", p.inits.size()},
+                   {"--logits", p.logits.size()}, {"--fix", p.fixes.size()},
+                   {"--solver", p.solvers.size()}, {"--k", p.ks.size()},
+                   {"--precision", p.precisions.size()}});
   p.seed = parse_seed(f.seed);
   if (f.seeds < 1) {
     throw UsageError(fmt::format("--seeds: {} matrices per point; give at least 1", f.seeds));
@@ -241,6 +270,13 @@ propagate::PropagateRequest build_propagate_request(const CLI::App& app, const P
   plan.inputs = parse_enum_list<InputKind>(f.input, "--input", parse_input);
   plan.variants = parse_enum_list<Variant>(f.variant, "--variant", parse_variant);
   plan.sources = parse_enum_list<AttentionSource>(f.source, "--attention", parse_source);
+  if (app.get_option("--dk")->count() > 0 &&
+      std::find(plan.sources.begin(), plan.sources.end(), AttentionSource::kAttention) ==
+          plan.sources.end()) {
+    throw UsageError(
+        "--dk: the key width applies to --attention attention only (markov layers have no keys); "
+        "drop --dk or add --attention attention");
+  }
   plan.fixes = parse_enum_list<Fix>(f.fix, "--fix", parse_fix);
   plan.layernorm = f.layernorm;
   plan.law = parse_law(f.law);

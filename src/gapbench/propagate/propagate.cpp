@@ -13,6 +13,7 @@
 #include "gapbench/entries.hpp"
 #include "gapbench/error.hpp"
 #include "gapbench/rng.hpp"
+#include "gapbench/runtime.hpp"
 #include "gapbench/solvers/lanczos.hpp"
 #include "gapbench/solvers/small_dense.hpp"
 #include "gapbench/sweep/plan.hpp"
@@ -214,22 +215,32 @@ void validate(const PropagateOptions& o) {
 }
 
 std::int64_t network_bytes(const PropagateOptions& o) {
-  const std::int64_t T = o.T, d = o.d, dk = o.key_dim();
+  const auto T = static_cast<std::uint64_t>(o.T), d = static_cast<std::uint64_t>(o.d),
+             dk = static_cast<std::uint64_t>(o.key_dim()), m = std::min(T, d);
+  const auto mul = [](std::uint64_t a, std::uint64_t b) { return saturating_mul(a, b); };
+  const auto add = [](std::uint64_t a, std::uint64_t b) { return saturating_add(a, b); };
   // A (T x T), X and its two products (T x d each), a weight (d x d), the Gram matrix, and for
-  // A(X) its factors and weights; the gradient pass adds R and its product (d x d each).
-  std::int64_t elements = T * T + 3 * T * d + d * d + std::min(T, d) * std::min(T, d);
-  if (o.source == AttentionSource::kAttention) elements += 2 * T * dk + 2 * d * dk;
-  if (o.gradient) elements += 2 * d * d;
-  return elements * static_cast<std::int64_t>(sizeof(double));
+  // A(X) its factors and weights; the gradient pass adds R and its product (d x d each). In
+  // saturating arithmetic: --d 2000000000 must read as too large, not wrap to a small number.
+  std::uint64_t elements = add(add(mul(T, T), mul(3, mul(T, d))), add(mul(d, d), mul(m, m)));
+  if (o.source == AttentionSource::kAttention) {
+    elements = add(elements, add(mul(2, mul(T, dk)), mul(2, mul(d, dk))));
+  }
+  if (o.gradient) elements = add(elements, mul(2, mul(d, d)));
+  const std::uint64_t bytes = mul(elements, sizeof(double));
+  return static_cast<std::int64_t>(
+      std::min<std::uint64_t>(bytes, std::numeric_limits<std::int64_t>::max()));
 }
 
 void check_fits(Device& device, const PropagateOptions& o) {
   const std::int64_t need = network_bytes(o), budget = device.memory_budget();
   if (need > budget) {
+    // The flag of the largest dimension: the one to lower.
+    const char* flag = o.key_dim() > std::max(o.T, o.d) ? "--dk" : o.d > o.T ? "--d" : "--T";
     throw UsageError(fmt::format(
-        "--T: a network at T = {}, d = {} needs {:.2f} GiB but {:.2f} GiB of {} is free; lower "
-        "--T (or --gamma, --d)",
-        o.T, o.d, gib(need), gib(budget), device.memory_name()));
+        "{}: a network at T = {}, d = {}, dk = {} needs {:.2f} GiB but {:.2f} GiB of {} is free; "
+        "lower --T (or --gamma, --d, --dk)",
+        flag, o.T, o.d, o.key_dim(), gib(need), gib(budget), device.memory_name()));
   }
 }
 

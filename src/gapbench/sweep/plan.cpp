@@ -63,8 +63,14 @@ std::vector<PlannedPoint> expand_plan(const SweepPlan& plan) {
   if (plan.seeds < 1) {
     throw UsageError(fmt::format("--seeds: {} matrices per point; give at least 1", plan.seeds));
   }
-  if (plan.seeds > (std::int64_t{1} << 32)) {
-    throw UsageError("--seeds: at most 2^32 matrices per point (the RNG's index word)");
+  // The RNG's index word allows 2^32, but the runner lists a point's indices in memory (4 bytes
+  // each) and a point of 2^24 matrices is already days of work: past it, refuse up front rather
+  // than allocate gigabytes and never finish.
+  constexpr std::int64_t kMaxSeeds = std::int64_t{1} << 24;
+  if (plan.seeds > kMaxSeeds) {
+    throw UsageError(fmt::format(
+        "--seeds: {} matrices per point is above the limit of {}; give fewer --seeds", plan.seeds,
+        kMaxSeeds));
   }
   for (const int k : plan.ks) {
     if (k < 1) throw UsageError(fmt::format("--k: k = {} must be >= 1", k));
