@@ -15,6 +15,7 @@ packages=(cmake g++ make pkg-config git
           libfmt-dev libcli11-dev nlohmann-json3-dev librandom123-dev
           libopenblas-dev libopenblas0-pthread liblapacke-dev
           libgtest-dev libbenchmark-dev
+          clang libclang-rt-14-dev libomp-14-dev  # the fuzz preset: libFuzzer (fuzz/README.md)
           python3-numpy python3-scipy python3-matplotlib)
 missing=()
 for p in "${packages[@]}"; do
