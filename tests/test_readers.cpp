@@ -43,6 +43,15 @@ std::string usage_error(F&& f, const std::string& part) {
   return {};
 }
 
+// One refusal case of a reader: its name, the input, and what the message must hold.
+struct Refusal {
+  std::string name;
+  std::string input;
+  std::string message;
+};
+// Test names show the case, not the bytes of the struct.
+void PrintTo(const Refusal& c, std::ostream* os) { *os << c.name; }
+
 // ---- .npy ------------------------------------------------------------------------------------
 
 // A .npy file as NumPy writes it: the dict padded with spaces to 64 bytes, then a newline.
@@ -92,21 +101,13 @@ TEST(NpyParse, ReadsVersionsTwoAndThree) {
   }
 }
 
-struct NpyRefusal {
-  std::string name;
-  std::string file;
-  std::string message;
-};
-// Test names show the case, not the bytes of the struct.
-void PrintTo(const NpyRefusal& c, std::ostream* os) { *os << c.name; }
 
-
-class NpyRefuses : public ::testing::TestWithParam<NpyRefusal> {};
+class NpyRefuses : public ::testing::TestWithParam<Refusal> {};
 
 TEST_P(NpyRefuses, WithAMessageNamingTheFile) {
   std::vector<std::int64_t> shape;
   const std::string what = usage_error(
-      [&] { parse_npy_array<float>(GetParam().file, "in.npy", shape); }, GetParam().message);
+      [&] { parse_npy_array<float>(GetParam().input, "in.npy", shape); }, GetParam().message);
   EXPECT_EQ(what.rfind("in.npy: ", 0), 0u) << what;
 }
 
@@ -115,42 +116,42 @@ const std::string kFew = std::string(8, '\0');
 INSTANTIATE_TEST_SUITE_P(
     Classes, NpyRefuses,
     ::testing::Values(
-        NpyRefusal{"NotNpy", "not a numpy file at all", "not a .npy file"},
-        NpyRefusal{"Version4", std::string("\x93NUMPY\x04\x00", 8) + "\x10\x00", "version 4.0"},
-        NpyRefusal{"HeaderOver10000", npy(dict("<f4", "(3, 2)") + std::string(10100, ' ')),
+        Refusal{"NotNpy", "not a numpy file at all", "not a .npy file"},
+        Refusal{"Version4", std::string("\x93NUMPY\x04\x00", 8) + "\x10\x00", "version 4.0"},
+        Refusal{"HeaderOver10000", npy(dict("<f4", "(3, 2)") + std::string(10100, ' ')),
                    "longer than the 10000 allowed"},
-        NpyRefusal{"V2Claims4GiB", std::string("\x93NUMPY\x02\x00\xff\xff\xff\xff{'d", 15),
+        Refusal{"V2Claims4GiB", std::string("\x93NUMPY\x02\x00\xff\xff\xff\xff{'d", 15),
                    "longer than the 10000 allowed"},
-        NpyRefusal{"TruncatedHeader", npy(dict("<f4", "(3, 2)")).substr(0, 30),
+        Refusal{"TruncatedHeader", npy(dict("<f4", "(3, 2)")).substr(0, 30),
                    "truncated .npy header"},
-        NpyRefusal{"ProductPasses2Pow64",
+        Refusal{"ProductPasses2Pow64",
                    npy(dict("<f4", "(4611686018427387904, 4, 1)"), kFew), "more than 2^63 bytes"},
-        NpyRefusal{"ProductWrapsToSmall",
+        Refusal{"ProductWrapsToSmall",
                    npy(dict("<f4", "(4611686018427387905, 4, 1)"), kFew), "more than 2^63 bytes"},
-        NpyRefusal{"TwentyDigitDim", npy(dict("<f4", "(12345678901234567890, 1)"), kFew),
+        Refusal{"TwentyDigitDim", npy(dict("<f4", "(12345678901234567890, 1)"), kFew),
                    "above 2^63 - 1"},
-        NpyRefusal{"Claims1e12Elements", npy(dict("<f4", "(1000000, 1000000)"), kFew),
+        Refusal{"Claims1e12Elements", npy(dict("<f4", "(1000000, 1000000)"), kFew),
                    "needs 4000000000000 bytes of data but the file has 8"},
-        NpyRefusal{"TrailingBytes", npy(dict("<f4", "(3, 2)"), bytes_of(kSix) + "x"),
+        Refusal{"TrailingBytes", npy(dict("<f4", "(3, 2)"), bytes_of(kSix) + "x"),
                    "needs 24 bytes of data but the file has 25"},
-        NpyRefusal{"MissingBytes", npy(dict("<f4", "(3, 2)"), bytes_of(kSix).substr(1)),
+        Refusal{"MissingBytes", npy(dict("<f4", "(3, 2)"), bytes_of(kSix).substr(1)),
                    "needs 24 bytes of data but the file has 23"},
-        NpyRefusal{"FortranOrder", npy(dict("<f4", "(3, 2)", "True"), bytes_of(kSix)),
+        Refusal{"FortranOrder", npy(dict("<f4", "(3, 2)", "True"), bytes_of(kSix)),
                    "Fortran order"},
-        NpyRefusal{"BigEndian", npy(dict(">f4", "(3, 2)"), bytes_of(kSix)), "descr '>f4'"},
-        NpyRefusal{"Integers", npy(dict("<i4", "(3, 2)"), bytes_of(kSix)), "descr '<i4'"},
-        NpyRefusal{"UnknownKey",
+        Refusal{"BigEndian", npy(dict(">f4", "(3, 2)"), bytes_of(kSix)), "descr '>f4'"},
+        Refusal{"Integers", npy(dict("<i4", "(3, 2)"), bytes_of(kSix)), "descr '<i4'"},
+        Refusal{"UnknownKey",
                    npy("{'descr': '<f4', 'fortran_order': False, 'shape': (3, 2), 'x': 1}"),
                    "unknown key 'x'"},
-        NpyRefusal{"DuplicateKey",
+        Refusal{"DuplicateKey",
                    npy("{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': (6,)}"),
                    "the key 'descr' twice"},
-        NpyRefusal{"MissingKey", npy("{'descr': '<f4', 'shape': (3, 2)}"), "lacks one of"},
-        NpyRefusal{"NotATuple", npy(dict("<f4", "(6)"), bytes_of(kSix)), "write '(N,)'"},
-        NpyRefusal{"NegativeDim", npy(dict("<f4", "(-3, 2)"), bytes_of(kSix)),
+        Refusal{"MissingKey", npy("{'descr': '<f4', 'shape': (3, 2)}"), "lacks one of"},
+        Refusal{"NotATuple", npy(dict("<f4", "(6)"), bytes_of(kSix)), "write '(N,)'"},
+        Refusal{"NegativeDim", npy(dict("<f4", "(-3, 2)"), bytes_of(kSix)),
                    "not a non-negative decimal integer"},
-        NpyRefusal{"LeadingZero", npy(dict("<f4", "(03, 2)"), bytes_of(kSix)), "leading zero"},
-        NpyRefusal{"OneDimension", npy(dict("<f4", "(6,)"), bytes_of(kSix)), "2 or 3 dimensions"}),
+        Refusal{"LeadingZero", npy(dict("<f4", "(03, 2)"), bytes_of(kSix)), "leading zero"},
+        Refusal{"OneDimension", npy(dict("<f4", "(6,)"), bytes_of(kSix)), "2 or 3 dimensions"}),
     [](const auto& info) { return info.param.name; });
 
 // The file reader checks the data length against the file size before it allocates: a header
@@ -192,21 +193,13 @@ TEST(Memory, SaturatesInsteadOfWrapping) {
 
 // ---- compare -----------------------------------------------------------------------------------
 
-struct CompareRefusal {
-  std::string name;
-  std::string json;
-  std::string message;
-};
-// Test names show the case, not the bytes of the struct.
-void PrintTo(const CompareRefusal& c, std::ostream* os) { *os << c.name; }
 
-
-class CompareRefuses : public ::testing::TestWithParam<CompareRefusal> {};
+class CompareRefuses : public ::testing::TestWithParam<Refusal> {};
 
 TEST_P(CompareRefuses, NamingTheFileAndTheField) {
   usage_error(
       [&] {
-        const BenchmarkFile f = parse_benchmark_json(GetParam().json, "b.json", "BASE 'b.json'");
+        const BenchmarkFile f = parse_benchmark_json(GetParam().input, "b.json", "BASE 'b.json'");
         compare_benchmarks(f, f, CompareOptions{});
       },
       GetParam().message);
@@ -215,52 +208,44 @@ TEST_P(CompareRefuses, NamingTheFileAndTheField) {
 INSTANTIATE_TEST_SUITE_P(
     Classes, CompareRefuses,
     ::testing::Values(
-        CompareRefusal{"NumberOutOfRange", R"({"benchmarks": [{"name": "x", "real_time": 1e400}]})",
+        Refusal{"NumberOutOfRange", R"({"benchmarks": [{"name": "x", "real_time": 1e400}]})",
                        "BASE 'b.json': unusable JSON value after field \"real_time\""},
-        CompareRefusal{"StringWhereNumber",
+        Refusal{"StringWhereNumber",
                        R"({"benchmarks": [{"name": "x", "real_time": "fast"}]})",
                        "BASE 'b.json': benchmark 'x' has \"real_time\" of type string, not a number"},
-        CompareRefusal{"NumberWhereString",
+        Refusal{"NumberWhereString",
                        R"({"benchmarks": [{"name": "x", "real_time": 1, "time_unit": 3}]})",
                        "\"time_unit\" of type number, not a string"},
-        CompareRefusal{"StringWhereBoolean",
+        Refusal{"StringWhereBoolean",
                        R"({"benchmarks": [{"name": "x", "real_time": 1, "error_occurred": "no"}]})",
                        "\"error_occurred\" of type string, not a boolean"},
-        CompareRefusal{"ContextNotAnObject",
+        Refusal{"ContextNotAnObject",
                        R"({"context": [], "benchmarks": [{"name": "x", "real_time": 1}]})",
                        "\"context\" is of type array, not an object"}),
     [](const auto& info) { return info.param.name; });
 
 // ---- range grammar -----------------------------------------------------------------------------
 
-struct RangeRefusal {
-  std::string name;
-  std::string text;
-  std::string message;
-};
-// Test names show the case, not the bytes of the struct.
-void PrintTo(const RangeRefusal& c, std::ostream* os) { *os << c.name; }
 
-
-class RangeRefuses : public ::testing::TestWithParam<RangeRefusal> {};
+class RangeRefuses : public ::testing::TestWithParam<Refusal> {};
 
 TEST_P(RangeRefuses, NamingTheFlag) {
-  usage_error([&] { parse_int_axis(GetParam().text, "--T"); }, GetParam().message);
+  usage_error([&] { parse_int_axis(GetParam().input, "--T"); }, GetParam().message);
 }
 
 INSTANTIATE_TEST_SUITE_P(
     Classes, RangeRefuses,
     ::testing::Values(
-        RangeRefusal{"NoStepKind", "256:8192:2",
+        Refusal{"NoStepKind", "256:8192:2",
                      "--T: range '256:8192:2' has no step kind; write START:STOP:x2 (geometric) "
                      "or START:STOP:+2"},
-        RangeRefusal{"Infinite", "inf", "--T: 'inf' is not a finite number"},
-        RangeRefusal{"NaN", "nan", "--T: 'nan' is not a finite number"},
-        RangeRefusal{"InfiniteInRange", "1:inf:x2", "'inf' is not a finite number"},
-        RangeRefusal{"OutOfRange", "1e400", "'1e400' is not a number"},
-        RangeRefusal{"TooManyPoints", "1:1e300:x1.0000001", "more than 100000 points"},
-        RangeRefusal{"StepTooSmallToMove", "1e18:2e18:+1", "more than 100000 points"},
-        RangeRefusal{"SpanOverflows", "-1e308:1e308:+1", "more than 100000 points"}),
+        Refusal{"Infinite", "inf", "--T: 'inf' is not a finite number"},
+        Refusal{"NaN", "nan", "--T: 'nan' is not a finite number"},
+        Refusal{"InfiniteInRange", "1:inf:x2", "'inf' is not a finite number"},
+        Refusal{"OutOfRange", "1e400", "'1e400' is not a number"},
+        Refusal{"TooManyPoints", "1:1e300:x1.0000001", "more than 100000 points"},
+        Refusal{"StepTooSmallToMove", "1e18:2e18:+1", "more than 100000 points"},
+        Refusal{"SpanOverflows", "-1e308:1e308:+1", "more than 100000 points"}),
     [](const auto& info) { return info.param.name; });
 
 TEST(Range, KeepsTheDocumentedForms) {
