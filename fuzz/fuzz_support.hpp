@@ -40,7 +40,8 @@ int run_reader(const std::uint8_t* data, std::size_t size, Read&& read) {
 }  // namespace gapbench::fuzz
 
 // Defines libFuzzer's entry point (also called by run_corpus.cpp) over `read(std::string_view)`.
-#define GAPBENCH_FUZZ_READER(read)                                                         \
+// Variadic, so that a comma in the reader (a brace list, a template's arguments) needs no guard.
+#define GAPBENCH_FUZZ_READER(...)                                                          \
   extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {      \
-    return ::gapbench::fuzz::run_reader(data, size, read);                                 \
+    return ::gapbench::fuzz::run_reader(data, size, __VA_ARGS__);                          \
   }
