@@ -41,7 +41,7 @@ int run_reader(const std::uint8_t* data, std::size_t size, Read&& read) {
 
 // Defines libFuzzer's entry point (also called by run_corpus.cpp) over `read(std::string_view)`.
 // Variadic, so that a comma in the reader (a brace list, a template's arguments) needs no guard.
-#define GAPBENCH_FUZZ_READER(...)                                                          \
-  extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {      \
-    return ::gapbench::fuzz::run_reader(data, size, __VA_ARGS__);                          \
+#define GAPBENCH_FUZZ_READER(...)                                                     \
+  extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) { \
+    return ::gapbench::fuzz::run_reader(data, size, __VA_ARGS__);                     \
   }

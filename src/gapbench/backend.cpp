@@ -157,14 +157,13 @@ OperatorChoice Backend::choose_operator(const PointSpec& point) const {
       // does not fit: fused below
     }
   }
-  const std::int64_t need = fused_plan_bytes(point);
-  const std::int64_t budget = m_device->memory_budget();
-  if (need > budget) {
-    throw UsageError(fmt::format(
-        "--T: the fused operator at T = {} needs {:.2f} GiB (factors, row statistics, the "
-        "solver's vectors) but {:.2f} GiB of {} is free; lower --T",
-        point.model.T, gib(need), gib(budget), m_device->memory_name()));
-  }
+  check_memory_fits(static_cast<std::uint64_t>(fused_plan_bytes(point)),
+                    static_cast<std::uint64_t>(m_device->memory_budget()), m_device->memory_name(),
+                    "--T",
+                    fmt::format("the fused operator at T = {} (factors, row statistics, the "
+                                "solver's vectors)",
+                                point.model.T),
+                    "lower --T");
   return OperatorChoice::kFused;
 }
 

@@ -146,8 +146,7 @@ class HeaderParser {
     for (const char c : value) {
       if (c == '\\' || c == '\n' || static_cast<unsigned char>(c) < 0x20 ||
           static_cast<unsigned char>(c) > 0x7e) {
-        fail(fmt::format("has {} with an escape or a character that is not printable ASCII",
-                         what));
+        fail(fmt::format("has {} with an escape or a character that is not printable ASCII", what));
       }
     }
     m_pos = end + 1;
@@ -171,7 +170,8 @@ class HeaderParser {
     std::uint64_t value = 0;
     while (m_pos < m_text.size() && m_text[m_pos] >= '0' && m_text[m_pos] <= '9') {
       const auto digit = static_cast<std::uint64_t>(m_text[m_pos] - '0');
-      if (__builtin_mul_overflow(value, 10, &value) || __builtin_add_overflow(value, digit, &value) ||
+      if (__builtin_mul_overflow(value, 10, &value) ||
+          __builtin_add_overflow(value, digit, &value) ||
           value > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
         fail(fmt::format("has a shape dimension above 2^63 - 1 ('{}...')",
                          m_text.substr(first, m_pos + 1 - first)));
@@ -216,7 +216,8 @@ constexpr std::size_t kMagicBytes = 6;
 
 std::string shape_text(const std::vector<std::int64_t>& shape) {
   std::string out = "(";
-  for (std::size_t i = 0; i < shape.size(); ++i) out += fmt::format("{}{}", i ? ", " : "", shape[i]);
+  for (std::size_t i = 0; i < shape.size(); ++i)
+    out += fmt::format("{}{}", i ? ", " : "", shape[i]);
   return out + (shape.size() == 1 ? ",)" : ")");
 }
 
@@ -230,7 +231,8 @@ NpyHeader parse_npy_header(std::string_view bytes, std::uint64_t total_bytes,
   const auto major = static_cast<unsigned char>(bytes[6]);
   const auto minor = static_cast<unsigned char>(bytes[7]);
   if (major < 1 || major > 3 || minor != 0) {
-    throw UsageError(fmt::format("{}: .npy version {}.{} is not 1.0, 2.0 or 3.0", name, major, minor));
+    throw UsageError(
+        fmt::format("{}: .npy version {}.{} is not 1.0, 2.0 or 3.0", name, major, minor));
   }
   const std::size_t len_bytes = major == 1 ? 2 : 4;
   const std::size_t prefix = kMagicBytes + 2 + len_bytes;
@@ -294,8 +296,8 @@ NpyHeader read_npy_header(const std::filesystem::path& path) {
   std::error_code ec;
   const std::uintmax_t size = std::filesystem::file_size(path, ec);
   if (!in || ec) throw UsageError(fmt::format("{}: cannot be read", path.string()));
-  std::string prefix(static_cast<std::size_t>(std::min<std::uintmax_t>(size, 12 + kMaxNpyHeaderBytes)),
-                     '\0');
+  std::string prefix(
+      static_cast<std::size_t>(std::min<std::uintmax_t>(size, 12 + kMaxNpyHeaderBytes)), '\0');
   in.read(prefix.data(), static_cast<std::streamsize>(prefix.size()));
   if (!in) throw UsageError(fmt::format("{}: cannot be read", path.string()));
   return parse_npy_header(prefix, size, path.string());
@@ -368,7 +370,8 @@ std::vector<Real> read_npy_array(const std::filesystem::path& path,
   const std::uint64_t data_bytes = h.count * h.item_bytes;
   const bool same = h.item_bytes == sizeof(Real);
   check_factor_memory(saturating_add(saturating_mul(h.count, sizeof(Real)), same ? 0 : data_bytes),
-                      path.string(), fmt::format("the array {} of {}", shape_text(h.shape), h.descr),
+                      path.string(),
+                      fmt::format("the array {} of {}", shape_text(h.shape), h.descr),
                       "use a smaller array (fewer heads or tokens)");
   std::ifstream in(path, std::ios::binary);
   in.seekg(h.data_offset);

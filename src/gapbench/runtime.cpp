@@ -34,9 +34,9 @@ std::uint64_t available_memory_bytes() {
     if (key == "MemAvailable:") return saturating_mul(kib, 1024);
   }
   const long pages = ::sysconf(_SC_AVPHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
-  return pages > 0 && page > 0 ? saturating_mul(static_cast<std::uint64_t>(pages),
-                                                static_cast<std::uint64_t>(page))
-                               : 0;
+  return pages > 0 && page > 0
+             ? saturating_mul(static_cast<std::uint64_t>(pages), static_cast<std::uint64_t>(page))
+             : 0;
 }
 
 std::uint64_t saturating_mul(std::uint64_t a, std::uint64_t b) {
@@ -56,8 +56,8 @@ void check_memory_fits(std::uint64_t bytes, std::uint64_t budget, const std::str
   if (bytes <= budget) return;
   constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
   throw UsageError(fmt::format("{}: {}: {} needed but {:.2f} GiB of {} is free; {}", flag, what,
-                               bytes == std::numeric_limits<std::uint64_t>::max()
-                                   ? std::string("more than 2^64 bytes")
+                               bytes >= (std::uint64_t{1} << 63)
+                                   ? std::string("at least 2^63 bytes")
                                    : fmt::format("{:.2f} GiB", static_cast<double>(bytes) / kGiB),
                                static_cast<double>(budget) / kGiB, memory_name, fix));
 }

@@ -19,10 +19,10 @@
 #include "gapbench/propagate/propagate.hpp"
 #include "gapbench/rng.hpp"
 #include "gapbench/runtime.hpp"
-#include "gapbench/user_attention.hpp"
 #include "gapbench/sweep/range.hpp"
 #include "gapbench/sweep/results.hpp"
 #include "gapbench/sweep/runner.hpp"
+#include "gapbench/user_attention.hpp"
 
 extern "C" char* openblas_get_config(void);
 
@@ -122,9 +122,9 @@ void refuse_overwriting_inputs(const std::filesystem::path& out,
     const bool same_path = !ec && std::filesystem::weakly_canonical(input, ec_in) == out_path;
     const bool same_file = std::filesystem::equivalent(input, out, ec_eq) && !ec_eq;
     if (same_path || same_file) {
-      throw UsageError(fmt::format(
-          "--json: '{}' is the input file '{}'; write the report to another file", out.string(),
-          input.string()));
+      throw UsageError(
+          fmt::format("--json: '{}' is the input file '{}'; write the report to another file",
+                      out.string(), input.string()));
     }
   }
 }

@@ -4,9 +4,9 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <initializer_list>
 #include <utility>
-#include <cmath>
 
 #include "gapbench/backend.hpp"
 #include "gapbench/cpu/cpu_device.hpp"
@@ -178,11 +178,18 @@ SweepPlan build_plan(const CLI::App& app, const PlanFlags& f) {
     p.ks.push_back(static_cast<int>(k));
   }
   p.precisions = parse_enum_list<Precision>(f.precision, "--precision", parse_precision);
-  check_plan_size({{"--model", p.models.size()}, {"--T", p.Ts.size()}, {"--law", p.laws.size()},
-                   {"--beta", p.betas.size()}, {"--d", p.ds.size()}, {"--dk", p.dks.size()},
-                   {"--input", p.inputs.size()}, {"--init", p.inits.size()},
-                   {"--logits", p.logits.size()}, {"--fix", p.fixes.size()},
-                   {"--solver", p.solvers.size()}, {"--k", p.ks.size()},
+  check_plan_size({{"--model", p.models.size()},
+                   {"--T", p.Ts.size()},
+                   {"--law", p.laws.size()},
+                   {"--beta", p.betas.size()},
+                   {"--d", p.ds.size()},
+                   {"--dk", p.dks.size()},
+                   {"--input", p.inputs.size()},
+                   {"--init", p.inits.size()},
+                   {"--logits", p.logits.size()},
+                   {"--fix", p.fixes.size()},
+                   {"--solver", p.solvers.size()},
+                   {"--k", p.ks.size()},
                    {"--precision", p.precisions.size()}});
   p.seed = parse_seed(f.seed);
   if (f.seeds < 1) {

@@ -62,8 +62,8 @@ struct Groups {
 // Field `key` of benchmark `name` has the wrong type: UsageError naming the file and the field.
 [[noreturn]] void wrong_type(const BenchmarkFile& file, const std::string& name, const char* key,
                              const nlohmann::json& value, const char* want) {
-  throw UsageError(fmt::format("{}: benchmark '{}' has \"{}\" of type {}, not {}", file.label,
-                               name, key, value.type_name(), want));
+  throw UsageError(fmt::format("{}: benchmark '{}' has \"{}\" of type {}, not {}", file.label, name,
+                               key, value.type_name(), want));
 }
 
 // String field `key` of an entry, `fallback` when absent; any other type is refused.
@@ -123,8 +123,8 @@ Groups group_benchmarks(const BenchmarkFile& file, const std::string& metric) {
       continue;
     }
     const std::string run_type = string_field(entry, "run_type", "iteration", file, name);
-    const bool median =
-        run_type == "aggregate" && string_field(entry, "aggregate_name", "", file, name) == "median";
+    const bool median = run_type == "aggregate" &&
+                        string_field(entry, "aggregate_name", "", file, name) == "median";
     if (run_type != "iteration" && !median) continue;  // mean, stddev, cv: not samples
     const std::optional<double> value = metric_value(entry, metric, file, run_name);
     if (!value) {
@@ -317,9 +317,9 @@ BenchmarkFile parse_benchmark_json(const std::string& text, const std::string& p
   } catch (const nlohmann::json::exception& e) {
     std::string what = e.what();
     if (const auto cut = what.find("] "); cut != std::string::npos) what.erase(0, cut + 2);
-    throw UsageError(fmt::format("{}: unusable JSON value{}: {}", label,
-                                 last_key.empty() ? "" : fmt::format(" after field \"{}\"", last_key),
-                                 what));
+    throw UsageError(
+        fmt::format("{}: unusable JSON value{}: {}", label,
+                    last_key.empty() ? "" : fmt::format(" after field \"{}\"", last_key), what));
   }
   if (!doc.is_object() || !doc.contains("benchmarks") || !doc["benchmarks"].is_array()) {
     throw UsageError(fmt::format(

@@ -33,8 +33,6 @@ std::uint32_t matrix_index(const PropagateOptions& o, int layer) {
   return static_cast<std::uint32_t>(static_cast<std::int64_t>(o.index) * kMaxLayers + layer);
 }
 
-double gib(std::int64_t bytes) { return static_cast<double>(bytes) / (1 << 30); }
-
 ModelSpec markov_spec(const PropagateOptions& o) {
   ModelSpec spec;
   spec.kind = ModelKind::kMarkov;
@@ -233,15 +231,15 @@ std::int64_t network_bytes(const PropagateOptions& o) {
 }
 
 void check_fits(Device& device, const PropagateOptions& o) {
-  const std::int64_t need = network_bytes(o), budget = device.memory_budget();
-  if (need > budget) {
-    // The flag of the largest dimension: the one to lower.
-    const char* flag = o.key_dim() > std::max(o.T, o.d) ? "--dk" : o.d > o.T ? "--d" : "--T";
-    throw UsageError(fmt::format(
-        "{}: a network at T = {}, d = {}, dk = {} needs {:.2f} GiB but {:.2f} GiB of {} is free; "
-        "lower --T (or --gamma, --d, --dk)",
-        flag, o.T, o.d, o.key_dim(), gib(need), gib(budget), device.memory_name()));
-  }
+  // The flag of the largest dimension: the one to lower.
+  const char* flag = o.key_dim() > std::max(o.T, o.d) ? "--dk" : o.d > o.T ? "--d" : "--T";
+  const std::int64_t need = network_bytes(o);
+  check_memory_fits(need == std::numeric_limits<std::int64_t>::max()
+                        ? std::numeric_limits<std::uint64_t>::max()
+                        : static_cast<std::uint64_t>(need),
+                    static_cast<std::uint64_t>(device.memory_budget()), device.memory_name(), flag,
+                    fmt::format("a network at T = {}, d = {}, dk = {}", o.T, o.d, o.key_dim()),
+                    "lower --T (or --gamma, --d, --dk)");
 }
 
 std::vector<double> input_matrix(const PropagateOptions& o) {

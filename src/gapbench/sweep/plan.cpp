@@ -68,9 +68,9 @@ std::vector<PlannedPoint> expand_plan(const SweepPlan& plan) {
   // than allocate gigabytes and never finish.
   constexpr std::int64_t kMaxSeeds = std::int64_t{1} << 24;
   if (plan.seeds > kMaxSeeds) {
-    throw UsageError(fmt::format(
-        "--seeds: {} matrices per point is above the limit of {}; give fewer --seeds", plan.seeds,
-        kMaxSeeds));
+    throw UsageError(
+        fmt::format("--seeds: {} matrices per point is above the limit of {}; give fewer --seeds",
+                    plan.seeds, kMaxSeeds));
   }
   for (const int k : plan.ks) {
     if (k < 1) throw UsageError(fmt::format("--k: k = {} must be >= 1", k));
