@@ -1,6 +1,7 @@
 // Signal propagation (PAPER.md, "Signal propagation"): the paper's statements with fixed seeds
 // (markov, exponential entries so c = 1, isometric X_0, gamma = 1, plain), the exact gradient
 // formula against finite differences, metric identities, refused options and the CLI.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -10,6 +11,7 @@
 #include <csignal>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -221,18 +223,44 @@ TEST(PropagateVariants, LayerNormFixesTheScale) {
   }
 }
 
-// The trajectory is bitwise the same for any thread count (fixed-panel GEMMs).
-TEST(PropagateVariants, ThreadCountIndependent) {
-  PropagateOptions o = paper_case(100, Fix::kCenter, 3, 11);
-  o.source = AttentionSource::kAttention;
-  o.variant = Variant::kSkip;
-  cpu::set_threads(1);
-  const PropagateResult one = propagate(o);
-  cpu::set_threads(2);
-  const PropagateResult two = propagate(o);
-  EXPECT_EQ(one.x, two.x);
-  EXPECT_EQ(one.layers.back().log_frob, two.layers.back().log_frob);
+// The trajectory and every metric are bitwise the same for any thread count: fixed-panel GEMMs,
+// and the top eigenvalue of the Gram matrix (dsyevd up to 512, Lanczos above) on one OpenBLAS
+// thread. Before, stable_rank and stable_rank4 differed in the last bits between 1 and 2 threads.
+class PropagateThreads : public ::testing::TestWithParam<std::pair<std::int64_t, std::int64_t>> {};
+
+TEST_P(PropagateThreads, EveryValueIsBitwiseIndependentOfTheThreadCount) {
+  const auto [T, d] = GetParam();
+  for (const AttentionSource source : {AttentionSource::kMarkov, AttentionSource::kAttention}) {
+    PropagateOptions o = paper_case(T, Fix::kCenter, 3, 11);
+    o.d = d;
+    o.input = InputKind::kGaussian;
+    o.source = source;
+    o.variant = Variant::kSkip;
+    cpu::set_threads(1);
+    const PropagateResult one = propagate(o);
+    cpu::set_threads(2);
+    const PropagateResult two = propagate(o);
+    EXPECT_EQ(one.x, two.x);
+    ASSERT_EQ(one.layers.size(), two.layers.size());
+    for (std::size_t l = 0; l < one.layers.size(); ++l) {
+      const LayerResult &a = one.layers[l], &b = two.layers[l];
+      for (const auto& [name, x, y] :
+           {std::tuple{"log_frob", a.log_frob, b.log_frob},
+            std::tuple{"stable_rank", a.stable_rank, b.stable_rank},
+            std::tuple{"stable_rank4", a.stable_rank4, b.stable_rank4},
+            std::tuple{"mean_cosine", a.mean_cosine, b.mean_cosine},
+            std::tuple{"centered_ratio", a.centered_ratio, b.centered_ratio}}) {
+        EXPECT_EQ(std::memcmp(&x, &y, sizeof x), 0)
+            << name << " of layer " << l << ": " << fmt::format("{:.17g} vs {:.17g}", x, y);
+      }
+    }
+  }
 }
+
+// Gram matrices of 64 (dsyevd) and 520 (Lanczos, above 512).
+INSTANTIATE_TEST_SUITE_P(Sizes, PropagateThreads,
+                         ::testing::Values(std::pair<std::int64_t, std::int64_t>{64, 128},
+                                           std::pair<std::int64_t, std::int64_t>{520, 1040}));
 
 // Without the fix input-dependent attention at gamma = 1 collapses the rank too.
 TEST(PropagateVariants, AttentionCollapsesWithoutTheFix) {
@@ -364,6 +392,9 @@ TEST_P(PropagateCliBad, ExitsTwoWithOneLineNamingTheFlag) {
 INSTANTIATE_TEST_SUITE_P(
     Cases, PropagateCliBad,
     ::testing::Values(BadCli{"--T 64 --gamma 2 --out res", "--gamma"},
+                      BadCli{"--gamma 1e-9 --input gaussian --out res", "--gamma"},
+                      BadCli{"--T 256,512 --gamma 1,1e-7 --out res", "--gamma"},
+                      BadCli{"--d 300000000 --input gaussian --out res", "--d"},
                       BadCli{"--T 64 --gamma 1 --d 64", "--gamma"},
                       BadCli{"--variant residual", "--variant"},
                       BadCli{"--attention random", "--attention"}, BadCli{"--L 0 --out res", "--L"},

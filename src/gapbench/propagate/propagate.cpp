@@ -9,6 +9,7 @@
 #include <limits>
 
 #include "gapbench/backend.hpp"
+#include "gapbench/cpu/blas.hpp"
 #include "gapbench/cpu/cpu_device.hpp"
 #include "gapbench/entries.hpp"
 #include "gapbench/error.hpp"
@@ -133,6 +134,9 @@ class Network {
     options.kind = SolverKind::kLanczos;
     options.k = 1;
     const LanczosPlan plan = plan_lanczos(options, Precision::kFloat64, m, 1);
+    // OpenBLAS on one thread (no effect on a GPU): its products round by how its threads split
+    // them, and the metrics are to be the same bitwise whatever --threads is.
+    const cpu::SerialBlas serial;
     const auto op = m_st.dense_operator(g.data(), m, m);
     const SolveResult r = lanczos_top_k<double>(*op, m_st.block_ops(), plan);
     if (!r.converged) throw Error("propagate: Lanczos did not converge on the Gram matrix");
@@ -181,8 +185,12 @@ AttentionSource parse_source(const std::string& s, const std::string& flag) {
 }
 
 void validate(const PropagateOptions& o) {
-  if (o.T < 2) throw UsageError(fmt::format("--T: T = {} must be at least 2", o.T));
-  if (o.d < 1) throw UsageError(fmt::format("--d: d = {} must be at least 1", o.d));
+  if (o.T < 2 || o.T > kMaxWidth) {
+    throw UsageError(fmt::format("--T: T = {} must be between 2 and 2^28 = {}", o.T, kMaxWidth));
+  }
+  if (o.d < 1 || o.d > kMaxWidth) {
+    throw UsageError(fmt::format("--d: d = {} must be between 1 and 2^28 = {}", o.d, kMaxWidth));
+  }
   if (o.L < 1 || o.L >= kMaxLayers) {
     throw UsageError(fmt::format("--L: L = {} must be between 1 and {}", o.L, kMaxLayers - 1));
   }
@@ -398,6 +406,19 @@ std::vector<PlannedNetwork> expand_plan(const PropagatePlan& plan) {
   for (const double g : plan.gammas) {
     if (!(std::isfinite(g) && g > 0)) {
       throw UsageError(fmt::format("--gamma: gamma = {} must be finite and > 0", g));
+    }
+  }
+  // d = round(T / gamma) must be at most kMaxWidth: gamma >= T / 2^28, checked before d is
+  // computed (gamma = 1e-9 asked for d = 2.6e11, whose sizes overflowed).
+  for (const std::int64_t T : plan.ds.empty() ? plan.Ts : std::vector<std::int64_t>{}) {
+    for (const double g : plan.gammas) {
+      const double least = static_cast<double>(T) / static_cast<double>(kMaxWidth);
+      if (T >= 1 && g < least) {
+        throw UsageError(fmt::format(
+            "--gamma: gamma = {} gives d = T/gamma = {:.3g} at T = {}; give gamma >= T/2^28 = {:.3g} "
+            "(d at most 2^28)",
+            g, static_cast<double>(T) / g, T, least));
+      }
     }
   }
   for (const std::int64_t L : plan.Ls) {

@@ -49,6 +49,12 @@ AttentionSource parse_source(const std::string& s, const std::string& flag = "--
 // Layers per run in the matrix-index layout (index * kMaxLayers + layer); L < kMaxLayers.
 inline constexpr std::int64_t kMaxLayers = 4096;
 
+// The largest T and d: a row or column number must fit the RNG counter's 32-bit words, and the
+// sizes (d x d weights, T x T attention, network_bytes) 64-bit integers with room to spare;
+// 2^28 is far past any memory (a d x d matrix of it is 2^59 bytes), so check_fits decides below.
+// With d = round(T / gamma), gamma must be at least T / 2^28.
+inline constexpr std::int64_t kMaxWidth = std::int64_t{1} << 28;
+
 struct PropagateOptions {
   std::int64_t T = 256;
   std::int64_t d = 256;
@@ -73,7 +79,7 @@ struct PropagateOptions {
   }
 };
 
-// Throws UsageError naming the flag for: T < 2, d < 1, L < 1 or >= kMaxLayers, isometric input
+// Throws UsageError naming the flag for: T < 2 or > kMaxWidth, d < 1 or > kMaxWidth, L < 1 or >= kMaxLayers, isometric input
 // with d < T (--gamma/--d), sigma_v <= 0 or not finite, beta out of range, dk < 0, --gradient
 // on a nonlinear model, and index * kMaxLayers + L beyond 2^32 - 1. Memory is checked against a
 // device by check_fits.
