@@ -520,6 +520,51 @@ TEST_F(PropagateCli, ResumedSweepEqualsAnUninterruptedOne) {
   EXPECT_EQ(read_file(part / "rows.csv"), done);
 }
 
+// A resume checks every row against its network: a NaN as text, an edited T, a layer out of
+// order and a run below --index each move the network's rows to rows.rejected.csv (reason
+// first), stderr counts them by reason, and the networks are computed again.
+TEST_F(PropagateCli, ResumeRejectsBadRowsAndComputesThemAgain) {
+  ASSERT_EQ(run_cli(std::string(kSmallSweep) + " --out full", m_root).exit_code, 0);
+  const fs::path full = m_root / "cwd/full", part = m_root / "cwd/part";
+  fs::copy(full, part);
+  std::vector<std::string> lines = split_lines(read_file(full / "rows.csv"));
+  const std::vector<std::string> header = split(lines[0], ',');
+  const auto set = [&](std::size_t line, const std::string& column, const std::string& text) {
+    std::vector<std::string> f = split(lines.at(line), ',');
+    f.at(static_cast<std::size_t>(std::find(header.begin(), header.end(), column) -
+                                  header.begin())) = text;
+    lines[line] = csv_line(f).substr(0, csv_line(f).size() - 1);
+  };
+  set(2, "stable_rank", "nan");  // network 1 (rows 1-3), layer 1
+  set(4, "T", "17");             // network 2, layer 0
+  set(8, "layer", "2");          // network 3, layer 2 given where layer 1 goes
+  std::string text;
+  for (const std::string& l : lines) text += l + '\n';
+  test::write_text(part / "rows.csv", text);
+  const CliResult r = run_cli(std::string(kSmallSweep) + " --resume part", m_root);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("rejected"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("nonfinite"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("9 of 24 rows"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("2 plan (column"), std::string::npos) << r.err;
+  // The networks computed again are appended: the same rows, in another order.
+  std::vector<std::string> resumed = rows_without_times(part / "rows.csv"),
+                           uninterrupted = rows_without_times(full / "rows.csv");
+  std::sort(resumed.begin(), resumed.end());
+  std::sort(uninterrupted.begin(), uninterrupted.end());
+  EXPECT_EQ(resumed, uninterrupted);
+  // Every row of the three spoiled networks, each with its reason.
+  const std::vector<std::string> rejected = split_lines(read_file(part / "rows.rejected.csv"));
+  ASSERT_EQ(rejected.size(), 10u) << read_file(part / "rows.rejected.csv") << r.err;
+  EXPECT_EQ(rejected[0], "reason," + lines[0]);
+  const std::string all = read_file(part / "rows.rejected.csv");
+  for (const char* reason :
+       {"\nnonfinite: column stable_rank holds 'nan',", "\nincomplete: the key's rows are not all",
+        "\nplan: column layer is '2'; the point's '1',", "\nplan: column T is '17'; the point's '16',"}) {
+    EXPECT_NE(all.find(reason), std::string::npos) << reason << " in " << all;
+  }
+}
+
 // SIGINT stops between networks: exit 130, whole networks kept, status "interrupted".
 TEST_F(PropagateCli, InterruptKeepsFinishedNetworks) {
   fs::create_directories(m_root / "cwd");

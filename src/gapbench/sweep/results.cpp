@@ -271,8 +271,10 @@ namespace {
 class Rejects {
  public:
   void add(const std::string& reason, const std::string& line) {
-    const std::string cls = reason.substr(0, reason.find(':'));
-    auto [it, fresh] = m_classes.try_emplace(cls, 0, reason);
+    const std::size_t colon = reason.find(": ");
+    const std::string cls = reason.substr(0, colon);
+    const std::string detail = colon == std::string::npos ? cls : reason.substr(colon + 2);
+    auto [it, fresh] = m_classes.try_emplace(cls, 0, detail);
     ++it->second.first;
     std::string field = reason;
     std::replace(field.begin(), field.end(), ',', ';');
@@ -283,8 +285,8 @@ class Rejects {
     for (const auto& [cls, c] : m_classes) n += c.first;
     return n;
   }
-  // "2 duplicate, 1 plan (plan: column T is '100', the point's '64')": each class with its first
-  // reason when that says more than the class.
+  // "2 duplicate, 1 plan (column T is '100', the point's '64')": each class with its first
+  // reason's detail, when it has one.
   std::string summary() const {
     std::string out;
     for (const auto& [cls, c] : m_classes) {
@@ -350,6 +352,8 @@ ResultsDir ResultsDir::resume(const fs::path& dir, const RowsLayout& layout, boo
   // Consecutive rows of one key form a group; the first rows_per_key of a group are kept when
   // they are all there and the key is of the plan and not seen before.
   std::optional<std::pair<int, std::uint32_t>> group_key;
+  constexpr std::pair<int, std::uint32_t> kNoKey{-1, 0};
+  std::pair<int, std::uint32_t> spoiled_key = kNoKey;
   std::vector<std::pair<std::string, RowFields>> group;
   const auto group_size = [&](int point) {
     const auto p = static_cast<std::size_t>(point);
@@ -403,6 +407,12 @@ ResultsDir ResultsDir::resume(const fs::path& dir, const RowsLayout& layout, boo
       continue;
     }
     const std::pair<int, std::uint32_t> key{*point, *index};
+    // The rows after a rejected one of the same group cannot make it whole.
+    if (spoiled_key == key) {
+      rejects.add("incomplete: the key's rows are not all there", line);
+      continue;
+    }
+    spoiled_key = kNoKey;
     // A new key, or the same key once its group is whole (a copy: a duplicate when it closes).
     if (group_key != key || group.size() >= group_size(key.first)) close_group();
     if (layout.row_problem) {
@@ -410,6 +420,7 @@ ResultsDir ResultsDir::resume(const fs::path& dir, const RowsLayout& layout, boo
           layout.row_problem(*point, *index, static_cast<int>(group.size()), row);
       if (!problem.empty()) {
         reject(problem);
+        if (group_size(key.first) > 1) spoiled_key = key;
         continue;
       }
     }
