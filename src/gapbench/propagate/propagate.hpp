@@ -15,8 +15,9 @@
 // Random numbers: every draw of run `index` and layer l uses matrix index
 // index * kMaxLayers + l (layer 0: X_0 from stream kInputs; layer l: A_l from kMarkovEntries,
 // W_Q, W_K, W_l from kQueryWeights, kKeyWeights, kValueWeights), so a run depends only on
-// (options, seed, index) and the device: on the CPU never on the thread count (fixed-panel GEMMs),
-// on a GPU the same to rounding.
+// (options, seed, index) and the device: on the CPU every value is bitwise the same on any thread
+// count (fixed-panel GEMMs; the Gram matrix's top eigenvalue on one OpenBLAS thread), on a GPU
+// the same to rounding.
 //
 // X is kept divided by its Frobenius norm, with the log of that norm carried alongside, so
 // nothing overflows (with A the norm grows about d-fold per layer); every metric is
