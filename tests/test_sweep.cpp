@@ -756,6 +756,12 @@ nlohmann::json read_meta_json(const fs::path& dir) {
 void write_meta_json(const fs::path& dir, const nlohmann::json& meta) {
   write_text(dir / "meta.json", meta.dump(2));
 }
+// meta.json with the value at JSON pointer `pointer` replaced.
+void set_meta(const fs::path& dir, const std::string& pointer, const nlohmann::json& value) {
+  nlohmann::json meta = read_meta_json(dir);
+  meta[nlohmann::json::json_pointer(pointer)] = value;
+  write_meta_json(dir, meta);
+}
 
 // A directory that is not what it says is refused (UsageError naming --resume and the file), and
 // nothing in it is touched: no row dropped, no file rewritten.
@@ -786,47 +792,23 @@ INSTANTIATE_TEST_SUITE_P(
                     [](const fs::path& d) { write_text(d / "meta.json", "{\"plan\": "); },
                     "meta.json is not valid JSON"},
         RefusalCase{"MetaPlanNotAnObject",
-                    [](const fs::path& d) {
-                      nlohmann::json m = read_meta_json(d);
-                      m["plan"] = 3;
-                      write_meta_json(d, m);
-                    },
+                    [](const fs::path& d) { set_meta(d, "/plan", 3); },
                     "has no plan object"},
         RefusalCase{"MetaResumesNotAnArray",
-                    [](const fs::path& d) {
-                      nlohmann::json m = read_meta_json(d);
-                      m["resumes"] = "none";
-                      write_meta_json(d, m);
-                    },
+                    [](const fs::path& d) { set_meta(d, "/resumes", "none"); },
                     "\"resumes\" is not an array"},
         RefusalCase{"MetaThreadsNotAnInteger",
-                    [](const fs::path& d) {
-                      nlohmann::json m = read_meta_json(d);
-                      m["threads"] = "2";
-                      write_meta_json(d, m);
-                    },
+                    [](const fs::path& d) { set_meta(d, "/threads", "2"); },
                     "\"threads\" is not an integer"},
         RefusalCase{"UnknownSchema",
-                    [](const fs::path& d) {
-                      nlohmann::json m = read_meta_json(d);
-                      m["schema"] = "gapbench.sweep/9";
-                      write_meta_json(d, m);
-                    },
+                    [](const fs::path& d) { set_meta(d, "/schema", "gapbench.sweep/9"); },
                     "was written with schema \"gapbench.sweep/9\""},
         // Lowering seeds used to delete the finished rows past it; the hash refuses the edit.
         RefusalCase{"EditedPlanSeeds",
-                    [](const fs::path& d) {
-                      nlohmann::json m = read_meta_json(d);
-                      m["plan"]["seeds"] = 2;
-                      write_meta_json(d, m);
-                    },
+                    [](const fs::path& d) { set_meta(d, "/plan/seeds", 2); },
                     "the plan was edited"},
         RefusalCase{"EditedPlanHash",
-                    [](const fs::path& d) {
-                      nlohmann::json m = read_meta_json(d);
-                      m["plan_hash"] = "0123456789abcdef";
-                      write_meta_json(d, m);
-                    },
+                    [](const fs::path& d) { set_meta(d, "/plan_hash", "0123456789abcdef"); },
                     "plan_hash says 0123456789abcdef"},
         RefusalCase{"NoMeta", [](const fs::path& d) { fs::remove(d / "meta.json"); },
                     "start it again with --out"}),
