@@ -8,8 +8,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <csignal>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -560,7 +560,8 @@ TEST_F(PropagateCli, ResumeRejectsBadRowsAndComputesThemAgain) {
   const std::string all = read_file(part / "rows.rejected.csv");
   for (const char* reason :
        {"\nnonfinite: column stable_rank holds 'nan',", "\nincomplete: the key's rows are not all",
-        "\nplan: column layer is '2'; the point's '1',", "\nplan: column T is '17'; the point's '16',"}) {
+        "\nplan: column layer is '2'; the point's '1',",
+        "\nplan: column T is '17'; the point's '16',"}) {
     EXPECT_NE(all.find(reason), std::string::npos) << reason << " in " << all;
   }
 }

@@ -13,9 +13,9 @@
 #include <fstream>
 #include <limits>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
-#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -655,8 +655,8 @@ std::string with_field(const std::vector<std::string>& lines, std::size_t line,
                        const std::string& column, const std::string& text) {
   const std::vector<std::string> header = split(lines.at(0), ',');
   std::vector<std::string> f = split(lines.at(line), ',');
-  f.at(static_cast<std::size_t>(std::find(header.begin(), header.end(), column) -
-                                header.begin())) = text;
+  f.at(static_cast<std::size_t>(std::find(header.begin(), header.end(), column) - header.begin())) =
+      text;
   std::string out;
   for (std::size_t i = 0; i < lines.size(); ++i) out += (i == line ? csv_line(f) : lines[i] + '\n');
   return out;
@@ -772,8 +772,8 @@ TEST_P(SweepResumeRefusals, RefusesAndTouchesNothing) {
   ASSERT_EQ(run_sweep(small_sweep(dir), out), 0);
   GetParam().edit(dir);
   const auto before = directory_files(dir);
-  const std::string what = expect_usage_error([&] { run_sweep(resume_request(dir), out); },
-                                              "--resume:");
+  const std::string what =
+      expect_usage_error([&] { run_sweep(resume_request(dir), out); }, "--resume:");
   EXPECT_NE(what.find(GetParam().message), std::string::npos) << what;
   EXPECT_EQ(what.find('\n'), std::string::npos) << what;
   EXPECT_EQ(directory_files(dir), before);
@@ -791,8 +791,7 @@ INSTANTIATE_TEST_SUITE_P(
         RefusalCase{"MetaNotJson",
                     [](const fs::path& d) { write_text(d / "meta.json", "{\"plan\": "); },
                     "meta.json is not valid JSON"},
-        RefusalCase{"MetaPlanNotAnObject",
-                    [](const fs::path& d) { set_meta(d, "/plan", 3); },
+        RefusalCase{"MetaPlanNotAnObject", [](const fs::path& d) { set_meta(d, "/plan", 3); },
                     "has no plan object"},
         RefusalCase{"MetaResumesNotAnArray",
                     [](const fs::path& d) { set_meta(d, "/resumes", "none"); },
@@ -804,8 +803,7 @@ INSTANTIATE_TEST_SUITE_P(
                     [](const fs::path& d) { set_meta(d, "/schema", "gapbench.sweep/9"); },
                     "was written with schema \"gapbench.sweep/9\""},
         // Lowering seeds used to delete the finished rows past it; the hash refuses the edit.
-        RefusalCase{"EditedPlanSeeds",
-                    [](const fs::path& d) { set_meta(d, "/plan/seeds", 2); },
+        RefusalCase{"EditedPlanSeeds", [](const fs::path& d) { set_meta(d, "/plan/seeds", 2); },
                     "the plan was edited"},
         RefusalCase{"EditedPlanHash",
                     [](const fs::path& d) { set_meta(d, "/plan_hash", "0123456789abcdef"); },
@@ -824,7 +822,8 @@ TEST(PlanHash, IsFnv1aOfTheCanonicalDump) {
   EXPECT_NE(plan_hash(nlohmann::json::parse(R"({"seeds": 3})")),
             plan_hash(nlohmann::json::parse(R"({"seeds": 2})")));
   const SweepPlan plan = small_sweep("x").plan;
-  EXPECT_EQ(plan_hash(plan_to_json(plan)), plan_hash(plan_to_json(plan_from_json(plan_to_json(plan)))));
+  EXPECT_EQ(plan_hash(plan_to_json(plan)),
+            plan_hash(plan_to_json(plan_from_json(plan_to_json(plan)))));
 }
 
 TEST(PlanHash, KnownValue) {
@@ -913,24 +912,32 @@ TEST_P(NonfiniteGuard, MakesAFailedRowWithoutNanInRowsCsv) {
   EXPECT_EQ(row_problem(fields, 0, points[0].spec, 0, 0, 4), "");
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Cases, NonfiniteGuard,
-    ::testing::Values(
-        GuardCase{"NanInTheMatrix",
-                  [](MatrixOutcome& o) { o.sums.frob_sq = std::numeric_limits<double>::quiet_NaN(); },
-                  RowStatus::kNonfiniteMatrix},
-        GuardCase{"InfInTheMatrix",
-                  [](MatrixOutcome& o) {
-                    o.sums.frob_perp_sq = std::numeric_limits<double>::infinity();
-                  },
-                  RowStatus::kNonfiniteMatrix},
-        GuardCase{"NanValue",
-                  [](MatrixOutcome& o) { o.solve.values[1] = std::numeric_limits<double>::quiet_NaN(); },
-                  RowStatus::kNonfiniteValues},
-        GuardCase{"InfValue",
-                  [](MatrixOutcome& o) { o.solve.values[0] = std::numeric_limits<double>::infinity(); },
-                  RowStatus::kNonfiniteValues}),
-    [](const auto& info) { return std::string(info.param.name); });
+INSTANTIATE_TEST_SUITE_P(Cases, NonfiniteGuard,
+                         ::testing::Values(GuardCase{"NanInTheMatrix",
+                                                     [](MatrixOutcome& o) {
+                                                       o.sums.frob_sq =
+                                                           std::numeric_limits<double>::quiet_NaN();
+                                                     },
+                                                     RowStatus::kNonfiniteMatrix},
+                                           GuardCase{"InfInTheMatrix",
+                                                     [](MatrixOutcome& o) {
+                                                       o.sums.frob_perp_sq =
+                                                           std::numeric_limits<double>::infinity();
+                                                     },
+                                                     RowStatus::kNonfiniteMatrix},
+                                           GuardCase{"NanValue",
+                                                     [](MatrixOutcome& o) {
+                                                       o.solve.values[1] =
+                                                           std::numeric_limits<double>::quiet_NaN();
+                                                     },
+                                                     RowStatus::kNonfiniteValues},
+                                           GuardCase{"InfValue",
+                                                     [](MatrixOutcome& o) {
+                                                       o.solve.values[0] =
+                                                           std::numeric_limits<double>::infinity();
+                                                     },
+                                                     RowStatus::kNonfiniteValues}),
+                         [](const auto& info) { return std::string(info.param.name); });
 
 TEST(NonfiniteGuard, FinitePassesAsOk) {
   const std::vector<PlannedPoint> points = expand_plan(small_sweep("x").plan);
@@ -955,8 +962,7 @@ TEST(NonfiniteGuard, SummaryCountsFailedRowsOutsideTheMeans) {
   EXPECT_NE(table.find("1.01±0"), std::string::npos) << "mean of the two ok rows: " << table;
   EXPECT_NE(table.find(" 1!"), std::string::npos) << table;
   EXPECT_NE(table.find("2/2"), std::string::npos) << "converged among the rows solved: " << table;
-  EXPECT_NE(table.find("WARNING: 1 rows failed (1 nonfinite-values"), std::string::npos)
-      << table;
+  EXPECT_NE(table.find("WARNING: 1 rows failed (1 nonfinite-values"), std::string::npos) << table;
   EXPECT_EQ(table.find("nan"), std::string::npos) << table;
 }
 
@@ -1024,8 +1030,8 @@ TEST(SweepCreate, ADirectoryInUseIsSaidFirst) {
   const RowsLayout layout{.columns = row_columns(4)};
   const nlohmann::json meta{{"plan", {{"T", 1}}}};
   ResultsDir held = ResultsDir::create(dir, false, layout, false, meta);
-  const std::string what = expect_usage_error(
-      [&] { ResultsDir::create(dir, false, layout, false, meta); }, "--out:");
+  const std::string what =
+      expect_usage_error([&] { ResultsDir::create(dir, false, layout, false, meta); }, "--out:");
   EXPECT_NE(what.find("in use by another gapbench run"), std::string::npos) << what;
 }
 

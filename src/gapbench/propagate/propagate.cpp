@@ -414,10 +414,11 @@ std::vector<PlannedNetwork> expand_plan(const PropagatePlan& plan) {
     for (const double g : plan.gammas) {
       const double least = static_cast<double>(T) / static_cast<double>(kMaxWidth);
       if (T >= 1 && g < least) {
-        throw UsageError(fmt::format(
-            "--gamma: gamma = {} gives d = T/gamma = {:.3g} at T = {}; give gamma >= T/2^28 = {:.3g} "
-            "(d at most 2^28)",
-            g, static_cast<double>(T) / g, T, least));
+        throw UsageError(
+            fmt::format("--gamma: gamma = {} gives d = T/gamma = {:.3g} at T = {}; give gamma >= "
+                        "T/2^28 = {:.3g} "
+                        "(d at most 2^28)",
+                        g, static_cast<double>(T) / g, T, least));
       }
     }
   }

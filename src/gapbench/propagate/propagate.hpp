@@ -80,10 +80,10 @@ struct PropagateOptions {
   }
 };
 
-// Throws UsageError naming the flag for: T < 2 or > kMaxWidth, d < 1 or > kMaxWidth, L < 1 or >= kMaxLayers, isometric input
-// with d < T (--gamma/--d), sigma_v <= 0 or not finite, beta out of range, dk < 0, --gradient
-// on a nonlinear model, and index * kMaxLayers + L beyond 2^32 - 1. Memory is checked against a
-// device by check_fits.
+// Throws UsageError naming the flag for: T < 2 or > kMaxWidth, d < 1 or > kMaxWidth, L < 1 or >=
+// kMaxLayers, isometric input with d < T (--gamma/--d), sigma_v <= 0 or not finite, beta out of
+// range, dk < 0, --gradient on a nonlinear model, and index * kMaxLayers + L beyond 2^32 - 1.
+// Memory is checked against a device by check_fits.
 void validate(const PropagateOptions& o);
 
 // Per-layer results, layer 0 being X_0. Every value is of the true (unrescaled) X_l.

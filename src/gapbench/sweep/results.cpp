@@ -61,9 +61,9 @@ nlohmann::json read_resume_meta(const fs::path& dir, const std::string& schema,
                                 const std::string& kind) {
   const fs::path meta_path = dir / kMeta;
   if (!fs::is_regular_file(meta_path)) {
-    throw UsageError(fmt::format(
-        "--resume: '{}' is not a {} directory (no {}); start it again with --out {}",
-        dir.string(), kind, kMeta, dir.string()));
+    throw UsageError(
+        fmt::format("--resume: '{}' is not a {} directory (no {}); start it again with --out {}",
+                    dir.string(), kind, kMeta, dir.string()));
   }
   nlohmann::json meta;
   try {
@@ -77,7 +77,8 @@ nlohmann::json read_resume_meta(const fs::path& dir, const std::string& schema,
   }
   const auto refuse_type = [&](const char* key, bool ok, const char* what) {
     if (meta.contains(key) && !ok) {
-      throw UsageError(fmt::format("--resume: {}: \"{}\" is not {}", meta_path.string(), key, what));
+      throw UsageError(
+          fmt::format("--resume: {}: \"{}\" is not {}", meta_path.string(), key, what));
     }
   };
   refuse_type("schema", meta.value("schema", nlohmann::json()).is_string(), "a string");
@@ -85,8 +86,7 @@ nlohmann::json read_resume_meta(const fs::path& dir, const std::string& schema,
   refuse_type("status", meta.value("status", nlohmann::json()).is_string(), "a string");
   refuse_type("resumes", meta.value("resumes", nlohmann::json()).is_array(), "an array");
   refuse_type("plan_hash", meta.value("plan_hash", nlohmann::json()).is_string(), "a string");
-  refuse_type("threads", meta.value("threads", nlohmann::json()).is_number_integer(),
-              "an integer");
+  refuse_type("threads", meta.value("threads", nlohmann::json()).is_number_integer(), "an integer");
   const nlohmann::json stored_schema = meta.value("schema", nlohmann::json());
   const nlohmann::json rng_version = meta.contains("rng") && meta.at("rng").is_object()
                                          ? meta.at("rng").value("version", nlohmann::json())
@@ -381,7 +381,8 @@ ResultsDir ResultsDir::resume(const fs::path& dir, const RowsLayout& layout, boo
   std::size_t at = header_end + 1;
   while (at < text.size()) {
     const std::size_t end = text.find('\n', at);
-    const std::string line = text.substr(at, end == std::string::npos ? std::string::npos : end - at);
+    const std::string line =
+        text.substr(at, end == std::string::npos ? std::string::npos : end - at);
     at = end == std::string::npos ? text.size() : end + 1;
     ++lines;
     const auto reject = [&](const std::string& reason) {
@@ -484,8 +485,7 @@ void ResultsDir::open_files(const std::vector<std::string>& columns, bool fresh,
   const auto open_append = [&](const char* name) {
     const int fd = ::open((m_dir / name).c_str(), flags, 0644);
     if (fd < 0) {
-      throw Error(
-          fmt::format("cannot open {}: {}", (m_dir / name).string(), std::strerror(errno)));
+      throw Error(fmt::format("cannot open {}: {}", (m_dir / name).string(), std::strerror(errno)));
     }
     return fd;
   };

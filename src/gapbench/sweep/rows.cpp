@@ -97,8 +97,8 @@ RowStatus parse_row_status(const std::string& text, const std::string& flag) {
        {RowStatus::kOk, RowStatus::kNonfiniteMatrix, RowStatus::kNonfiniteValues}) {
     if (text == to_string(s)) return s;
   }
-  throw UsageError(fmt::format("{}: '{}' is not ok, nonfinite-matrix or nonfinite-values", flag,
-                               text));
+  throw UsageError(
+      fmt::format("{}: '{}' is not ok, nonfinite-matrix or nonfinite-values", flag, text));
 }
 
 SweepRow make_row(int point, std::uint64_t seed, const PointSpec& spec, std::string backend,
@@ -130,10 +130,10 @@ std::vector<std::string> row_columns(int kmax, bool with_reference) {
                                 "dk",        "input",  "init", "causal", "logits",  "fix",     "T",
                                 "precision", "solver", "k",    "tol",    "backend", "operator"};
   for (int i = 1; i <= kmax; ++i) c.push_back(fmt::format("s{}", i));
-  for (const char* name : {"gap", "ratio", "frob", "frob_perp_sq", "stable_rank", "c", "s1_excess",
-                           "edge_ratio", "frob_perp_over_c2", "iterations", "restarts", "passes",
-                           "residual", "residual_estimate", "converged", "status", "generate_s",
-                           "solve_s"}) {
+  for (const char* name :
+       {"gap", "ratio", "frob", "frob_perp_sq", "stable_rank", "c", "s1_excess", "edge_ratio",
+        "frob_perp_over_c2", "iterations", "restarts", "passes", "residual", "residual_estimate",
+        "converged", "status", "generate_s", "solve_s"}) {
     c.push_back(name);
   }
   if (with_reference) {
@@ -387,7 +387,8 @@ std::string summary_table(const std::vector<SweepRow>& rows) {
         "{:>6} {:>5}{}\n",
         m.T, model, to_string(m.fix), to_string(spec.solver.kind), to_string(spec.precision), g.n,
         g.s1.str(8), g.s2.str(6), g.gap.str(6), g.ratio.str(6), g.excess.str(4), g.edge.str(4),
-        g.fperp.str(4), g.failed > 0 ? fmt::format("{}!", g.failed) : "0", conv, with_error ? fmt::format(" {:>18}", g.error.str(2)) : "");
+        g.fperp.str(4), g.failed > 0 ? fmt::format("{}!", g.failed) : "0", conv,
+        with_error ? fmt::format(" {:>18}", g.error.str(2)) : "");
   }
   int not_converged = 0, failed = 0;
   for (const auto& [point, g] : groups) {

@@ -75,12 +75,12 @@ SweepPlan resumed_plan(const fs::path& dir, const nlohmann::json& stored,
 // The rows.csv of `plan`, each row checked against its point on resume (rows.hpp, row_problem).
 RowsLayout sweep_layout(const SweepPlan& plan, const std::vector<PlannedPoint>& points) {
   const int kmax = max_k(plan);
-  RowsLayout layout{row_columns(kmax, plan.reference == ReferenceChoice::kAuto), "point",
-                    "index", {}};
+  RowsLayout layout{
+      row_columns(kmax, plan.reference == ReferenceChoice::kAuto), "point", "index", {}};
   layout.row_problem = [&points, seed = plan.seed, kmax](int point, std::uint32_t index, int,
-                                                          const RowFields& fields) {
-    return row_problem(fields, point, points.at(static_cast<std::size_t>(point)).spec, seed,
-                       index, kmax);
+                                                         const RowFields& fields) {
+    return row_problem(fields, point, points.at(static_cast<std::size_t>(point)).spec, seed, index,
+                       kmax);
   };
   return layout;
 }
@@ -135,8 +135,8 @@ int run_sweep(const SweepRequest& req, std::ostream& out, fs::path* directory) {
   // 2. The results directory.
   const BackendRecord record = backend_record(sel);
   ResultsRun run(target, std::move(stored), plan_to_json(plan), sweep_layout(plan, points),
-                 plan.all_values, static_cast<int>(points.size()), plan.seeds,
-                 record.meta_fields(), record.resume);
+                 plan.all_values, static_cast<int>(points.size()), plan.seeds, record.meta_fields(),
+                 record.resume);
   ResultsDir& results = *run.dir();
   if (directory) *directory = results.path();
   std::cerr << sel.note << "; device: " << backend.description() << '\n'
