@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <iostream>
+#include <limits>
 #include <optional>
 
 #include "gapbench/error.hpp"
@@ -169,7 +170,11 @@ int run_sweep(const SweepRequest& req, std::ostream& out, fs::path* directory) {
           if (plan.all_values) {
             results.append_values(format_values(p.ordinal, row.outcome.index, solve.values));
           }
-          if (with_reference && row.status == RowStatus::kOk) {
+          if (with_reference && row.status != RowStatus::kOk) {
+            // A failed row has no values to compare: the reference columns are there, empty.
+            const double nan = std::numeric_limits<double>::quiet_NaN();
+            row.errors = ReferenceErrors{"", nan, nan};
+          } else if (with_reference) {
             const PointSpec ref = reference_point(p.spec);
             row.errors = reference_errors(
                 ref, solve.values,
