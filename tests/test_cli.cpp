@@ -28,6 +28,7 @@
 #include "gapbench/cpu/cpu_device.hpp"
 #include "gapbench/cpu/generate.hpp"
 #include "gapbench/npy.hpp"
+#include "gapbench/sweep/results.hpp"
 #include "gapbench/text.hpp"
 #include "test_support.hpp"
 
@@ -242,10 +243,15 @@ TEST(CliSweep, WritesRowsAndMeta) {
     EXPECT_TRUE(meta.contains(key)) << key;
   }
   EXPECT_EQ(meta.at("status"), "complete");
-  EXPECT_EQ(meta.at("schema"), "gapbench.sweep/2");
+  EXPECT_EQ(meta.at("schema"), "gapbench.sweep/3");
   EXPECT_EQ(meta.at("rng").at("version"), 1);
   EXPECT_EQ(meta.at("plan").at("T"), nlohmann::json::array({64, 128}));
   EXPECT_EQ(meta.at("plan").at("seeds"), 2);
+  // The plan's hash (FNV-1a 64 of its canonical dump) and the threads, outside the plan.
+  EXPECT_EQ(meta.at("plan_hash"), plan_hash(meta.at("plan")));
+  EXPECT_EQ(meta.at("plan_hash").get<std::string>().size(), 16u);
+  EXPECT_TRUE(meta.at("threads").is_number_integer());
+  EXPECT_FALSE(meta.at("plan").contains("threads"));
   EXPECT_NE(meta.at("command").get<std::string>().find("--seeds"), std::string::npos);
   // The summary table goes to stdout.
   EXPECT_NE(r.out.find("4 rows"), std::string::npos) << r.out;

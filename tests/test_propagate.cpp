@@ -1,15 +1,17 @@
 // Signal propagation (PAPER.md, "Signal propagation"): the paper's statements with fixed seeds
 // (markov, exponential entries so c = 1, isometric X_0, gamma = 1, plain), the exact gradient
 // formula against finite differences, metric identities, refused options and the CLI.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <csignal>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -221,18 +223,44 @@ TEST(PropagateVariants, LayerNormFixesTheScale) {
   }
 }
 
-// The trajectory is bitwise the same for any thread count (fixed-panel GEMMs).
-TEST(PropagateVariants, ThreadCountIndependent) {
-  PropagateOptions o = paper_case(100, Fix::kCenter, 3, 11);
-  o.source = AttentionSource::kAttention;
-  o.variant = Variant::kSkip;
-  cpu::set_threads(1);
-  const PropagateResult one = propagate(o);
-  cpu::set_threads(2);
-  const PropagateResult two = propagate(o);
-  EXPECT_EQ(one.x, two.x);
-  EXPECT_EQ(one.layers.back().log_frob, two.layers.back().log_frob);
+// The trajectory and every metric are bitwise the same for any thread count: fixed-panel GEMMs,
+// and the top eigenvalue of the Gram matrix (dsyevd up to 512, Lanczos above) on one OpenBLAS
+// thread. Before, stable_rank and stable_rank4 differed in the last bits between 1 and 2 threads.
+class PropagateThreads : public ::testing::TestWithParam<std::pair<std::int64_t, std::int64_t>> {};
+
+TEST_P(PropagateThreads, EveryValueIsBitwiseIndependentOfTheThreadCount) {
+  const auto [T, d] = GetParam();
+  for (const AttentionSource source : {AttentionSource::kMarkov, AttentionSource::kAttention}) {
+    PropagateOptions o = paper_case(T, Fix::kCenter, 3, 11);
+    o.d = d;
+    o.input = InputKind::kGaussian;
+    o.source = source;
+    o.variant = Variant::kSkip;
+    cpu::set_threads(1);
+    const PropagateResult one = propagate(o);
+    cpu::set_threads(2);
+    const PropagateResult two = propagate(o);
+    EXPECT_EQ(one.x, two.x);
+    ASSERT_EQ(one.layers.size(), two.layers.size());
+    for (std::size_t l = 0; l < one.layers.size(); ++l) {
+      const LayerResult &a = one.layers[l], &b = two.layers[l];
+      for (const auto& [name, x, y] :
+           {std::tuple{"log_frob", a.log_frob, b.log_frob},
+            std::tuple{"stable_rank", a.stable_rank, b.stable_rank},
+            std::tuple{"stable_rank4", a.stable_rank4, b.stable_rank4},
+            std::tuple{"mean_cosine", a.mean_cosine, b.mean_cosine},
+            std::tuple{"centered_ratio", a.centered_ratio, b.centered_ratio}}) {
+        EXPECT_EQ(std::memcmp(&x, &y, sizeof x), 0)
+            << name << " of layer " << l << ": " << fmt::format("{:.17g} vs {:.17g}", x, y);
+      }
+    }
+  }
 }
+
+// Gram matrices of 64 (dsyevd) and 520 (Lanczos, above 512).
+INSTANTIATE_TEST_SUITE_P(Sizes, PropagateThreads,
+                         ::testing::Values(std::pair<std::int64_t, std::int64_t>{64, 128},
+                                           std::pair<std::int64_t, std::int64_t>{520, 1040}));
 
 // Without the fix input-dependent attention at gamma = 1 collapses the rank too.
 TEST(PropagateVariants, AttentionCollapsesWithoutTheFix) {
@@ -364,6 +392,9 @@ TEST_P(PropagateCliBad, ExitsTwoWithOneLineNamingTheFlag) {
 INSTANTIATE_TEST_SUITE_P(
     Cases, PropagateCliBad,
     ::testing::Values(BadCli{"--T 64 --gamma 2 --out res", "--gamma"},
+                      BadCli{"--gamma 1e-9 --input gaussian --out res", "--gamma"},
+                      BadCli{"--T 256,512 --gamma 1,1e-7 --out res", "--gamma"},
+                      BadCli{"--d 300000000 --input gaussian --out res", "--d"},
                       BadCli{"--T 64 --gamma 1 --d 64", "--gamma"},
                       BadCli{"--variant residual", "--variant"},
                       BadCli{"--attention random", "--attention"}, BadCli{"--L 0 --out res", "--L"},
@@ -487,6 +518,52 @@ TEST_F(PropagateCli, ResumedSweepEqualsAnUninterruptedOne) {
   ASSERT_EQ(again.exit_code, 0) << again.err;
   EXPECT_EQ(again.out.find("propagate point="), std::string::npos) << again.out;
   EXPECT_EQ(read_file(part / "rows.csv"), done);
+}
+
+// A resume checks every row against its network: a NaN as text, an edited T, a layer out of
+// order and a run below --index each move the network's rows to rows.rejected.csv (reason
+// first), stderr counts them by reason, and the networks are computed again.
+TEST_F(PropagateCli, ResumeRejectsBadRowsAndComputesThemAgain) {
+  ASSERT_EQ(run_cli(std::string(kSmallSweep) + " --out full", m_root).exit_code, 0);
+  const fs::path full = m_root / "cwd/full", part = m_root / "cwd/part";
+  fs::copy(full, part);
+  std::vector<std::string> lines = split_lines(read_file(full / "rows.csv"));
+  const std::vector<std::string> header = split(lines[0], ',');
+  const auto set = [&](std::size_t line, const std::string& column, const std::string& text) {
+    std::vector<std::string> f = split(lines.at(line), ',');
+    f.at(static_cast<std::size_t>(std::find(header.begin(), header.end(), column) -
+                                  header.begin())) = text;
+    lines[line] = csv_line(f).substr(0, csv_line(f).size() - 1);
+  };
+  set(2, "stable_rank", "nan");  // network 1 (rows 1-3), layer 1
+  set(4, "T", "17");             // network 2, layer 0
+  set(8, "layer", "2");          // network 3, layer 2 given where layer 1 goes
+  std::string text;
+  for (const std::string& l : lines) text += l + '\n';
+  test::write_text(part / "rows.csv", text);
+  const CliResult r = run_cli(std::string(kSmallSweep) + " --resume part", m_root);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("rejected"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("nonfinite"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("9 of 24 rows"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("2 plan (column"), std::string::npos) << r.err;
+  // The networks computed again are appended: the same rows, in another order.
+  std::vector<std::string> resumed = rows_without_times(part / "rows.csv"),
+                           uninterrupted = rows_without_times(full / "rows.csv");
+  std::sort(resumed.begin(), resumed.end());
+  std::sort(uninterrupted.begin(), uninterrupted.end());
+  EXPECT_EQ(resumed, uninterrupted);
+  // Every row of the three spoiled networks, each with its reason.
+  const std::vector<std::string> rejected = split_lines(read_file(part / "rows.rejected.csv"));
+  ASSERT_EQ(rejected.size(), 10u) << read_file(part / "rows.rejected.csv") << r.err;
+  EXPECT_EQ(rejected[0], "reason," + lines[0]);
+  const std::string all = read_file(part / "rows.rejected.csv");
+  for (const char* reason :
+       {"\nnonfinite: column stable_rank holds 'nan',", "\nincomplete: the key's rows are not all",
+        "\nplan: column layer is '2'; the point's '1',",
+        "\nplan: column T is '17'; the point's '16',"}) {
+    EXPECT_NE(all.find(reason), std::string::npos) << reason << " in " << all;
+  }
 }
 
 // SIGINT stops between networks: exit 130, whole networks kept, status "interrupted".

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -12,9 +13,11 @@
 #include <fstream>
 #include <limits>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gapbench/error.hpp"
@@ -632,6 +635,440 @@ TEST(SweepResume, RefusesResumeWithOutOrAPlainDirectory) {
   req.out = tmp.path() / "elsewhere";
   expect_usage_error([&] { run_sweep(req, out); }, "--resume:");
   EXPECT_FALSE(fs::exists(tmp.path() / "elsewhere"));
+}
+
+// ---- what a resume keeps: every row checked, rejects kept with their reason ---------------
+
+// The files of a directory (not the lock) and their contents: what "nothing touched" compares.
+std::map<std::string, std::string> directory_files(const fs::path& dir) {
+  std::map<std::string, std::string> files;
+  for (const fs::directory_entry& e : fs::directory_iterator(dir)) {
+    if (e.path().filename() != ".gapbench.lock") {
+      files[e.path().filename().string()] = read_file(e.path());
+    }
+  }
+  return files;
+}
+
+// rows.csv's lines with one field of line `line` (1: the first row) set to `text`.
+std::string with_field(const std::vector<std::string>& lines, std::size_t line,
+                       const std::string& column, const std::string& text) {
+  const std::vector<std::string> header = split(lines.at(0), ',');
+  std::vector<std::string> f = split(lines.at(line), ',');
+  f.at(static_cast<std::size_t>(std::find(header.begin(), header.end(), column) - header.begin())) =
+      text;
+  std::string out;
+  for (std::size_t i = 0; i < lines.size(); ++i) out += (i == line ? csv_line(f) : lines[i] + '\n');
+  return out;
+}
+
+struct RejectCase {
+  const char* name;
+  // rows.csv's text made from the lines (header first) of a finished sweep
+  std::string (*edit)(const std::vector<std::string>& lines);
+  const char* reason;  // the class in the reason column and on stderr
+};
+
+class SweepRejects : public ::testing::TestWithParam<RejectCase> {};
+
+// Each kind of bad row moves to rows.rejected.csv (leading reason column, the line as it was),
+// stderr counts it by reason, and the resume computes it again: the rows equal an uninterrupted
+// run's.
+TEST_P(SweepRejects, BadRowsMoveToRejectsAndAreComputedAgain) {
+  TempDir tmp;
+  std::ostringstream out;
+  const fs::path dir = tmp.path() / "sweep";
+  ASSERT_EQ(run_sweep(small_sweep(dir), out), 0);
+  const auto full = rows_without_timings(dir / "rows.csv");
+  const std::vector<std::string> lines = split_lines(read_file(dir / "rows.csv"));
+  const std::string edited = GetParam().edit(lines);
+  write_text(dir / "rows.csv", edited);
+  ::testing::internal::CaptureStderr();
+  const int code = run_sweep(resume_request(dir), out);
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  ASSERT_EQ(code, 0) << err;
+  EXPECT_EQ(rows_without_timings(dir / "rows.csv"), full);
+  EXPECT_NE(err.find(fmt::format("1 {}", GetParam().reason)), std::string::npos) << err;
+  EXPECT_NE(err.find("rows.rejected.csv"), std::string::npos) << err;
+  const std::vector<std::string> rejected = split_lines(read_file(dir / kRowsRejected));
+  ASSERT_EQ(rejected.size(), 2u) << read_file(dir / kRowsRejected);
+  EXPECT_EQ(rejected[0], "reason," + lines[0]);
+  EXPECT_EQ(rejected[1].rfind(GetParam().reason, 0), 0u) << rejected[1];
+  // The rejected line is kept as it was, after the reason.
+  const std::string kept = rejected[1].substr(rejected[1].find(',') + 1);
+  EXPECT_NE(edited.find(kept), std::string::npos) << kept;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, SweepRejects,
+    ::testing::Values(
+        RejectCase{"NanValue", [](const auto& l) { return with_field(l, 1, "s2", "nan"); },
+                   "nonfinite"},
+        RejectCase{"InfMetric", [](const auto& l) { return with_field(l, 2, "gap", "-inf"); },
+                   "nonfinite"},
+        RejectCase{"EmptyValueOfAnOkRow", [](const auto& l) { return with_field(l, 2, "s3", ""); },
+                   "nonfinite"},
+        RejectCase{"IndexOutsideThePlan",
+                   [](const auto& l) { return with_field(l, 1, "index", "7"); }, "key"},
+        RejectCase{"EditedT", [](const auto& l) { return with_field(l, 1, "T", "100"); }, "plan"},
+        RejectCase{"EditedSeed", [](const auto& l) { return with_field(l, 3, "seed", "5"); },
+                   "plan"},
+        RejectCase{"ByteFlippedSolver",
+                   [](const auto& l) { return with_field(l, 4, "solver", "lancz0s"); }, "field"},
+        RejectCase{"NotANumber", [](const auto& l) { return with_field(l, 1, "gap", "abc"); },
+                   "field"},
+        RejectCase{"UnknownStatus",
+                   [](const auto& l) { return with_field(l, 1, "status", "fine"); }, "field"},
+        RejectCase{"Duplicate",
+                   [](const auto& l) {
+                     std::string t;
+                     for (const auto& x : l) t += x + '\n';
+                     return t + l[2] + '\n';
+                   },
+                   "duplicate"},
+        RejectCase{"MissingField",
+                   [](const auto& l) {
+                     std::string t = l[0] + '\n' + l[1].substr(0, l[1].rfind(',')) + '\n';
+                     for (std::size_t i = 2; i < l.size(); ++i) t += l[i] + '\n';
+                     return t;
+                   },
+                   "columns"},
+        RejectCase{"TornLastLine",
+                   [](const auto& l) {
+                     std::string t;
+                     for (std::size_t i = 0; i + 1 < l.size(); ++i) t += l[i] + '\n';
+                     return t + l.back().substr(0, 20);
+                   },
+                   "torn"}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+struct RefusalCase {
+  const char* name;
+  void (*edit)(const fs::path& dir);
+  const char* message;  // a part of the one-line refusal
+};
+
+class SweepResumeRefusals : public ::testing::TestWithParam<RefusalCase> {};
+
+nlohmann::json read_meta_json(const fs::path& dir) {
+  return nlohmann::json::parse(read_file(dir / "meta.json"));
+}
+void write_meta_json(const fs::path& dir, const nlohmann::json& meta) {
+  write_text(dir / "meta.json", meta.dump(2));
+}
+// meta.json with the value at JSON pointer `pointer` replaced.
+void set_meta(const fs::path& dir, const std::string& pointer, const nlohmann::json& value) {
+  nlohmann::json meta = read_meta_json(dir);
+  meta[nlohmann::json::json_pointer(pointer)] = value;
+  write_meta_json(dir, meta);
+}
+
+// A directory that is not what it says is refused (UsageError naming --resume and the file), and
+// nothing in it is touched: no row dropped, no file rewritten.
+TEST_P(SweepResumeRefusals, RefusesAndTouchesNothing) {
+  TempDir tmp;
+  std::ostringstream out;
+  const fs::path dir = tmp.path() / "sweep";
+  ASSERT_EQ(run_sweep(small_sweep(dir), out), 0);
+  GetParam().edit(dir);
+  const auto before = directory_files(dir);
+  const std::string what =
+      expect_usage_error([&] { run_sweep(resume_request(dir), out); }, "--resume:");
+  EXPECT_NE(what.find(GetParam().message), std::string::npos) << what;
+  EXPECT_EQ(what.find('\n'), std::string::npos) << what;
+  EXPECT_EQ(directory_files(dir), before);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, SweepResumeRefusals,
+    ::testing::Values(
+        RefusalCase{"GarbledHeader",
+                    [](const fs::path& d) {
+                      const std::string t = read_file(d / "rows.csv");
+                      write_text(d / "rows.csv", "pint" + t.substr(5));
+                    },
+                    "rows.csv: the header is not the one this plan writes (column 1 is 'pint'"},
+        RefusalCase{"MetaNotJson",
+                    [](const fs::path& d) { write_text(d / "meta.json", "{\"plan\": "); },
+                    "meta.json is not valid JSON"},
+        RefusalCase{"MetaPlanNotAnObject", [](const fs::path& d) { set_meta(d, "/plan", 3); },
+                    "has no plan object"},
+        RefusalCase{"MetaResumesNotAnArray",
+                    [](const fs::path& d) { set_meta(d, "/resumes", "none"); },
+                    "\"resumes\" is not an array"},
+        RefusalCase{"MetaThreadsNotAnInteger",
+                    [](const fs::path& d) { set_meta(d, "/threads", "2"); },
+                    "\"threads\" is not an integer"},
+        RefusalCase{"UnknownSchema",
+                    [](const fs::path& d) { set_meta(d, "/schema", "gapbench.sweep/9"); },
+                    "was written with schema \"gapbench.sweep/9\""},
+        // Lowering seeds used to delete the finished rows past it; the hash refuses the edit.
+        RefusalCase{"EditedPlanSeeds", [](const fs::path& d) { set_meta(d, "/plan/seeds", 2); },
+                    "the plan was edited"},
+        RefusalCase{"EditedPlanHash",
+                    [](const fs::path& d) { set_meta(d, "/plan_hash", "0123456789abcdef"); },
+                    "plan_hash says 0123456789abcdef"},
+        RefusalCase{"NoMeta", [](const fs::path& d) { fs::remove(d / "meta.json"); },
+                    "start it again with --out"}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+TEST(PlanHash, IsFnv1aOfTheCanonicalDump) {
+  // FNV-1a 64 of "" is the offset basis; of "a", the published value.
+  EXPECT_EQ(plan_hash(nlohmann::json::parse("\"\"")).size(), 16u);
+  EXPECT_EQ(plan_hash(nlohmann::json("a")), plan_hash(nlohmann::json::parse("\"a\"")));
+  // Keys sorted, no spaces: the same plan written in another order hashes the same.
+  EXPECT_EQ(plan_hash(nlohmann::json::parse(R"({"b": 1, "a": [1.5, 2]})")),
+            plan_hash(nlohmann::json::parse(R"({"a":[1.5,2],"b":1})")));
+  EXPECT_NE(plan_hash(nlohmann::json::parse(R"({"seeds": 3})")),
+            plan_hash(nlohmann::json::parse(R"({"seeds": 2})")));
+  const SweepPlan plan = small_sweep("x").plan;
+  EXPECT_EQ(plan_hash(plan_to_json(plan)),
+            plan_hash(plan_to_json(plan_from_json(plan_to_json(plan)))));
+}
+
+TEST(PlanHash, KnownValue) {
+  // FNV-1a 64 of the two characters "{}" (the dump of an empty object), also computed here
+  // and by Python for the constant.
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  for (const unsigned char c : std::string("{}")) {
+    h ^= c;
+    h *= 0x100000001b3ULL;
+  }
+  EXPECT_EQ(plan_hash(nlohmann::json::object()), fmt::format("{:016x}", h));
+  EXPECT_EQ(plan_hash(nlohmann::json::object()), "08f44b07b5901a25");
+}
+
+// --threads is a run attribute: stored in meta.json (not in the plan or its hash) and reused by
+// a resume that does not give it, so the resumed rows repeat the first run's to the last bit.
+TEST(SweepResume, ReusesTheStoredThreads) {
+  TempDir tmp;
+  std::ostringstream out;
+  const fs::path dir = tmp.path() / "threads";
+  SweepRequest req = small_sweep(dir);
+  req.threads = 1;
+  ASSERT_EQ(run_sweep(req, out), 0);
+  nlohmann::json meta = read_meta_json(dir);
+  EXPECT_EQ(meta.at("threads"), 1);
+  EXPECT_FALSE(meta.at("plan").contains("threads"));
+  const std::vector<std::string> lines = split_lines(read_file(dir / "rows.csv"));
+  write_text(dir / "rows.csv", lines[0] + '\n' + lines[1] + '\n');
+  SweepRequest resume = resume_request(dir);
+  resume.threads = 0;  // the default: every core, unless the stored threads are reused
+  resume.threads_given = false;
+  ASSERT_EQ(run_sweep(resume, out), 0);
+  meta = read_meta_json(dir);
+  EXPECT_EQ(meta.at("resumes").at(0).at("threads"), 1);
+  // Given, --threads wins.
+  write_text(dir / "rows.csv", lines[0] + '\n' + lines[1] + '\n');
+  resume.threads = 2;
+  resume.threads_given = true;
+  ASSERT_EQ(run_sweep(resume, out), 0);
+  meta = read_meta_json(dir);
+  EXPECT_EQ(meta.at("resumes").at(1).at("threads"), 2);
+  EXPECT_EQ(meta.at("threads"), 1);
+}
+
+// ---- the non-finite guard -----------------------------------------------------------------
+
+MatrixOutcome finite_outcome() {
+  MatrixOutcome o;
+  o.index = 0;
+  o.solve.values = {1.01, 0.2, 0.15, 0.1};
+  o.solve.converged = true;
+  o.solve.residual = o.solve.residual_estimate = 1e-10;
+  o.sums = {1.2, 0.2};
+  return o;
+}
+
+struct GuardCase {
+  const char* name;
+  void (*spoil)(MatrixOutcome& o);
+  RowStatus status;
+};
+
+class NonfiniteGuard : public ::testing::TestWithParam<GuardCase> {};
+
+// A NaN or Inf in the matrix (its Frobenius sums) or in its values makes a failed row: its
+// status says which, it has no values, converged 0, and no "nan" or "inf" is written.
+TEST_P(NonfiniteGuard, MakesAFailedRowWithoutNanInRowsCsv) {
+  const std::vector<PlannedPoint> points = expand_plan(small_sweep("x").plan);
+  MatrixOutcome o = finite_outcome();
+  GetParam().spoil(o);
+  const SweepRow row = make_row(0, 0, points[0].spec, "cpu", o);
+  EXPECT_EQ(row.status, GetParam().status);
+  EXPECT_FALSE(row.outcome.solve.converged);
+  EXPECT_TRUE(row.outcome.solve.values.empty());
+  const std::string line = format_row(row, 4);
+  for (const char* bad : {"nan", "inf", "NaN", "Inf"}) {
+    EXPECT_EQ(line.find(bad), std::string::npos) << line;
+  }
+  EXPECT_NE(line.find("," + to_string(GetParam().status) + ","), std::string::npos) << line;
+  // It reads back as the failed row it is, and a resume keeps it (it is what the plan writes).
+  const std::vector<std::string> columns = row_columns(4);
+  const std::vector<std::string> f = split(line.substr(0, line.size() - 1), ',');
+  RowFields fields;
+  for (std::size_t i = 0; i < columns.size(); ++i) fields[columns[i]] = f.at(i);
+  EXPECT_EQ(parse_row(fields).status, GetParam().status);
+  EXPECT_EQ(row_problem(fields, 0, points[0].spec, 0, 0, 4), "");
+  // With --reference the runner gives a failed row empty reference columns: the row keeps the
+  // header's column count, so a resume keeps it instead of computing it forever.
+  SweepRow with_reference = row;
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  with_reference.errors = ReferenceErrors{"", nan, nan};
+  const std::string ref_line = format_row(with_reference, 4);
+  const std::vector<std::string> ref_columns = row_columns(4, /*with_reference=*/true);
+  const std::vector<std::string> g = split(ref_line.substr(0, ref_line.size() - 1), ',');
+  ASSERT_EQ(g.size(), ref_columns.size()) << ref_line;
+  RowFields ref_fields;
+  for (std::size_t i = 0; i < ref_columns.size(); ++i) ref_fields[ref_columns[i]] = g[i];
+  EXPECT_EQ(row_problem(ref_fields, 0, points[0].spec, 0, 0, 4), "");
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, NonfiniteGuard,
+                         ::testing::Values(GuardCase{"NanInTheMatrix",
+                                                     [](MatrixOutcome& o) {
+                                                       o.sums.frob_sq =
+                                                           std::numeric_limits<double>::quiet_NaN();
+                                                     },
+                                                     RowStatus::kNonfiniteMatrix},
+                                           GuardCase{"InfInTheMatrix",
+                                                     [](MatrixOutcome& o) {
+                                                       o.sums.frob_perp_sq =
+                                                           std::numeric_limits<double>::infinity();
+                                                     },
+                                                     RowStatus::kNonfiniteMatrix},
+                                           GuardCase{"NanValue",
+                                                     [](MatrixOutcome& o) {
+                                                       o.solve.values[1] =
+                                                           std::numeric_limits<double>::quiet_NaN();
+                                                     },
+                                                     RowStatus::kNonfiniteValues},
+                                           GuardCase{"InfValue",
+                                                     [](MatrixOutcome& o) {
+                                                       o.solve.values[0] =
+                                                           std::numeric_limits<double>::infinity();
+                                                     },
+                                                     RowStatus::kNonfiniteValues}),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+TEST(NonfiniteGuard, FinitePassesAsOk) {
+  const std::vector<PlannedPoint> points = expand_plan(small_sweep("x").plan);
+  const SweepRow row = make_row(0, 0, points[0].spec, "cpu", finite_outcome());
+  EXPECT_EQ(row.status, RowStatus::kOk);
+  EXPECT_EQ(row.outcome.solve.values.size(), 4u);
+  EXPECT_DOUBLE_EQ(row.metrics.gap, 1.01 - 0.2);
+}
+
+// The summary counts failed rows in its own column, leaves them out of the means, and warns.
+TEST(NonfiniteGuard, SummaryCountsFailedRowsOutsideTheMeans) {
+  const std::vector<PlannedPoint> points = expand_plan(small_sweep("x").plan);
+  std::vector<SweepRow> rows;
+  for (std::uint32_t i = 0; i < 3; ++i) {
+    MatrixOutcome o = finite_outcome();
+    o.index = i;
+    if (i == 2) o.solve.values[0] = std::numeric_limits<double>::quiet_NaN();
+    rows.push_back(make_row(0, 0, points[0].spec, "cpu", o));
+  }
+  const std::string table = summary_table(rows);
+  EXPECT_NE(table.find("failed"), std::string::npos) << table;
+  EXPECT_NE(table.find("1.01±0"), std::string::npos) << "mean of the two ok rows: " << table;
+  EXPECT_NE(table.find(" 1!"), std::string::npos) << table;
+  EXPECT_NE(table.find("2/2"), std::string::npos) << "converged among the rows solved: " << table;
+  EXPECT_NE(table.find("WARNING: 1 rows failed (1 nonfinite-values"), std::string::npos) << table;
+  EXPECT_EQ(table.find("nan"), std::string::npos) << table;
+}
+
+// ---- dead ends: a start that died before its first row ------------------------------------
+
+// A start killed before meta.json was renamed into place leaves the lock and meta.json.tmp: a
+// resume says to start it again with --out, and --out reuses it without --force.
+TEST(SweepDeadEnd, NoMetaIsStartedAgainWithOut) {
+  TempDir tmp;
+  std::ostringstream out;
+  const fs::path dir = tmp.path() / "dead";
+  fs::create_directories(dir);
+  write_text(dir / ".gapbench.lock", "");
+  write_text(dir / "meta.json.tmp", "{\"schema\": \"gapbench.sw");
+  const std::string what =
+      expect_usage_error([&] { run_sweep(resume_request(dir), out); }, "--resume:");
+  EXPECT_NE(what.find("start it again with --out " + dir.string()), std::string::npos) << what;
+  ASSERT_EQ(run_sweep(small_sweep(dir), out), 0);
+  EXPECT_FALSE(fs::exists(dir / "meta.json.tmp"));
+  EXPECT_EQ(rows_without_timings(dir / "rows.csv").size(), 6u);
+}
+
+// meta.json written, rows.csv empty or holding part of its header: --resume completes it (equal
+// to an uninterrupted run), and so does --out without --force.
+TEST(SweepDeadEnd, HeaderOnlyRowsResumeAndReuse) {
+  TempDir tmp;
+  std::ostringstream out;
+  ASSERT_EQ(run_sweep(small_sweep(tmp.path() / "full"), out), 0);
+  const auto full = rows_without_timings(tmp.path() / "full" / "rows.csv");
+  for (const std::string& rows : {std::string(), std::string("point,ind")}) {
+    for (const bool resume : {true, false}) {
+      const fs::path dir = tmp.path() / fmt::format("dead{}{}", rows.size(), resume);
+      ASSERT_EQ(run_sweep(small_sweep(dir), out), 0);
+      write_text(dir / "rows.csv", rows);
+      write_text(dir / "meta.json.tmp", "{");
+      ASSERT_EQ(run_sweep(resume ? resume_request(dir) : small_sweep(dir), out), 0);
+      EXPECT_EQ(rows_without_timings(dir / "rows.csv"), full) << dir;
+      EXPECT_FALSE(fs::exists(dir / "meta.json.tmp"));
+    }
+  }
+}
+
+// --out onto a directory with no rows but another plan's meta.json is refused, untouched.
+TEST(SweepDeadEnd, OutOntoAnotherPlanIsRefused) {
+  TempDir tmp;
+  std::ostringstream out;
+  const fs::path dir = tmp.path() / "other";
+  ASSERT_EQ(run_sweep(small_sweep(dir), out), 0);
+  write_text(dir / "rows.csv", "");
+  const auto before = directory_files(dir);
+  SweepRequest other = small_sweep(dir);
+  other.plan.Ts = {64};
+  const std::string what = expect_usage_error([&] { run_sweep(other, out); }, "--out:");
+  EXPECT_NE(what.find("another plan"), std::string::npos) << what;
+  EXPECT_EQ(directory_files(dir), before);
+  // A directory with rows is refused too, whatever its plan.
+  ASSERT_EQ(run_sweep(small_sweep(tmp.path() / "rows"), out), 0);
+  expect_usage_error([&] { run_sweep(small_sweep(tmp.path() / "rows"), out); }, "--out:");
+}
+
+// A directory a live run holds is "in use", said before "exists already".
+TEST(SweepCreate, ADirectoryInUseIsSaidFirst) {
+  TempDir tmp;
+  const fs::path dir = tmp.path() / "busy";
+  const RowsLayout layout{.columns = row_columns(4)};
+  const nlohmann::json meta{{"plan", {{"T", 1}}}};
+  ResultsDir held = ResultsDir::create(dir, false, layout, false, meta);
+  const std::string what =
+      expect_usage_error([&] { ResultsDir::create(dir, false, layout, false, meta); }, "--out:");
+  EXPECT_NE(what.find("in use by another gapbench run"), std::string::npos) << what;
+}
+
+// Two runs started on one new directory at once: exactly one creates it, the other is refused.
+TEST(SweepCreate, TwoStartsAtOnceCreateItOnce) {
+  TempDir tmp;
+  const RowsLayout layout{.columns = row_columns(4)};
+  const nlohmann::json meta{{"plan", {{"T", 1}}}};
+  for (int round = 0; round < 20; ++round) {
+    const fs::path dir = tmp.path() / fmt::format("race{}", round);
+    std::vector<std::optional<ResultsDir>> made(2);
+    std::vector<std::string> errors(2);
+    std::vector<std::thread> starts;
+    for (int i = 0; i < 2; ++i) {
+      starts.emplace_back([&, i] {
+        try {
+          made[i].emplace(ResultsDir::create(dir, false, layout, false, meta));
+        } catch (const UsageError& e) {
+          errors[i] = e.what();
+        }
+      });
+    }
+    for (std::thread& t : starts) t.join();
+    EXPECT_EQ(made[0].has_value() + made[1].has_value(), 1) << errors[0] << " | " << errors[1];
+  }
 }
 
 // ---- --reference: each row's error against float64 exact (or lanczos past its reach) ------

@@ -78,7 +78,10 @@ def read_csv(path, needed, numeric, what="gapbench sweep file"):
                                      f"number") from None
             else:
                 row[key] = cell
+        failed = row.get("status", "ok") not in ("ok", "")  # schema 3: no values to need
         for key in needed:
+            if failed and (key.startswith("s") and key[1:].isdigit()):
+                continue
             if row[key] is None or row[key] == "":
                 raise InputError(f"{path}:{number}: column {key} is empty")
         rows.append(row)
@@ -142,6 +145,17 @@ class Sweep:
         self.meta = meta
         rows_path = os.path.join(directory, "rows.csv")
         self.rows = read_csv(rows_path, ROW_NEEDED, ROW_NUMERIC)
+        # Schema 3: a failed row (status nonfinite-matrix or nonfinite-values) has no values;
+        # it is skipped and counted. Schemas 1 and 2 have no status column: every row is kept.
+        failed = [r for r in self.rows if r.get("status", "ok") not in ("ok", None, "")]
+        if failed:
+            by_status = defaultdict(int)
+            for r in failed:
+                by_status[r["status"]] += 1
+            note(f"{rows_path}: skipped {len(failed)} failed row(s) (" +
+                 ", ".join(f"{n} {s}" for s, n in sorted(by_status.items())) +
+                 "): no values to plot")
+            self.rows = [r for r in self.rows if r not in failed]
         for i, row in enumerate(self.rows, start=2):
             if row["T"] < 1 or row["T"] != int(row["T"]):
                 raise InputError(f"{rows_path}:{i}: T = {row['T']:g} is not a positive integer")

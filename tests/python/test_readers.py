@@ -159,3 +159,25 @@ class TestBadInput(TempDirCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class TestFailedRows(TempDirCase):
+    """Schema 3: rows whose status is not ok (a NaN or Inf in the matrix or its values) have no
+    values; plot.py skips them, says how many, and draws the same as without them."""
+
+    def test_failed_rows_are_skipped_and_counted(self):
+        def fail_first(rows):
+            for i, row in enumerate(rows):
+                row["status"] = "ok"
+            for key in [k for k in rows[0] if k.startswith("s") and k[1:].isdigit()]:
+                rows[0][key] = ""
+            rows[0]["converged"] = "0"
+            rows[0]["status"] = "nonfinite-values"
+        d, rows = self.edited_sweep("failed", fail_first)
+        dropped, _ = self.edited_sweep("dropped", lambda r: r.pop(0))
+        r = run_plot(d, "--only", "gap_vs_T", "--formats", "png", "--out", self.out)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("skipped 1 failed row(s) (1 nonfinite-values)", r.stdout)
+        failed = self.plot_one(d, "gap_vs_T")["figures"]["gap_vs_T"]["panels"]
+        without = self.plot_one(dropped, "gap_vs_T")["figures"]["gap_vs_T"]["panels"]
+        self.assertEqual(failed, without)

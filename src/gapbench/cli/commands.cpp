@@ -161,6 +161,7 @@ Command add_sweep_command(CLI::App& app, const std::string& command_line) {
     req.backend = parse_backend(flags->backend);
     check_threads(flags->threads);
     req.threads = flags->threads;
+    req.threads_given = sub->get_option("--threads")->count() > 0;
     std::filesystem::path directory;
     const int code = run_sweep(req, std::cout, &directory);
     if (*plot && code == 0) plot_sweep(directory);

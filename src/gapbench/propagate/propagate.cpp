@@ -9,6 +9,7 @@
 #include <limits>
 
 #include "gapbench/backend.hpp"
+#include "gapbench/cpu/blas.hpp"
 #include "gapbench/cpu/cpu_device.hpp"
 #include "gapbench/entries.hpp"
 #include "gapbench/error.hpp"
@@ -132,6 +133,9 @@ class Network {
     options.kind = SolverKind::kLanczos;
     options.k = 1;
     const LanczosPlan plan = plan_lanczos(options, Precision::kFloat64, m, 1);
+    // OpenBLAS on one thread (no effect on a GPU): its products round by how its threads split
+    // them, and the metrics are to be the same bitwise whatever --threads is.
+    const cpu::SerialBlas serial;
     const auto op = m_st.dense_operator(g.data(), m, m);
     const SolveResult r = lanczos_top_k<double>(*op, m_st.block_ops(), plan);
     if (!r.converged) throw Error("propagate: Lanczos did not converge on the Gram matrix");
@@ -180,8 +184,12 @@ AttentionSource parse_source(const std::string& s, const std::string& flag) {
 }
 
 void validate(const PropagateOptions& o) {
-  if (o.T < 2) throw UsageError(fmt::format("--T: T = {} must be at least 2", o.T));
-  if (o.d < 1) throw UsageError(fmt::format("--d: d = {} must be at least 1", o.d));
+  if (o.T < 2 || o.T > kMaxWidth) {
+    throw UsageError(fmt::format("--T: T = {} must be between 2 and 2^28 = {}", o.T, kMaxWidth));
+  }
+  if (o.d < 1 || o.d > kMaxWidth) {
+    throw UsageError(fmt::format("--d: d = {} must be between 1 and 2^28 = {}", o.d, kMaxWidth));
+  }
   if (o.L < 1 || o.L >= kMaxLayers) {
     throw UsageError(fmt::format("--L: L = {} must be between 1 and {}", o.L, kMaxLayers - 1));
   }
@@ -360,7 +368,8 @@ PropagateResult propagate(Device& device, const PropagateOptions& o) {
 
 namespace {
 
-std::string csv_double(double v) { return std::isnan(v) ? "" : fmt::format("{:.17g}", v); }
+// NaN and Inf are written as an empty field, never as text (a resume rejects such text).
+std::string csv_double(double v) { return std::isfinite(v) ? fmt::format("{:.17g}", v) : ""; }
 
 template <typename T, typename F>
 nlohmann::json names(const std::vector<T>& values, F name) {
@@ -406,6 +415,20 @@ std::vector<PlannedNetwork> expand_plan(const PropagatePlan& plan) {
   for (const double g : plan.gammas) {
     if (!(std::isfinite(g) && g > 0)) {
       throw UsageError(fmt::format("--gamma: gamma = {} must be finite and > 0", g));
+    }
+  }
+  // d = round(T / gamma) must be at most kMaxWidth: gamma >= T / 2^28, checked before d is
+  // computed (gamma = 1e-9 asked for d = 2.6e11, whose sizes overflowed).
+  for (const std::int64_t T : plan.ds.empty() ? plan.Ts : std::vector<std::int64_t>{}) {
+    for (const double g : plan.gammas) {
+      const double least = static_cast<double>(T) / static_cast<double>(kMaxWidth);
+      if (T >= 1 && g < least) {
+        throw UsageError(
+            fmt::format("--gamma: gamma = {} gives d = T/gamma = {:.3g} at T = {}; give gamma >= "
+                        "T/2^28 = {:.3g} "
+                        "(d at most 2^28)",
+                        g, static_cast<double>(T) / g, T, least));
+      }
     }
   }
   for (const std::int64_t L : plan.Ls) {
@@ -537,6 +560,43 @@ std::string format_rows(int point, const PropagateOptions& o, const PropagateRes
   return out;
 }
 
+namespace {
+
+// Why a rows.csv row of network `run` of `point`, at `position` (its layer) in the network's
+// group, is not one the plan writes: "plan" (a column up to `layer` differs from what the point
+// writes), "field" (a metric that is not a number), "nonfinite" (NaN or Inf as text).
+std::string network_row_problem(const PlannedNetwork& point, std::uint32_t run, int position,
+                                const RowFields& fields) {
+  PropagateOptions o = point.options;
+  o.index = run;
+  PropagateResult expected;
+  expected.layers.resize(1);
+  expected.layers[0].layer = position;
+  const std::vector<std::string> want = split(format_rows(point.point, o, expected), ',');
+  const std::vector<std::string> columns = row_columns();
+  for (std::size_t i = 0; i < columns.size(); ++i) {
+    const auto it = fields.find(columns[i]);
+    const std::string& text = it == fields.end() ? want[i] : it->second;
+    if (i <= 18) {  // point .. layer: which network and layer the row is
+      if (text != want[i]) {
+        return fmt::format("plan: column {} is '{}', the point's '{}'", columns[i], text, want[i]);
+      }
+      continue;
+    }
+    char* end = nullptr;
+    const double v = std::strtod(text.c_str(), &end);
+    if (!text.empty() && end != text.c_str() + text.size()) {
+      return fmt::format("field: column {} holds '{}', not a number", columns[i], text);
+    }
+    if (!text.empty() && !std::isfinite(v)) {
+      return fmt::format("nonfinite: column {} holds '{}'", columns[i], text);
+    }
+  }
+  return "";
+}
+
+}  // namespace
+
 int run_sweep(const PropagateRequest& req, std::ostream& out) {
   // 1. Everything that can be refused is refused before any file is touched.
   const ResultsTarget target{"propagate",        kPropagateSchema,      req.out,
@@ -558,16 +618,15 @@ int run_sweep(const PropagateRequest& req, std::ostream& out) {
   // 2. The results directory, when asked for.
   RowsLayout layout{row_columns(), "point", "run", {}};
   for (const PlannedNetwork& p : points) layout.rows_per_key.push_back(p.options.L + 1);
+  layout.first_run = req.plan.first_index;
+  layout.row_problem = [&points](int point, std::uint32_t run, int position,
+                                 const RowFields& fields) {
+    return network_row_problem(points.at(static_cast<std::size_t>(point)), run, position, fields);
+  };
   const BackendRecord record = backend_record(sel);
-  nlohmann::json fields = {{"backend", record.meta}};
-  nlohmann::json details = record.resume;
-  const nlohmann::json& versions = record.meta.at("versions");
-  if (versions.contains("threads")) {
-    fields["threads"] = details["threads"] = std::stoi(versions["threads"].get<std::string>());
-  }
   ResultsRun run(target, std::move(stored), plan_json, layout, /*with_values=*/false,
-                 static_cast<int>(points.size()), req.plan.first_index + req.plan.seeds, fields,
-                 details);
+                 static_cast<int>(points.size()), req.plan.first_index + req.plan.seeds,
+                 record.meta_fields(), record.resume);
   ResultsDir* results = run.dir();
   std::cerr << sel.note << "; device: " << backend.description() << '\n';
   if (results) std::cerr << "results: " << results->path().string() << '\n';

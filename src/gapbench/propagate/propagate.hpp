@@ -15,8 +15,9 @@
 // Random numbers: every draw of run `index` and layer l uses matrix index
 // index * kMaxLayers + l (layer 0: X_0 from stream kInputs; layer l: A_l from kMarkovEntries,
 // W_Q, W_K, W_l from kQueryWeights, kKeyWeights, kValueWeights), so a run depends only on
-// (options, seed, index) and the device: on the CPU never on the thread count (fixed-panel GEMMs),
-// on a GPU the same to rounding.
+// (options, seed, index) and the device: on the CPU every value is bitwise the same on any thread
+// count (fixed-panel GEMMs; the Gram matrix's top eigenvalue on one OpenBLAS thread), on a GPU
+// the same to rounding.
 //
 // X is kept divided by its Frobenius norm, with the log of that norm carried alongside, so
 // nothing overflows (with A the norm grows about d-fold per layer); every metric is
@@ -49,6 +50,12 @@ AttentionSource parse_source(const std::string& s, const std::string& flag = "--
 // Layers per run in the matrix-index layout (index * kMaxLayers + layer); L < kMaxLayers.
 inline constexpr std::int64_t kMaxLayers = 4096;
 
+// The largest T and d: a row or column number must fit the RNG counter's 32-bit words, and the
+// sizes (d x d weights, T x T attention, network_bytes) 64-bit integers with room to spare;
+// 2^28 is far past any memory (a d x d matrix of it is 2^59 bytes), so check_fits decides below.
+// With d = round(T / gamma), gamma must be at least T / 2^28.
+inline constexpr std::int64_t kMaxWidth = std::int64_t{1} << 28;
+
 struct PropagateOptions {
   std::int64_t T = 256;
   std::int64_t d = 256;
@@ -73,10 +80,10 @@ struct PropagateOptions {
   }
 };
 
-// Throws UsageError naming the flag for: T < 2, d < 1, L < 1 or >= kMaxLayers, isometric input
-// with d < T (--gamma/--d), sigma_v <= 0 or not finite, beta out of range, dk < 0, --gradient
-// on a nonlinear model, and index * kMaxLayers + L beyond 2^32 - 1. Memory is checked against a
-// device by check_fits.
+// Throws UsageError naming the flag for: T < 2 or > kMaxWidth, d < 1 or > kMaxWidth, L < 1 or >=
+// kMaxLayers, isometric input with d < T (--gamma/--d), sigma_v <= 0 or not finite, beta out of
+// range, dk < 0, --gradient on a nonlinear model, and index * kMaxLayers + L beyond 2^32 - 1.
+// Memory is checked against a device by check_fits.
 void validate(const PropagateOptions& o);
 
 // Per-layer results, layer 0 being X_0. Every value is of the true (unrescaled) X_l.

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "gapbench/cpu/blas.hpp"
 #include "gapbench/error.hpp"
 
 namespace gapbench::detail {
@@ -37,6 +38,9 @@ void small_symmetric_eig(const std::vector<double>& g, std::int64_t n, std::vect
 }
 
 double small_symmetric_top_eigenvalue(std::vector<double> g, std::int64_t n) {
+  // dsyevd's reduction runs on OpenBLAS's threads and its rounding depends on their count: on
+  // one thread the value is the same bitwise whatever --threads is (propagate's metrics).
+  const cpu::SerialBlas serial;
   std::vector<double> w(static_cast<std::size_t>(n));
   GAPBENCH_LAPACK_CHECK(LAPACKE_dsyevd(LAPACK_ROW_MAJOR, 'N', 'U', n, g.data(), n, w.data()));
   return w.back();

@@ -4,8 +4,10 @@
 //   meta.json   schema and RNG-layout versions, command, commit, host, backend, device, library
 //               versions, the plan, start and end times, status
 // Rows are appended one whole line per write(2) on an O_APPEND file as each matrix completes, so
-// an interrupted sweep keeps every finished row; a resumed sweep drops a torn last line and skips
-// the (point, index) pairs already present.
+// an interrupted sweep keeps every finished row. A resumed sweep checks meta.json (schema, RNG
+// layout, plan_hash) and every row against the plan; a row that fails (torn, garbled, outside the
+// plan, a duplicate, a non-finite number) moves to rows.rejected.csv with its reason and is
+// computed again; the (point, index) pairs kept are skipped.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -33,10 +35,25 @@ struct RowsLayout {
   std::string point_column = "point";
   std::string run_column = "index";
   std::vector<int> rows_per_key{};  // indexed by point
-  // Throws when a row is not one the run writes (a field that does not parse); such a row is
-  // dropped on resume and its matrix computed again. None: only the key columns are checked.
-  std::function<void(const std::map<std::string, std::string>&)> check_row{};
+  // The run column's values of the plan: first_run .. keys - 1 (`keys` given to resume).
+  std::int64_t first_run = 0;
+  // Why the row of key (point, run) at `position` in its key's group is not one the plan
+  // writes, as "class: detail" (classes "field", "plan", "nonfinite"), or "" when it is; such a
+  // row is rejected on resume and its key computed again. None: only the key is checked.
+  std::function<std::string(int point, std::uint32_t run, int position, const RowFields&)>
+      row_problem{};
 };
+
+// FNV-1a 64 of the plan's canonical text (nlohmann's dump(): keys sorted, no spaces, numbers in
+// their shortest round-trip form) as 16 lowercase hex digits. meta.json stores it as
+// "plan_hash"; a resume refuses a plan that no longer hashes to it, and the shards of one plan
+// compare it. Run attributes that do not change the rows (threads) are not in the plan.
+std::string plan_hash(const nlohmann::json& plan);
+
+// Rejected rows: rows.rejected.csv (and values.rejected.csv) in a results directory hold the
+// lines a resume did not keep, each after a leading `reason` column (results/README.md).
+inline constexpr const char* kRowsRejected = "rows.rejected.csv";
+inline constexpr const char* kValuesRejected = "values.rejected.csv";
 
 class ResultsDir {
  public:
@@ -44,13 +61,16 @@ class ResultsDir {
   // `dir` unless `force` (which replaces its results files). Throws UsageError naming --out.
   static ResultsDir create(const std::filesystem::path& dir, bool force, const RowsLayout& layout,
                            bool with_values, const nlohmann::json& meta);
-  // An existing sweep directory of a plan with `points` points and `seeds` matrices each: drops
-  // a torn last line of rows.csv, rows that do not parse (layout.check_row) or lie outside the
-  // plan, duplicates, and values of matrices that have no row; loads the rows kept. Throws
-  // UsageError naming --resume.
-  // Keeps the first complete group of each key of the plan.
+  // An existing directory of a plan with `points` points and runs layout.first_run .. keys - 1
+  // each. Refuses (UsageError naming --resume and the file, nothing touched) a rows.csv whose
+  // header is not layout.columns. Keeps the first complete group of each key of the plan whose
+  // rows pass layout.row_problem; every other line (torn, wrong column count, key outside the
+  // plan, duplicate, incomplete group, row_problem) moves to rows.rejected.csv with its reason,
+  // values of keys not kept to values.rejected.csv, the files rewritten atomically, and stderr
+  // gets one line counting the rejects by reason. A rows.csv that is empty or holds part of
+  // the header (a start that died) is a directory with no rows. Loads the rows kept.
   static ResultsDir resume(const std::filesystem::path& dir, const RowsLayout& layout,
-                           bool with_values, int points, std::int64_t seeds);
+                           bool with_values, int points, std::int64_t keys);
 
   ResultsDir(ResultsDir&&) noexcept;
   ResultsDir& operator=(ResultsDir&&) noexcept;
@@ -87,10 +107,11 @@ class ResultsDir {
   std::vector<RowFields> m_existing;
 };
 
-// The meta.json of the directory a run resumes, checked: valid JSON, an object with a "plan",
-// written with `schema` and this binary's RNG layout (rows of another layout would mix
-// matrices that differ). Throws UsageError naming --resume; `kind` names the directory in
-// messages ("sweep", "propagate").
+// The meta.json of the directory a run resumes, checked: valid JSON, an object with a "plan"
+// object, the known keys of their types, written with `schema` and this binary's RNG layout
+// (rows of another layout would mix matrices that differ), and a plan that hashes to its
+// "plan_hash" (when there is one: directories written before it have none). Throws UsageError
+// naming --resume and the file; `kind` names the directory in messages ("sweep", "propagate").
 nlohmann::json read_resume_meta(const std::filesystem::path& dir, const std::string& schema,
                                 const std::string& kind);
 

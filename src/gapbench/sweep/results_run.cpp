@@ -26,11 +26,24 @@ fs::path timestamped_dir(const fs::path& root) {
 
 BackendRecord backend_record(const BackendSelection& selection) {
   const Backend& backend = *selection.backend;
-  return {{{"name", backend.name()},
-           {"note", selection.note},
-           {"device", backend.description()},
-           {"versions", backend.versions()}},
-          {{"backend", backend.name()}, {"device", backend.description()}}};
+  BackendRecord record{{{"name", backend.name()},
+                        {"note", selection.note},
+                        {"device", backend.description()},
+                        {"versions", backend.versions()}},
+                       {{"backend", backend.name()}, {"device", backend.description()}},
+                       std::nullopt};
+  const nlohmann::json& versions = record.meta.at("versions");
+  if (versions.contains("threads") && versions.at("threads").is_string()) {
+    record.threads = std::stoi(versions.at("threads").get<std::string>());
+    record.resume["threads"] = *record.threads;
+  }
+  return record;
+}
+
+nlohmann::json BackendRecord::meta_fields() const {
+  nlohmann::json fields = {{"backend", meta}};
+  if (threads) fields["threads"] = *threads;
+  return fields;
 }
 
 std::optional<nlohmann::json> stored_meta(const ResultsTarget& target) {
@@ -64,6 +77,7 @@ ResultsRun::ResultsRun(const ResultsTarget& target, std::optional<nlohmann::json
     nlohmann::json details = resume_details;
     details["command"] = target.command_line;
     record_resume(m_meta, std::move(details));
+    m_meta["plan_hash"] = plan_hash(m_meta.at("plan"));  // checked by read_resume_meta
     m_results->write_meta(m_meta);
   } else if (target.out || target.default_root) {
     m_meta = {{"schema", target.schema},
@@ -74,6 +88,7 @@ ResultsRun::ResultsRun(const ResultsTarget& target, std::optional<nlohmann::json
               {"host", host_name()}};
     for (const auto& [key, value] : meta_fields.items()) m_meta[key] = value;
     m_meta["plan"] = plan;
+    m_meta["plan_hash"] = plan_hash(plan);
     m_meta["started"] = utc_now_iso();
     m_meta["finished"] = nullptr;
     m_meta["status"] = "running";
@@ -100,7 +115,14 @@ int ResultsRun::run(const std::function<bool()>& work,
     interrupted = work();
   } catch (const std::exception& e) {
     m_meta["error"] = e.what();
-    finish("failed", done());
+    // The first error is the one to report: recording it can fail too (a full disk), and that
+    // second error must not replace it.
+    try {
+      finish("failed", done());
+    } catch (const std::exception& second) {
+      std::cerr << fmt::format("warning: could not record the failure in meta.json: {}\n",
+                               second.what());
+    }
     throw;
   }
   finish(interrupted ? "interrupted" : "complete", done());

@@ -55,10 +55,16 @@ void refuse_other_plan(const std::filesystem::path& dir, bool same_plan,
                        const std::string& reuse_hint = "");
 
 // What a results directory records of the backend that made it: meta.json's "backend" object
-// (name, the selection's note, device, versions) and the fields of a resume's entry.
+// (name, the selection's note, device, versions), the fields of a resume's entry, and the CPU
+// threads it runs on (none on a GPU). The threads are a run attribute, not part of the plan or
+// its hash: meta.json's "threads", reused by a resume without --threads, since OpenBLAS's
+// rounding depends on them.
 struct BackendRecord {
   nlohmann::json meta;
   nlohmann::json resume;
+  std::optional<int> threads;
+  // meta.json's fields for a new directory: "backend" and "threads" (when there are threads).
+  nlohmann::json meta_fields() const;
 };
 BackendRecord backend_record(const BackendSelection& selection);
 

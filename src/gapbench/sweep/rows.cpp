@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
@@ -17,8 +18,9 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
+// A number in full precision; NaN and Inf are written as an empty field (no value), never as text.
 std::string num(double v) {
-  if (std::isnan(v)) return "";
+  if (!std::isfinite(v)) return "";
   return fmt::format("{:.17g}", v);
 }
 std::string num(const std::optional<double>& v) { return v ? num(*v) : ""; }
@@ -78,14 +80,60 @@ class Fields {
 
 }  // namespace
 
+std::string to_string(RowStatus status) {
+  switch (status) {
+    case RowStatus::kNonfiniteMatrix:
+      return "nonfinite-matrix";
+    case RowStatus::kNonfiniteValues:
+      return "nonfinite-values";
+    case RowStatus::kOk:
+    default:
+      return "ok";
+  }
+}
+
+RowStatus parse_row_status(const std::string& text, const std::string& flag) {
+  for (const RowStatus s :
+       {RowStatus::kOk, RowStatus::kNonfiniteMatrix, RowStatus::kNonfiniteValues}) {
+    if (text == to_string(s)) return s;
+  }
+  throw UsageError(
+      fmt::format("{}: '{}' is not ok, nonfinite-matrix or nonfinite-values", flag, text));
+}
+
+SweepRow make_row(int point, std::uint64_t seed, const PointSpec& spec, std::string backend,
+                  MatrixOutcome outcome) {
+  SweepRow row{point, seed, spec, std::move(backend), std::move(outcome), {}, {}};
+  const FrobeniusSums& sums = row.outcome.sums;
+  const std::vector<double>& values = row.outcome.solve.values;
+  if (!std::isfinite(sums.frob_sq) || !std::isfinite(sums.frob_perp_sq)) {
+    row.status = RowStatus::kNonfiniteMatrix;
+  } else if (values.empty() || !std::all_of(values.begin(), values.end(),
+                                            [](double v) { return std::isfinite(v); })) {
+    row.status = RowStatus::kNonfiniteValues;
+  }
+  if (row.status == RowStatus::kOk) {
+    row.metrics = compute_metrics(spec.model, values, sums);
+    return row;
+  }
+  SolveResult& solve = row.outcome.solve;
+  solve.values.clear();
+  solve.converged = false;
+  solve.residual = solve.residual_estimate = kNaN;
+  row.outcome.sums = {kNaN, kNaN};
+  row.metrics = {kNaN, kNaN, kNaN, kNaN, kNaN, kNaN, kNaN, {}, {}, {}, {}};
+  return row;
+}
+
 std::vector<std::string> row_columns(int kmax, bool with_reference) {
   std::vector<std::string> c = {"point",     "index",  "seed", "model",  "law",     "beta",    "d",
                                 "dk",        "input",  "init", "causal", "logits",  "fix",     "T",
                                 "precision", "solver", "k",    "tol",    "backend", "operator"};
   for (int i = 1; i <= kmax; ++i) c.push_back(fmt::format("s{}", i));
-  for (const char* name : {"gap", "ratio", "frob", "frob_perp_sq", "stable_rank", "c", "s1_excess",
-                           "edge_ratio", "frob_perp_over_c2", "iterations", "restarts", "passes",
-                           "residual", "residual_estimate", "converged", "generate_s", "solve_s"}) {
+  for (const char* name :
+       {"gap", "ratio", "frob", "frob_perp_sq", "stable_rank", "c", "s1_excess", "edge_ratio",
+        "frob_perp_over_c2", "iterations", "restarts", "passes", "residual", "residual_estimate",
+        "converged", "status", "generate_s", "solve_s"}) {
     c.push_back(name);
   }
   if (with_reference) {
@@ -135,7 +183,7 @@ std::string format_row(const SweepRow& row, int kmax) {
            num(metrics.edge_ratio), num(metrics.frob_perp_over_c2), std::to_string(s.iterations),
            std::to_string(s.restarts), std::to_string(s.passes), residual ? num(s.residual) : "",
            residual ? num(s.residual_estimate) : "", std::string(s.converged ? "1" : "0"),
-           num(outcome.generate_seconds), num(outcome.solve_seconds)}) {
+           to_string(row.status), num(outcome.generate_seconds), num(outcome.solve_seconds)}) {
     f.push_back(x);
   }
   if (row.errors) {  // NaN: no error to give (reference_errors says when), an empty field
@@ -180,7 +228,8 @@ SweepRow parse_row(const RowFields& fields) {
     if (fields.count(column) == 0 || f.empty(column)) break;
     s.values.push_back(f.real(column));
   }
-  if (s.values.empty()) throw Error("rows.csv: the row has no s1");
+  row.status = f.name("status", parse_row_status);
+  if (s.values.empty() && row.status == RowStatus::kOk) throw Error("rows.csv: the row has no s1");
   s.iterations = f.integer<int>("iterations");
   s.restarts = f.integer<int>("restarts");
   s.passes = f.integer<std::int64_t>("passes");
@@ -190,7 +239,7 @@ SweepRow parse_row(const RowFields& fields) {
   row.outcome.generate_seconds = f.real("generate_s");
   row.outcome.solve_seconds = f.real("solve_s");
   Metrics& metrics = row.metrics;
-  metrics.s1 = s.values[0];
+  metrics.s1 = s.values.empty() ? kNaN : s.values[0];
   metrics.s2 = s.values.size() > 1 ? s.values[1] : kNaN;
   metrics.gap = f.real("gap");
   metrics.ratio = f.real("ratio");
@@ -206,6 +255,54 @@ SweepRow parse_row(const RowFields& fields) {
     row.errors = ReferenceErrors{f.text("reference"), f.real("max_rel_err"), f.real("rel_err_s2")};
   }
   return row;
+}
+
+std::string row_problem(const RowFields& fields, int point, const PointSpec& spec,
+                        std::uint64_t seed, std::uint32_t index, int kmax) {
+  for (const auto& [column, text] : fields) {  // "nan", "inf", "1e999": never written
+    char* end = nullptr;
+    const double v = std::strtod(text.c_str(), &end);
+    if (!text.empty() && end == text.c_str() + text.size() && !std::isfinite(v)) {
+      return fmt::format("nonfinite: column {} holds '{}'", column, text);
+    }
+  }
+  SweepRow row;
+  try {
+    row = parse_row(fields);
+  } catch (const Error& e) {
+    return fmt::format("field: {}", e.what());
+  }
+  // The columns that say which matrix the row is of, against the point's own.
+  SweepRow expected;
+  expected.point = point;
+  expected.seed = seed;
+  expected.spec = spec;
+  expected.outcome.index = index;
+  const std::vector<std::string> want = split(format_row(expected, kmax), ',');
+  const std::vector<std::string> columns = row_columns(kmax);
+  for (std::size_t i = 0; i < columns.size() && columns[i] != "backend"; ++i) {
+    const auto it = fields.find(columns[i]);
+    if (it == fields.end() || it->second != want[i]) {
+      return fmt::format("plan: column {} is '{}', the point's '{}'", columns[i],
+                         it == fields.end() ? "" : it->second, want[i]);
+    }
+  }
+  if (row.status == RowStatus::kOk) {
+    if (static_cast<int>(row.outcome.solve.values.size()) != spec.solver.k) {
+      return fmt::format("nonfinite: s{} is empty in a row with status ok",
+                         row.outcome.solve.values.size() + 1);
+    }
+  } else if (row.outcome.solve.converged || !row.outcome.solve.values.empty()) {
+    return fmt::format("field: a row with status {} has values or converged = 1",
+                       to_string(row.status));
+  }
+  for (int i = spec.solver.k + 1; i <= kmax; ++i) {
+    const auto it = fields.find(fmt::format("s{}", i));
+    if (it != fields.end() && !it->second.empty()) {
+      return fmt::format("field: s{} is set but k = {}", i, spec.solver.k);
+    }
+  }
+  return "";
 }
 
 std::string format_values(int point, std::uint32_t index, const std::vector<double>& values) {
@@ -239,12 +336,19 @@ std::string summary_table(const std::vector<SweepRow>& rows) {
   struct Group {
     const SweepRow* label = nullptr;
     Stat s1, s2, gap, ratio, excess, edge, fperp, error;
-    int converged = 0, n = 0;
+    int converged = 0, n = 0, failed = 0;
   };
+  std::map<RowStatus, int> failures;
   std::map<int, Group> groups;
   for (const SweepRow& r : rows) {
     Group& g = groups[r.point];
     g.label = &r;
+    ++g.n;
+    if (r.status != RowStatus::kOk) {  // no values: counted, not averaged
+      ++g.failed;
+      ++failures[r.status];
+      continue;
+    }
     g.s1.add(r.metrics.s1);
     g.s2.add(r.metrics.s2);
     g.gap.add(r.metrics.gap);
@@ -254,16 +358,15 @@ std::string summary_table(const std::vector<SweepRow>& rows) {
     g.fperp.add(r.metrics.frob_perp_over_c2);
     if (r.errors) g.error.add(r.errors->max_rel_err);
     g.converged += r.outcome.solve.converged;
-    ++g.n;
   }
   // Sweeps with --reference add the error against it (max over the top k, relative).
   bool with_error = false;
   for (const auto& [point, g] : groups) with_error = with_error || g.error.n > 0;
   std::string out = fmt::format(
       "\n{:>7} {:<28} {:<6} {:<8} {:<7} {:>3} {:>20} {:>20} {:>20} {:>20} {:>17} {:>17} "
-      "{:>17} {:>5}{}\n",
+      "{:>17} {:>6} {:>5}{}\n",
       "T", "model", "fix", "solver", "prec", "n", "s1", "s2", "gap s1-s2", "ratio s2/s1",
-      "(s1-1)2T/c^2", "sqrtT s_edge/2c", "|A_perp|F^2/c^2", "conv",
+      "(s1-1)2T/c^2", "sqrtT s_edge/2c", "|A_perp|F^2/c^2", "failed", "conv",
       with_error ? fmt::format(" {:>18}", "max rel err") : "");
   for (const auto& [point, g] : groups) {
     const PointSpec& spec = g.label->spec;
@@ -276,17 +379,32 @@ std::string summary_table(const std::vector<SweepRow>& rows) {
       model += fmt::format(" {} d={} dk={} b={}{}", to_string(m.input), m.d, m.dk, num(m.beta),
                            m.causal ? " causal" : "");
     }
-    const std::string conv = g.converged == g.n ? fmt::format("{}/{}", g.converged, g.n)
-                                                : fmt::format("{}/{}!", g.converged, g.n);
+    const int solved = g.n - g.failed;
+    const std::string conv = g.converged == solved ? fmt::format("{}/{}", g.converged, solved)
+                                                   : fmt::format("{}/{}!", g.converged, solved);
     out += fmt::format(
         "{:>7} {:<28} {:<6} {:<8} {:<7} {:>3} {:>20} {:>20} {:>20} {:>20} {:>17} {:>17} {:>17} "
-        "{:>5}{}\n",
+        "{:>6} {:>5}{}\n",
         m.T, model, to_string(m.fix), to_string(spec.solver.kind), to_string(spec.precision), g.n,
         g.s1.str(8), g.s2.str(6), g.gap.str(6), g.ratio.str(6), g.excess.str(4), g.edge.str(4),
-        g.fperp.str(4), conv, with_error ? fmt::format(" {:>18}", g.error.str(2)) : "");
+        g.fperp.str(4), g.failed > 0 ? fmt::format("{}!", g.failed) : "0", conv,
+        with_error ? fmt::format(" {:>18}", g.error.str(2)) : "");
   }
-  int not_converged = 0;
-  for (const auto& [point, g] : groups) not_converged += g.n - g.converged;
+  int not_converged = 0, failed = 0;
+  for (const auto& [point, g] : groups) {
+    not_converged += g.n - g.failed - g.converged;
+    failed += g.failed;
+  }
+  if (failed > 0) {
+    std::string why;
+    for (const auto& [status, n] : failures) {
+      why += fmt::format("{}{} {}", why.empty() ? "" : ", ", n, to_string(status));
+    }
+    out += fmt::format(
+        "WARNING: {} rows failed ({}: a NaN or Inf in the matrix or its values; status in "
+        "rows.csv, no values, not in the means)\n",
+        failed, why);
+  }
   if (not_converged > 0) {
     out += fmt::format("WARNING: {} rows did not converge (converged = 0 in rows.csv; marked !)\n",
                        not_converged);

@@ -16,7 +16,15 @@ namespace gapbench {
 
 // 2: rows.csv gained the `operator` (dense or fused) and `logits` (full, tf32, bf16) columns;
 // sweeps with --reference end their rows with `reference`, `max_rel_err` and `rel_err_s2`.
-inline constexpr const char* kSweepSchema = "gapbench.sweep/2";
+// 3: rows.csv gained `status` (after `converged`): a matrix whose generation or solve gave a NaN
+// or Inf is a failed row (empty values and metrics, converged 0); no NaN or Inf is ever written.
+inline constexpr const char* kSweepSchema = "gapbench.sweep/3";
+
+// A row's `status`: ok, or why the matrix has no values (a NaN or Inf in the generated matrix,
+// seen in its Frobenius sums, or in the computed singular values).
+enum class RowStatus { kOk, kNonfiniteMatrix, kNonfiniteValues };
+std::string to_string(RowStatus status);
+RowStatus parse_row_status(const std::string& text, const std::string& flag);
 
 struct SweepRow {
   int point = 0;
@@ -26,7 +34,21 @@ struct SweepRow {
   MatrixOutcome outcome;  // index, operator, the solve's figures and times
   Metrics metrics;
   std::optional<ReferenceErrors> errors;  // sweeps with --reference
+  RowStatus status = RowStatus::kOk;
 };
+
+// The row of one computed matrix: its metrics, or, when the matrix or its values hold a NaN or
+// Inf, a failed row (status says which; no values, metrics NaN, converged 0). The one place the
+// non-finite guard is applied.
+SweepRow make_row(int point, std::uint64_t seed, const PointSpec& spec, std::string backend,
+                  MatrixOutcome outcome);
+
+// Why the rows.csv row `fields` is not one that point `point` (spec `spec`, plan seed `seed`)
+// writes for matrix `index` of a plan whose largest k is `kmax`, as "class: detail": "nonfinite"
+// (a NaN or Inf, or an ok row without s1..sk), "field" (a field that does not parse), "plan"
+// (a plan column that differs from the point's); "" when it is one.
+std::string row_problem(const RowFields& fields, int point, const PointSpec& spec,
+                        std::uint64_t seed, std::uint32_t index, int kmax);
 
 // The rows.csv header for a plan whose largest k is `kmax`; sweeps with --reference end with
 // the columns reference, max_rel_err and rel_err_s2.
@@ -44,8 +66,10 @@ SweepRow parse_row(const RowFields& fields);
 // values.csv lines of one matrix.
 std::string format_values(int point, std::uint32_t index, const std::vector<double>& values);
 
-// The summary of rows: mean +- sd per point of s1, s2, gap, ratio and the theory columns, with the
-// count of converged rows (and the error against the reference, when there is one).
+// The summary of rows: mean +- sd per point of s1, s2, gap, ratio and the theory columns over the
+// rows that did not fail, with the counts of failed rows and of converged ones among the others
+// (and the error against the reference, when there is one); WARNING lines for failed and
+// unconverged rows.
 std::string summary_table(const std::vector<SweepRow>& rows);
 
 }  // namespace gapbench

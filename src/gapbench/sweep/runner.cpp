@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <iostream>
+#include <limits>
 #include <optional>
 
 #include "gapbench/error.hpp"
@@ -60,7 +61,45 @@ class Progress {
   clock::time_point m_last_line{};
 };
 
+// The plan a resume runs: the stored one, which `given` (the flags' plan, when there are flags)
+// must equal.
+SweepPlan resumed_plan(const fs::path& dir, const nlohmann::json& stored,
+                       const std::optional<SweepPlan>& given) {
+  const SweepPlan stored_plan = plan_from_json(stored.at("plan"));
+  if (given) {
+    refuse_other_plan(dir, *given == stored_plan, plan_to_json(*given), stored.at("plan"),
+                      ", or none to reuse its plan");
+  }
+  return stored_plan;
+}
+
+// The rows.csv of `plan`, each row checked against its point on resume (rows.hpp, row_problem).
+RowsLayout sweep_layout(const SweepPlan& plan, const std::vector<PlannedPoint>& points) {
+  const int kmax = max_k(plan);
+  RowsLayout layout{
+      row_columns(kmax, plan.reference == ReferenceChoice::kAuto), "point", "index", {}};
+  layout.row_problem = [&points, seed = plan.seed, kmax](int point, std::uint32_t index, int,
+                                                         const RowFields& fields) {
+    return row_problem(fields, point, points.at(static_cast<std::size_t>(point)).spec, seed, index,
+                       kmax);
+  };
+  return layout;
+}
+
 }  // namespace
+
+std::vector<SweepRow> open_sweep_for_resume(const fs::path& dir,
+                                            const std::optional<SweepPlan>& plan) {
+  const nlohmann::json stored = read_resume_meta(dir, kSweepSchema, "sweep");
+  const SweepPlan resumed = resumed_plan(dir, stored, plan);
+  const std::vector<PlannedPoint> points = expand_plan(resumed);
+  const ResultsDir results =
+      ResultsDir::resume(dir, sweep_layout(resumed, points), resumed.all_values,
+                         static_cast<int>(points.size()), resumed.seeds);
+  std::vector<SweepRow> rows;
+  for (const RowFields& fields : results.existing_rows()) rows.push_back(parse_row(fields));
+  return rows;
+}
 
 int run_sweep(const SweepRequest& req, std::ostream& out, fs::path* directory) {
   // 1. Everything that can be refused is refused before any file is touched.
@@ -70,17 +109,14 @@ int run_sweep(const SweepRequest& req, std::ostream& out, fs::path* directory) {
                              ""};
   std::optional<nlohmann::json> stored = stored_meta(target);
   SweepPlan plan = req.plan;
+  int threads = req.threads;
   if (stored) {
-    const SweepPlan stored_plan = plan_from_json(stored->at("plan"));
-    if (!req.plan_given) {
-      plan = stored_plan;
-    } else {
-      refuse_other_plan(*req.resume, plan == stored_plan, plan_to_json(plan), stored->at("plan"),
-                        ", or none to reuse its plan");
-    }
+    plan = resumed_plan(*req.resume, *stored,
+                        req.plan_given ? std::optional<SweepPlan>(req.plan) : std::nullopt);
+    if (!req.threads_given) threads = stored->value("threads", 0);
   }
   const std::vector<PlannedPoint> points = expand_plan(plan);
-  BackendSelection sel = make_backend(req.backend, req.threads);
+  BackendSelection sel = make_backend(req.backend, threads);
   Backend& backend = *sel.backend;
   const bool with_reference = plan.reference == ReferenceChoice::kAuto;
   for (const auto& p : points) {
@@ -96,13 +132,11 @@ int run_sweep(const SweepRequest& req, std::ostream& out, fs::path* directory) {
     }
   }
   const int kmax = max_k(plan);
-  RowsLayout layout{row_columns(kmax, with_reference), "point", "index", {}};
-  layout.check_row = [](const RowFields& fields) { parse_row(fields); };
 
   // 2. The results directory.
   const BackendRecord record = backend_record(sel);
-  ResultsRun run(target, std::move(stored), plan_to_json(plan), layout, plan.all_values,
-                 static_cast<int>(points.size()), plan.seeds, {{"backend", record.meta}},
+  ResultsRun run(target, std::move(stored), plan_to_json(plan), sweep_layout(plan, points),
+                 plan.all_values, static_cast<int>(points.size()), plan.seeds, record.meta_fields(),
                  record.resume);
   ResultsDir& results = *run.dir();
   if (directory) *directory = results.path();
@@ -131,13 +165,16 @@ int run_sweep(const SweepRequest& req, std::ostream& out, fs::path* directory) {
             todo.begin() + static_cast<std::ptrdiff_t>(std::min(todo.size(), first + batch)));
         test_pause_point("compute");
         for (MatrixOutcome& o : backend.run_batch(p.spec, plan.seed, indices)) {
-          SweepRow row{p.ordinal, plan.seed, p.spec, backend.name(), std::move(o), {}, {}};
+          SweepRow row = make_row(p.ordinal, plan.seed, p.spec, backend.name(), std::move(o));
           const SolveResult& solve = row.outcome.solve;
-          row.metrics = compute_metrics(p.spec.model, solve.values, row.outcome.sums);
           if (plan.all_values) {
             results.append_values(format_values(p.ordinal, row.outcome.index, solve.values));
           }
-          if (with_reference) {
+          if (with_reference && row.status != RowStatus::kOk) {
+            // A failed row has no values to compare: the reference columns are there, empty.
+            const double nan = std::numeric_limits<double>::quiet_NaN();
+            row.errors = ReferenceErrors{"", nan, nan};
+          } else if (with_reference) {
             const PointSpec ref = reference_point(p.spec);
             row.errors = reference_errors(
                 ref, solve.values,

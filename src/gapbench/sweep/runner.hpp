@@ -9,10 +9,12 @@
 #include <iosfwd>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "gapbench/backend.hpp"
 #include "gapbench/sweep/plan.hpp"
 #include "gapbench/sweep/results_run.hpp"
+#include "gapbench/sweep/rows.hpp"
 
 namespace gapbench {
 
@@ -24,6 +26,8 @@ struct SweepRequest {
   bool force = false;
   BackendChoice backend = BackendChoice::kAuto;
   int threads = 0;
+  // false: on --resume, the threads stored in meta.json (so the rows repeat to the last bit)
+  bool threads_given = true;
   std::string command_line;
 };
 
@@ -32,5 +36,13 @@ struct SweepRequest {
 // results directory used.
 int run_sweep(const SweepRequest& request, std::ostream& out,
               std::filesystem::path* directory = nullptr);
+
+// Opens the sweep in `dir` as `run_sweep` with --resume does before computing anything: checks
+// meta.json (schema, RNG layout, types, plan_hash) and, with `plan`, that it is the stored one
+// (without: the stored plan), then every row (rows that fail move to rows.rejected.csv) and
+// returns the rows kept. Throws UsageError naming --resume for what it refuses; the directory
+// is locked only while it runs.
+std::vector<SweepRow> open_sweep_for_resume(const std::filesystem::path& dir,
+                                            const std::optional<SweepPlan>& plan = std::nullopt);
 
 }  // namespace gapbench
