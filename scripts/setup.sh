@@ -15,7 +15,8 @@ packages=(cmake g++ make pkg-config git
           libfmt-dev libcli11-dev nlohmann-json3-dev librandom123-dev
           libopenblas-dev libopenblas0-pthread liblapacke-dev
           libgtest-dev libbenchmark-dev
-          python3-numpy python3-scipy python3-matplotlib)
+          python3-numpy python3-scipy python3-matplotlib
+          slurmctld slurmd slurm-client munge)  # the real single-node Slurm of tests/slurm
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
