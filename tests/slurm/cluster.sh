@@ -115,8 +115,8 @@ slurm_node_state() { sinfo -h -N -n localhost -o %T 2>/dev/null | head -n 1; }
 _slurm_write_conf() {
   local dir=$1 ctld_port=$2 d_port=$3 hw
   # The hardware line from slurmd -C without NodeName/UpTime/RealMemory: CPUs, Boards, sockets,
-  # cores and threads exactly as slurmd will find them, or it drains the node ("Low socket*core
-  # count"). RealMemory is left at its default (1 MB), which never drains the node.
+  # cores and threads exactly as slurmd will find them; more than it finds makes the node INVALID
+  # ("Low socket*core*thread count, Low CPUs"). RealMemory is left at its default (1 MB).
   hw=$(slurmd -C | head -n 1 | tr ' ' '\n' |
     grep -E '^(CPUs|Boards|SocketsPerBoard|CoresPerSocket|ThreadsPerCore)=' | tr '\n' ' ')
   cat >"$dir/etc/slurm.conf" <<EOF
@@ -230,6 +230,8 @@ slurm_start() {
   for ((i = 0; i < SLURM_START_TIMEOUT * 5; ++i)); do
     state=$(slurm_node_state)
     [[ $state == idle ]] && break
+    # A configuration the node refuses (e.g. more CPUs than it has) does not heal by waiting.
+    [[ $state == inval || $state == drain* ]] && break
     if ! kill -0 "$_slurm_ctld_pid" 2>/dev/null || ! kill -0 "$_slurm_d_pid" 2>/dev/null; then
       break
     fi

@@ -98,7 +98,9 @@ job=$(sbatch --parsable --cpus-per-task=1 --time=2 -o "$work/sig/out" "$jobs/for
 wait_for 20 grep -q child "$work/sig/out" || fail "signal job did not start"
 scancel --batch --signal=TERM "$job" || fail "scancel --batch --signal=TERM"
 slurm_wait_idle 20 || fail "the signal job did not end"
-grep -q "child exited 143" "$work/sig/out" || fail "TERM not forwarded: $(cat "$work/sig/out")"
+for want in "batch shell got TERM" "first wait returned 143" "child exited 143"; do
+  grep -q "$want" "$work/sig/out" || fail "TERM not forwarded ('$want'): $(cat "$work/sig/out")"
+done
 echo "signal: $(tr '\n' ' ' <"$work/sig/out")"
 
 slurm_stop

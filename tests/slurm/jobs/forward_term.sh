@@ -6,5 +6,6 @@ child=$!
 trap 'echo "batch shell got TERM"; kill -TERM "$child"' TERM
 echo "child $child"
 wait "$child"
+echo "first wait returned $?"
 wait "$child"
 echo "child exited $?"
