@@ -278,8 +278,9 @@ slurm_stop() {
   if [[ -n $_slurm_ctld_pid ]] && kill -0 "$_slurm_ctld_pid" 2>/dev/null; then
     if ! slurm_wait_idle "$SLURM_STOP_TIMEOUT"; then
       _slurm_log "jobs still queued after ${SLURM_STOP_TIMEOUT}s; cancelling them"
-      scancel --full --quiet "$(squeue -h -o %i | tr '\n' ' ')" 2>/dev/null
-      scancel --user=root --quiet 2>/dev/null
+      local ids=()
+      mapfile -t ids < <(squeue -h -o %i 2>/dev/null)
+      ((${#ids[@]})) && scancel --quiet "${ids[@]}" 2>/dev/null
       slurm_wait_idle 15 || _slurm_log "jobs still listed after scancel"
     fi
   fi
@@ -287,4 +288,5 @@ slurm_stop() {
   _slurm_stop_pid "$_slurm_ctld_pid" 15 slurmctld
   _slurm_stop_pid "$_slurm_munged_pid" 10 munged
   _slurm_d_pid="" _slurm_ctld_pid="" _slurm_munged_pid="" _slurm_dir=""
+  unset SLURM_CONF
 }
