@@ -307,7 +307,7 @@ TEST(CliReaders, HugeSizesAreRefusedBeforeAnythingIsWritten) {
         "out"},
        "--d: "},
       {{"propagate", "--T", "64", "--d", "2000000000", "--L", "1", "--out", "out"}, "--d: "},
-      {{"propagate", "--T", "2147483648", "--L", "1", "--out", "out"}, "--T: "},
+      {{"propagate", "--T", "2147483648", "--gamma", "1048576", "--L", "1", "--out", "out"}, "--T: "},
       {{"propagate", "--T", "64", "--attention", "attention", "--dk", "2000000000", "--L", "1",
         "--out", "out"},
        "--dk: "},

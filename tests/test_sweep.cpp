@@ -980,21 +980,47 @@ TEST(NonfiniteGuard, SummaryCountsFailedRowsOutsideTheMeans) {
 
 // ---- dead ends: a start that died before its first row ------------------------------------
 
-// A start killed before meta.json was renamed into place leaves the lock and meta.json.tmp: a
-// resume says to start it again with --out, and --out reuses it without --force.
-TEST(SweepDeadEnd, NoMetaIsStartedAgainWithOut) {
+// A start killed before meta.json was renamed into place leaves the lock and meta.json.tmp:
+// --resume without the plan's flags is refused (there is no plan to continue) and says to give
+// them; --resume with them starts it afresh there, and so does --out without --force.
+TEST(SweepDeadEnd, NoMetaIsStartedAfreshWithTheFlags) {
   TempDir tmp;
   std::ostringstream out;
-  const fs::path dir = tmp.path() / "dead";
+  ASSERT_EQ(run_sweep(small_sweep(tmp.path() / "full"), out), 0);
+  const auto full = rows_without_timings(tmp.path() / "full" / "rows.csv");
+  for (const bool resume : {true, false}) {
+    const fs::path dir = tmp.path() / (resume ? "dead-resume" : "dead-out");
+    fs::create_directories(dir);
+    write_text(dir / ".gapbench.lock", "");
+    write_text(dir / "meta.json.tmp", "{\"schema\": \"gapbench.sw");
+    const std::string what =
+        expect_usage_error([&] { run_sweep(resume_request(dir), out); }, "--resume:");
+    EXPECT_NE(what.find("holds no results and no plan"), std::string::npos) << what;
+    EXPECT_NE(what.find("give the sweep's flags with --resume"), std::string::npos) << what;
+    EXPECT_TRUE(fs::exists(dir / "meta.json.tmp")) << "the refusal touched the directory";
+    SweepRequest again = small_sweep(dir);
+    if (resume) {
+      again.out.reset();
+      again.resume = dir;
+    }
+    ASSERT_EQ(run_sweep(again, out), 0);
+    EXPECT_FALSE(fs::exists(dir / "meta.json.tmp"));
+    EXPECT_EQ(rows_without_timings(dir / "rows.csv"), full) << dir;
+  }
+}
+
+// A directory that is not gapbench's (no lock file) is never taken for a dead end.
+TEST(SweepDeadEnd, PlainDirectoryIsNotResumed) {
+  TempDir tmp;
+  std::ostringstream out;
+  const fs::path dir = tmp.path() / "plain";
   fs::create_directories(dir);
-  write_text(dir / ".gapbench.lock", "");
-  write_text(dir / "meta.json.tmp", "{\"schema\": \"gapbench.sw");
-  const std::string what =
-      expect_usage_error([&] { run_sweep(resume_request(dir), out); }, "--resume:");
+  SweepRequest req = small_sweep(dir);
+  req.out.reset();
+  req.resume = dir;
+  const std::string what = expect_usage_error([&] { run_sweep(req, out); }, "--resume:");
   EXPECT_NE(what.find("start it again with --out " + dir.string()), std::string::npos) << what;
-  ASSERT_EQ(run_sweep(small_sweep(dir), out), 0);
-  EXPECT_FALSE(fs::exists(dir / "meta.json.tmp"));
-  EXPECT_EQ(rows_without_timings(dir / "rows.csv").size(), 6u);
+  EXPECT_TRUE(fs::is_empty(dir));
 }
 
 // meta.json written, rows.csv empty or holding part of its header: --resume completes it (equal

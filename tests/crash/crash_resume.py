@@ -481,7 +481,8 @@ def held_case(runner, reference, scratch, pause, needs=()):
     try:
         expect_refused(runner.start([*w.command, "--resume", str(target)]), ["in use"],
                        [*needs, NEEDS_IN_USE])
-        expect_refused(runner.start([*w.command, "--out", str(target)]), ["exists already"])
+        # "in use" first: the lock is decided before what the directory holds.
+        expect_refused(runner.start([*w.command, "--out", str(target)]), ["in use"])
     finally:
         first.resume_stopped()
     check(first.wait_exit() == 0, f"the held run failed: {first.describe()}")

@@ -599,7 +599,7 @@ std::string network_row_problem(const PlannedNetwork& point, std::uint32_t run, 
 
 int run_sweep(const PropagateRequest& req, std::ostream& out) {
   // 1. Everything that can be refused is refused before any file is touched.
-  const ResultsTarget target{"propagate",        kPropagateSchema,      req.out,
+  ResultsTarget target{"propagate",        kPropagateSchema,      req.out,
                              req.resume,         req.force,             std::nullopt,
                              req.command_line,   "networks",            "gapbench propagate",
                              " and the same flags"};
@@ -610,7 +610,7 @@ int run_sweep(const PropagateRequest& req, std::ostream& out) {
     const nlohmann::json stored_plan = stored->value("plan", nlohmann::json());
     refuse_other_plan(*req.resume, stored_plan == plan_json, plan_json, stored_plan);
   }
-  if (req.force && !req.out) throw UsageError("--force: replaces an --out directory; give --out");
+  if (req.force && !target.out) throw UsageError("--force: replaces an --out directory; give --out");
   BackendSelection sel = make_backend(req.backend, req.threads);
   Backend& backend = *sel.backend;
   for (const PlannedNetwork& p : points) check_fits(backend.device(), p.options);

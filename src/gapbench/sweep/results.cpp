@@ -31,6 +31,7 @@ constexpr const char* kRows = "rows.csv";
 constexpr const char* kValues = "values.csv";
 constexpr const char* kMeta = "meta.json";
 constexpr const char* kValuesHeader = "point,index,rank,value\n";
+constexpr const char* kLock = ".gapbench.lock";
 
 void write_all(int fd, const std::string& text, const fs::path& path) {
   // One write(2) per line on an O_APPEND file: a line is either whole or (if the process dies
@@ -46,7 +47,41 @@ void write_all(int fd, const std::string& text, const fs::path& path) {
   }
 }
 
+// Appends `text` whole or not at all: when a write fails (a full disk), the file is cut back to its
+// length before, so rows.csv and values.csv keep whole lines only.
+void append_whole(int fd, const std::string& text, const fs::path& path) {
+  const off_t before = ::lseek(fd, 0, SEEK_END);
+  try {
+    write_all(fd, text, path);
+  } catch (...) {
+    const int error = errno;
+    // Best effort: when even the cut fails, resume drops the torn line.
+    if (before >= 0) [[maybe_unused]] const int cut = ::ftruncate(fd, before);
+    errno = error;
+    throw;
+  }
+}
+
+// Whether another process holds `dir`'s lock (ResultsDir::lock). Takes nothing: the probe's own
+// lock is released at once.
+bool lock_held(const fs::path& dir) {
+  const int fd = ::open((dir / kLock).c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) return false;
+  const bool held = ::flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+  ::close(fd);
+  return held;
+}
+
+std::string held_results(const fs::path& dir, const nlohmann::json& meta);
+
 }  // namespace
+
+bool is_dead_end(const fs::path& dir) {
+  std::error_code ec;
+  // The lock file says gapbench made it: a plain directory is never taken for one.
+  return fs::is_directory(dir, ec) && fs::exists(dir / kLock, ec) && !fs::exists(dir / kMeta, ec) &&
+         held_results(dir, nlohmann::json::object()).empty();
+}
 
 std::string plan_hash(const nlohmann::json& plan) {
   std::uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a 64: offset basis and prime
@@ -60,6 +95,12 @@ std::string plan_hash(const nlohmann::json& plan) {
 nlohmann::json read_resume_meta(const fs::path& dir, const std::string& schema,
                                 const std::string& kind) {
   const fs::path meta_path = dir / kMeta;
+  if (!fs::is_regular_file(meta_path) && lock_held(dir)) {
+    throw UsageError(fmt::format(
+        "--resume: '{}' is in use by another gapbench run; wait for it or choose another "
+        "directory",
+        dir.string()));
+  }
   if (!fs::is_regular_file(meta_path)) {
     throw UsageError(
         fmt::format("--resume: '{}' is not a {} directory (no {}); start it again with --out {}",
@@ -160,7 +201,7 @@ std::optional<Int> parse_index(const std::string& text) {
 }  // namespace
 
 void ResultsDir::lock(const std::string& flag) {
-  const fs::path path = m_dir / ".gapbench.lock";
+  const fs::path path = m_dir / kLock;
   m_lock_fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (m_lock_fd < 0) {
     throw UsageError(
@@ -191,7 +232,7 @@ std::string held_results(const fs::path& dir, const nlohmann::json& meta) {
   std::error_code ec;
   for (const fs::directory_entry& e : fs::directory_iterator(dir, ec)) {
     const std::string name = e.path().filename().string();
-    if (name == ".gapbench.lock" || e.path().extension() == ".tmp") continue;
+    if (name == kLock || e.path().extension() == ".tmp") continue;
     if (name == kRows || name == kValues) {
       const std::string text = read_file(e.path());
       const std::size_t newline = text.find('\n');
@@ -518,12 +559,12 @@ void ResultsDir::append_row(const std::string& line) {
     write_all(m_rows_fd, line.substr(0, line.size() / 2), m_dir / kRows);
     test_pause("row-torn");
   }
-  write_all(m_rows_fd, line, m_dir / kRows);
+  append_whole(m_rows_fd, line, m_dir / kRows);
   test_pause_point("row-written");
 }
 
 void ResultsDir::append_values(const std::string& lines) {
-  if (m_values_fd >= 0 && !lines.empty()) write_all(m_values_fd, lines, m_dir / kValues);
+  if (m_values_fd >= 0 && !lines.empty()) append_whole(m_values_fd, lines, m_dir / kValues);
 }
 
 nlohmann::json ResultsDir::read_meta() const {

@@ -107,11 +107,17 @@ class ResultsDir {
   std::vector<RowFields> m_existing;
 };
 
+// Whether `dir` is what a start that died before its first row leaves: gapbench's lock file, no
+// meta.json, and nothing else but *.tmp files and a rows.csv/values.csv of at most a header.
+// --resume starts such a directory afresh with the flags given, as --out would.
+bool is_dead_end(const std::filesystem::path& dir);
+
 // The meta.json of the directory a run resumes, checked: valid JSON, an object with a "plan"
 // object, the known keys of their types, written with `schema` and this binary's RNG layout
 // (rows of another layout would mix matrices that differ), and a plan that hashes to its
 // "plan_hash" (when there is one: directories written before it have none). Throws UsageError
-// naming --resume and the file; `kind` names the directory in messages ("sweep", "propagate").
+// naming --resume and the file (saying "in use" when another run holds the directory's lock and
+// there is no meta.json yet); `kind` names the directory in messages ("sweep", "propagate").
 nlohmann::json read_resume_meta(const std::filesystem::path& dir, const std::string& schema,
                                 const std::string& kind);
 

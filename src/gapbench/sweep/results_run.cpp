@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <iostream>
+#include <utility>
 
 #include "gapbench/build_info.hpp"
 #include "gapbench/error.hpp"
@@ -46,11 +47,25 @@ nlohmann::json BackendRecord::meta_fields() const {
   return fields;
 }
 
-std::optional<nlohmann::json> stored_meta(const ResultsTarget& target) {
+std::optional<nlohmann::json> stored_meta(ResultsTarget& target, bool plan_flags_given) {
   if (!target.resume) return std::nullopt;
   if (target.out || target.force) {
     throw UsageError(fmt::format(
         "--resume: continues the {} in its own directory; drop --out/--force", target.kind));
+  }
+  if (is_dead_end(*target.resume)) {
+    if (!plan_flags_given) {
+      throw UsageError(fmt::format(
+          "--resume: '{}' holds no results and no plan (its start stopped before the first row); "
+          "give the {}'s flags with --resume to start it afresh there",
+          target.resume->string(), target.kind));
+    }
+    std::cerr << fmt::format(
+        "--resume: '{}' holds no results (its start stopped before the first row); starting "
+        "the {} afresh there with the flags given\n",
+        target.resume->string(), target.kind);
+    target.out = std::exchange(target.resume, std::nullopt);
+    return std::nullopt;
   }
   return read_resume_meta(*target.resume, target.schema, target.kind);
 }

@@ -45,8 +45,11 @@ struct ResultsTarget {
 };
 
 // The checked meta.json of --resume (results.hpp, read_resume_meta), or none without --resume.
-// Refuses --resume with --out or --force. Touches no file.
-std::optional<nlohmann::json> stored_meta(const ResultsTarget& target);
+// Refuses --resume with --out or --force. Touches no file. A --resume of a dead end (results.hpp,
+// is_dead_end: its start died before its first row) has no plan to continue: `target` becomes an
+// --out of that directory, so the run starts it afresh with the flags given, and says so; without
+// `plan_flags_given` that is refused, since the flags' defaults are not the dead start's plan.
+std::optional<nlohmann::json> stored_meta(ResultsTarget& target, bool plan_flags_given = true);
 
 // Refuses (UsageError naming --resume) a resumed directory whose plan differs from the flags'.
 // `reuse_hint`: what to say besides "give the same flags" (e.g. ", or none to reuse its plan").

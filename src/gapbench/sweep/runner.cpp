@@ -103,11 +103,11 @@ std::vector<SweepRow> open_sweep_for_resume(const fs::path& dir,
 
 int run_sweep(const SweepRequest& req, std::ostream& out, fs::path* directory) {
   // 1. Everything that can be refused is refused before any file is touched.
-  const ResultsTarget target{"sweep",         kSweepSchema,     req.out,
+  ResultsTarget target{"sweep",         kSweepSchema,     req.out,
                              req.resume,      req.force,        fs::path("results/sweeps"),
                              req.command_line, "rows",          "gapbench sweep",
                              ""};
-  std::optional<nlohmann::json> stored = stored_meta(target);
+  std::optional<nlohmann::json> stored = stored_meta(target, req.plan_given);
   SweepPlan plan = req.plan;
   int threads = req.threads;
   if (stored) {
