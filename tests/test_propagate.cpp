@@ -397,6 +397,10 @@ INSTANTIATE_TEST_SUITE_P(
                       BadCli{"--d 300000000 --input gaussian --out res", "--d"},
                       BadCli{"--T 64 --gamma 1 --d 64", "--gamma"},
                       BadCli{"--variant residual", "--variant"},
+                      BadCli{"--shard 3/2 --out res", "--shard"},
+                      BadCli{"--shard 0/0 --out res", "--shard"},
+                      BadCli{"--shard a/b --out res", "--shard"},
+                      BadCli{"--shard 1/2", "--shard"},
                       BadCli{"--attention random", "--attention"}, BadCli{"--L 0 --out res", "--L"},
                       BadCli{"--L three", "--L"}, BadCli{"--variant skip --gradient", "--gradient"},
                       BadCli{"--sigma-v -1", "--sigma-v"}, BadCli{"--fix half", "--fix"},
@@ -518,6 +522,38 @@ TEST_F(PropagateCli, ResumedSweepEqualsAnUninterruptedOne) {
   ASSERT_EQ(again.exit_code, 0) << again.err;
   EXPECT_EQ(again.out.find("propagate point="), std::string::npos) << again.out;
   EXPECT_EQ(read_file(part / "rows.csv"), done);
+}
+
+// The shards of a propagate sweep (OUT/shard-IIII-of-NNNN) hold together exactly the unsharded
+// sweep's rows, bitwise (propagate is bitwise independent of the thread count), each network
+// whole in one shard; a shard resumes alone.
+TEST_F(PropagateCli, ShardsTogetherEqualTheUnshardedSweep) {
+  ASSERT_EQ(run_cli(std::string(kSmallSweep) + " --out full", m_root).exit_code, 0);
+  auto together = rows_without_times(m_root / "cwd/full/rows.csv");
+  together.clear();
+  for (int i = 0; i < 3; ++i) {
+    const CliResult r =
+        run_cli(std::string(kSmallSweep) + fmt::format(" --shard {}/3 --out sharded", i), m_root);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.err.rfind(fmt::format("shard {} of 3 (--shard {}/3): ", i, i), 0), 0u) << r.err;
+    const fs::path dir = m_root / "cwd/sharded" / fmt::format("shard-{:04d}-of-0003", i);
+    const auto rows = rows_without_times(dir / "rows.csv");
+    together.insert(together.end(), rows.begin() + 1, rows.end());  // without the header
+    const nlohmann::json meta = nlohmann::json::parse(read_file(dir / "meta.json"));
+    EXPECT_EQ(meta.at("shard").at("index"), i);
+    EXPECT_EQ(meta.at("status"), "complete");
+    // A resume of a complete shard computes nothing.
+    const CliResult again = run_cli("propagate --resume " + dir.string(), m_root);
+    EXPECT_EQ(again.exit_code, 2) << "propagate resumes with its flags only: " << again.err;
+    const CliResult same = run_cli(std::string(kSmallSweep) + " --resume " + dir.string(), m_root);
+    ASSERT_EQ(same.exit_code, 0) << same.err;
+    EXPECT_EQ(same.out.find("propagate point="), std::string::npos) << same.out;
+  }
+  auto full = rows_without_times(m_root / "cwd/full/rows.csv");
+  full.erase(full.begin());
+  std::sort(full.begin(), full.end());
+  std::sort(together.begin(), together.end());
+  EXPECT_EQ(together, full);
 }
 
 // A resume checks every row against its network: a NaN as text, an edited T, a layer out of

@@ -27,6 +27,7 @@
 #include "gapbench/sweep/results.hpp"
 #include "gapbench/sweep/rows.hpp"
 #include "gapbench/sweep/runner.hpp"
+#include "gapbench/sweep/shard.hpp"
 #include "gapbench/text.hpp"
 #include "test_support.hpp"
 
@@ -1248,6 +1249,92 @@ TEST(NpyHeaderRead, RefusesAFileThatIsNotNpy) {
   write_text(tmp.path() / "x.npy", "not a numpy file at all");
   expect_usage_error([&] { read_npy_header(tmp.path() / "x.npy"); },
                      (tmp.path() / "x.npy").string());
+}
+
+
+// ---- shards (--shard I/N) -----------------------------------------------------------------------
+
+SweepRequest shard_request(const fs::path& out, std::int64_t index, std::int64_t count) {
+  SweepRequest req = small_sweep(out);
+  req.plan.seeds = 5;
+  req.threads = 1;
+  req.shard = Shard{index, count, fmt::format("--shard {}/{}", index, count)};
+  return req;
+}
+
+// The shards of a plan, each in OUT/shard-IIII-of-NNNN with the whole plan and its shard in
+// meta.json, hold together exactly the unsharded sweep's rows, bitwise on one thread.
+TEST(SweepShards, TogetherEqualTheUnshardedSweep) {
+  TempDir tmp;
+  std::ostringstream out;
+  SweepRequest whole = shard_request(tmp.path() / "whole", 0, 1);
+  whole.shard.reset();
+  ASSERT_EQ(run_sweep(whole, out), 0);
+  const auto full = rows_without_timings(tmp.path() / "whole" / "rows.csv");
+  ASSERT_EQ(full.size(), 10u);
+  const nlohmann::json whole_meta =
+      nlohmann::json::parse(read_file(tmp.path() / "whole" / "meta.json"));
+  std::multiset<std::string> together;
+  for (std::int64_t i = 0; i < 3; ++i) {
+    ASSERT_EQ(run_sweep(shard_request(tmp.path() / "sharded", i, 3), out), 0);
+    const fs::path dir = tmp.path() / "sharded" / fmt::format("shard-{:04d}-of-0003", i);
+    const auto rows = rows_without_timings(dir / "rows.csv");
+    EXPECT_FALSE(rows.empty()) << dir;
+    together.insert(rows.begin(), rows.end());
+    const nlohmann::json meta = nlohmann::json::parse(read_file(dir / "meta.json"));
+    EXPECT_EQ(meta.at("shard").at("index"), i);
+    EXPECT_EQ(meta.at("shard").at("count"), 3);
+    EXPECT_EQ(meta.at("plan"), whole_meta.at("plan"));
+    EXPECT_EQ(meta.at("plan_hash"), whole_meta.at("plan_hash"));
+    EXPECT_EQ(meta.at("status"), "complete");
+    EXPECT_EQ(meta.at("rows"), rows.size());
+    EXPECT_TRUE(meta.contains("cuda_visible_devices"));
+  }
+  EXPECT_EQ(together, full);
+}
+
+// A shard resumes alone: a row of another shard planted in its rows.csv is rejected as such and
+// the shard's own missing row computed again; --shard must match the directory's shard.
+TEST(SweepShards, ResumeKeepsOnlyTheShardsRows) {
+  TempDir tmp;
+  std::ostringstream out;
+  ASSERT_EQ(run_sweep(shard_request(tmp.path(), 0, 2), out), 0);
+  ASSERT_EQ(run_sweep(shard_request(tmp.path() / "other", 1, 2), out), 0);
+  const fs::path dir = tmp.path() / "shard-0000-of-0002";
+  const auto done = rows_without_timings(dir / "rows.csv");
+  std::vector<std::string> lines = split_lines(read_file(dir / "rows.csv"));
+  const std::vector<std::string> foreign =
+      split_lines(read_file(tmp.path() / "other" / "shard-0001-of-0002" / "rows.csv"));
+  lines.back() = foreign.at(1);  // the shard's last row replaced by another shard's
+  std::string text;
+  for (const auto& l : lines) text += l + '\n';
+  write_text(dir / "rows.csv", text);
+  SweepRequest wrong = resume_request(dir);
+  wrong.shard = Shard{1, 2, "--shard 1/2"};
+  const std::string what = expect_usage_error([&] { run_sweep(wrong, out); }, "--shard:");
+  EXPECT_NE(what.find("holds shard 0 of 2, not 1 of 2"), std::string::npos) << what;
+  ::testing::internal::CaptureStderr();
+  ASSERT_EQ(run_sweep(resume_request(dir), out), 0);
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("1 shard"), std::string::npos) << err;
+  EXPECT_NE(err.find("shard 0 of 2"), std::string::npos) << err;
+  EXPECT_EQ(rows_without_timings(dir / "rows.csv"), done);
+  EXPECT_NE(read_file(dir / "rows.rejected.csv").find(foreign.at(1)), std::string::npos);
+}
+
+TEST(SweepShards, BadUseIsRefusedBeforeAnythingIsWritten) {
+  TempDir tmp;
+  std::ostringstream out;
+  SweepRequest no_out = shard_request(tmp.path() / "x", 1, 2);
+  no_out.out.reset();
+  const std::string what = expect_usage_error([&] { run_sweep(no_out, out); }, "--shard:");
+  EXPECT_NE(what.find("give --out OUT"), std::string::npos) << what;
+  ASSERT_EQ(run_sweep(small_sweep(tmp.path() / "whole"), out), 0);
+  SweepRequest unsharded = resume_request(tmp.path() / "whole");
+  unsharded.shard = Shard{0, 2, "--shard 0/2"};
+  EXPECT_NE(expect_usage_error([&] { run_sweep(unsharded, out); }, "--shard:").find("not a shard"),
+            std::string::npos);
+  EXPECT_FALSE(fs::exists(tmp.path() / "x"));
 }
 
 }  // namespace

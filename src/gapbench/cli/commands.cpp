@@ -146,11 +146,13 @@ Command add_sweep_command(CLI::App& app, const std::string& command_line) {
   sub->add_option("--resume", *resume,
                   "continue the sweep in this directory (same flags, or none to reuse its plan)");
   sub->add_flag("--force", *force, "replace the results in an existing --out directory");
+  auto shard = std::make_shared<std::string>();
+  sub->add_option("--shard", *shard, kShardHelp);
   auto plot = std::make_shared<bool>(false);
   sub->add_flag("--plot", *plot,
                 "plot the results at the end (scripts/plot.py; needs matplotlib for "
                 "/usr/bin/python3)");
-  return [sub, flags, out, resume, force, plot, command_line]() {
+  return [sub, flags, out, resume, force, shard, plot, command_line]() {
     SweepRequest req;
     req.command_line = command_line;
     req.plan_given = !given_flags(*sub).empty();
@@ -158,6 +160,7 @@ Command add_sweep_command(CLI::App& app, const std::string& command_line) {
     if (!out->empty()) req.out = *out;
     if (!resume->empty()) req.resume = *resume;
     req.force = *force;
+    if (sub->get_option("--shard")->count() > 0) req.shard = parse_shard(*shard);
     req.backend = parse_backend(flags->backend);
     check_threads(flags->threads);
     req.threads = flags->threads;
@@ -314,6 +317,11 @@ Command add_info_command(CLI::App& app) {
     std::cout << fmt::format("cpu: OpenBLAS {}\n", openblas_get_config());
     std::cout << fmt::format("CUDA architectures built: {}\n",
                              build["cuda_architectures"].get<std::string>());
+    // The devices a scheduler gave this process (Slurm's --gres=gpu:1 sets it): the CUDA
+    // runtime numbers them from 0, so device 0 below is the first of these.
+    const char* visible = std::getenv("CUDA_VISIBLE_DEVICES");
+    std::cout << fmt::format("CUDA_VISIBLE_DEVICES: {}\n",
+                             visible ? fmt::format("'{}'", visible) : std::string("unset"));
     for (const auto& line : describe_cuda_devices()) std::cout << line << '\n';
     const BackendSelection sel = make_backend(BackendChoice::kAuto, 0);
     std::cout << sel.note << "; device: " << sel.backend->description() << '\n';

@@ -257,6 +257,7 @@ void add_propagate_flags(CLI::App& app, PropagateFlags& f) {
   app.add_option("--resume", f.resume,
                  "continue the sweep in this directory (same flags): finished networks are kept");
   app.add_flag("--force", f.force, "replace the results in an existing --out directory");
+  app.add_option("--shard", f.shard, kShardHelp);
 }
 
 propagate::PropagateRequest build_propagate_request(const CLI::App& app, const PropagateFlags& f) {
@@ -300,6 +301,7 @@ propagate::PropagateRequest build_propagate_request(const CLI::App& app, const P
   if (!f.out.empty()) req.out = f.out;
   if (!f.resume.empty()) req.resume = f.resume;
   req.force = f.force;
+  if (app.get_option("--shard")->count() > 0) req.shard = parse_shard(f.shard);
   return req;
 }
 

@@ -11,8 +11,14 @@
 
 #include "gapbench/propagate/propagate.hpp"
 #include "gapbench/sweep/plan.hpp"
+#include "gapbench/sweep/shard.hpp"
 
 namespace gapbench::cli {
+
+// --shard's help, the same for sweep and propagate.
+inline constexpr const char* kShardHelp =
+    "compute shard I of N of the plan's units (I/N, 0 <= I < N), or the Slurm array task's "
+    "(slurm); writes OUT/shard-IIII-of-NNNN under --out; merge the shards with gapbench merge";
 
 struct PlanFlags {
   std::string model = "markov";
@@ -67,7 +73,7 @@ struct PropagateFlags {
   std::uint64_t seed = 0;
   std::string backend = "auto";
   int threads = 0;
-  std::string out, resume;
+  std::string out, resume, shard;
 };
 
 void add_propagate_flags(CLI::App& app, PropagateFlags& flags);

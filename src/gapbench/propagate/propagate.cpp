@@ -19,6 +19,7 @@
 #include "gapbench/solvers/small_dense.hpp"
 #include "gapbench/sweep/plan.hpp"
 #include "gapbench/sweep/results_run.hpp"
+#include "gapbench/sweep/shard.hpp"
 #include "gapbench/test_hook.hpp"
 #include "gapbench/text.hpp"
 
@@ -602,7 +603,7 @@ int run_sweep(const PropagateRequest& req, std::ostream& out) {
   ResultsTarget target{"propagate",        kPropagateSchema,      req.out,
                              req.resume,         req.force,             std::nullopt,
                              req.command_line,   "networks",            "gapbench propagate",
-                             " and the same flags"};
+                             " and the same flags", req.shard};
   std::optional<nlohmann::json> stored = stored_meta(target);
   const std::vector<PlannedNetwork> points = expand_plan(req.plan);
   const nlohmann::json plan_json = plan_to_json(req.plan);
@@ -623,6 +624,14 @@ int run_sweep(const PropagateRequest& req, std::ostream& out) {
                                  const RowFields& fields) {
     return network_row_problem(points.at(static_cast<std::size_t>(point)), run, position, fields);
   };
+  const ShardKeys shard(target.shard, [&] { return propagate_units(req.plan, points); });
+  if (target.shard) {
+    layout.owns = [&shard](int point, std::uint32_t run) { return shard.owns(point, run); };
+    std::cerr << fmt::format("shard {} of {} ({}): {} of the plan's {} networks\n",
+                             target.shard->index, target.shard->count, target.shard->source,
+                             shard.size(),
+                             static_cast<std::int64_t>(points.size()) * req.plan.seeds);
+  }
   const BackendRecord record = backend_record(sel);
   ResultsRun run(target, std::move(stored), plan_json, layout, /*with_values=*/false,
                  static_cast<int>(points.size()), req.plan.first_index + req.plan.seeds,
@@ -639,6 +648,7 @@ int run_sweep(const PropagateRequest& req, std::ostream& out) {
           for (std::int64_t i = 0; i < req.plan.seeds; ++i) {
             PropagateOptions o = p.options;
             o.index = static_cast<std::uint32_t>(req.plan.first_index + i);
+            if (!shard.owns(p.point, o.index)) continue;
             if (results && results->done(p.point, o.index)) {
               ++kept;
               continue;

@@ -36,6 +36,7 @@
 #include "gapbench/backend.hpp"
 #include "gapbench/device.hpp"
 #include "gapbench/model.hpp"
+#include "gapbench/sweep/shard_id.hpp"
 
 namespace gapbench::propagate {
 
@@ -180,6 +181,9 @@ struct PropagateRequest {
   bool force = false;
   BackendChoice backend = BackendChoice::kAuto;
   int threads = 0;
+  // --shard: compute only this shard's networks (sweep/shard.hpp), into OUT/shard-IIII-of-NNNN;
+  // on --resume, none takes the directory's own shard.
+  std::optional<Shard> shard;
   std::string command_line;
 };
 

@@ -448,6 +448,10 @@ ResultsDir ResultsDir::resume(const fs::path& dir, const RowsLayout& layout, boo
                          row[layout.run_column]));
       continue;
     }
+    if (layout.owns && !layout.owns(*point, *index)) {
+      reject(fmt::format("shard: ({}, {}) is a key of another shard", *point, *index));
+      continue;
+    }
     const std::pair<int, std::uint32_t> key{*point, *index};
     // The rows after a rejected one of the same group cannot make it whole.
     if (spoiled_key == key) {

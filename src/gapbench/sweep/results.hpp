@@ -42,6 +42,9 @@ struct RowsLayout {
   // row is rejected on resume and its key computed again. None: only the key is checked.
   std::function<std::string(int point, std::uint32_t run, int position, const RowFields&)>
       row_problem{};
+  // Whether key (point, run) is one this directory computes (a shard's units: sweep/shard.hpp);
+  // a row of another key is rejected on resume ("shard"). None: every key of the plan.
+  std::function<bool(int point, std::uint32_t run)> owns{};
 };
 
 // FNV-1a 64 of the plan's canonical text (nlohmann's dump(): keys sorted, no spaces, numbers in

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <cstdlib>
 #include <iostream>
 #include <utility>
 
@@ -38,16 +39,54 @@ BackendRecord backend_record(const BackendSelection& selection) {
     record.threads = std::stoi(versions.at("threads").get<std::string>());
     record.resume["threads"] = *record.threads;
   }
+  const char* visible = std::getenv("CUDA_VISIBLE_DEVICES");
+  record.resume["cuda_visible_devices"] =
+      visible ? nlohmann::json(std::string(visible)) : nlohmann::json();
   return record;
 }
 
 nlohmann::json BackendRecord::meta_fields() const {
   nlohmann::json fields = {{"backend", meta}};
   if (threads) fields["threads"] = *threads;
+  fields["cuda_visible_devices"] = resume.at("cuda_visible_devices");
   return fields;
 }
 
+nlohmann::json shard_to_json(const Shard& shard) {
+  return {{"index", shard.index}, {"count", shard.count}, {"source", shard.source}};
+}
+
+namespace {
+
+// The shard a resumed directory's meta.json stores, or none (an unsharded run).
+std::optional<Shard> stored_shard(const fs::path& dir, const nlohmann::json& meta) {
+  if (!meta.contains("shard")) return std::nullopt;
+  const nlohmann::json& j = meta.at("shard");
+  if (!j.is_object() || !j.value("index", nlohmann::json()).is_number_integer() ||
+      !j.value("count", nlohmann::json()).is_number_integer()) {
+    throw UsageError(fmt::format(
+        "--resume: {}: \"shard\" is not an object with integer index and count",
+        (dir / "meta.json").string()));
+  }
+  const Shard shard{j.at("index").get<std::int64_t>(), j.at("count").get<std::int64_t>(),
+                    j.value("source", std::string("meta.json"))};
+  if (shard.count < 1 || shard.count > kMaxShards || shard.index < 0 ||
+      shard.index >= shard.count) {
+    throw UsageError(fmt::format("--resume: {}: \"shard\" {}/{} is not a shard",
+                                 (dir / "meta.json").string(), shard.index, shard.count));
+  }
+  return shard;
+}
+
+}  // namespace
+
 std::optional<nlohmann::json> stored_meta(ResultsTarget& target, bool plan_flags_given) {
+  if (target.shard && !target.out && !target.resume) {
+    throw UsageError(fmt::format(
+        "--shard: give --out OUT (shard {} of {} writes OUT/{}) or --resume a shard's directory",
+        target.shard->index, target.shard->count, shard_dir_name(*target.shard)));
+  }
+  if (target.shard && target.out) *target.out /= shard_dir_name(*target.shard);
   if (!target.resume) return std::nullopt;
   if (target.out || target.force) {
     throw UsageError(fmt::format(
@@ -67,7 +106,21 @@ std::optional<nlohmann::json> stored_meta(ResultsTarget& target, bool plan_flags
     target.out = std::exchange(target.resume, std::nullopt);
     return std::nullopt;
   }
-  return read_resume_meta(*target.resume, target.schema, target.kind);
+  nlohmann::json meta = read_resume_meta(*target.resume, target.schema, target.kind);
+  const std::optional<Shard> stored = stored_shard(*target.resume, meta);
+  if (target.shard && !stored) {
+    throw UsageError(fmt::format(
+        "--shard: '{}' holds a whole {}, not a shard; drop --shard to resume it",
+        target.resume->string(), target.kind));
+  }
+  if (target.shard && !(*target.shard == *stored)) {
+    throw UsageError(fmt::format(
+        "--shard: '{}' holds shard {} of {}, not {} of {}; resume it with --shard {}/{} or none",
+        target.resume->string(), stored->index, stored->count, target.shard->index,
+        target.shard->count, stored->index, stored->count));
+  }
+  if (!target.shard) target.shard = stored;
+  return meta;
 }
 
 void refuse_other_plan(const fs::path& dir, bool same_plan, const nlohmann::json& given_plan,
@@ -102,6 +155,7 @@ ResultsRun::ResultsRun(const ResultsTarget& target, std::optional<nlohmann::json
               {"libraries", library_versions()},
               {"host", host_name()}};
     for (const auto& [key, value] : meta_fields.items()) m_meta[key] = value;
+    if (target.shard) m_meta["shard"] = shard_to_json(*target.shard);
     m_meta["plan"] = plan;
     m_meta["plan_hash"] = plan_hash(plan);
     m_meta["started"] = utc_now_iso();

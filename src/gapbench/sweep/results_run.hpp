@@ -20,6 +20,7 @@
 
 #include "gapbench/backend.hpp"
 #include "gapbench/sweep/results.hpp"
+#include "gapbench/sweep/shard.hpp"
 #include "gapbench/sweep/stop_signals.hpp"
 
 namespace gapbench {
@@ -42,13 +43,23 @@ struct ResultsTarget {
   // How to continue an interrupted run: "<continue_command> --resume DIR<continue_note>".
   std::string continue_command;
   std::string continue_note;
+  // The shard this run computes (--shard; sweep/shard.hpp), or none for the whole plan. With
+  // --out OUT it writes OUT/shard-IIII-of-NNNN; a resumed directory's stored shard is taken when
+  // none is given, and must equal the given one (stored_meta).
+  std::optional<Shard> shard;
 };
+
+// meta.json's "shard": {"index", "count", "source"}.
+nlohmann::json shard_to_json(const Shard& shard);
 
 // The checked meta.json of --resume (results.hpp, read_resume_meta), or none without --resume.
 // Refuses --resume with --out or --force. Touches no file. A --resume of a dead end (results.hpp,
 // is_dead_end: its start died before its first row) has no plan to continue: `target` becomes an
 // --out of that directory, so the run starts it afresh with the flags given, and says so; without
 // `plan_flags_given` that is refused, since the flags' defaults are not the dead start's plan.
+// With a shard: --out OUT becomes OUT/<shard_dir_name>, --shard without --out or --resume is
+// refused, and a resumed directory's shard is reconciled with the given one (target.shard holds
+// the run's shard on return).
 std::optional<nlohmann::json> stored_meta(ResultsTarget& target, bool plan_flags_given = true);
 
 // Refuses (UsageError naming --resume) a resumed directory whose plan differs from the flags'.
@@ -61,7 +72,8 @@ void refuse_other_plan(const std::filesystem::path& dir, bool same_plan,
 // (name, the selection's note, device, versions), the fields of a resume's entry, and the CPU
 // threads it runs on (none on a GPU). The threads are a run attribute, not part of the plan or
 // its hash: meta.json's "threads", reused by a resume without --threads, since OpenBLAS's
-// rounding depends on them.
+// rounding depends on them. CUDA_VISIBLE_DEVICES (the device a scheduler such as Slurm gave the
+// process; null when unset) is recorded beside them in meta.json and in each resume's entry.
 struct BackendRecord {
   nlohmann::json meta;
   nlohmann::json resume;

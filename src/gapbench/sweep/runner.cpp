@@ -106,7 +106,7 @@ int run_sweep(const SweepRequest& req, std::ostream& out, fs::path* directory) {
   ResultsTarget target{"sweep",         kSweepSchema,     req.out,
                              req.resume,      req.force,        fs::path("results/sweeps"),
                              req.command_line, "rows",          "gapbench sweep",
-                             ""};
+                             "",              req.shard};
   std::optional<nlohmann::json> stored = stored_meta(target, req.plan_given);
   SweepPlan plan = req.plan;
   int threads = req.threads;
@@ -132,10 +132,19 @@ int run_sweep(const SweepRequest& req, std::ostream& out, fs::path* directory) {
     }
   }
   const int kmax = max_k(plan);
+  const std::int64_t planned = static_cast<std::int64_t>(points.size()) * plan.seeds;
+  const ShardKeys shard(target.shard, [&] { return sweep_units(plan, points); });
+  if (target.shard) {
+    std::cerr << fmt::format("shard {} of {} ({}): {} of the plan's {} matrices\n",
+                             target.shard->index, target.shard->count, target.shard->source,
+                             shard.size(), planned);
+  }
+  RowsLayout layout = sweep_layout(plan, points);
+  if (target.shard) layout.owns = [&shard](int point, std::uint32_t i) { return shard.owns(point, i); };
 
   // 2. The results directory.
   const BackendRecord record = backend_record(sel);
-  ResultsRun run(target, std::move(stored), plan_to_json(plan), sweep_layout(plan, points),
+  ResultsRun run(target, std::move(stored), plan_to_json(plan), layout,
                  plan.all_values, static_cast<int>(points.size()), plan.seeds, record.meta_fields(),
                  record.resume);
   ResultsDir& results = *run.dir();
@@ -146,7 +155,7 @@ int run_sweep(const SweepRequest& req, std::ostream& out, fs::path* directory) {
   // 3. The work.
   std::vector<SweepRow> rows;
   for (const RowFields& fields : results.existing_rows()) rows.push_back(parse_row(fields));
-  const std::int64_t total = static_cast<std::int64_t>(points.size()) * plan.seeds;
+  const std::int64_t total = target.shard ? shard.size() : planned;
   std::int64_t computed = 0;
   Progress progress(total);
   ReferenceCache references;
@@ -154,8 +163,9 @@ int run_sweep(const SweepRequest& req, std::ostream& out, fs::path* directory) {
     for (const PlannedPoint& p : points) {
       std::vector<std::uint32_t> todo;
       for (std::int64_t i = 0; i < plan.seeds; ++i) {
-        if (!results.done(p.ordinal, static_cast<std::uint32_t>(i))) {
-          todo.push_back(static_cast<std::uint32_t>(i));
+        const auto index = static_cast<std::uint32_t>(i);
+        if (shard.owns(p.ordinal, index) && !results.done(p.ordinal, index)) {
+          todo.push_back(index);
         }
       }
       const std::size_t batch = static_cast<std::size_t>(backend.preferred_batch(p.spec));

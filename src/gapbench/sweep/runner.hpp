@@ -15,6 +15,7 @@
 #include "gapbench/sweep/plan.hpp"
 #include "gapbench/sweep/results_run.hpp"
 #include "gapbench/sweep/rows.hpp"
+#include "gapbench/sweep/shard.hpp"
 
 namespace gapbench {
 
@@ -28,6 +29,9 @@ struct SweepRequest {
   int threads = 0;
   // false: on --resume, the threads stored in meta.json (so the rows repeat to the last bit)
   bool threads_given = true;
+  // --shard: compute only this shard's matrices (sweep/shard.hpp), into OUT/shard-IIII-of-NNNN;
+  // on --resume, none takes the directory's own shard.
+  std::optional<Shard> shard;
   std::string command_line;
 };
 

@@ -252,4 +252,11 @@ std::vector<WorkUnit> units_of_shard(const std::vector<WorkUnit>& units, const S
   return mine;
 }
 
+ShardKeys::ShardKeys(const std::optional<Shard>& shard,
+                     const std::function<std::vector<WorkUnit>()>& units) {
+  if (!shard) return;
+  m_all = false;
+  for (const WorkUnit& u : units_of_shard(units(), *shard)) m_keys.insert({u.point, u.index});
+}
+
 }  // namespace gapbench

@@ -27,30 +27,17 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "gapbench/propagate/propagate.hpp"
 #include "gapbench/sweep/plan.hpp"
+#include "gapbench/sweep/shard_id.hpp"
 
 namespace gapbench {
 
-// Shard `index` of `count` (0 <= index < count).
-struct Shard {
-  std::int64_t index = 0;
-  std::int64_t count = 1;
-  // Where it came from, for the first line of output: "--shard 3/32", or "Slurm array task 7
-  // of job 1234 (tasks 4-35)".
-  std::string source;
-
-  // The same shard: index and count (not where it came from).
-  bool operator==(const Shard& o) const { return index == o.index && count == o.count; }
-};
-
-// At most this many shards (a Slurm array of 1,000,000 tasks is far past any cluster's
-// MaxArraySize).
-inline constexpr std::int64_t kMaxShards = 1000000;
 // At most this many units in a sharded plan: each is held in memory while assigning (about 40
 // bytes, so 200 MB at the limit, and a second of sorting).
 inline constexpr std::int64_t kMaxShardUnits = 5000000;
@@ -103,5 +90,22 @@ std::vector<std::int64_t> assign_shards(const std::vector<WorkUnit>& units, std:
 
 // The units of `shard`, in their input order (plan order when `units` is).
 std::vector<WorkUnit> units_of_shard(const std::vector<WorkUnit>& units, const Shard& shard);
+
+// What a run computes, by key (point, index): one shard's units, or every unit of the plan
+// without a shard. `units` (the plan's units, sweep_units or propagate_units) is called only
+// with a shard.
+class ShardKeys {
+ public:
+  ShardKeys(const std::optional<Shard>& shard, const std::function<std::vector<WorkUnit>()>& units);
+  bool owns(int point, std::uint32_t index) const {
+    return m_all || m_keys.count({point, index}) != 0;
+  }
+  // The shard's units (0 without a shard).
+  std::int64_t size() const { return static_cast<std::int64_t>(m_keys.size()); }
+
+ private:
+  bool m_all = true;
+  std::set<std::pair<int, std::uint32_t>> m_keys;
+};
 
 }  // namespace gapbench
