@@ -157,12 +157,19 @@ void expect_refused(const MergeOutcome& r, const fs::path& out,
   expect_nothing_written(out);
 }
 
-class MergeSweep : public ::testing::Test {
+// An unsharded run in TMP/full (a sweep, or a propagate), split into `kShards` shard
+// directories in TMP/runs; merges go to TMP/merged.
+template <bool kSweep, std::int64_t kShards>
+class MergeFixture : public ::testing::Test {
  protected:
   void SetUp() override {
     std::ostringstream quiet;
-    ASSERT_EQ(run_sweep(small_sweep(m_full), quiet), 0);
-    m_shards = split_into_shards(m_full, m_root, 3);
+    if constexpr (kSweep) {
+      ASSERT_EQ(run_sweep(small_sweep(m_full), quiet), 0);
+    } else {
+      ASSERT_EQ(propagate::run_sweep(small_propagate(m_full), quiet), 0);
+    }
+    m_shards = split_into_shards(m_full, m_root, kShards);
   }
   TempDir m_tmp{"gapbench_merge"};
   const fs::path m_full = m_tmp.path() / "full";
@@ -170,6 +177,8 @@ class MergeSweep : public ::testing::Test {
   const fs::path m_out = m_tmp.path() / "merged";
   std::vector<fs::path> m_shards;
 };
+using MergeSweep = MergeFixture<true, 3>;
+using MergePropagate = MergeFixture<false, 2>;
 
 TEST_F(MergeSweep, MergedRowsAndValuesAreTheUnshardedOnesTextForText) {
   // Every shard holds rows (6 matrices of unequal cost over 3 shards), so the split is a test.
@@ -451,20 +460,6 @@ TEST_F(MergeSweep, MixedSchemasAreRefused) {
       split_into_shards(m_tmp.path() / "prop_full", m_tmp.path() / "prop", 3);
   expect_refused(merge({m_shards[0], prop[1]}, m_out), m_out, {"is a sweep", "a propagate"});
 }
-
-class MergePropagate : public ::testing::Test {
- protected:
-  void SetUp() override {
-    std::ostringstream quiet;
-    ASSERT_EQ(propagate::run_sweep(small_propagate(m_full), quiet), 0);
-    m_shards = split_into_shards(m_full, m_root, 2);
-  }
-  TempDir m_tmp{"gapbench_merge"};
-  const fs::path m_full = m_tmp.path() / "full";
-  const fs::path m_root = m_tmp.path() / "runs";
-  const fs::path m_out = m_tmp.path() / "merged";
-  std::vector<fs::path> m_shards;
-};
 
 TEST_F(MergePropagate, MergedRowsAreTheUnshardedOnesTextForText) {
   for (const fs::path& s : m_shards) ASSERT_GT(split_lines(read_file(s / "rows.csv")).size(), 1u);

@@ -5,8 +5,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <charconv>
-#include <cmath>
 #include <cstring>
 #include <iostream>
 #include <map>
@@ -27,11 +25,6 @@
 namespace gapbench {
 namespace fs = std::filesystem;
 namespace {
-
-constexpr const char* kMeta = "meta.json";
-constexpr const char* kRows = "rows.csv";
-constexpr const char* kValues = "values.csv";
-constexpr const char* kValuesHeader = "point,index,rank,value\n";
 
 using Key = std::pair<int, std::uint32_t>;  // (point, index) or (point, run)
 
@@ -78,7 +71,7 @@ std::vector<fs::path> shard_paths(const std::vector<fs::path>& dirs) {
     if (!fs::exists(dir, ec)) {
       throw UsageError(fmt::format("DIR: '{}' does not exist", dir.string()));
     }
-    if (fs::exists(dir / kMeta, ec)) {
+    if (fs::exists(dir / kMetaJson, ec)) {
       paths.push_back(dir);
       continue;
     }
@@ -87,18 +80,18 @@ std::vector<fs::path> shard_paths(const std::vector<fs::path>& dirs) {
     for (const fs::directory_entry& e : fs::directory_iterator(dir, ec)) {
       if (!e.is_directory(ec) || !is_shard_name(e.path().filename().string())) continue;
       any = true;
-      if (fs::exists(e.path() / kMeta, ec)) {
+      if (fs::exists(e.path() / kMetaJson, ec)) {
         children.push_back(e.path());
       } else {
         std::cerr << fmt::format("merge: '{}' has no {}; counted as absent\n", e.path().string(),
-                                 kMeta);
+                                 kMetaJson);
       }
     }
     if (children.empty()) {
       throw UsageError(fmt::format(
           "DIR: '{}' is not a gapbench results directory (no {}) and holds no shard-*-of-* "
           "directories{}",
-          dir.string(), kMeta, any ? " with one" : ""));
+          dir.string(), kMetaJson, any ? " with one" : ""));
     }
     std::sort(children.begin(), children.end());
     paths.insert(paths.end(), children.begin(), children.end());
@@ -125,7 +118,7 @@ std::string meta_text(const nlohmann::json& meta, const char* object, const char
 }
 
 ShardDir read_shard(const fs::path& dir) {
-  const fs::path meta_path = dir / kMeta;
+  const fs::path meta_path = dir / kMetaJson;
   ShardDir s{dir, {}, {}, {}, {}, 0};
   try {
     s.meta = nlohmann::json::parse(read_file(meta_path));
@@ -150,7 +143,7 @@ ShardDir read_shard(const fs::path& dir) {
     throw UsageError(fmt::format(
         "DIR: '{}' is not a shard (its {} has no \"shard\"); a {} run without --shard is whole "
         "and needs no merge",
-        dir.string(), kMeta, s.kind));
+        dir.string(), kMetaJson, s.kind));
   }
   const auto integer = [&](const char* key) {
     const nlohmann::json v = shard.is_object() ? shard.value(key, nlohmann::json()) : nullptr;
@@ -235,14 +228,14 @@ void check_out(const MergeRequest& req, const std::vector<ShardDir>& shards) {
   }
   nlohmann::json meta;
   try {
-    meta = nlohmann::json::parse(read_file(req.out / kMeta));
+    meta = nlohmann::json::parse(read_file(req.out / kMetaJson));
   } catch (const nlohmann::json::exception&) {
   }
   if (!meta.is_object() || !meta.contains("merged_from")) {
     throw UsageError(fmt::format(
         "--force: '{}' is not the output of a merge (no \"merged_from\" in its {}); --force "
         "replaces only those",
-        req.out.string(), kMeta));
+        req.out.string(), kMetaJson));
   }
 }
 
@@ -348,15 +341,6 @@ class PlanShape {
   std::vector<std::int64_t> m_units;
 };
 
-template <typename Int>
-std::optional<Int> parse_int(const std::string& text) {
-  Int v{};
-  const char* end = text.data() + text.size();
-  const auto [ptr, ec] = std::from_chars(text.data(), end, v);
-  if (text.empty() || ec != std::errc() || ptr != end) return std::nullopt;
-  return v;
-}
-
 // A line of rows.csv or values.csv, with the key it sorts by.
 struct Line {
   std::tuple<int, std::uint32_t, int> order;  // (point, run, layer) or (point, index, rank)
@@ -372,17 +356,12 @@ std::vector<std::string> body_lines(const fs::path& file, const std::string& hea
   if (header.compare(0, text.size(), text) == 0) return {};
   const std::size_t end = text.find('\n');
   if (end == std::string::npos || text.substr(0, end + 1) != header) {
-    const std::vector<std::string> want = split(header.substr(0, header.size() - 1), ',');
-    const std::vector<std::string> got = split(text.substr(0, end), ',');
-    std::size_t i = 0;
-    while (i < got.size() && i < want.size() && got[i] == want[i]) ++i;
-    const auto name = [](const std::vector<std::string>& c, std::size_t at) {
-      return at < c.size() ? "'" + c[at] + "'" : std::string("none");
-    };
     throw UsageError(fmt::format(
-        "DIR: {}:1: the header is not the one this plan writes (column {} is {}, expected {}); "
-        "the shard belongs to another plan or version",
-        file.string(), i + 1, name(got, i), name(want, i)));
+        "DIR: {}:1: the header is not the one this plan writes ({}); the shard belongs to "
+        "another plan or version",
+        file.string(),
+        header_difference(split(text.substr(0, end), ','),
+                          split(header.substr(0, header.size() - 1), ','))));
   }
   if (text.back() != '\n') {
     throw UsageError(fmt::format(
@@ -399,7 +378,7 @@ std::vector<std::string> body_lines(const fs::path& file, const std::string& hea
 // is ("file:line"), so a key in two shards is refused.
 void read_rows(ShardDir& s, const PlanShape& shape, std::vector<Line>& rows,
                std::map<Key, std::string>& seen) {
-  const fs::path file = s.dir / kRows;
+  const fs::path file = s.dir / kRowsCsv;
   const RowsLayout& layout = shape.layout();
   const std::string header = csv_line(layout.columns);
   const std::vector<std::string> lines = body_lines(file, header, s.kind, s.dir);
@@ -423,8 +402,8 @@ void read_rows(ShardDir& s, const PlanShape& shape, std::vector<Line>& rows,
     }
     RowFields row;
     for (std::size_t c = 0; c < fields.size(); ++c) row[layout.columns[c]] = fields[c];
-    const auto point = parse_int<int>(row[layout.point_column]);
-    const auto run = parse_int<std::uint32_t>(row[layout.run_column]);
+    const auto point = parse_index<int>(row[layout.point_column]);
+    const auto run = parse_index<std::uint32_t>(row[layout.run_column]);
     const std::optional<std::int64_t> shard =
         point && run ? shape.shard_of({*point, *run}) : std::nullopt;
     if (!shard) {
@@ -461,30 +440,22 @@ void read_rows(ShardDir& s, const PlanShape& shape, std::vector<Line>& rows,
 // Reads and checks the values.csv of shard `s` into `values`, keeping the values of its matrices
 // that have a row (a run killed between the two appends leaves values without a row).
 void read_values(const ShardDir& s, const PlanShape& shape, std::vector<Line>& values) {
-  const fs::path file = s.dir / kValues;
+  const fs::path file = s.dir / kValuesCsv;
   if (!fs::exists(file) && !s.keys.empty()) {
     throw UsageError(
         fmt::format("DIR: {}: missing; the plan writes it (all_values)", file.string()));
   }
   const std::vector<std::string> lines = body_lines(file, kValuesHeader, s.kind, s.dir);
   for (std::size_t i = 0; i < lines.size(); ++i) {
-    const std::vector<std::string> f = split(lines[i], ',');
-    const auto point = f.size() == 4 ? parse_int<int>(f[0]) : std::nullopt;
-    const auto index = f.size() == 4 ? parse_int<std::uint32_t>(f[1]) : std::nullopt;
-    const auto rank = f.size() == 4 ? parse_int<int>(f[2]) : std::nullopt;
-    char* end = nullptr;
-    const double value = f.size() == 4 ? std::strtod(f[3].c_str(), &end) : 0;
-    const bool number = f.size() == 4 && !f[3].empty() && end == f[3].c_str() + f[3].size();
-    if (!point || !index || !rank || !number || !std::isfinite(value)) {
-      throw UsageError(fmt::format("DIR: {}:{}: not point,index,rank,value with a finite value",
-                                   file.string(), i + 2));
+    const ValuesLine v = parse_values_line(lines[i]);
+    if (!v.problem.empty()) {
+      throw UsageError(fmt::format("DIR: {}:{}: {}", file.string(), i + 2, v.problem));
     }
-    const std::optional<std::int64_t> shard = shape.shard_of({*point, *index});
-    if (shard != s.shard.index) {
+    if (shape.shard_of({v.point, v.index}) != s.shard.index) {
       throw UsageError(fmt::format("DIR: {}:{}: ({}, {}) is not a unit of this shard {}",
-                                   file.string(), i + 2, *point, *index, s.shard.index));
+                                   file.string(), i + 2, v.point, v.index, s.shard.index));
     }
-    if (s.keys.count({*point, *index})) values.push_back({{*point, *index, *rank}, lines[i]});
+    if (s.keys.count({v.point, v.index})) values.push_back({{v.point, v.index, v.rank}, lines[i]});
   }
 }
 
@@ -747,13 +718,13 @@ int run_merge(const MergeRequest& req, std::ostream& out) {
     });
     out << summary_table(typed);
   }
-  files[kRows] = joined(rows, csv_line(shape.layout().columns));
-  if (shape.values()) files[kValues] = joined(values, kValuesHeader);
-  files[kMeta] = merged_meta(by_index, missing, count, req)
-                     .dump(2, ' ', false, nlohmann::json::error_handler_t::replace) +
-                 "\n";
+  files[kRowsCsv] = joined(rows, csv_line(shape.layout().columns));
+  if (shape.values()) files[kValuesCsv] = joined(values, kValuesHeader);
+  files[kMetaJson] = merged_meta(by_index, missing, count, req)
+                         .dump(2, ' ', false, nlohmann::json::error_handler_t::replace) +
+                     "\n";
   write_merge(req.out, files);
-  out << fmt::format("{} rows in {}\n", row_count, (req.out / kRows).string());
+  out << fmt::format("{} rows in {}\n", row_count, (req.out / kRowsCsv).string());
   return 0;
 }
 
