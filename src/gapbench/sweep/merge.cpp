@@ -622,6 +622,7 @@ nlohmann::json merged_meta(const std::map<std::int64_t, const ShardDir*>& by_ind
   return meta;
 }
 
+// `header` and the lines, which it sorts by key first.
 std::string joined(std::vector<Line>& lines, const std::string& header) {
   std::sort(lines.begin(), lines.end());
   std::string text = header;
@@ -647,9 +648,16 @@ void write_merge(const fs::path& out, const std::map<std::string, std::string>& 
   try {
     for (const auto& [name, text] : files) write_file_atomically(tmp / name, text);
     if (fs::exists(target)) {
+      // rename(2) replaces only an empty directory: the earlier merge steps aside first, and
+      // comes back when the new one cannot take its place.
       const fs::path old = temporary(".old-");
       fs::rename(target, old);
-      fs::rename(tmp, target);
+      std::error_code ec;
+      fs::rename(tmp, target, ec);
+      if (ec) {
+        fs::rename(old, target);
+        throw fs::filesystem_error("cannot rename the merge into place", tmp, target, ec);
+      }
       fs::remove_all(old);
     } else {
       fs::rename(tmp, target);
@@ -702,9 +710,14 @@ int run_merge(const MergeRequest& req, std::ostream& out) {
         units, shard_list(missing, count));
   }
 
-  // 4. The merged directory, written whole or not at all.
-  const std::size_t row_count = rows.size();
+  // 4. The merged directory, written whole or not at all; rows and values sorted by key.
   std::map<std::string, std::string> files;
+  files[kRowsCsv] = joined(rows, csv_line(shape.layout().columns));
+  if (shape.values()) files[kValuesCsv] = joined(values, kValuesHeader);
+  files[kMetaJson] = merged_meta(by_index, missing, count, req)
+                         .dump(2, ' ', false, nlohmann::json::error_handler_t::replace) +
+                     "\n";
+  write_merge(req.out, files);
   if (shards.front().kind == "sweep") {
     std::vector<SweepRow> typed;
     for (const Line& l : rows) {
@@ -713,18 +726,9 @@ int run_merge(const MergeRequest& req, std::ostream& out) {
       for (std::size_t c = 0; c < f.size(); ++c) fields[shape.layout().columns[c]] = f[c];
       typed.push_back(parse_row(fields));
     }
-    std::sort(typed.begin(), typed.end(), [](const SweepRow& a, const SweepRow& b) {
-      return std::pair(a.point, a.outcome.index) < std::pair(b.point, b.outcome.index);
-    });
     out << summary_table(typed);
   }
-  files[kRowsCsv] = joined(rows, csv_line(shape.layout().columns));
-  if (shape.values()) files[kValuesCsv] = joined(values, kValuesHeader);
-  files[kMetaJson] = merged_meta(by_index, missing, count, req)
-                         .dump(2, ' ', false, nlohmann::json::error_handler_t::replace) +
-                     "\n";
-  write_merge(req.out, files);
-  out << fmt::format("{} rows in {}\n", row_count, (req.out / kRowsCsv).string());
+  out << fmt::format("{} rows in {}\n", rows.size(), (req.out / kRowsCsv).string());
   return 0;
 }
 
