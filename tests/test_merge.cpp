@@ -453,6 +453,18 @@ TEST_F(MergeSweep, MixedCommitsAreRefusedUnlessAllowed) {
   EXPECT_EQ(read_file(m_out / "rows.csv"), read_file(m_full / "rows.csv"));
 }
 
+TEST_F(MergeSweep, MixedDevicesAreReportedAndMergedWithAllowMixed) {
+  nlohmann::json meta = read_json(m_shards[0] / "meta.json");
+  meta["backend"]["device"] = "NVIDIA H200";
+  write_json(m_shards[0] / "meta.json", meta);
+  expect_refused(merge({m_root}, m_out), m_out, {"--allow-mixed", "device NVIDIA H200 (shard 0)"});
+  const MergeOutcome r = merge({m_root}, m_out, [](MergeRequest& q) { q.allow_mixed = true; });
+  ASSERT_EQ(r.code, 0) << r.error;
+  EXPECT_NE(r.err.find("device NVIDIA H200 (shard 0), "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(" (shards 1, 2)"), std::string::npos) << r.err;
+  EXPECT_EQ(read_json(m_out / "meta.json").at("merged_from").at(0).at("device"), "NVIDIA H200");
+}
+
 TEST_F(MergeSweep, MixedSchemasAreRefused) {
   std::ostringstream quiet;
   ASSERT_EQ(propagate::run_sweep(small_propagate(m_tmp.path() / "prop_full"), quiet), 0);
@@ -499,6 +511,34 @@ TEST_F(MergePropagate, ANetworkWithALayerMissingIsRefused) {
   for (const std::string& l : lines) text += l + '\n';
   write_text(rows, text);
   expect_refused(merge({m_root}, m_out), m_out, {rows.string() + ":3: plan: column layer"});
+}
+
+TEST(PropagatePlanJson, ReadsBackEveryField) {
+  propagate::PropagatePlan plan;
+  plan.Ts = {16, 32};
+  plan.ds = {8, 40};
+  plan.Ls = {1, 4};
+  plan.inputs = {InputKind::kGaussian, InputKind::kIsometric};
+  plan.variants = {propagate::Variant::kSkip, propagate::Variant::kScaledSkip};
+  plan.sources = {propagate::AttentionSource::kAttention};
+  plan.fixes = {Fix::kCenter};
+  plan.layernorm = true;
+  plan.law = EntryLaw::kLognormal;
+  plan.beta = 0.75;
+  plan.dk = 6;
+  plan.sigma_v = 1.5;
+  plan.seed = 0xfffffffffffULL;
+  plan.first_index = 9;
+  plan.seeds = 2;
+  const nlohmann::json j = propagate::plan_to_json(plan);
+  EXPECT_EQ(propagate::plan_to_json(propagate::plan_from_json(j)), j);
+  EXPECT_EQ(propagate::plan_from_json(j).ds, plan.ds);
+  nlohmann::json other = j;
+  other["max_layers"] = 8;
+  EXPECT_THROW(propagate::plan_from_json(other), UsageError);
+  other = j;
+  other.erase("sigma_v");
+  EXPECT_THROW(propagate::plan_from_json(other), UsageError);
 }
 
 // ---- the CLI -------------------------------------------------------------------------------

@@ -239,15 +239,22 @@ void check_out(const MergeRequest& req, const std::vector<ShardDir>& shards) {
   }
 }
 
-// "abc (shards 0, 2), def (shard 1)": the values of one meta field and the shards with each.
+// "abc (shards 0, 2), def (shard 1)": the values of one meta field and the shards with each, in
+// the order of their lowest shard; "" when the shards agree.
 std::string mixed(const std::vector<ShardDir>& shards, const char* object, const char* key) {
   std::map<std::string, std::vector<std::int64_t>> by_value;
   for (const ShardDir& s : shards) {
     by_value[meta_text(s.meta, object, key)].push_back(s.shard.index);
   }
   if (by_value.size() < 2) return "";
+  std::vector<std::pair<std::vector<std::int64_t>, std::string>> groups;
+  for (auto& [value, ids] : by_value) {
+    std::sort(ids.begin(), ids.end());
+    groups.emplace_back(ids, value);
+  }
+  std::sort(groups.begin(), groups.end());
   std::string text;
-  for (const auto& [value, ids] : by_value) {
+  for (const auto& [ids, value] : groups) {
     text += fmt::format("{}{} (shard{} {})", text.empty() ? "" : ", ", value,
                         ids.size() > 1 ? "s" : "", fmt::join(ids, ", "));
   }
