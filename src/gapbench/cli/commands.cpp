@@ -19,6 +19,7 @@
 #include "gapbench/propagate/propagate.hpp"
 #include "gapbench/rng.hpp"
 #include "gapbench/runtime.hpp"
+#include "gapbench/sweep/merge.hpp"
 #include "gapbench/sweep/range.hpp"
 #include "gapbench/sweep/results.hpp"
 #include "gapbench/sweep/runner.hpp"
@@ -387,6 +388,36 @@ Command add_propagate_command(CLI::App& app, const std::string& command_line) {
     propagate::PropagateRequest req = build_propagate_request(*sub, *flags);
     req.command_line = command_line;
     return propagate::run_sweep(req, std::cout);
+  };
+}
+
+Command add_merge_command(CLI::App& app, const std::string& command_line) {
+  CLI::App* sub = app.add_subcommand(
+      "merge",
+      "the shard directories of a sharded sweep or propagate (--shard I/N) into one results "
+      "directory, rows sorted as an unsharded run writes them; refuses shards of two plans, "
+      "corrupt rows and (exit 1) missing or incomplete shards, writing nothing");
+  auto req = std::make_shared<MergeRequest>();
+  req->command_line = command_line;
+  auto dirs = std::make_shared<std::vector<std::string>>();
+  auto out = std::make_shared<std::string>();
+  sub->add_option("DIR", *dirs,
+                  "shard directories (shard-0003-of-0032), or directories holding them")
+      ->required();
+  sub->add_option("--out", *out, "the merged results directory to write (new)")->required();
+  sub->add_flag("--partial", req->partial,
+                "merge the shards that are there; meta.json says status partial and lists the "
+                "missing shards");
+  sub->add_flag("--allow-mixed", req->allow_mixed,
+                "merge shards computed by different commits or devices");
+  sub->add_flag("--force", req->force, "replace the output of an earlier merge in --out");
+  sub->footer(
+      "\nExit codes: 0 merged, 1 shards missing or incomplete (the commands that run them "
+      "again are printed; nothing written), 2 refused (nothing written).\n");
+  return [req, dirs, out]() {
+    req->dirs.assign(dirs->begin(), dirs->end());
+    req->out = *out;
+    return run_merge(*req, std::cout);
   };
 }
 

@@ -17,5 +17,6 @@ Command add_dump_command(CLI::App& app);
 Command add_info_command(CLI::App& app);
 Command add_compare_command(CLI::App& app);
 Command add_propagate_command(CLI::App& app, const std::string& command_line);
+Command add_merge_command(CLI::App& app, const std::string& command_line);
 
 }  // namespace gapbench::cli

@@ -1,7 +1,7 @@
 // gapbench: spectra of random attention matrices at scale. Subcommands: sweep, run, dump, info,
-// compare, propagate. Exit codes: 0 success, 1 failure (a computation, a non-converged `run`, a
-// regression found by `compare`), 2 usage error, 130 interrupted sweep (its finished rows are kept;
-// continue with --resume).
+// compare, propagate, merge. Exit codes: 0 success, 1 failure (a computation, a non-converged
+// `run`, a regression found by `compare`), 2 usage error, 130 interrupted sweep (its finished rows
+// are kept; continue with --resume).
 #include <CLI/CLI.hpp>
 
 #include <iostream>
@@ -38,6 +38,7 @@ int main(int argc, char** argv) {
   commands["info"] = cli::add_info_command(app);
   commands["compare"] = cli::add_compare_command(app);
   commands["propagate"] = cli::add_propagate_command(app, quote_command_line(argc, argv));
+  commands["merge"] = cli::add_merge_command(app, quote_command_line(argc, argv));
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -513,6 +513,42 @@ nlohmann::json plan_to_json(const PropagatePlan& p) {
           {"max_layers", kMaxLayers}};
 }
 
+PropagatePlan plan_from_json(const nlohmann::json& j, const std::string& flag) {
+  const auto list = [&](const char* key, auto parse) {
+    std::vector<decltype(parse(std::string()))> out;
+    for (const auto& name : j.at(key).get<std::vector<std::string>>()) out.push_back(parse(name));
+    return out;
+  };
+  try {
+    if (j.at("max_layers") != kMaxLayers) {
+      throw UsageError(fmt::format("{}: meta.json's plan has max_layers {}, this gapbench {}", flag,
+                                   j.at("max_layers").dump(), kMaxLayers));
+    }
+    PropagatePlan p;
+    p.Ts = j.at("T").get<std::vector<std::int64_t>>();
+    p.gammas = j.at("gamma").is_null() ? std::vector<double>{1.0}
+                                       : j.at("gamma").get<std::vector<double>>();
+    if (!j.at("d").is_null()) p.ds = j.at("d").get<std::vector<std::int64_t>>();
+    p.Ls = j.at("L").get<std::vector<std::int64_t>>();
+    p.inputs = list("input", [&](const std::string& s) { return parse_input(s, flag); });
+    p.variants = list("variant", [&](const std::string& s) { return parse_variant(s, flag); });
+    p.sources = list("attention", [&](const std::string& s) { return parse_source(s, flag); });
+    p.fixes = list("fix", [&](const std::string& s) { return parse_fix(s, flag); });
+    p.layernorm = j.at("layernorm").get<bool>();
+    p.law = parse_law(j.at("law").get<std::string>(), flag);
+    p.beta = j.at("beta").get<double>();
+    p.dk = j.at("dk").get<std::int64_t>();
+    p.sigma_v = j.at("sigma_v").get<double>();
+    p.seed = j.at("seed").get<std::uint64_t>();
+    p.first_index = j.at("index").get<std::int64_t>();
+    p.seeds = j.at("seeds").get<std::int64_t>();
+    p.gradient = j.at("gradient").get<bool>();
+    return p;  // validated, like any plan, by expand_plan
+  } catch (const nlohmann::json::exception& e) {
+    throw UsageError(fmt::format("{}: meta.json holds a malformed plan ({})", flag, e.what()));
+  }
+}
+
 std::vector<std::string> row_columns() {
   return {"point",
           "run",
@@ -598,6 +634,17 @@ std::string network_row_problem(const PlannedNetwork& point, std::uint32_t run, 
 
 }  // namespace
 
+RowsLayout rows_layout(const PropagatePlan& plan, const std::vector<PlannedNetwork>& points) {
+  RowsLayout layout{row_columns(), "point", "run", {}};
+  for (const PlannedNetwork& p : points) layout.rows_per_key.push_back(p.options.L + 1);
+  layout.first_run = plan.first_index;
+  layout.row_problem = [&points](int point, std::uint32_t run, int position,
+                                 const RowFields& fields) {
+    return network_row_problem(points.at(static_cast<std::size_t>(point)), run, position, fields);
+  };
+  return layout;
+}
+
 int run_sweep(const PropagateRequest& req, std::ostream& out) {
   // 1. Everything that can be refused is refused before any file is touched.
   ResultsTarget target{"propagate",        kPropagateSchema,      req.out,
@@ -617,17 +664,12 @@ int run_sweep(const PropagateRequest& req, std::ostream& out) {
   for (const PlannedNetwork& p : points) check_fits(backend.device(), p.options);
 
   // 2. The results directory, when asked for.
-  RowsLayout layout{row_columns(), "point", "run", {}};
-  for (const PlannedNetwork& p : points) layout.rows_per_key.push_back(p.options.L + 1);
-  layout.first_run = req.plan.first_index;
-  layout.row_problem = [&points](int point, std::uint32_t run, int position,
-                                 const RowFields& fields) {
-    return network_row_problem(points.at(static_cast<std::size_t>(point)), run, position, fields);
-  };
+  RowsLayout layout = rows_layout(req.plan, points);
   const ShardKeys shard(target.shard, [&] { return propagate_units(req.plan, points); });
   if (target.shard) {
     layout.owns = [&shard](int point, std::uint32_t run) { return shard.owns(point, run); };
-    std::cerr << fmt::format("shard {} of {} ({}): {} of the plan's {} networks\n",
+    std::cerr << fmt::format("shard {} of {} ({}): {} of the plan's {} networks
+",
                              target.shard->index, target.shard->count, target.shard->source,
                              shard.size(),
                              static_cast<std::int64_t>(points.size()) * req.plan.seeds);

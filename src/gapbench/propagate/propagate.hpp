@@ -36,6 +36,7 @@
 #include "gapbench/backend.hpp"
 #include "gapbench/device.hpp"
 #include "gapbench/model.hpp"
+#include "gapbench/sweep/results.hpp"
 #include "gapbench/sweep/shard_id.hpp"
 
 namespace gapbench::propagate {
@@ -169,10 +170,17 @@ struct PlannedNetwork {
 // flag: --T, --gamma, --d, --L, --seeds, --index, --gradient, ...).
 std::vector<PlannedNetwork> expand_plan(const PropagatePlan& plan);
 nlohmann::json plan_to_json(const PropagatePlan& plan);
+// The plan plan_to_json wrote (meta.json's "plan"). Throws UsageError naming `flag` on a plan
+// that is malformed or of another layer layout (max_layers).
+PropagatePlan plan_from_json(const nlohmann::json& j, const std::string& flag = "--resume");
 
 // The rows.csv header, and the rows (no header) of one network of point `point`.
 std::vector<std::string> row_columns();
 std::string format_rows(int point, const PropagateOptions& o, const PropagateResult& r);
+// The rows.csv of `plan`: L + 1 rows per (point, run), runs first_index .. first_index + seeds
+// - 1, each checked against what its point writes (what a resume and `gapbench merge` check rows
+// with). The layout refers to `points` (expand_plan(plan)), which must outlive it.
+RowsLayout rows_layout(const PropagatePlan& plan, const std::vector<PlannedNetwork>& points);
 
 struct PropagateRequest {
   PropagatePlan plan;

@@ -27,10 +27,6 @@ namespace gapbench {
 namespace fs = std::filesystem;
 namespace {
 
-constexpr const char* kRows = "rows.csv";
-constexpr const char* kValues = "values.csv";
-constexpr const char* kMeta = "meta.json";
-constexpr const char* kValuesHeader = "point,index,rank,value\n";
 constexpr const char* kLock = ".gapbench.lock";
 
 void write_all(int fd, const std::string& text, const fs::path& path) {
@@ -79,7 +75,7 @@ std::string held_results(const fs::path& dir, const nlohmann::json& meta);
 bool is_dead_end(const fs::path& dir) {
   std::error_code ec;
   // The lock file says gapbench made it: a plain directory is never taken for one.
-  return fs::is_directory(dir, ec) && fs::exists(dir / kLock, ec) && !fs::exists(dir / kMeta, ec) &&
+  return fs::is_directory(dir, ec) && fs::exists(dir / kLock, ec) && !fs::exists(dir / kMetaJson, ec) &&
          held_results(dir, nlohmann::json::object()).empty();
 }
 
@@ -94,7 +90,7 @@ std::string plan_hash(const nlohmann::json& plan) {
 
 nlohmann::json read_resume_meta(const fs::path& dir, const std::string& schema,
                                 const std::string& kind) {
-  const fs::path meta_path = dir / kMeta;
+  const fs::path meta_path = dir / kMetaJson;
   if (!fs::is_regular_file(meta_path) && lock_held(dir)) {
     throw UsageError(fmt::format(
         "--resume: '{}' is in use by another gapbench run; wait for it or choose another "
@@ -104,7 +100,7 @@ nlohmann::json read_resume_meta(const fs::path& dir, const std::string& schema,
   if (!fs::is_regular_file(meta_path)) {
     throw UsageError(
         fmt::format("--resume: '{}' is not a {} directory (no {}); start it again with --out {}",
-                    dir.string(), kind, kMeta, dir.string()));
+                    dir.string(), kind, kMetaJson, dir.string()));
   }
   nlohmann::json meta;
   try {
@@ -186,19 +182,29 @@ void write_file_atomically(const fs::path& path, const std::string& text) {
   }
 }
 
-namespace {
-
-// A non-negative integer field, or nothing when the text is not one.
-template <typename Int>
-std::optional<Int> parse_index(const std::string& text) {
-  Int v{};
-  const char* end = text.data() + text.size();
-  const auto [ptr, ec] = std::from_chars(text.data(), end, v);
-  if (text.empty() || ec != std::errc() || ptr != end) return std::nullopt;
-  return v;
+std::string header_difference(const std::vector<std::string>& got,
+                              const std::vector<std::string>& want) {
+  std::size_t i = 0;
+  while (i < got.size() && i < want.size() && got[i] == want[i]) ++i;
+  const auto name = [](const std::vector<std::string>& c, std::size_t at) {
+    return at < c.size() ? "'" + c[at] + "'" : std::string("none");
+  };
+  return fmt::format("column {} is {}, expected {}", i + 1, name(got, i), name(want, i));
 }
 
-}  // namespace
+ValuesLine parse_values_line(const std::string& line) {
+  const std::vector<std::string> f = split(line, ',');
+  const auto point = f.size() == 4 ? parse_index<int>(f[0]) : std::nullopt;
+  const auto index = f.size() == 4 ? parse_index<std::uint32_t>(f[1]) : std::nullopt;
+  const auto rank = f.size() == 4 ? parse_index<int>(f[2]) : std::nullopt;
+  char* end = nullptr;
+  const double value = f.size() == 4 ? std::strtod(f[3].c_str(), &end) : 0;
+  if (!point || !index || !rank || f[3].empty() || end != f[3].c_str() + f[3].size()) {
+    return {0, 0, 0, "field: not point,index,rank,value"};
+  }
+  if (!std::isfinite(value)) return {0, 0, 0, "nonfinite: the value is not finite"};
+  return {*point, *index, *rank, ""};
+}
 
 void ResultsDir::lock(const std::string& flag) {
   const fs::path path = m_dir / kLock;
@@ -233,13 +239,13 @@ std::string held_results(const fs::path& dir, const nlohmann::json& meta) {
   for (const fs::directory_entry& e : fs::directory_iterator(dir, ec)) {
     const std::string name = e.path().filename().string();
     if (name == kLock || e.path().extension() == ".tmp") continue;
-    if (name == kRows || name == kValues) {
+    if (name == kRowsCsv || name == kValuesCsv) {
       const std::string text = read_file(e.path());
       const std::size_t newline = text.find('\n');
       if (newline == std::string::npos || newline + 1 == text.size()) continue;
       return fmt::format("{} holds rows", name);
     }
-    if (name == kMeta) {
+    if (name == kMetaJson) {
       nlohmann::json stored;
       try {
         stored = nlohmann::json::parse(read_file(e.path()));
@@ -296,7 +302,7 @@ ResultsDir ResultsDir::create(const fs::path& dir, bool force, const RowsLayout&
           dir.string());
     }
   }
-  for (const char* name : {kRows, kValues, kMeta, kRowsRejected, kValuesRejected}) {
+  for (const char* name : {kRowsCsv, kValuesCsv, kMetaJson, kRowsRejected, kValuesRejected}) {
     if (force || !made) fs::remove(dir / name, ec);
   }
   remove_stale_tmp(dir);
@@ -359,16 +365,16 @@ bool holds_no_rows(const std::string& text, const std::string& header) {
 
 ResultsDir ResultsDir::resume(const fs::path& dir, const RowsLayout& layout, bool with_values,
                               int points, std::int64_t keys) {
-  if (!fs::is_regular_file(dir / kMeta)) {
+  if (!fs::is_regular_file(dir / kMetaJson)) {
     throw UsageError(fmt::format(
         "--resume: '{}' is not a results directory (no {}); start it again with --out {}",
-        dir.string(), kMeta, dir.string()));
+        dir.string(), kMetaJson, dir.string()));
   }
   ResultsDir r;
   r.m_dir = dir;
   r.lock("--resume");
   remove_stale_tmp(dir);
-  const fs::path rows_path = dir / kRows;
+  const fs::path rows_path = dir / kRowsCsv;
   const std::string header_line = csv_line(layout.columns);
   const std::string on_disk = fs::exists(rows_path) ? read_file(rows_path) : std::string();
   const std::string text = holds_no_rows(on_disk, header_line) ? header_line : on_disk;
@@ -377,15 +383,10 @@ ResultsDir ResultsDir::resume(const fs::path& dir, const RowsLayout& layout, boo
   const std::vector<std::string> header =
       split(text.substr(0, header_end == std::string::npos ? text.size() : header_end), ',');
   if (header_end == std::string::npos || header != layout.columns) {
-    std::size_t i = 0;
-    while (i < header.size() && i < layout.columns.size() && header[i] == layout.columns[i]) ++i;
-    const auto name = [](const std::vector<std::string>& c, std::size_t at) {
-      return at < c.size() ? "'" + c[at] + "'" : std::string("none");
-    };
     throw UsageError(fmt::format(
-        "--resume: {}: the header is not the one this plan writes (column {} is {}, expected "
-        "{}); it belongs to another plan or version: start a new run with --out",
-        rows_path.string(), i + 1, name(header, i), name(layout.columns, i)));
+        "--resume: {}: the header is not the one this plan writes ({}); it belongs to another "
+        "plan or version: start a new run with --out",
+        rows_path.string(), header_difference(header, layout.columns)));
   }
   Rejects rejects;
   std::string kept = header_line;
@@ -477,34 +478,27 @@ ResultsDir ResultsDir::resume(const fs::path& dir, const RowsLayout& layout, boo
   // values.csv: only the values of matrices whose row is kept.
   Rejects value_rejects;
   std::string vkept;
-  const bool values_exist = fs::exists(dir / kValues);
+  const bool values_exist = fs::exists(dir / kValuesCsv);
   std::string vtext;
   if (values_exist) {
-    vtext = read_file(dir / kValues);
+    vtext = read_file(dir / kValuesCsv);
     if (holds_no_rows(vtext, kValuesHeader)) vtext = kValuesHeader;
     if (vtext.compare(0, std::strlen(kValuesHeader), kValuesHeader) != 0) {
       throw UsageError(fmt::format(
           "--resume: {}: the header is not '{}'; it belongs to another version: start a new run "
           "with --out",
-          (dir / kValues).string(), std::string(kValuesHeader, std::strlen(kValuesHeader) - 1)));
+          (dir / kValuesCsv).string(), std::string(kValuesHeader, std::strlen(kValuesHeader) - 1)));
     }
     const std::vector<std::string> vlines = split_lines(vtext);
     const bool torn = vtext.back() != '\n';
     vkept = kValuesHeader;
     for (std::size_t i = 1; i < vlines.size(); ++i) {
-      const std::vector<std::string> f = split(vlines[i], ',');
-      const auto point = f.size() == 4 ? parse_index<int>(f[0]) : std::nullopt;
-      const auto index = f.size() == 4 ? parse_index<std::uint32_t>(f[1]) : std::nullopt;
-      const auto rank = f.size() == 4 ? parse_index<int>(f[2]) : std::nullopt;
-      char* end = nullptr;
-      const double value = f.size() == 4 ? std::strtod(f[3].c_str(), &end) : 0;
+      const ValuesLine v = parse_values_line(vlines[i]);
       if (torn && i + 1 == vlines.size()) {
         value_rejects.add("torn: the last line has no newline", vlines[i]);
-      } else if (!point || !index || !rank || f[3].empty() || end != f[3].c_str() + f[3].size()) {
-        value_rejects.add("field: not point,index,rank,value", vlines[i]);
-      } else if (!std::isfinite(value)) {
-        value_rejects.add("nonfinite: the value is not finite", vlines[i]);
-      } else if (!r.m_done.count({*point, *index})) {
+      } else if (!v.problem.empty()) {
+        value_rejects.add(v.problem, vlines[i]);
+      } else if (!r.m_done.count({v.point, v.index})) {
         value_rejects.add("no-row: its matrix has no row kept", vlines[i]);
       } else {
         vkept += vlines[i] + '\n';
@@ -519,14 +513,14 @@ ResultsDir ResultsDir::resume(const fs::path& dir, const RowsLayout& layout, boo
   }
   value_rejects.save(dir / kValuesRejected, "point,index,rank,value");
   if (kept != on_disk) write_file_atomically(rows_path, kept);
-  if (values_exist && vkept != vtext) write_file_atomically(dir / kValues, vkept);
+  if (values_exist && vkept != vtext) write_file_atomically(dir / kValuesCsv, vkept);
   r.open_files(layout.columns, /*fresh=*/false, with_values);
   return r;
 }
 
 void ResultsDir::open_files(const std::vector<std::string>& columns, bool fresh, bool with_values) {
   const int flags = O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC;
-  const bool new_values = with_values && !fs::exists(m_dir / kValues);
+  const bool new_values = with_values && !fs::exists(m_dir / kValuesCsv);
   const auto open_append = [&](const char* name) {
     const int fd = ::open((m_dir / name).c_str(), flags, 0644);
     if (fd < 0) {
@@ -534,10 +528,10 @@ void ResultsDir::open_files(const std::vector<std::string>& columns, bool fresh,
     }
     return fd;
   };
-  m_rows_fd = open_append(kRows);
-  if (with_values) m_values_fd = open_append(kValues);
-  if (fresh) write_all(m_rows_fd, csv_line(columns), m_dir / kRows);
-  if (new_values) write_all(m_values_fd, kValuesHeader, m_dir / kValues);
+  m_rows_fd = open_append(kRowsCsv);
+  if (with_values) m_values_fd = open_append(kValuesCsv);
+  if (fresh) write_all(m_rows_fd, csv_line(columns), m_dir / kRowsCsv);
+  if (new_values) write_all(m_values_fd, kValuesHeader, m_dir / kValuesCsv);
 }
 
 ResultsDir::ResultsDir(ResultsDir&& o) noexcept { *this = std::move(o); }
@@ -560,29 +554,29 @@ ResultsDir::~ResultsDir() {
 
 void ResultsDir::append_row(const std::string& line) {
   if (test_pause_due("row-torn")) {
-    write_all(m_rows_fd, line.substr(0, line.size() / 2), m_dir / kRows);
+    write_all(m_rows_fd, line.substr(0, line.size() / 2), m_dir / kRowsCsv);
     test_pause("row-torn");
   }
-  append_whole(m_rows_fd, line, m_dir / kRows);
+  append_whole(m_rows_fd, line, m_dir / kRowsCsv);
   test_pause_point("row-written");
 }
 
 void ResultsDir::append_values(const std::string& lines) {
-  if (m_values_fd >= 0 && !lines.empty()) append_whole(m_values_fd, lines, m_dir / kValues);
+  if (m_values_fd >= 0 && !lines.empty()) append_whole(m_values_fd, lines, m_dir / kValuesCsv);
 }
 
 nlohmann::json ResultsDir::read_meta() const {
   try {
-    return nlohmann::json::parse(read_file(m_dir / kMeta));
+    return nlohmann::json::parse(read_file(m_dir / kMetaJson));
   } catch (const nlohmann::json::exception& e) {
     throw UsageError(
-        fmt::format("--resume: {} is not valid JSON ({})", (m_dir / kMeta).string(), e.what()));
+        fmt::format("--resume: {} is not valid JSON ({})", (m_dir / kMetaJson).string(), e.what()));
   }
 }
 
 void ResultsDir::write_meta(const nlohmann::json& meta) const {
   // Text that is not UTF-8 (a path or command line in another encoding) is replaced, not fatal.
-  write_file_atomically(m_dir / kMeta,
+  write_file_atomically(m_dir / kMetaJson,
                         meta.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
 }
 

@@ -12,15 +12,16 @@
 
 #include <nlohmann/json.hpp>
 
+#include <charconv>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
 #include <vector>
-
 
 namespace gapbench {
 
@@ -46,6 +47,37 @@ struct RowsLayout {
   // a row of another key is rejected on resume ("shard"). None: every key of the plan.
   std::function<bool(int point, std::uint32_t run)> owns{};
 };
+
+// The files of a results directory (results/README.md), and the header of values.csv.
+inline constexpr const char* kRowsCsv = "rows.csv";
+inline constexpr const char* kValuesCsv = "values.csv";
+inline constexpr const char* kMetaJson = "meta.json";
+inline constexpr const char* kValuesHeader = "point,index,rank,value\n";
+
+// A non-negative integer field (a point, index, run or rank), or nothing when the text is not one.
+template <typename Int>
+std::optional<Int> parse_index(const std::string& text) {
+  Int v{};
+  const char* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, v);
+  if (text.empty() || ec != std::errc() || ptr != end) return std::nullopt;
+  return v;
+}
+
+// Where a header `got` first differs from `want`: "column 2 is 'seed', expected 'index'"
+// ("none" past either's end).
+std::string header_difference(const std::vector<std::string>& got,
+                              const std::vector<std::string>& want);
+
+// A values.csv line: its matrix (point, index) and rank, or why it is not one, as
+// "class: detail" ("field": not four fields that parse; "nonfinite": a NaN or Inf value).
+struct ValuesLine {
+  int point = 0;
+  std::uint32_t index = 0;
+  int rank = 0;
+  std::string problem;  // "" when the line is one
+};
+ValuesLine parse_values_line(const std::string& line);
 
 // FNV-1a 64 of the plan's canonical text (nlohmann's dump(): keys sorted, no spaces, numbers in
 // their shortest round-trip form) as 16 lowercase hex digits. meta.json stores it as

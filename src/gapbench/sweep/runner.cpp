@@ -73,7 +73,8 @@ SweepPlan resumed_plan(const fs::path& dir, const nlohmann::json& stored,
   return stored_plan;
 }
 
-// The rows.csv of `plan`, each row checked against its point on resume (rows.hpp, row_problem).
+}  // namespace
+
 RowsLayout sweep_layout(const SweepPlan& plan, const std::vector<PlannedPoint>& points) {
   const int kmax = max_k(plan);
   RowsLayout layout{
@@ -85,8 +86,6 @@ RowsLayout sweep_layout(const SweepPlan& plan, const std::vector<PlannedPoint>& 
   };
   return layout;
 }
-
-}  // namespace
 
 std::vector<SweepRow> open_sweep_for_resume(const fs::path& dir,
                                             const std::optional<SweepPlan>& plan) {

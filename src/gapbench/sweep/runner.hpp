@@ -35,6 +35,11 @@ struct SweepRequest {
   std::string command_line;
 };
 
+// The rows.csv of `plan` (its header; one row per (point, index)), each row checked against its
+// point by rows.hpp's row_problem: what a resume and `gapbench merge` check rows with. The
+// layout refers to `points` (expand_plan(plan)), which must outlive it.
+RowsLayout sweep_layout(const SweepPlan& plan, const std::vector<PlannedPoint>& points);
+
 // Runs the sweep, printing progress to stderr and the summary table to `out`. Throws UsageError
 // before creating any file when the request is invalid. `directory`, when given, receives the
 // results directory used.
