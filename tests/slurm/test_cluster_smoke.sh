@@ -8,36 +8,8 @@
 # installed; GAPBENCH_SLURM_REQUIRED=1 makes that a failure (CI).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=tests/slurm/cluster.sh
-source "$here/cluster.sh"
-
-skip() {
-  echo "SKIP: $*"
-  if [[ ${GAPBENCH_SLURM_REQUIRED:-0} == 1 ]]; then
-    echo "FAIL: GAPBENCH_SLURM_REQUIRED=1 forbids skipping"
-    exit 1
-  fi
-  exit 77
-}
-fail() {
-  echo "FAIL: $*"
-  squeue 2>/dev/null
-  slurm_dump_logs
-  exit 1
-}
-# Waits up to $1 seconds for the command $2... to succeed.
-wait_for() {
-  local timeout=$1 i
-  shift
-  for ((i = 0; i < timeout * 10; ++i)); do
-    "$@" && return 0
-    sleep 0.1
-  done
-  return 1
-}
-# The state of array task $1 (JOBID_TASK), e.g. RUNNING, COMPLETED, CANCELLED, PENDING.
-task_state() { scontrol -o show job "$1" 2>/dev/null | grep -o 'JobState=[A-Z_]*' | cut -d= -f2; }
-task_field() { scontrol -o show job "$1" 2>/dev/null | grep -o " $2=[^ ]*" | cut -d= -f2; }
+# shellcheck source=tests/slurm/test_lib.sh
+source "$here/test_lib.sh"
 
 [[ $(id -u) -eq 0 ]] || skip "the Slurm tests run munged and slurmd, which needs root"
 slurm_install_packages || skip "the Slurm packages (${SLURM_PACKAGES[*]}) are missing and could not be installed"

@@ -668,8 +668,7 @@ int run_sweep(const PropagateRequest& req, std::ostream& out) {
   const ShardKeys shard(target.shard, [&] { return propagate_units(req.plan, points); });
   if (target.shard) {
     layout.owns = [&shard](int point, std::uint32_t run) { return shard.owns(point, run); };
-    std::cerr << fmt::format("shard {} of {} ({}): {} of the plan's {} networks
-",
+    std::cerr << fmt::format("shard {} of {} ({}): {} of the plan's {} networks\n",
                              target.shard->index, target.shard->count, target.shard->source,
                              shard.size(),
                              static_cast<std::int64_t>(points.size()) * req.plan.seeds);
