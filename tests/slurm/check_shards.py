@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 TIMINGS = {"generate_s", "solve_s", "layer_seconds", "metric_seconds"}
-KEYS = [("point", "index"), ("point", "run", "layer")]
+KEYS = [("point", "run", "layer"), ("point", "index")]  # propagate rows also hold an index
 
 
 def rows(directory):
