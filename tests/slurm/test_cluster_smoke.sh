@@ -11,15 +11,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=tests/slurm/test_lib.sh
 source "$here/test_lib.sh"
 
-[[ $(id -u) -eq 0 ]] || skip "the Slurm tests run munged and slurmd, which needs root"
-slurm_install_packages || skip "the Slurm packages (${SLURM_PACKAGES[*]}) are missing and could not be installed"
-
-start=$SECONDS
-work=$(mktemp -d /tmp/gapbench-slurm-smoke.XXXXXX)
-chmod 755 "$work"
-trap 'slurm_stop; rm -rf "$work"' EXIT
-trap 'exit 130' INT TERM  # so the EXIT trap stops the cluster
-slurm_start "$work/cluster" || fail "the cluster did not start"
+slurm_test_start smoke
 jobs=$here/jobs
 
 # 1. Two array tasks (ids 4 and 5: MIN is not 0) with one fake GPU each, meeting at a barrier.

@@ -32,3 +32,18 @@ wait_for() {
 task_state() { scontrol -o show job "$1" 2>/dev/null | grep -o 'JobState=[A-Z_]*' | cut -d= -f2; }
 task_field() { scontrol -o show job "$1" 2>/dev/null | grep -o " $2=[^ ]*" | cut -d= -f2; }
 
+
+# The start every Slurm test makes: skips (77) without root or the packages, then starts a
+# cluster in a new temporary directory `work` (named after $1), stopped and removed on exit,
+# also after INT or TERM; `start` is the time it began.
+slurm_test_start() {
+  [[ $(id -u) -eq 0 ]] || skip "the Slurm tests run munged and slurmd, which needs root"
+  slurm_install_packages || skip "the Slurm packages (${SLURM_PACKAGES[*]}) are missing and could not be installed"
+  start=$SECONDS # read by the caller (PASS in N s)
+  export start
+  work=$(mktemp -d "/tmp/gapbench-slurm-$1.XXXXXX")
+  chmod 755 "$work"
+  trap 'slurm_stop; rm -rf "$work"' EXIT
+  trap 'exit 130' INT TERM # so the EXIT trap stops the cluster
+  slurm_start "$work/cluster" || fail "the cluster did not start"
+}

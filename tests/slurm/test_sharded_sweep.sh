@@ -17,15 +17,7 @@ source "$here/test_lib.sh"
 export GAPBENCH=${1:?usage: test_sharded_sweep.sh GAPBENCH}
 check=$here/check_shards.py
 
-[[ $(id -u) -eq 0 ]] || skip "the Slurm tests run munged and slurmd, which needs root"
-slurm_install_packages || skip "the Slurm packages (${SLURM_PACKAGES[*]}) are missing and could not be installed"
-
-start=$SECONDS
-work=$(mktemp -d /tmp/gapbench-slurm-shards.XXXXXX)
-chmod 755 "$work"
-trap 'slurm_stop; rm -rf "$work"' EXIT
-trap 'exit 130' INT TERM
-slurm_start "$work/cluster" || fail "the cluster did not start"
+slurm_test_start shards
 cd "$work" || fail "cd $work"
 # The test node has 2 CPUs and 2 fake GPUs: one CPU per task, so two tasks run at once.
 sbatch_args="--cpus-per-task=1 --time=5"
