@@ -6,9 +6,11 @@
 #include <fmt/format.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <string>
+#include <system_error>
 
 #include "gapbench/error.hpp"
 
@@ -17,7 +19,11 @@ namespace gapbench {
 void ensure_passive_openmp(char** argv) {
   if (std::getenv("OMP_WAIT_POLICY") != nullptr) return;
   if (::setenv("OMP_WAIT_POLICY", "PASSIVE", 1) != 0) return;
-  ::execv("/proc/self/exe", argv);  // returns only on failure: carry on as we are
+  // The resolved path, not /proc/self/exe itself: the kernel names the process after the file it
+  // executes, and ps, top and `pkill gapbench` should see "gapbench", not "exe".
+  std::error_code ec;
+  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  ::execv(ec ? "/proc/self/exe" : self.c_str(), argv);  // returns only on failure: go on as we are
 }
 
 double peak_resident_bytes() {
