@@ -75,7 +75,7 @@ cancelled() { [[ $(task_state "${array}_1") == CANCELLED ]]; }
 wait_for 20 cancelled ||
   fail "task 1 is $(task_state "${array}_1") after scancel"
 # Task 1's processes are gone; let task 0's gapbench go on.
-pkill -CONT -x gapbench
+pkill -CONT -x gapbench || fail "no gapbench process to continue"
 slurm_wait_idle 120 || fail "the killed array and its merge did not finish"
 [[ $(task_state "${array}_0") == COMPLETED ]] || fail "task 0 ended $(task_state "${array}_0")"
 merge_log=$(cat killed/logs/merge-"$merge".out)
@@ -84,12 +84,18 @@ grep -q "shard-0001-of-0002" <<<"$merge_log" || fail "the merge does not name sh
 rerun=$(grep -o "gapbench sweep .*--resume [^ ]*shard-0001-of-0002[^ ]*.*" <<<"$merge_log" | head -1)
 [[ -n $rerun ]] || fail "the merge gives no command that reruns shard 1: $merge_log"
 echo "rerun as the merge says: $rerun"
+# The cancelled task kept the rows it wrote (it paused after its first): the rerun continues them.
+kept=$(($(wc -l <killed/shard-0001-of-0002/rows.csv) - 1))
+((kept >= 1 && kept < 4)) || fail "the cancelled shard kept $kept of its 4 rows, not 1 to 3"
 rm -rf killed/merged
 eval "\"\$GAPBENCH\" ${rerun#gapbench } --threads 1" >rerun.log 2>&1 ||
   fail "the rerun failed: $(cat rerun.log)"
 "$GAPBENCH" merge killed --out killed/merged >merge-again.log 2>&1 ||
   fail "the merge after the rerun failed: $(cat merge-again.log)"
 /usr/bin/python3 "$check" same ref-sweep killed/merged || fail "merge after the rerun differs"
+resumes=$(/usr/bin/python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["resumes"]))' \
+  killed/shard-0001-of-0002/meta.json)
+[[ $resumes == 1 ]] || fail "the rerun shard records $resumes resumes, not 1"
 
 slurm_stop
 echo "PASS in $((SECONDS - start)) s"
