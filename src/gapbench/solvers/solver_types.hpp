@@ -9,12 +9,24 @@
 
 namespace gapbench {
 
-// exact: full SVD (LAPACK gesdd / cuSOLVER Xgesvd). lanczos, rsvd: iterative, on any backend's
-// LinearOperator. xgesvdr, gesvda: cuSOLVER's randomized and approximate SVDs (CUDA backend only).
-enum class SolverKind { kExact, kLanczos, kRsvd, kXgesvdr, kGesvda };
+// exact: full SVD (LAPACK gesdd / cuSOLVER Xgesvd), or with --spectrum eigen every eigenvalue
+// (LAPACK geev / cuSOLVER Xgeev, values only). lanczos, rsvd: iterative singular solvers, on any
+// backend's LinearOperator. xgesvdr, gesvda: cuSOLVER's randomized and approximate SVDs (CUDA
+// backend only). arnoldi: restarted Arnoldi (Krylov-Schur) for the top eigenvalues by modulus, on
+// any LinearOperator. diagonal: the eigenvalues of a triangular matrix (causal attention) are its
+// diagonal entries, read off in O(T).
+enum class SolverKind { kExact, kLanczos, kRsvd, kXgesvdr, kGesvda, kArnoldi, kDiagonal };
 
 std::string to_string(SolverKind v);
 SolverKind parse_solver(const std::string& s, const std::string& flag = "--solver");
+
+// Which spectrum a point measures: the singular values of the matrix analysed, or its
+// eigenvalues (complex in general; the top k by modulus).
+enum class Spectrum { kSingular, kEigen };
+std::string to_string(Spectrum v);
+Spectrum parse_spectrum(const std::string& s, const std::string& flag = "--spectrum");
+// Whether `kind` computes values of `spectrum` (exact computes either).
+bool solves_spectrum(SolverKind kind, Spectrum spectrum);
 
 struct SolverOptions {
   SolverKind kind = SolverKind::kLanczos;
@@ -26,6 +38,7 @@ struct SolverOptions {
   bool all_values = false;  // exact: keep every singular value
   int oversample = 0;       // rsvd, xgesvdr: extra basis vectors p; 0 = default_oversample(k)
   int power_iters = 0;      // xgesvdr: power iterations; 0 = kDefaultPowerIters
+  Spectrum spectrum = Spectrum::kSingular;
 };
 
 // True for the solvers that iterate to a residual tolerance (--tol, --max-iter apply).
@@ -46,7 +59,12 @@ inline constexpr int kDefaultMaxIter = 2000;
 inline constexpr int kMaxK = 32;
 
 struct SolveResult {
-  std::vector<double> values;  // descending: the top k, or all of them (exact, all_values)
+  // Singular: descending, the top k, or all of them (exact, all_values). Eigen: the real parts,
+  // with `values_im` the imaginary parts, ordered by modulus, descending; a complex conjugate pair
+  // is adjacent, positive imaginary part first, and never split (k that would split one takes the
+  // pair whole, so an eigen result may hold k + 1 values).
+  std::vector<double> values;
+  std::vector<double> values_im;  // eigen only (empty for singular values)
   int iterations = 0;          // block steps (lanczos); 0 for exact
   int restarts = 0;
   std::int64_t passes = 0;  // passes over A (products with A or A^T of a block)
