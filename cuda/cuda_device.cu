@@ -158,12 +158,24 @@ class CudaStages final : public Stages<Real> {
   SolveResult solve_dense(const SolverOptions& o, Real* a, std::int64_t T) override {
     switch (o.kind) {
       case SolverKind::kExact:
-        return exact_values<Real>(m_queue.solver, a, T, o.k, o.all_values);
+        return o.spectrum == Spectrum::kEigen
+                   ? exact_eigenvalues<Real>(m_queue.solver, a, T, o.k, o.all_values)
+                   : exact_values<Real>(m_queue.solver, a, T, o.k, o.all_values);
       case SolverKind::kXgesvdr:
         return xgesvdr_values<Real>(m_queue.solver, a, T, o.k, oversample(o), power_iters(o));
       default:
         throw Error("the CUDA device has no single-matrix dense solver " + to_string(o.kind));
     }
+  }
+  std::vector<double> diagonal(const Real* a, std::int64_t T) override {
+    // Every (T + 1)-th element: one strided copy.
+    std::vector<Real> d(static_cast<std::size_t>(T));
+    GAPBENCH_CUDA_CHECK(cudaMemcpy2DAsync(d.data(), sizeof(Real), a,
+                                          static_cast<std::size_t>(T + 1) * sizeof(Real),
+                                          sizeof(Real), static_cast<std::size_t>(T),
+                                          cudaMemcpyDeviceToHost, stream()));
+    GAPBENCH_CUDA_CHECK(cudaStreamSynchronize(stream()));
+    return std::vector<double>(d.begin(), d.end());
   }
   std::vector<SolveResult> solve_dense_batch(const SolverOptions& o,
                                              const DenseBatch<Real>& batch) override {
@@ -195,7 +207,9 @@ class CudaStages final : public Stages<Real> {
                                   int batch) const override {
     switch (o.kind) {
       case SolverKind::kExact:
-        return exact_workspace_bytes<Real>(m_queue.solver, T);
+        return o.spectrum == Spectrum::kEigen
+                   ? exact_eigen_workspace_bytes<Real>(m_queue.solver, T)
+                   : exact_workspace_bytes<Real>(m_queue.solver, T);
       case SolverKind::kXgesvdr:
         return xgesvdr_workspace_bytes<Real>(m_queue.solver, T, o.k, oversample(o),
                                              power_iters(o));

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "dense_solvers.cuh"
+#include "gapbench/solvers/eigen_values.hpp"
 #include "resources.cuh"
 
 namespace gapbench::cuda {
@@ -58,6 +59,16 @@ Workspace xgesvd_workspace(const CusolverHandle& solver, std::int64_t T) {
       solver.get(), solver.params(), 'N', 'N', T, T, data_type<Real>(), nullptr, T,
       data_type<Real>(), nullptr, data_type<Real>(), nullptr, T, data_type<Real>(), nullptr, T,
       data_type<Real>(), &w.device, &w.host));
+  return w;
+}
+
+template <typename Real>
+Workspace xgeev_workspace(const CusolverHandle& solver, std::int64_t T) {
+  Workspace w;
+  GAPBENCH_CUSOLVER_CHECK(cusolverDnXgeev_bufferSize(
+      solver.get(), solver.params(), CUSOLVER_EIG_MODE_NOVECTOR, CUSOLVER_EIG_MODE_NOVECTOR, T,
+      data_type<Real>(), nullptr, T, data_type<Real>(), nullptr, data_type<Real>(), nullptr, T,
+      data_type<Real>(), nullptr, T, data_type<Real>(), &w.device, &w.host));
   return w;
 }
 
@@ -123,6 +134,14 @@ std::int64_t exact_workspace_bytes(const CusolverHandle& solver, std::int64_t T)
 }
 
 template <typename Real>
+std::int64_t exact_eigen_workspace_bytes(const CusolverHandle& solver, std::int64_t T) {
+  // The device workspace and W (2T: the real parts, then the imaginary ones); the host
+  // workspace is host memory, outside the device's plan.
+  return static_cast<std::int64_t>(xgeev_workspace<Real>(solver, T).device) +
+         2 * T * static_cast<std::int64_t>(sizeof(Real)) + 64;
+}
+
+template <typename Real>
 std::int64_t xgesvdr_workspace_bytes(const CusolverHandle& solver, std::int64_t T, int k, int p,
                                      int iters) {
   // Workspace, S (T entries: more than k + p, whatever cuSOLVER fills) and U, V (T x k each).
@@ -161,6 +180,29 @@ SolveResult exact_values(const CusolverHandle& solver, Real* a, std::int64_t T, 
   check_info(info, 1, s, "cusolverDnXgesvd");
   SolveResult r;
   r.values = download(values.data(), all_values ? static_cast<std::size_t>(T) : k, s);
+  return r;
+}
+
+template <typename Real>
+SolveResult exact_eigenvalues(const CusolverHandle& solver, Real* a, std::int64_t T, int k,
+                              bool all_values) {
+  const cudaStream_t s = stream_of(solver);
+  const Workspace w = xgeev_workspace<Real>(solver, T);
+  DeviceBuffer<unsigned char> work(w.device);
+  std::vector<unsigned char> host_work(w.host);
+  // Real W of 2T entries: the real parts, then the imaginary parts (LAPACK's wr, wi).
+  DeviceBuffer<Real> values(static_cast<std::size_t>(2 * T));
+  DeviceBuffer<int> info(1);
+  GAPBENCH_CUSOLVER_CHECK(cusolverDnXgeev(
+      solver.get(), solver.params(), CUSOLVER_EIG_MODE_NOVECTOR, CUSOLVER_EIG_MODE_NOVECTOR, T,
+      data_type<Real>(), a, T, data_type<Real>(), values.data(), data_type<Real>(), nullptr, T,
+      data_type<Real>(), nullptr, T, data_type<Real>(), work.data(), w.device, host_work.data(),
+      w.host, info.data()));
+  check_info(info, 1, s, "cusolverDnXgeev");
+  const std::vector<double> w_host = download(values.data(), static_cast<std::size_t>(2 * T), s);
+  SolveResult r;
+  keep_top_eigenvalues(std::vector<double>(w_host.begin(), w_host.begin() + T),
+                       std::vector<double>(w_host.begin() + T, w_host.end()), k, all_values, r);
   return r;
 }
 
@@ -218,6 +260,9 @@ std::vector<SolveResult> gesvda_values(const CusolverHandle& solver, const Real*
   template std::int64_t gesvda_workspace_bytes<Real>(const CusolverHandle&, std::int64_t, int,    \
                                                      int);                                        \
   template SolveResult exact_values<Real>(const CusolverHandle&, Real*, std::int64_t, int, bool); \
+  template std::int64_t exact_eigen_workspace_bytes<Real>(const CusolverHandle&, std::int64_t);   \
+  template SolveResult exact_eigenvalues<Real>(const CusolverHandle&, Real*, std::int64_t, int,   \
+                                               bool);                                             \
   template SolveResult xgesvdr_values<Real>(const CusolverHandle&, Real*, std::int64_t, int, int, \
                                             int);                                                 \
   template std::vector<SolveResult> gesvda_values<Real>(const CusolverHandle&, const Real*,       \

@@ -3,6 +3,7 @@
 //   exact    cusolverDnXgesvd (64-bit API): the full SVD, the GPU reference (minutes at T = 32768)
 //   xgesvdr  cusolverDnXgesvdr (64-bit API): the vendor's randomized top-k (rank k, oversampling
 //            p, power iterations)
+//   exact, --spectrum eigen: cusolverDnXgeev (64-bit API), values only, the GPU's eigen reference
 //   gesvda   cusolverDn?gesvdaStridedBatched: approximate SVD of a whole batch from the eigen-
 //            decomposition of A^T A; 32-bit sizes only, so T is capped at kGesvdaMaxT
 // Each takes a row-major T x T matrix, which is the column-major A^T: the same singular values.
@@ -38,6 +39,14 @@ void orthonormalize_columns(const CusolverHandle& solver, Real* a, std::int64_t 
 template <typename Real>
 SolveResult exact_values(const CusolverHandle& solver, Real* a, std::int64_t T, int k,
                          bool all_values);
+// Every eigenvalue of the row-major T x T matrix a (the column-major A^T: the same eigenvalues)
+// by cusolverDnXgeev, values only (overwrites a); the top k by modulus, or all, in the order of
+// eigen_values.hpp.
+template <typename Real>
+std::int64_t exact_eigen_workspace_bytes(const CusolverHandle& solver, std::int64_t T);
+template <typename Real>
+SolveResult exact_eigenvalues(const CusolverHandle& solver, Real* a, std::int64_t T, int k,
+                              bool all_values);
 template <typename Real>
 SolveResult xgesvdr_values(const CusolverHandle& solver, Real* a, std::int64_t T, int k, int p,
                            int iters);

@@ -243,7 +243,7 @@ TEST(CliSweep, WritesRowsAndMeta) {
     EXPECT_TRUE(meta.contains(key)) << key;
   }
   EXPECT_EQ(meta.at("status"), "complete");
-  EXPECT_EQ(meta.at("schema"), "gapbench.sweep/3");
+  EXPECT_EQ(meta.at("schema"), "gapbench.sweep/4");
   EXPECT_EQ(meta.at("rng").at("version"), 1);
   EXPECT_EQ(meta.at("plan").at("T"), nlohmann::json::array({64, 128}));
   EXPECT_EQ(meta.at("plan").at("seeds"), 2);

@@ -12,6 +12,7 @@
 #include "gapbench/factors.hpp"
 #include "gapbench/names.hpp"
 #include "gapbench/runtime.hpp"
+#include "gapbench/solvers/eigen_values.hpp"
 #include "gapbench/solvers/iterative.hpp"
 
 namespace gapbench {
@@ -138,12 +139,17 @@ std::int64_t Backend::fused_plan_bytes(const PointSpec& point) const {
 }
 
 OperatorChoice Backend::choose_operator(const PointSpec& point) const {
-  const bool iterative = is_iterative(point.solver.kind);
+  // The solvers that run matrix-free: the iterative ones, and the diagonal where the device's
+  // fused operator gives it.
+  const bool diagonal = point.solver.kind == SolverKind::kDiagonal;
+  const bool iterative =
+      is_iterative(point.solver.kind) || (diagonal && m_device->fused_diagonal());
   if (point.op == OperatorChoice::kFused && !iterative) {
     throw UsageError(fmt::format(
-        "--operator fused: --solver {} needs the dense matrix; only lanczos and rsvd run "
+        "--operator fused: --solver {} needs the dense matrix{}; lanczos, rsvd and arnoldi run "
         "matrix-free (use --operator dense or auto)",
-        to_string(point.solver.kind)));
+        to_string(point.solver.kind),
+        diagonal ? fmt::format(" on {} (its fused operator has no diagonal yet)", name()) : ""));
   }
   if (point.op == OperatorChoice::kDense || !iterative) {
     fitting_batch(point, 1);
@@ -187,7 +193,10 @@ void Backend::check(const PointSpec& point) const {
   if (o.k < 1 || o.k >= T) {
     throw UsageError(fmt::format("--k: k = {} must be between 1 and T - 1 = {}", o.k, T - 1));
   }
-  if (!is_iterative(o.kind)) m_device->check_dense_solver(o, T);
+  check_solver_applies(point.solver, point.model);
+  if (!is_iterative(o.kind) && o.kind != SolverKind::kDiagonal) {
+    m_device->check_dense_solver(o, T);
+  }
   check_iterative(o, point.precision, T, m_device->lanczos_block(OperatorChoice::kDense));
   choose_operator(point);
 }
@@ -204,6 +213,15 @@ SolveResult Backend::solve_one(const PointSpec& point, OperatorChoice op, Real* 
                                std::uint64_t seed) {
   Stages<Real>& stages = m_device->stages<Real>();
   const std::int64_t T = point.model.T;
+  if (point.solver.kind == SolverKind::kDiagonal) {
+    // a holds the matrix analysed: A_perp under fix center, whose diagonal is A's less 1/T.
+    std::vector<double> d = stages.diagonal(a, T);
+    if (point.model.fix == Fix::kCenter) {
+      for (double& x : d) x += 1.0 / static_cast<double>(T);
+    }
+    return causal_eigenvalues(std::move(d), point.model.fix, point.solver.k,
+                              point.solver.all_values);
+  }
   if (!is_iterative(point.solver.kind)) return stages.solve_dense(point.solver, a, T);
   const auto dense = stages.dense_operator(a, T, T);
   return solve_iterative<Real>(*dense, stages.block_ops(), point.solver, point.precision, seed,
@@ -220,9 +238,12 @@ MatrixOutcome Backend::solve_matrix_free(const PointSpec& point, std::uint32_t i
   o.sums = op.sums();
   o.generate_seconds = make_seconds;
   const auto t = Clock::now();
-  o.solve = solve_iterative<Real>(op, m_device->stages<Real>().block_ops(), point.solver,
-                                  point.precision, seed,
-                                  m_device->lanczos_block(OperatorChoice::kFused));
+  o.solve = point.solver.kind == SolverKind::kDiagonal
+                ? causal_eigenvalues(op.diagonal(), point.model.fix, point.solver.k,
+                                     point.solver.all_values)
+                : solve_iterative<Real>(op, m_device->stages<Real>().block_ops(), point.solver,
+                                        point.precision, seed,
+                                        m_device->lanczos_block(OperatorChoice::kFused));
   m_device->synchronize();
   o.solve_seconds = seconds_since(t);
   return o;

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "gapbench/error.hpp"
 #include "gapbench/metrics.hpp"
 #include "gapbench/model.hpp"
 #include "gapbench/operator.hpp"
@@ -71,6 +72,12 @@ template <typename Real>
 class MatrixFreeOperator : public LinearOperator<Real> {
  public:
   virtual FrobeniusSums sums() const = 0;
+  // The diagonal of A (before the fix), from the factors and row statistics in O(T dk): the
+  // eigenvalues of causal attention (--solver diagonal). Devices without it throw Error; the
+  // Backend refuses the combination first (Device::fused_diagonal).
+  virtual std::vector<double> diagonal() const {
+    throw Error("this device's fused operator has no diagonal");
+  }
 };
 
 // The attention factors of one matrix given by the user (`run --qk`): Q and K row-major T x dk in
@@ -135,6 +142,8 @@ class Stages {
   // ---- dense solvers -------------------------------------------------------------------------
   // The values of one matrix by a dense solver (exact; xgesvdr on CUDA); `a` is overwritten.
   virtual SolveResult solve_dense(const SolverOptions& options, Real* a, std::int64_t T) = 0;
+  // The diagonal of the row-major T x T matrix at `a`, in float64 on the host.
+  virtual std::vector<double> diagonal(const Real* a, std::int64_t T) = 0;
   // A batched dense solver (Device::batched_solver): one result per matrix of `batch`.
   virtual std::vector<SolveResult> solve_dense_batch(const SolverOptions& options,
                                                      const DenseBatch<Real>& batch) = 0;
@@ -193,6 +202,8 @@ class Device {
   // Throws UsageError naming the flag when the device lacks the dense solver of `options`, or
   // its limits refuse it at T.
   virtual void check_dense_solver(const SolverOptions& options, std::int64_t T) const = 0;
+  // Whether its fused operators give their diagonal (MatrixFreeOperator::diagonal).
+  virtual bool fused_diagonal() const { return false; }
   // Whether the dense solver `kind` takes a whole batch at once (Stages::solve_dense_batch).
   virtual bool batched_solver(SolverKind kind) const = 0;
   // Waits for the device's queued work (a no-op on the CPU).

@@ -27,10 +27,24 @@ struct Metrics {
   std::optional<double> edge_ratio;         // sqrt(T) s_edge / (2c) -> 1; s_edge = s2 (fix
                                             // none) or s1 (fix center: the top of A_perp)
   std::optional<double> frob_perp_over_c2;  // ||A_perp||_F^2 / c^2 -> 1
+  // Eigenvalue rows (--spectrum eigen; NaN or empty for singular rows, where the five singular
+  // metrics above are NaN or empty in turn):
+  double lambda1_dist = 0;  // |lambda1 - 1|: the outlier of a row-stochastic A is exactly 1
+  double abs_lambda2 = 0;   // |lambda2|, NaN when only one value
+  double eigen_gap = 0;     // 1 - |lambda2|
+  // sqrt(T) |lambda_edge| / c -> 1 (circular law; markov, fix none or center): lambda_edge =
+  // lambda2 (fix none) or lambda1 (fix center: the largest of A_perp, no outlier left).
+  std::optional<double> eigen_edge_ratio;
 };
 
 // `values` descending (at least one).
 Metrics compute_metrics(const ModelSpec& spec, const std::vector<double>& values,
                         const FrobeniusSums& sums);
+
+// The metrics of eigenvalues (re, im), ordered by modulus (at least one): the eigen metrics,
+// and of the others those that do not depend on the values (frob, frob_perp_sq, c,
+// frob_perp_over_c2); the singular ones NaN or empty.
+Metrics compute_eigen_metrics(const ModelSpec& spec, const std::vector<double>& re,
+                              const std::vector<double>& im, const FrobeniusSums& sums);
 
 }  // namespace gapbench

@@ -223,13 +223,13 @@ def read_rows(path, workload):
 
 def read_values(path):
     lines = read_lines(path)
-    check(lines[0] == "point,index,rank,value", f"{path}: header {lines[0]!r}")
+    check(lines[0] == "point,index,rank,value,value_im", f"{path}: header {lines[0]!r}")
     keyed = {}
     for n, line in enumerate(lines[1:], start=2):
         f = line.split(",")
-        check(len(f) == 4, f"{path}:{n}: torn or damaged line {line!r}")
+        check(len(f) == 5, f"{path}:{n}: torn or damaged line {line!r}")
         check(tuple(f[:3]) not in keyed, f"{path}:{n}: value {f[:3]} written twice")
-        keyed[tuple(f[:3])] = f[3]
+        keyed[tuple(f[:3])] = (f[3], f[4])
     return keyed
 
 

@@ -56,6 +56,7 @@ SingleMatrix single_matrix(const CLI::App& app, const PlanFlags& flags, std::int
     note(plan.inputs.size(), "--input");
     note(plan.inits.size(), "--init");
     note(plan.fixes.size(), "--fix");
+    note(plan.spectra.size(), "--spectrum");
     note(plan.solvers.size(), "--solver");
     note(plan.ks.size(), "--k");
     note(plan.precisions.size(), "--precision");
@@ -177,6 +178,24 @@ namespace {
 
 // The top k, the metrics and the solve's figures of one matrix, as `gapbench run` prints them.
 void print_outcome(const PointSpec& point, const MatrixOutcome& o) {
+  if (point.solver.spectrum == Spectrum::kEigen) {
+    const SolveResult& v = o.solve;
+    const Metrics m = compute_eigen_metrics(point.model, v.values, v.values_im, o.sums);
+    for (std::size_t i = 0; i < v.values.size(); ++i) {
+      std::cout << fmt::format("lambda{:<3} {:.17g} {} {:.17g}i   |lambda| {:.10g}\n", i + 1,
+                               v.values[i], v.values_im[i] < 0 ? '-' : '+',
+                               std::abs(v.values_im[i]), std::hypot(v.values[i], v.values_im[i]));
+    }
+    std::cout << fmt::format(
+        "|lambda1-1| {:.3g}  |lambda2| {:.10g}  eigen gap 1-|lambda2| {:.10g}  frob {:.10g}\n"
+        "theory: c {}  sqrtT |lambda_edge|/c {}  |A_perp|F^2/c^2 {}\n"
+        "converged {}  iterations {}  passes {}  residual {:.3g}  generate {:.3f} s  solve {:.3f} "
+        "s  peak memory {:.0f} MiB\n",
+        m.lambda1_dist, m.abs_lambda2, m.eigen_gap, m.frob, opt(m.c), opt(m.eigen_edge_ratio),
+        opt(m.frob_perp_over_c2), v.converged ? "yes" : "NO", v.iterations, v.passes, v.residual,
+        o.generate_seconds, o.solve_seconds, peak_resident_bytes() / (1 << 20));
+    return;
+  }
   const Metrics m = compute_metrics(point.model, o.solve.values, o.sums);
   for (int i = 0; i < point.solver.k; ++i) {
     std::cout << fmt::format("s{:<3} {:.17g}\n", i + 1, o.solve.values.at(i));

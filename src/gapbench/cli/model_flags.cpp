@@ -18,7 +18,7 @@ namespace {
 
 const char* const kPlanFlagNames[] = {
     "--model",      "--T",           "--law",       "--beta",   "--d",
-    "--dk",         "--input",       "--init",      "--causal", "--fix",
+    "--dk",         "--input",       "--init",      "--causal", "--fix",      "--spectrum",
     "--solver",     "--k",           "--precision", "--seed",   "--seeds",
     "--tol",        "--max-iter",    "--block",     "--basis",  "--all-values",
     "--oversample", "--power-iters", "--operator",  "--logits", "--reference"};
@@ -98,25 +98,33 @@ void add_plan_flags(CLI::App& app, PlanFlags& f, bool sweep_axes) {
                      axis)
       ->capture_default_str();
   app.add_option("--fix", f.fix, "none, or center: A - (1/T) 1 1^T" + axis)->capture_default_str();
-  app.add_option("--solver", f.solver,
-                 "lanczos, rsvd (randomized subspace iteration), exact (LAPACK gesdd / cuSOLVER "
-                 "Xgesvd), and on --backend cuda: xgesvdr (cuSOLVER randomized), gesvda (cuSOLVER "
-                 "approximate, batched, T <= 46340)" +
-                     axis)
+  app.add_option("--spectrum", f.spectrum,
+                 "singular (singular values) or eigen (eigenvalues, complex, the top k by "
+                 "modulus)" + axis)
       ->capture_default_str();
-  app.add_option("--k", f.k, fmt::format("top singular values, 1 to {}{}", kMaxK, axis))
+  app.add_option("--solver", f.solver,
+                 "singular: lanczos (default), rsvd (randomized subspace iteration), exact "
+                 "(LAPACK gesdd / cuSOLVER Xgesvd), and on --backend cuda: xgesvdr (cuSOLVER "
+                 "randomized), gesvda (cuSOLVER approximate, batched, T <= 46340); eigen: "
+                 "arnoldi (default; Krylov-Schur), exact (LAPACK geev / cuSOLVER Xgeev), "
+                 "diagonal (causal attention's default: its eigenvalues are its diagonal)" +
+                     axis);
+  app.add_option("--k", f.k,
+                 fmt::format("top values, 1 to {} (eigen: a conjugate pair is taken whole){}",
+                             kMaxK, axis))
       ->capture_default_str();
   app.add_option("--precision", f.precision, "float32 or float64" + axis)->capture_default_str();
   app.add_option("--seed", f.seed, "seed of the Philox key, 0 to 2^64 - 1")->capture_default_str();
   app.add_option("--tol", f.tol,
-                 "lanczos, rsvd: residual <= tol * s_i (default 1e-8 float64, 1e-4 float32)");
+                 "lanczos, rsvd: residual <= tol * s_i; arnoldi: |A x - lambda x| <= tol * s1 "
+                 "(default 1e-8 float64, 1e-4 float32)");
   app.add_option("--max-iter", f.max_iter,
                  fmt::format("lanczos: most block steps; rsvd: most iterations (default {})",
                              kDefaultMaxIter));
   app.add_option("--block", f.block, "lanczos: vectors per block (default: the backend's)");
   app.add_option("--basis", f.basis,
-                 "lanczos: basis size before a restart (default max(3k+3b, "
-                 "10b, 40))");
+                 "lanczos, arnoldi: basis size before a restart (lanczos default max(3k+3b, "
+                 "10b, 40); arnoldi: docs/solvers.md)");
   app.add_option("--oversample", f.oversample,
                  "rsvd, xgesvdr: extra subspace vectors p (default max(k, 8))");
   app.add_option("--power-iters", f.power_iters,
@@ -125,7 +133,8 @@ void add_plan_flags(CLI::App& app, PlanFlags& f, bool sweep_axes) {
     app.add_option("--seeds", f.seeds, "matrices per point: indices 0 .. N-1")
         ->capture_default_str();
     app.add_flag("--all-values", f.all_values,
-                 "write every computed singular value to values.csv (all T with exact)");
+                 "write every computed value to values.csv (all T with exact: singular values, "
+                 "or eigenvalues with their imaginary parts)");
     app.add_option("--reference", f.reference,
                    fmt::format("none, or auto: solve every matrix again in float64 (exact up to "
                                "T = {}, lanczos at tol {} above) and write each row's errors "
@@ -135,7 +144,8 @@ void add_plan_flags(CLI::App& app, PlanFlags& f, bool sweep_axes) {
   }
   app.add_option("--operator", f.op,
                  "products with A: dense (the stored matrix), fused (matrix-free: tiles of A "
-                 "regenerated in each product, O(T) memory; lanczos and rsvd), or auto "
+                 "regenerated in each product, O(T) memory; lanczos, rsvd, arnoldi and the "
+                 "causal diagonal), or auto "
                  "(fused where the dense matrix does not fit)")
       ->capture_default_str();
   app.add_option("--backend", f.backend, "auto, cpu or cuda")->capture_default_str();
@@ -169,7 +179,11 @@ SweepPlan build_plan(const CLI::App& app, const PlanFlags& f) {
   p.causal = f.causal;
   p.logits = parse_enum_list<LogitsPrecision>(f.logits, "--logits", parse_logits);
   p.fixes = parse_enum_list<Fix>(f.fix, "--fix", parse_fix);
-  p.solvers = parse_enum_list<SolverKind>(f.solver, "--solver", parse_solver);
+  p.spectra = parse_enum_list<Spectrum>(f.spectrum, "--spectrum", parse_spectrum);
+  p.solvers.clear();
+  if (app.get_option("--solver")->count() > 0) {
+    p.solvers = parse_enum_list<SolverKind>(f.solver, "--solver", parse_solver);
+  }
   p.ks.clear();
   for (const std::int64_t k : parse_int_axis(f.k, "--k")) {
     if (k < 1 || k > kMaxK) {
@@ -188,6 +202,7 @@ SweepPlan build_plan(const CLI::App& app, const PlanFlags& f) {
                    {"--init", p.inits.size()},
                    {"--logits", p.logits.size()},
                    {"--fix", p.fixes.size()},
+                   {"--spectrum", p.spectra.size()},
                    {"--solver", p.solvers.size()},
                    {"--k", p.ks.size()},
                    {"--precision", p.precisions.size()}});

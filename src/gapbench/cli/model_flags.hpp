@@ -32,7 +32,8 @@ struct PlanFlags {
   bool causal = false;
   std::string logits = "full";
   std::string fix = "none";
-  std::string solver = "lanczos";
+  std::string spectrum = "singular";
+  std::string solver;  // empty: each spectrum's default (default_solver)
   std::string k = "4";
   std::string precision = "float64";
   std::string seed = "0";

@@ -92,4 +92,13 @@ inline lapack_int gesdd_values(std::int64_t m, std::int64_t n, double* a, double
   return LAPACKE_dgesdd(LAPACK_COL_MAJOR, 'N', n, m, a, n, s, nullptr, 1, nullptr, 1);
 }
 
+// Eigenvalues only (wr + i wi) of the row-major n x n matrix a (overwritten): LAPACK reads it as
+// its transpose, which has the same eigenvalues.
+inline lapack_int geev_values(std::int64_t n, float* a, float* wr, float* wi) {
+  return LAPACKE_sgeev(LAPACK_COL_MAJOR, 'N', 'N', n, a, n, wr, wi, nullptr, 1, nullptr, 1);
+}
+inline lapack_int geev_values(std::int64_t n, double* a, double* wr, double* wi) {
+  return LAPACKE_dgeev(LAPACK_COL_MAJOR, 'N', 'N', n, a, n, wr, wi, nullptr, 1, nullptr, 1);
+}
+
 }  // namespace gapbench::cpu::blas

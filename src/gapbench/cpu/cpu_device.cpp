@@ -19,6 +19,7 @@
 #include "gapbench/error.hpp"
 #include "gapbench/factors.hpp"
 #include "gapbench/rng.hpp"
+#include "gapbench/solvers/eigen_values.hpp"
 #include "gapbench/solvers/iterative.hpp"
 
 extern "C" {
@@ -132,11 +133,26 @@ SolveResult exact_singular_values(Real* a, std::int64_t rows, std::int64_t cols,
 }
 
 template <typename Real>
+SolveResult exact_eigenvalues(Real* a, std::int64_t T, int k, bool all_values) {
+  std::vector<Real> wr(static_cast<std::size_t>(T)), wi(wr.size());
+  GAPBENCH_LAPACK_CHECK(blas::geev_values(T, a, wr.data(), wi.data()));
+  SolveResult result;
+  keep_top_eigenvalues(std::vector<double>(wr.begin(), wr.end()),
+                       std::vector<double>(wi.begin(), wi.end()), k, all_values, result);
+  return result;
+}
+
+template <typename Real>
+SolveResult exact_values(Real* a, std::int64_t T, const SolverOptions& options) {
+  return options.spectrum == Spectrum::kEigen
+             ? exact_eigenvalues(a, T, options.k, options.all_values)
+             : exact_singular_values(a, T, T, options.k, options.all_values);
+}
+
+template <typename Real>
 SolveResult solve_dense(Real* a, std::int64_t T, const SolverOptions& options, Precision precision,
                         std::uint64_t start_seed) {
-  if (options.kind == SolverKind::kExact) {
-    return exact_singular_values(a, T, T, options.k, options.all_values);
-  }
+  if (options.kind == SolverKind::kExact) return exact_values(a, T, options);
   DenseOperator<Real> op(a, T, T);
   HostBlockOps<Real> ops;
   return solve_iterative<Real>(op, ops, options, precision, start_seed, kDenseLanczosBlock);
@@ -271,7 +287,12 @@ class CpuStages final : public Stages<Real> {
     if (options.kind != SolverKind::kExact) {
       throw Error("the CPU device has no dense solver " + to_string(options.kind));
     }
-    return exact_singular_values(a, T, T, options.k, options.all_values);
+    return exact_values(a, T, options);
+  }
+  std::vector<double> diagonal(const Real* a, std::int64_t T) override {
+    std::vector<double> d(static_cast<std::size_t>(T));
+    for (std::int64_t i = 0; i < T; ++i) d[static_cast<std::size_t>(i)] = a[i * T + i];
+    return d;
   }
   std::vector<SolveResult> solve_dense_batch(const SolverOptions& options,
                                              const DenseBatch<Real>&) override {
@@ -287,9 +308,12 @@ class CpuStages final : public Stages<Real> {
     return (attention_factor_elements(spec) + 2 * spec.T) * static_cast<std::int64_t>(sizeof(Real));
   }
   std::int64_t dense_operator_bytes(std::int64_t) const override { return 0; }
-  std::int64_t dense_solver_bytes(const SolverOptions&, std::int64_t T, int) const override {
-    // gesdd with jobz = 'N': the values and O(T) work besides the matrix it overwrites.
-    return 16 * T * static_cast<std::int64_t>(sizeof(Real));
+  std::int64_t dense_solver_bytes(const SolverOptions& options, std::int64_t T,
+                                  int) const override {
+    // gesdd with jobz = 'N': the values and O(T) work besides the matrix it overwrites; geev
+    // values only: wr, wi and a blocked Hessenberg reduction's O(nb T) work.
+    const std::int64_t elements = options.spectrum == Spectrum::kEigen ? 80 * T : 16 * T;
+    return elements * static_cast<std::int64_t>(sizeof(Real));
   }
 
   void fill_gaussian(Matrix<Real>& m, Stream stream, Real scale, std::uint64_t seed,
@@ -422,6 +446,7 @@ class CpuDevice final : public Device {
                                    to_string(options.kind)));
     }
   }
+  bool fused_diagonal() const override { return true; }
   bool batched_solver(SolverKind) const override { return false; }
   void synchronize() override {}
 

@@ -111,6 +111,19 @@ void FusedOperator<Real>::normalised_tile(std::int64_t i0, std::int64_t ni, std:
   }
 }
 
+template <typename Real>
+std::vector<double> FusedOperator<Real>::diagonal() const {
+  std::vector<double> d(static_cast<std::size_t>(m_T));
+  const SerialBlas serial;
+#pragma omp parallel for schedule(static)
+  for (std::int64_t i = 0; i < m_T; ++i) {
+    Real entry = 0;
+    normalised_tile(i, 1, i, 1, &entry);
+    d[static_cast<std::size_t>(i)] = entry;
+  }
+  return d;
+}
+
 // One pass over the tiles: per row the maximum m, the sum l of exp(x - m) (or of the weights)
 // and the sum of their squares, rescaled whenever a later tile raises the maximum (the online
 // softmax), all in float64.

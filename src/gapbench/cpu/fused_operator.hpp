@@ -43,6 +43,7 @@ class FusedOperator final : public MatrixFreeOperator<Real> {
 
   // The Frobenius sums of the matrix, from the row statistics (as generate_dense returns them).
   FrobeniusSums sums() const override { return m_sums; }
+  std::vector<double> diagonal() const override;
   // Bytes held (factors and row statistics), for memory planning and reports.
   std::int64_t bytes() const;
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "gapbench/error.hpp"
+#include "gapbench/solvers/eigen_values.hpp"
 
 namespace gapbench {
 namespace {
@@ -14,8 +15,9 @@ bool has(const std::vector<ModelKind>& models, ModelKind m) {
 }
 
 // The solver settings of the plan for one solver kind and k.
-SolverOptions solver_options(const SweepPlan& plan, SolverKind kind, int k) {
+SolverOptions solver_options(const SweepPlan& plan, Spectrum spectrum, SolverKind kind, int k) {
   SolverOptions o;
+  o.spectrum = spectrum;
   o.kind = kind;
   o.k = k;
   o.tol = plan.tol;
@@ -42,7 +44,40 @@ std::vector<T> parse_names(const nlohmann::json& a, F parse, const char* key) {
   return out;
 }
 
+// The solvers of `plan` for points of `spectrum` on `model`: the default one, or those of
+// --solver that compute the spectrum and apply to the model. Throws UsageError naming --solver
+// when none does.
+std::vector<SolverKind> point_solvers(const SweepPlan& plan, Spectrum spectrum,
+                                      const ModelSpec& model) {
+  if (plan.solvers.empty()) return {default_solver(spectrum, model)};
+  std::vector<SolverKind> out;
+  for (const SolverKind kind : plan.solvers) {
+    SolverOptions o;
+    o.kind = kind;
+    o.spectrum = spectrum;
+    try {
+      check_solver_applies(o, model);
+      out.push_back(kind);
+    } catch (const UsageError&) {
+      if (plan.solvers.size() == 1) throw;  // the one solver given: its own message
+    }
+  }
+  if (out.empty()) {
+    throw UsageError(fmt::format(
+        "--solver: none of the solvers given computes --spectrum {} of {} (singular: lanczos, "
+        "rsvd, exact; eigen: arnoldi, exact, diagonal for causal attention)",
+        to_string(spectrum), describe(model)));
+  }
+  return out;
+}
+
 }  // namespace
+
+SolverKind default_solver(Spectrum spectrum, const ModelSpec& model) {
+  if (spectrum == Spectrum::kSingular) return SolverKind::kLanczos;
+  const bool triangular = model.kind == ModelKind::kAttention && model.causal;
+  return triangular ? SolverKind::kDiagonal : SolverKind::kArnoldi;
+}
 
 std::vector<PlannedPoint> expand_plan(const SweepPlan& plan) {
   const auto need = [](bool empty, const char* flag) {
@@ -56,7 +91,7 @@ std::vector<PlannedPoint> expand_plan(const SweepPlan& plan) {
   need(plan.inputs.empty(), "--input");
   need(plan.inits.empty(), "--init");
   need(plan.fixes.empty(), "--fix");
-  need(plan.solvers.empty(), "--solver");
+  need(plan.spectra.empty(), "--spectrum");
   need(plan.ks.empty(), "--k");
   need(plan.precisions.empty(), "--precision");
   need(plan.logits.empty(), "--logits");
@@ -80,17 +115,19 @@ std::vector<PlannedPoint> expand_plan(const SweepPlan& plan) {
     for (const Fix fix : plan.fixes) {
       model.fix = fix;
       for (const Precision precision : plan.precisions) {
-        for (const SolverKind solver : plan.solvers) {
-          for (const int k : plan.ks) {
-            PointSpec p{model, precision, solver_options(plan, solver, k), plan.op};
-            validate(p.model);
-            check_logits(p.model, precision);
-            if (k >= model.T) {
-              throw UsageError(
-                  fmt::format("--k: k = {} must be below T = {} (there are only T singular values)",
-                              k, model.T));
+        for (const Spectrum spectrum : plan.spectra) {
+          for (const SolverKind solver : point_solvers(plan, spectrum, model)) {
+            for (const int k : plan.ks) {
+              PointSpec p{model, precision, solver_options(plan, spectrum, solver, k), plan.op};
+              validate(p.model);
+              check_logits(p.model, precision);
+              if (k >= model.T) {
+                throw UsageError(
+                    fmt::format("--k: k = {} must be below T = {} (there are only T values)", k,
+                                model.T));
+              }
+              points.push_back({static_cast<int>(points.size()), p});
             }
-            points.push_back({static_cast<int>(points.size()), p});
           }
         }
       }
@@ -162,18 +199,27 @@ void check_flags_apply(const SweepPlan& plan, const std::set<std::string>& given
     }
     refuse("--beta", "applies only to --model attention and to --model markov --law " + laws);
   }
+  // The solvers the plan runs: those given, or each spectrum's default (arnoldi stands for the
+  // eigen default whatever the model: the flags apply to it).
+  std::vector<SolverKind> solvers = plan.solvers;
+  if (solvers.empty()) {
+    for (const Spectrum spectrum : plan.spectra) {
+      solvers.push_back(spectrum == Spectrum::kSingular ? SolverKind::kLanczos
+                                                        : SolverKind::kArnoldi);
+    }
+  }
   const auto uses = [&](std::initializer_list<SolverKind> kinds) {
     return std::any_of(kinds.begin(), kinds.end(), [&](SolverKind kind) {
-      return std::find(plan.solvers.begin(), plan.solvers.end(), kind) != plan.solvers.end();
+      return std::find(solvers.begin(), solvers.end(), kind) != solvers.end();
     });
   };
-  if (!uses({SolverKind::kLanczos, SolverKind::kRsvd})) {
-    refuse("--tol", "applies only to --solver lanczos and rsvd");
-    refuse("--max-iter", "applies only to --solver lanczos and rsvd");
+  if (!uses({SolverKind::kLanczos, SolverKind::kRsvd, SolverKind::kArnoldi})) {
+    refuse("--tol", "applies only to --solver lanczos, rsvd and arnoldi");
+    refuse("--max-iter", "applies only to --solver lanczos, rsvd and arnoldi");
   }
-  if (!uses({SolverKind::kLanczos})) {
-    refuse("--block", "applies only to --solver lanczos");
-    refuse("--basis", "applies only to --solver lanczos");
+  if (!uses({SolverKind::kLanczos})) refuse("--block", "applies only to --solver lanczos");
+  if (!uses({SolverKind::kLanczos, SolverKind::kArnoldi})) {
+    refuse("--basis", "applies only to --solver lanczos and arnoldi");
   }
   if (!uses({SolverKind::kRsvd, SolverKind::kXgesvdr})) {
     refuse("--oversample", "applies only to --solver rsvd and xgesvdr");
@@ -183,6 +229,14 @@ void check_flags_apply(const SweepPlan& plan, const std::set<std::string>& given
 
 int max_k(const SweepPlan& plan) {
   return plan.ks.empty() ? 0 : *std::max_element(plan.ks.begin(), plan.ks.end());
+}
+
+int max_eigen_values(const SweepPlan& plan) {
+  const bool eigen =
+      std::find(plan.spectra.begin(), plan.spectra.end(), Spectrum::kEigen) != plan.spectra.end();
+  if (!eigen || plan.Ts.empty()) return 0;
+  const std::int64_t T = *std::max_element(plan.Ts.begin(), plan.Ts.end());
+  return static_cast<int>(std::min<std::int64_t>(max_k(plan) + 1, T));
 }
 
 std::string plan_differences(const nlohmann::json& a, const nlohmann::json& b) {
@@ -208,6 +262,7 @@ nlohmann::json plan_to_json(const SweepPlan& plan) {
   j["causal"] = plan.causal;
   j["logits"] = names(plan.logits, [](LogitsPrecision v) { return to_string(v); });
   j["fixes"] = names(plan.fixes, [](Fix v) { return to_string(v); });
+  j["spectra"] = names(plan.spectra, [](Spectrum v) { return to_string(v); });
   j["solvers"] = names(plan.solvers, [](SolverKind v) { return to_string(v); });
   j["k"] = plan.ks;
   j["precisions"] = names(plan.precisions, [](Precision v) { return to_string(v); });
@@ -243,6 +298,10 @@ SweepPlan plan_from_json(const nlohmann::json& j) {
                    : std::vector<LogitsPrecision>{LogitsPrecision::kFull};
     p.fixes = parse_names<Fix>(j.at("fixes"), parse_fix, "fixes");
     p.solvers = parse_names<SolverKind>(j.at("solvers"), parse_solver, "solvers");
+    // Absent from plans written before --spectrum: singular values.
+    p.spectra = j.contains("spectra")
+                    ? parse_names<Spectrum>(j.at("spectra"), parse_spectrum, "spectra")
+                    : std::vector<Spectrum>{Spectrum::kSingular};
     p.ks = j.at("k").get<std::vector<int>>();
     p.precisions = parse_names<Precision>(j.at("precisions"), parse_precision, "precisions");
     if (!j.at("seed").is_number_unsigned()) {

@@ -27,7 +27,10 @@ struct SweepPlan {
   bool causal = false;
   std::vector<LogitsPrecision> logits{LogitsPrecision::kFull};
   std::vector<Fix> fixes{Fix::kNone};
-  std::vector<SolverKind> solvers{SolverKind::kLanczos};
+  std::vector<Spectrum> spectra{Spectrum::kSingular};
+  // Empty: each spectrum's default solver (default_solver); else the solvers tried for every
+  // spectrum, each point taking those that compute its spectrum and apply to its model.
+  std::vector<SolverKind> solvers{};
   std::vector<int> ks{4};
   std::vector<Precision> precisions{Precision::kFloat64};
   std::uint64_t seed = 0;
@@ -46,6 +49,10 @@ struct SweepPlan {
   bool operator==(const SweepPlan&) const = default;
 };
 
+// The solver a point of `spectrum` takes when --solver is not given: lanczos for singular
+// values; for eigenvalues the diagonal of causal attention (triangular), else arnoldi.
+SolverKind default_solver(Spectrum spectrum, const ModelSpec& model);
+
 // One expanded point with its ordinal in the plan (the `point` column of rows.csv).
 struct PlannedPoint {
   int ordinal = 0;
@@ -61,6 +68,9 @@ void check_flags_apply(const SweepPlan& plan, const std::set<std::string>& given
 
 // The largest k of the plan (the number of s_i columns of rows.csv).
 int max_k(const SweepPlan& plan);
+// The number of lambda_i columns of rows.csv: the largest k of the plan's eigen points plus one
+// (a conjugate pair is taken whole), capped by T; 0 without eigen points.
+int max_eigen_values(const SweepPlan& plan);
 
 nlohmann::json plan_to_json(const SweepPlan& plan);
 

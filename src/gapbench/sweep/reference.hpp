@@ -1,6 +1,7 @@
 // Accuracy against a reference (`gapbench sweep --reference auto`): every matrix of the sweep is
 // solved a second time, in float64 with full-precision logits, by `exact` up to
-// kReferenceExactMaxT and by lanczos at tol kReferenceTol above, always on the dense matrix, and
+// kReferenceExactMaxT and by lanczos (eigenvalues: arnoldi; causal attention's: the diagonal,
+// exact at any T) at tol kReferenceTol above, always on the dense matrix, and
 // its row records that reference and the relative errors of the values the sweep's own solver
 // computed. The errors therefore count everything between the solver's answer and the float64
 // spectrum of the same draw: the solver's tolerance, float32 and --logits rounding. A row that is
@@ -47,9 +48,12 @@ struct ReferenceErrors {
 };
 struct ReferenceValues {
   std::vector<double> values;
+  std::vector<double> values_im;  // eigenvalues' imaginary parts (empty for singular values)
   bool converged = true;
 };
-ReferenceErrors reference_errors(const PointSpec& reference, const std::vector<double>& values,
+// For eigenvalues (reference.solver.spectrum eigen) the error of value i is |lambda_i - r_i| /
+// |r_i| in the complex plane, and rel_err_s2 that of the modulus: ||lambda2| - |r2|| / |r2|.
+ReferenceErrors reference_errors(const PointSpec& reference, const SolveResult& solve,
                                  const ReferenceValues& ref);
 
 // Reference values, computed once per (reference point, seed, matrix index): several solvers or

@@ -194,15 +194,26 @@ std::string header_difference(const std::vector<std::string>& got,
 
 ValuesLine parse_values_line(const std::string& line) {
   const std::vector<std::string> f = split(line, ',');
-  const auto point = f.size() == 4 ? parse_index<int>(f[0]) : std::nullopt;
-  const auto index = f.size() == 4 ? parse_index<std::uint32_t>(f[1]) : std::nullopt;
-  const auto rank = f.size() == 4 ? parse_index<int>(f[2]) : std::nullopt;
-  char* end = nullptr;
-  const double value = f.size() == 4 ? std::strtod(f[3].c_str(), &end) : 0;
-  if (!point || !index || !rank || f[3].empty() || end != f[3].c_str() + f[3].size()) {
-    return {0, 0, 0, "field: not point,index,rank,value"};
+  const bool shaped = f.size() == 5;
+  const auto point = shaped ? parse_index<int>(f[0]) : std::nullopt;
+  const auto index = shaped ? parse_index<std::uint32_t>(f[1]) : std::nullopt;
+  const auto rank = shaped ? parse_index<int>(f[2]) : std::nullopt;
+  // A number field, or nothing when the text is not one; `optional`: empty is no value.
+  const auto number = [](const std::string& t, bool optional) -> std::optional<double> {
+    if (t.empty()) return optional ? std::optional<double>(0.0) : std::nullopt;
+    char* end = nullptr;
+    const double v = std::strtod(t.c_str(), &end);
+    if (end != t.c_str() + t.size()) return std::nullopt;
+    return v;
+  };
+  const auto value = shaped ? number(f[3], false) : std::nullopt;
+  const auto value_im = shaped ? number(f[4], true) : std::nullopt;
+  if (!point || !index || !rank || !value || !value_im) {
+    return {0, 0, 0, "field: not point,index,rank,value,value_im"};
   }
-  if (!std::isfinite(value)) return {0, 0, 0, "nonfinite: the value is not finite"};
+  if (!std::isfinite(*value) || !std::isfinite(*value_im)) {
+    return {0, 0, 0, "nonfinite: the value is not finite"};
+  }
   return {*point, *index, *rank, ""};
 }
 
@@ -511,7 +522,8 @@ ResultsDir ResultsDir::resume(const fs::path& dir, const RowsLayout& layout, boo
         "--resume: {} of {} rows of {} rejected: {}; moved to {}, computed again\n",
         rejects.count(), lines, rows_path.string(), rejects.summary(), kRowsRejected);
   }
-  value_rejects.save(dir / kValuesRejected, "point,index,rank,value");
+  value_rejects.save(dir / kValuesRejected,
+                     std::string(kValuesHeader, std::strlen(kValuesHeader) - 1));
   if (kept != on_disk) write_file_atomically(rows_path, kept);
   if (values_exist && vkept != vtext) write_file_atomically(dir / kValuesCsv, vkept);
   r.open_files(layout.columns, /*fresh=*/false, with_values);

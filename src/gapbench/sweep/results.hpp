@@ -52,7 +52,8 @@ struct RowsLayout {
 inline constexpr const char* kRowsCsv = "rows.csv";
 inline constexpr const char* kValuesCsv = "values.csv";
 inline constexpr const char* kMetaJson = "meta.json";
-inline constexpr const char* kValuesHeader = "point,index,rank,value\n";
+// value_im: the imaginary part of an eigenvalue, empty for a singular value (schema 4).
+inline constexpr const char* kValuesHeader = "point,index,rank,value,value_im\n";
 
 // A non-negative integer field (a point, index, run or rank), or nothing when the text is not one.
 template <typename Int>

@@ -5,12 +5,14 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <initializer_list>
 #include <limits>
 #include <map>
 
 #include "gapbench/error.hpp"
+#include "gapbench/solvers/eigen_values.hpp"
 #include "gapbench/text.hpp"
 
 namespace gapbench {
@@ -106,34 +108,47 @@ SweepRow make_row(int point, std::uint64_t seed, const PointSpec& spec, std::str
   SweepRow row{point, seed, spec, std::move(backend), std::move(outcome), {}, {}};
   const FrobeniusSums& sums = row.outcome.sums;
   const std::vector<double>& values = row.outcome.solve.values;
+  const std::vector<double>& imag = row.outcome.solve.values_im;
+  const auto finite = [](const std::vector<double>& v) {
+    return std::all_of(v.begin(), v.end(), [](double x) { return std::isfinite(x); });
+  };
+  const bool eigen = spec.solver.spectrum == Spectrum::kEigen;
   if (!std::isfinite(sums.frob_sq) || !std::isfinite(sums.frob_perp_sq)) {
     row.status = RowStatus::kNonfiniteMatrix;
-  } else if (values.empty() || !std::all_of(values.begin(), values.end(),
-                                            [](double v) { return std::isfinite(v); })) {
+  } else if (values.empty() || !finite(values) || !finite(imag) ||
+             (eigen && imag.size() != values.size())) {
     row.status = RowStatus::kNonfiniteValues;
   }
   if (row.status == RowStatus::kOk) {
-    row.metrics = compute_metrics(spec.model, values, sums);
+    row.metrics = eigen ? compute_eigen_metrics(spec.model, values, imag, sums)
+                        : compute_metrics(spec.model, values, sums);
     return row;
   }
   SolveResult& solve = row.outcome.solve;
   solve.values.clear();
+  solve.values_im.clear();
   solve.converged = false;
   solve.residual = solve.residual_estimate = kNaN;
   row.outcome.sums = {kNaN, kNaN};
-  row.metrics = {kNaN, kNaN, kNaN, kNaN, kNaN, kNaN, kNaN, {}, {}, {}, {}};
+  row.metrics = {kNaN, kNaN, kNaN, kNaN, kNaN, kNaN, kNaN, {}, {}, {}, {}, kNaN, kNaN, kNaN, {}};
   return row;
 }
 
-std::vector<std::string> row_columns(int kmax, bool with_reference) {
-  std::vector<std::string> c = {"point",     "index",  "seed", "model",  "law",     "beta",    "d",
-                                "dk",        "input",  "init", "causal", "logits",  "fix",     "T",
-                                "precision", "solver", "k",    "tol",    "backend", "operator"};
+std::vector<std::string> row_columns(int kmax, bool with_reference, int eigen_values) {
+  std::vector<std::string> c = {
+      "point",     "index",  "seed", "model", "law",     "beta",     "d",       "dk",
+      "input",     "init",   "causal", "logits", "fix",  "T",        "precision", "solver",
+      "k",         "tol",    "backend", "operator", "spectrum"};
   for (int i = 1; i <= kmax; ++i) c.push_back(fmt::format("s{}", i));
+  for (int i = 1; i <= eigen_values; ++i) {
+    c.push_back(fmt::format("lambda{}_re", i));
+    c.push_back(fmt::format("lambda{}_im", i));
+  }
   for (const char* name :
        {"gap", "ratio", "frob", "frob_perp_sq", "stable_rank", "c", "s1_excess", "edge_ratio",
-        "frob_perp_over_c2", "iterations", "restarts", "passes", "residual", "residual_estimate",
-        "converged", "status", "generate_s", "solve_s"}) {
+        "frob_perp_over_c2", "lambda1_dist", "abs_lambda2", "eigen_gap", "eigen_edge_ratio",
+        "iterations", "restarts", "passes", "residual", "residual_estimate", "converged",
+        "status", "generate_s", "solve_s"}) {
     c.push_back(name);
   }
   if (with_reference) {
@@ -142,7 +157,7 @@ std::vector<std::string> row_columns(int kmax, bool with_reference) {
   return c;
 }
 
-std::string format_row(const SweepRow& row, int kmax) {
+std::string format_row(const SweepRow& row, int kmax, int eigen_values) {
   const PointSpec& spec = row.spec;
   const ModelSpec& m = spec.model;
   const MatrixOutcome& outcome = row.outcome;
@@ -171,16 +186,27 @@ std::string format_row(const SweepRow& row, int kmax) {
       std::to_string(spec.solver.k),
       iterative ? num(spec.solver.tol > 0 ? spec.solver.tol : default_tol(spec.precision)) : "",
       row.backend,
-      to_string(outcome.op)};
+      to_string(outcome.op),
+      to_string(spec.solver.spectrum)};
+  const bool eigen = spec.solver.spectrum == Spectrum::kEigen;
   const std::vector<double>& v = outcome.solve.values;
-  for (int i = 0; i < kmax; ++i) {
-    f.push_back(i < spec.solver.k && i < static_cast<int>(v.size()) ? num(v[i]) : "");
+  const std::vector<double>& im = outcome.solve.values_im;
+  // The top k (all of them are in values.csv with --all-values); eigen: a pair taken whole.
+  const int n = std::min(static_cast<int>(v.size()),
+                         eigen ? eigen_count(im, spec.solver.k) : spec.solver.k);
+  for (int i = 0; i < kmax; ++i) f.push_back(!eigen && i < n ? num(v[i]) : "");
+  for (int i = 0; i < eigen_values; ++i) {
+    const bool set = eigen && i < n && i < static_cast<int>(im.size());
+    f.push_back(set ? num(v[i]) : "");
+    f.push_back(set ? num(im[i]) : "");
   }
   const SolveResult& s = outcome.solve;
   for (const std::string& x : std::initializer_list<std::string>{
            num(metrics.gap), num(metrics.ratio), num(metrics.frob), num(metrics.frob_perp_sq),
            num(metrics.stable_rank), num(metrics.c), num(metrics.s1_excess),
-           num(metrics.edge_ratio), num(metrics.frob_perp_over_c2), std::to_string(s.iterations),
+           num(metrics.edge_ratio), num(metrics.frob_perp_over_c2), num(metrics.lambda1_dist),
+           num(metrics.abs_lambda2), num(metrics.eigen_gap), num(metrics.eigen_edge_ratio),
+           std::to_string(s.iterations),
            std::to_string(s.restarts), std::to_string(s.passes), residual ? num(s.residual) : "",
            residual ? num(s.residual_estimate) : "", std::string(s.converged ? "1" : "0"),
            to_string(row.status), num(outcome.generate_seconds), num(outcome.solve_seconds)}) {
@@ -222,14 +248,22 @@ SweepRow parse_row(const RowFields& fields) {
   if (is_iterative(solver.kind)) solver.tol = f.real("tol");
   row.backend = f.text("backend");
   row.outcome.op = f.name("operator", parse_operator);
+  // Absent before schema 4: singular values.
+  solver.spectrum =
+      fields.count("spectrum") ? f.name("spectrum", parse_spectrum) : Spectrum::kSingular;
+  const bool eigen = solver.spectrum == Spectrum::kEigen;
   SolveResult& s = row.outcome.solve;
-  for (int i = 1; i <= solver.k; ++i) {
-    const std::string column = fmt::format("s{}", i);
+  // Eigen rows hold k values, or k + 1 when a conjugate pair was taken whole.
+  for (int i = 1; i <= (eigen ? solver.k + 1 : solver.k); ++i) {
+    const std::string column = eigen ? fmt::format("lambda{}_re", i) : fmt::format("s{}", i);
     if (fields.count(column) == 0 || f.empty(column)) break;
     s.values.push_back(f.real(column));
+    if (eigen) s.values_im.push_back(f.real(fmt::format("lambda{}_im", i)));
   }
   row.status = f.name("status", parse_row_status);
-  if (s.values.empty() && row.status == RowStatus::kOk) throw Error("rows.csv: the row has no s1");
+  if (s.values.empty() && row.status == RowStatus::kOk) {
+    throw Error(fmt::format("rows.csv: the row has no {}", eigen ? "lambda1_re" : "s1"));
+  }
   s.iterations = f.integer<int>("iterations");
   s.restarts = f.integer<int>("restarts");
   s.passes = f.integer<std::int64_t>("passes");
@@ -239,8 +273,8 @@ SweepRow parse_row(const RowFields& fields) {
   row.outcome.generate_seconds = f.real("generate_s");
   row.outcome.solve_seconds = f.real("solve_s");
   Metrics& metrics = row.metrics;
-  metrics.s1 = s.values.empty() ? kNaN : s.values[0];
-  metrics.s2 = s.values.size() > 1 ? s.values[1] : kNaN;
+  metrics.s1 = s.values.empty() || eigen ? kNaN : s.values[0];
+  metrics.s2 = s.values.size() > 1 && !eigen ? s.values[1] : kNaN;
   metrics.gap = f.real("gap");
   metrics.ratio = f.real("ratio");
   metrics.frob = f.real("frob");
@@ -250,6 +284,14 @@ SweepRow parse_row(const RowFields& fields) {
   metrics.s1_excess = f.optional_real("s1_excess");
   metrics.edge_ratio = f.optional_real("edge_ratio");
   metrics.frob_perp_over_c2 = f.optional_real("frob_perp_over_c2");
+  // Absent before schema 4: NaN, as in a singular row.
+  const auto real_or_nan = [&](const char* column) {
+    return fields.count(column) ? f.real(column) : kNaN;
+  };
+  metrics.lambda1_dist = real_or_nan("lambda1_dist");
+  metrics.abs_lambda2 = real_or_nan("abs_lambda2");
+  metrics.eigen_gap = real_or_nan("eigen_gap");
+  if (fields.count("eigen_edge_ratio")) metrics.eigen_edge_ratio = f.optional_real("eigen_edge_ratio");
   row.outcome.sums = {metrics.frob * metrics.frob, metrics.frob_perp_sq};
   if (fields.count("reference")) {
     row.errors = ReferenceErrors{f.text("reference"), f.real("max_rel_err"), f.real("rel_err_s2")};
@@ -258,7 +300,7 @@ SweepRow parse_row(const RowFields& fields) {
 }
 
 std::string row_problem(const RowFields& fields, int point, const PointSpec& spec,
-                        std::uint64_t seed, std::uint32_t index, int kmax) {
+                        std::uint64_t seed, std::uint32_t index, int kmax, int eigen_values) {
   for (const auto& [column, text] : fields) {  // "nan", "inf", "1e999": never written
     char* end = nullptr;
     const double v = std::strtod(text.c_str(), &end);
@@ -278,66 +320,153 @@ std::string row_problem(const RowFields& fields, int point, const PointSpec& spe
   expected.seed = seed;
   expected.spec = spec;
   expected.outcome.index = index;
-  const std::vector<std::string> want = split(format_row(expected, kmax), ',');
-  const std::vector<std::string> columns = row_columns(kmax);
-  for (std::size_t i = 0; i < columns.size() && columns[i] != "backend"; ++i) {
+  const std::vector<std::string> want = split(format_row(expected, kmax, eigen_values), ',');
+  const std::vector<std::string> columns = row_columns(kmax, false, eigen_values);
+  // The plan's columns: those before `backend`, and `spectrum`.
+  for (std::size_t i = 0; i < columns.size(); ++i) {
+    if (columns[i] == "backend" || columns[i] == "operator") continue;
     const auto it = fields.find(columns[i]);
     if (it == fields.end() || it->second != want[i]) {
       return fmt::format("plan: column {} is '{}', the point's '{}'", columns[i],
                          it == fields.end() ? "" : it->second, want[i]);
     }
+    if (columns[i] == "spectrum") break;
   }
+  const bool eigen = spec.solver.spectrum == Spectrum::kEigen;
+  const SolveResult& solve = row.outcome.solve;
+  const int n = static_cast<int>(solve.values.size());
   if (row.status == RowStatus::kOk) {
-    if (static_cast<int>(row.outcome.solve.values.size()) != spec.solver.k) {
-      return fmt::format("nonfinite: s{} is empty in a row with status ok",
-                         row.outcome.solve.values.size() + 1);
+    // Eigen: k values, or k + 1 when the k-th opens a conjugate pair (eigen_count).
+    const int wanted = eigen ? eigen_count(solve.values_im, spec.solver.k) : spec.solver.k;
+    if (n != wanted) {
+      return fmt::format("nonfinite: {}{} is empty in a row with status ok",
+                         eigen ? "lambda" : "s", n + 1);
     }
-  } else if (row.outcome.solve.converged || !row.outcome.solve.values.empty()) {
+  } else if (solve.converged || n > 0) {
     return fmt::format("field: a row with status {} has values or converged = 1",
                        to_string(row.status));
   }
-  for (int i = spec.solver.k + 1; i <= kmax; ++i) {
-    const auto it = fields.find(fmt::format("s{}", i));
+  // Value columns past the row's own, or of the other spectrum, are empty.
+  for (const std::string& column : columns) {
+    int i = 0;
+    const bool s_column =
+        std::sscanf(column.c_str(), "s%d", &i) == 1 && column == fmt::format("s{}", i);
+    const bool lambda_column = std::sscanf(column.c_str(), "lambda%d_", &i) == 1 &&
+                               (column == fmt::format("lambda{}_re", i) ||
+                                column == fmt::format("lambda{}_im", i));
+    const bool own = eigen ? lambda_column && i <= n : s_column && i <= spec.solver.k;
+    if (!(s_column || lambda_column) || own) continue;
+    const auto it = fields.find(column);
     if (it != fields.end() && !it->second.empty()) {
-      return fmt::format("field: s{} is set but k = {}", i, spec.solver.k);
+      return fmt::format("field: {} is set but the row holds {} {} values", column,
+                         eigen ? n : spec.solver.k, to_string(spec.solver.spectrum));
     }
   }
   return "";
 }
 
-std::string format_values(int point, std::uint32_t index, const std::vector<double>& values) {
+std::string format_values(int point, std::uint32_t index, const std::vector<double>& values,
+                          const std::vector<double>& imag) {
   std::string out;
   for (std::size_t r = 0; r < values.size(); ++r) {
-    out += fmt::format("{},{},{},{}\n", point, index, r + 1, num(values[r]));
+    out += fmt::format("{},{},{},{},{}\n", point, index, r + 1, num(values[r]),
+                       r < imag.size() ? num(imag[r]) : "");
   }
   return out;
 }
 
+namespace {
+
+struct Stat {
+  double sum = 0, sq = 0;
+  int n = 0;
+  void add(double v) {
+    if (std::isnan(v)) return;  // an empty field: no value
+    sum += v;
+    sq += v * v;
+    ++n;
+  }
+  void add(const std::optional<double>& v) {
+    if (v) add(*v);
+  }
+  std::string str(int precision) const {
+    if (n == 0) return "-";
+    const double mean = sum / n;
+    const double sd = n > 1 ? std::sqrt(std::max(0.0, (sq - n * mean * mean) / (n - 1))) : 0;
+    return fmt::format("{:.{}g}±{:.2g}", mean, precision, sd);
+  }
+};
+
+// One point's rows in the summary. Singular: s1, s2, gap, ratio, (s1-1)2T/c^2, the edge ratio.
+// Eigen: |lambda1|, |lambda2|, 1 - |lambda2|, |lambda1 - 1|, nothing, the eigen edge ratio.
+struct Group {
+  const SweepRow* label = nullptr;
+  Stat v1, v2, gap, ratio, excess, edge, fperp, error;
+  int converged = 0, n = 0, failed = 0;
+
+  void add(const SweepRow& r) {
+    const Metrics& m = r.metrics;
+    if (r.spec.solver.spectrum == Spectrum::kEigen) {
+      const SolveResult& v = r.outcome.solve;
+      v1.add(std::hypot(v.values.at(0), v.values_im.at(0)));
+      v2.add(m.abs_lambda2);
+      gap.add(m.eigen_gap);
+      ratio.add(m.lambda1_dist);
+      edge.add(m.eigen_edge_ratio);
+    } else {
+      v1.add(m.s1);
+      v2.add(m.s2);
+      gap.add(m.gap);
+      ratio.add(m.ratio);
+      excess.add(m.s1_excess);
+      edge.add(m.edge_ratio);
+    }
+    fperp.add(m.frob_perp_over_c2);
+    if (r.errors) error.add(r.errors->max_rel_err);
+    converged += r.outcome.solve.converged;
+  }
+};
+
+constexpr const char* kSummaryFormat =
+    "{:>7} {:<28} {:<6} {:<8} {:<7} {:>3} {:>20} {:>20} {:>20} {:>20} {:>17} {:>17} {:>17} "
+    "{:>6} {:>5}{}\n";
+
+std::string summary_header(Spectrum spectrum, bool with_error) {
+  const bool eigen = spectrum == Spectrum::kEigen;
+  return fmt::format(
+      fmt::runtime(std::string("\n") + kSummaryFormat), "T", "model", "fix", "solver", "prec", "n",
+      eigen ? "|lambda1|" : "s1", eigen ? "|lambda2|" : "s2", eigen ? "1-|lambda2|" : "gap s1-s2",
+      eigen ? "|lambda1-1|" : "ratio s2/s1", eigen ? "" : "(s1-1)2T/c^2",
+      eigen ? "sqrtT|l_edge|/c" : "sqrtT s_edge/2c", "|A_perp|F^2/c^2", "failed", "conv",
+      with_error ? fmt::format(" {:>18}", "max rel err") : "");
+}
+
+std::string summary_line(const Group& g, bool with_error) {
+  const PointSpec& spec = g.label->spec;
+  const ModelSpec& m = spec.model;
+  std::string model = to_string(m.kind);
+  if (m.kind == ModelKind::kMarkov) {
+    model += fmt::format(" {}{}", to_string(m.law),
+                         m.uses_beta() ? fmt::format(" b={}", num(m.beta)) : std::string());
+  } else {
+    model += fmt::format(" {} d={} dk={} b={}{}", to_string(m.input), m.d, m.dk, num(m.beta),
+                         m.causal ? " causal" : "");
+  }
+  const int solved = g.n - g.failed;
+  const std::string conv = g.converged == solved ? fmt::format("{}/{}", g.converged, solved)
+                                                 : fmt::format("{}/{}!", g.converged, solved);
+  const bool eigen = spec.solver.spectrum == Spectrum::kEigen;
+  return fmt::format(fmt::runtime(kSummaryFormat), m.T, model, to_string(m.fix),
+                     to_string(spec.solver.kind), to_string(spec.precision), g.n, g.v1.str(8),
+                     g.v2.str(6), g.gap.str(6), g.ratio.str(eigen ? 3 : 6),
+                     eigen ? "" : g.excess.str(4), g.edge.str(4), g.fperp.str(4),
+                     g.failed > 0 ? fmt::format("{}!", g.failed) : "0", conv,
+                     with_error ? fmt::format(" {:>18}", g.error.str(2)) : "");
+}
+
+}  // namespace
+
 std::string summary_table(const std::vector<SweepRow>& rows) {
-  struct Stat {
-    double sum = 0, sq = 0;
-    int n = 0;
-    void add(double v) {
-      if (std::isnan(v)) return;  // an empty field: no value
-      sum += v;
-      sq += v * v;
-      ++n;
-    }
-    void add(const std::optional<double>& v) {
-      if (v) add(*v);
-    }
-    std::string str(int precision) const {
-      if (n == 0) return "-";
-      const double mean = sum / n;
-      const double sd = n > 1 ? std::sqrt(std::max(0.0, (sq - n * mean * mean) / (n - 1))) : 0;
-      return fmt::format("{:.{}g}±{:.2g}", mean, precision, sd);
-    }
-  };
-  struct Group {
-    const SweepRow* label = nullptr;
-    Stat s1, s2, gap, ratio, excess, edge, fperp, error;
-    int converged = 0, n = 0, failed = 0;
-  };
   std::map<RowStatus, int> failures;
   std::map<int, Group> groups;
   for (const SweepRow& r : rows) {
@@ -349,46 +478,19 @@ std::string summary_table(const std::vector<SweepRow>& rows) {
       ++failures[r.status];
       continue;
     }
-    g.s1.add(r.metrics.s1);
-    g.s2.add(r.metrics.s2);
-    g.gap.add(r.metrics.gap);
-    g.ratio.add(r.metrics.ratio);
-    g.excess.add(r.metrics.s1_excess);
-    g.edge.add(r.metrics.edge_ratio);
-    g.fperp.add(r.metrics.frob_perp_over_c2);
-    if (r.errors) g.error.add(r.errors->max_rel_err);
-    g.converged += r.outcome.solve.converged;
+    g.add(r);
   }
   // Sweeps with --reference add the error against it (max over the top k, relative).
   bool with_error = false;
   for (const auto& [point, g] : groups) with_error = with_error || g.error.n > 0;
-  std::string out = fmt::format(
-      "\n{:>7} {:<28} {:<6} {:<8} {:<7} {:>3} {:>20} {:>20} {:>20} {:>20} {:>17} {:>17} "
-      "{:>17} {:>6} {:>5}{}\n",
-      "T", "model", "fix", "solver", "prec", "n", "s1", "s2", "gap s1-s2", "ratio s2/s1",
-      "(s1-1)2T/c^2", "sqrtT s_edge/2c", "|A_perp|F^2/c^2", "failed", "conv",
-      with_error ? fmt::format(" {:>18}", "max rel err") : "");
-  for (const auto& [point, g] : groups) {
-    const PointSpec& spec = g.label->spec;
-    const ModelSpec& m = spec.model;
-    std::string model = to_string(m.kind);
-    if (m.kind == ModelKind::kMarkov) {
-      model += fmt::format(" {}{}", to_string(m.law),
-                           m.uses_beta() ? fmt::format(" b={}", num(m.beta)) : std::string());
-    } else {
-      model += fmt::format(" {} d={} dk={} b={}{}", to_string(m.input), m.d, m.dk, num(m.beta),
-                           m.causal ? " causal" : "");
+  // One table per spectrum present, singular values first.
+  std::string out;
+  for (const Spectrum spectrum : {Spectrum::kSingular, Spectrum::kEigen}) {
+    std::string lines;
+    for (const auto& [point, g] : groups) {
+      if (g.label->spec.solver.spectrum == spectrum) lines += summary_line(g, with_error);
     }
-    const int solved = g.n - g.failed;
-    const std::string conv = g.converged == solved ? fmt::format("{}/{}", g.converged, solved)
-                                                   : fmt::format("{}/{}!", g.converged, solved);
-    out += fmt::format(
-        "{:>7} {:<28} {:<6} {:<8} {:<7} {:>3} {:>20} {:>20} {:>20} {:>20} {:>17} {:>17} {:>17} "
-        "{:>6} {:>5}{}\n",
-        m.T, model, to_string(m.fix), to_string(spec.solver.kind), to_string(spec.precision), g.n,
-        g.s1.str(8), g.s2.str(6), g.gap.str(6), g.ratio.str(6), g.excess.str(4), g.edge.str(4),
-        g.fperp.str(4), g.failed > 0 ? fmt::format("{}!", g.failed) : "0", conv,
-        with_error ? fmt::format(" {:>18}", g.error.str(2)) : "");
+    if (!lines.empty()) out += summary_header(spectrum, with_error) + lines;
   }
   int not_converged = 0, failed = 0;
   for (const auto& [point, g] : groups) {

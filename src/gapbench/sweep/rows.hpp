@@ -18,7 +18,11 @@ namespace gapbench {
 // sweeps with --reference end their rows with `reference`, `max_rel_err` and `rel_err_s2`.
 // 3: rows.csv gained `status` (after `converged`): a matrix whose generation or solve gave a NaN
 // or Inf is a failed row (empty values and metrics, converged 0); no NaN or Inf is ever written.
-inline constexpr const char* kSweepSchema = "gapbench.sweep/3";
+// 4: --spectrum: rows.csv gained `spectrum` (after `operator`), the eigenvalue columns
+// lambda<i>_re, lambda<i>_im (after the s<i>; only in plans with eigen points) and the eigen
+// metrics lambda1_dist, abs_lambda2, eigen_gap, eigen_edge_ratio (after frob_perp_over_c2);
+// values.csv gained value_im.
+inline constexpr const char* kSweepSchema = "gapbench.sweep/4";
 
 // A row's `status`: ok, or why the matrix has no values (a NaN or Inf in the generated matrix,
 // seen in its Frobenius sums, or in the computed singular values).
@@ -47,24 +51,29 @@ SweepRow make_row(int point, std::uint64_t seed, const PointSpec& spec, std::str
 // writes for matrix `index` of a plan whose largest k is `kmax`, as "class: detail": "nonfinite"
 // (a NaN or Inf, or an ok row without s1..sk), "field" (a field that does not parse), "plan"
 // (a plan column that differs from the point's); "" when it is one.
+// `eigen_values`: the plan's lambda columns (max_eigen_values), as below.
 std::string row_problem(const RowFields& fields, int point, const PointSpec& spec,
-                        std::uint64_t seed, std::uint32_t index, int kmax);
+                        std::uint64_t seed, std::uint32_t index, int kmax, int eigen_values = 0);
 
-// The rows.csv header for a plan whose largest k is `kmax`; sweeps with --reference end with
-// the columns reference, max_rel_err and rel_err_s2.
-std::vector<std::string> row_columns(int kmax, bool with_reference = false);
+// The rows.csv header for a plan whose largest k is `kmax` and whose eigen points fill at most
+// `eigen_values` lambda columns (max_eigen_values; 0 without eigen points); sweeps with
+// --reference end with the columns reference, max_rel_err and rel_err_s2.
+std::vector<std::string> row_columns(int kmax, bool with_reference = false,
+                                     int eigen_values = 0);
 
-// One rows.csv line (with the trailing newline) of a plan whose largest k is `kmax`; the
-// reference columns when row.errors is set.
-std::string format_row(const SweepRow& row, int kmax);
+// One rows.csv line (with the trailing newline) of a plan whose largest k is `kmax` (and
+// `eigen_values` lambda columns); the reference columns when row.errors is set.
+std::string format_row(const SweepRow& row, int kmax, int eigen_values = 0);
 
 // The row a rows.csv line holds (its fields by column name). Throws Error naming the column when
 // a field does not parse or is missing; fields of the metrics' theory and of the solve that the
 // writer leaves empty come back empty (NaN, or no value).
 SweepRow parse_row(const RowFields& fields);
 
-// values.csv lines of one matrix.
-std::string format_values(int point, std::uint32_t index, const std::vector<double>& values);
+// values.csv lines of one matrix: point,index,rank,value,value_im (value_im empty for singular
+// values, `imag` empty).
+std::string format_values(int point, std::uint32_t index, const std::vector<double>& values,
+                          const std::vector<double>& imag = {});
 
 // The summary of rows: mean +- sd per point of s1, s2, gap, ratio and the theory columns over the
 // rows that did not fail, with the counts of failed rows and of converged ones among the others

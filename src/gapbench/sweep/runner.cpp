@@ -76,13 +76,13 @@ SweepPlan resumed_plan(const fs::path& dir, const nlohmann::json& stored,
 }  // namespace
 
 RowsLayout sweep_layout(const SweepPlan& plan, const std::vector<PlannedPoint>& points) {
-  const int kmax = max_k(plan);
-  RowsLayout layout{
-      row_columns(kmax, plan.reference == ReferenceChoice::kAuto), "point", "index", {}};
-  layout.row_problem = [&points, seed = plan.seed, kmax](int point, std::uint32_t index, int,
-                                                         const RowFields& fields) {
+  const int kmax = max_k(plan), eigen = max_eigen_values(plan);
+  RowsLayout layout{row_columns(kmax, plan.reference == ReferenceChoice::kAuto, eigen), "point",
+                    "index", {}};
+  layout.row_problem = [&points, seed = plan.seed, kmax, eigen](
+                           int point, std::uint32_t index, int, const RowFields& fields) {
     return row_problem(fields, point, points.at(static_cast<std::size_t>(point)).spec, seed, index,
-                       kmax);
+                       kmax, eigen);
   };
   return layout;
 }
@@ -130,7 +130,7 @@ int run_sweep(const SweepRequest& req, std::ostream& out, fs::path* directory) {
           p.spec.model.T, e.what()));
     }
   }
-  const int kmax = max_k(plan);
+  const int kmax = max_k(plan), eigen_values = max_eigen_values(plan);
   const std::int64_t planned = static_cast<std::int64_t>(points.size()) * plan.seeds;
   const ShardKeys shard(target.shard, [&] { return sweep_units(plan, points); });
   if (target.shard) {
@@ -177,7 +177,8 @@ int run_sweep(const SweepRequest& req, std::ostream& out, fs::path* directory) {
           SweepRow row = make_row(p.ordinal, plan.seed, p.spec, backend.name(), std::move(o));
           const SolveResult& solve = row.outcome.solve;
           if (plan.all_values) {
-            results.append_values(format_values(p.ordinal, row.outcome.index, solve.values));
+            results.append_values(
+                format_values(p.ordinal, row.outcome.index, solve.values, solve.values_im));
           }
           if (with_reference && row.status != RowStatus::kOk) {
             // A failed row has no values to compare: the reference columns are there, empty.
@@ -186,12 +187,12 @@ int run_sweep(const SweepRequest& req, std::ostream& out, fs::path* directory) {
           } else if (with_reference) {
             const PointSpec ref = reference_point(p.spec);
             row.errors = reference_errors(
-                ref, solve.values,
+                ref, solve,
                 is_own_reference(p.spec)
-                    ? ReferenceValues{solve.values, solve.converged}
+                    ? ReferenceValues{solve.values, solve.values_im, solve.converged}
                     : references.values(backend, ref, plan.seed, row.outcome.index));
           }
-          results.append_row(format_row(row, kmax));
+          results.append_row(format_row(row, kmax, eigen_values));
           rows.push_back(std::move(row));
           ++computed;
         }
