@@ -139,6 +139,21 @@ run() {
   limited 50 "$bin/gapbench" sweep "${common[@]}" --T 1024:8192:x2 --seeds 1 \
     --solver exact,gesvda --out "$res/sweep_dense" || echo "gpu-check: dense sweep FAILED"
   pack
+  # Eigenvalues (issue 16): cuSOLVER's Xgeev against LAPACK's geev on this host's CPU, values
+  # only, float64, one markov matrix at T = 4096 (the solve time each prints), and an eigen sweep.
+  mkdir -p "$res/eigen"
+  local backend
+  for backend in cuda cpu; do
+    stamp "eigen: exact (geev) at T = 4096 on $backend"
+    limited 60 "$bin/gapbench" run --backend "$backend" --spectrum eigen --solver exact \
+      --T 4096 --k 4 | tee "$res/eigen/exact_T4096_$backend.txt" ||
+      echo "gpu-check: eigen run on $backend FAILED or timed out"
+  done
+  stamp "sweep: --spectrum eigen, fix none and center, T = 1024 ... 16384"
+  limited 60 "$bin/gapbench" sweep --backend cuda --spectrum eigen --fix none,center \
+    --T 1024:16384:x2 --seeds 2 --reference auto --out "$res/sweep_eigen" ||
+    echo "gpu-check: eigen sweep FAILED or timed out"
+  pack
 
   # The matrix-free operator (issue 7): attention, d = dk = 64, float32, top 4. First --logits at
   # T = 65536 (full, tf32, bf16: the effect on s1 and s2) and T = 2^20 with tf32 (the on-chip

@@ -415,6 +415,58 @@ TEST(SolversVersusCpuExactLarge, LanczosAt4096) {
   expect_solver_matches({SolverKind::kLanczos, Precision::kFloat32, 1e-5, 1e-4, false, 4}, spec);
 }
 
+// ---- eigenvalues: Xgeev and the causal diagonal against the CPU's geev --------------------------
+
+// The top 4 eigenvalues by modulus (pairs whole) of matrices 0 and 1 of `point` on the device and
+// on the CPU, matched in order as complex numbers within `tol` (absolute: the bulk's eigenvalues
+// are ~1/sqrt(T), and geev's backward error is relative to ||A|| ~ 1).
+void expect_eigen_matches(PointSpec point, double tol) {
+  auto device = cuda::make_cuda_backend(cuda::inventory().devices.front());
+  BackendSelection cpu = make_backend(BackendChoice::kCpu, 0);
+  point.solver.spectrum = Spectrum::kEigen;
+  point.solver.k = 4;
+  device->check(point);
+  PointSpec reference = point;
+  reference.precision = Precision::kFloat64;
+  reference.solver.kind =
+      point.solver.kind == SolverKind::kDiagonal ? SolverKind::kDiagonal : SolverKind::kExact;
+  const std::vector<MatrixOutcome> got = device->run_batch(point, 5, {0, 1});
+  const std::vector<MatrixOutcome> want = cpu.backend->run_batch(reference, 5, {0, 1});
+  ASSERT_EQ(got.size(), 2u);
+  for (std::size_t m = 0; m < 2; ++m) {
+    const SolveResult& g = got[m].solve;
+    const SolveResult& w = want[m].solve;
+    ASSERT_EQ(g.values.size(), w.values.size()) << describe(point.model);
+    for (std::size_t i = 0; i < g.values.size(); ++i) {
+      EXPECT_LT(std::hypot(g.values[i] - w.values[i], g.values_im[i] - w.values_im[i]), tol)
+          << to_string(point.solver.kind) << " " << to_string(point.precision) << " lambda"
+          << i + 1 << " of " << describe(point.model) << " index " << m;
+    }
+  }
+}
+
+// Xgeev in float64 to 1e-10 and float32 to 1e-4 (float32 rounding of the matrix moves the bulk
+// eigenvalues by ~1e-7 times their condition numbers); the diagonal exactly to rounding.
+TEST(EigenOnDevice, XgeevAndTheDiagonalMatchTheCpu) {
+  GAPBENCH_REQUIRE_DEVICE();
+  for (const std::int64_t T : {64, 1000}) {
+    for (const NamedModel& m : models_at(T)) {
+      if (m.spec.kind == ModelKind::kAttention && m.spec.causal) continue;  // the diagonal below
+      PointSpec point;
+      point.model = m.spec;
+      point.solver.kind = SolverKind::kExact;
+      point.precision = Precision::kFloat64;
+      expect_eigen_matches(point, 1e-10);
+      point.precision = Precision::kFloat32;
+      expect_eigen_matches(point, 1e-4);
+    }
+    PointSpec causal;
+    causal.model = test::at(test::attention(InputKind::kGaussian, 64, true), T);
+    causal.solver.kind = SolverKind::kDiagonal;
+    expect_eigen_matches(causal, 1e-12);
+  }
+}
+
 // ---- memory plan and refusals ----------------------------------------------------------------
 
 TEST(CudaMemoryPlan, RefusesWhatCannotFitNamingT) {
