@@ -65,6 +65,17 @@ SolveResult solve(const PointSpec& point, std::uint32_t index = 0) {
   return out.front().solve;
 }
 
+// Runs `f`, expecting a UsageError whose message starts with `flag`.
+template <typename F>
+void expect_refused(F f, const std::string& flag) {
+  try {
+    f();
+    ADD_FAILURE() << "expected a UsageError naming " << flag;
+  } catch (const UsageError& e) {
+    EXPECT_EQ(std::string(e.what()).rfind(flag, 0), 0u) << e.what();
+  }
+}
+
 // ---- the order ---------------------------------------------------------------------------------
 
 TEST(EigenOrder, ByModulusWithPairsAdjacentPositiveImaginaryFirst) {
@@ -189,6 +200,86 @@ TEST(EigenCausal, TheDiagonalIsTheSpectrum) {
   for (std::size_t i = 0; i < 100; ++i) EXPECT_EQ(r.values[i], diag[i]);
 }
 
+// ---- --fix deflate -------------------------------------------------------------------------------
+
+SolveResult solve_singular(const ModelSpec& model, SolverKind kind, OperatorChoice op, int k,
+                           Precision precision = Precision::kFloat64) {
+  PointSpec p = eigen_point(model, kind, k, false, precision);
+  p.solver.spectrum = Spectrum::kSingular;
+  p.op = op;
+  return solve(p);
+}
+
+// Deflation removes the top singular triple and leaves the rest: the singular values of
+// A - s1 u1 v1^T are s2, s3, ... of A (exact: 1e-12 relative in float64); lanczos and rsvd on the
+// deflated dense and fused operators agree with exact (1e-9 relative: their tolerance 1e-8
+// gives values to ~1e-14 once separated, but the deflated bulk is a cluster).
+TEST(Deflate, LeavesTheOtherSingularValuesAsTheyWere) {
+  for (const std::int64_t T : {64, 257}) {
+    for (const ModelSpec& base : {markov(EntryLaw::kExponential),
+                                  attention(InputKind::kGaussian, 32, false),
+                                  attention(InputKind::kGaussian, 32, true)}) {
+      const ModelSpec none = at(base, T), deflate = at(base, T, Fix::kDeflate);
+      const SolveResult a = solve_singular(none, SolverKind::kExact, OperatorChoice::kDense, 5);
+      const SolveResult d = solve_singular(deflate, SolverKind::kExact, OperatorChoice::kDense, 4);
+      ASSERT_EQ(d.values.size(), 4u);
+      EXPECT_NEAR(d.deflated, a.values[0], 1e-12 * a.values[0]) << describe(deflate);
+      for (std::size_t i = 0; i < 4; ++i) {
+        EXPECT_NEAR(d.values[i], a.values[i + 1], 1e-12 * a.values[i + 1]) << describe(deflate);
+      }
+      for (const SolverKind kind : {SolverKind::kLanczos, SolverKind::kRsvd}) {
+        for (const OperatorChoice op : {OperatorChoice::kDense, OperatorChoice::kFused}) {
+          const SolveResult it = solve_singular(deflate, kind, op, 3);
+          EXPECT_TRUE(it.converged);
+          for (std::size_t i = 0; i < 3; ++i) {
+            EXPECT_NEAR(it.values[i], d.values[i], 1e-9 * d.values[i])
+                << to_string(kind) << " " << to_string(op) << " " << describe(deflate);
+          }
+        }
+      }
+    }
+  }
+}
+
+// ||A - s1 u1 v1^T||_F^2 = ||A||_F^2 - s1^2; the outlier eigenvalue is gone (none within 0.5 of 1)
+// and the theory's excess column, which holds for A only, is empty.
+TEST(Deflate, TheNormAndTheOutlierEigenvalue) {
+  static BackendSelection sel = make_backend(BackendChoice::kCpu, 0);
+  PointSpec p = eigen_point(at(markov(EntryLaw::kExponential), 257), SolverKind::kExact, 4);
+  p.solver.spectrum = Spectrum::kSingular;
+  const MatrixOutcome none = sel.backend->run_batch(p, 5, {0}).front();
+  p.model.fix = Fix::kDeflate;
+  const MatrixOutcome deflated = sel.backend->run_batch(p, 5, {0}).front();
+  const double s1 = none.solve.values[0];
+  EXPECT_NEAR(deflated.sums.frob_sq, none.sums.frob_sq - s1 * s1, 1e-12);
+  const SweepRow row = make_row(0, 5, p, "cpu", deflated);
+  EXPECT_FALSE(row.metrics.s1_excess.has_value());
+  p.solver.spectrum = Spectrum::kEigen;
+  p.solver.all_values = true;
+  const SolveResult eig = sel.backend->run_batch(p, 5, {0}).front().solve;
+  ASSERT_EQ(eig.values.size(), 257u);
+  for (const Complex z : as_complex(eig)) EXPECT_GT(std::abs(z - 1.0), 0.5);
+}
+
+TEST(Deflate, WhatCannotTakeItIsRefused) {
+  static BackendSelection sel = make_backend(BackendChoice::kCpu, 0);
+  PointSpec p = eigen_point(at(markov(EntryLaw::kExponential), 64, Fix::kDeflate),
+                            SolverKind::kExact, 4);
+  p.op = OperatorChoice::kFused;
+  expect_refused([&] { sel.backend->check(p); }, "--operator fused");
+  p = eigen_point(at(attention(InputKind::kGaussian, 32, true), 64, Fix::kDeflate),
+                  SolverKind::kDiagonal, 4);
+  expect_refused([&] { sel.backend->check(p); }, "--solver diagonal");
+  SweepPlan plan;
+  plan.Ts = {64};
+  plan.models = {ModelKind::kAttention};
+  plan.causal = true;
+  plan.fixes = {Fix::kDeflate};
+  plan.spectra = {Spectrum::kEigen};
+  EXPECT_EQ(expand_plan(plan).front().spec.solver.kind, SolverKind::kArnoldi)
+      << "deflated causal attention is not triangular";
+}
+
 // ---- the plan ----------------------------------------------------------------------------------
 
 TEST(EigenPlan, EachSpectrumTakesItsDefaultSolver) {
@@ -216,17 +307,6 @@ TEST(EigenPlan, EachSpectrumTakesItsDefaultSolver) {
   EXPECT_EQ(max_eigen_values(plan), 5) << "k = 4 and a pair taken whole";
   plan.spectra = {Spectrum::kSingular};
   EXPECT_EQ(max_eigen_values(plan), 0);
-}
-
-// Runs `f`, expecting a UsageError whose message starts with `flag`.
-template <typename F>
-void expect_refused(F f, const std::string& flag) {
-  try {
-    f();
-    ADD_FAILURE() << "expected a UsageError naming " << flag;
-  } catch (const UsageError& e) {
-    EXPECT_EQ(std::string(e.what()).rfind(flag, 0), 0u) << e.what();
-  }
 }
 
 TEST(EigenPlan, SolversOfTheOtherSpectrumOrModelAreRefused) {

@@ -12,6 +12,7 @@
 #include "gapbench/factors.hpp"
 #include "gapbench/names.hpp"
 #include "gapbench/runtime.hpp"
+#include "gapbench/solvers/deflate.hpp"
 #include "gapbench/solvers/eigen_values.hpp"
 #include "gapbench/solvers/iterative.hpp"
 
@@ -38,6 +39,14 @@ template <typename F>
 decltype(auto) with_real(Precision precision, F&& f) {
   if (precision == Precision::kFloat64) return f(double{});
   return f(float{});
+}
+
+// --fix deflate: the matrix analysed is A - s1 u1 v1^T, whose squared Frobenius norm is
+// ||A||_F^2 - s1^2 (u1, v1 singular vectors); generation summed A's.
+void deflate_sums(MatrixOutcome& o) {
+  if (o.solve.deflated > 0) {
+    o.sums.frob_sq = std::max(0.0, o.sums.frob_sq - o.solve.deflated * o.solve.deflated);
+  }
 }
 
 }  // namespace
@@ -197,6 +206,12 @@ void Backend::check(const PointSpec& point) const {
   if (!is_iterative(o.kind) && o.kind != SolverKind::kDiagonal) {
     m_device->check_dense_solver(o, T);
   }
+  if (point.model.fix == Fix::kDeflate && m_device->batched_solver(o.kind)) {
+    throw UsageError(fmt::format(
+        "--fix deflate: --solver {} solves a whole batch at once and cannot take the rank-one "
+        "correction; use exact, xgesvdr or an iterative solver",
+        to_string(o.kind)));
+  }
   check_iterative(o, point.precision, T, m_device->lanczos_block(OperatorChoice::kDense));
   choose_operator(point);
 }
@@ -222,10 +237,44 @@ SolveResult Backend::solve_one(const PointSpec& point, OperatorChoice op, Real* 
     return causal_eigenvalues(std::move(d), point.model.fix, point.solver.k,
                               point.solver.all_values);
   }
-  if (!is_iterative(point.solver.kind)) return stages.solve_dense(point.solver, a, T);
   const auto dense = stages.dense_operator(a, T, T);
-  return solve_iterative<Real>(*dense, stages.block_ops(), point.solver, point.precision, seed,
-                               m_device->lanczos_block(op));
+  if (!is_iterative(point.solver.kind)) {
+    if (point.model.fix != Fix::kDeflate) return stages.solve_dense(point.solver, a, T);
+    // The dense solvers see the matrix itself: A - s1 u1 v1^T, formed in place. The row-major a
+    // is the column-major A^T, so A^T -= s1 v1 u1^T, one rank-one update through BlockOps.
+    BlockOps<Real>& ops = stages.block_ops();
+    const SingularTriple<Real> triple = top_singular_triple<Real>(
+        *dense, ops, deflation_tol(point.precision), seed, kDefaultMaxIter);
+    const std::vector<Real> u = stages.download(triple.left.view().data, T);
+    const std::vector<double> u_row(u.begin(), u.end());
+    ops.update(as_const(triple.right.view()), u_row.data(), -triple.value, 1.0,
+               BlockView<Real>{a, T, T, T});
+    ops.synchronize();
+    SolveResult r = stages.solve_dense(point.solver, a, T);
+    r.passes += triple.passes;
+    r.converged = r.converged && triple.converged;
+    r.deflated = triple.value;
+    return r;
+  }
+  return solve_on<Real>(point, *dense, op, seed);
+}
+
+template <typename Real>
+SolveResult Backend::solve_on(const PointSpec& point, const LinearOperator<Real>& op,
+                              OperatorChoice choice, std::uint64_t seed) {
+  BlockOps<Real>& ops = m_device->stages<Real>().block_ops();
+  const int block = m_device->lanczos_block(choice);
+  if (point.model.fix != Fix::kDeflate) {
+    return solve_iterative<Real>(op, ops, point.solver, point.precision, seed, block);
+  }
+  const SingularTriple<Real> triple =
+      top_singular_triple<Real>(op, ops, deflation_tol(point.precision), seed, kDefaultMaxIter);
+  const DeflatedOperator<Real> deflated(op, ops, triple);
+  SolveResult r = solve_iterative<Real>(deflated, ops, point.solver, point.precision, seed, block);
+  r.passes += triple.passes;
+  r.converged = r.converged && triple.converged;
+  r.deflated = triple.value;
+  return r;
 }
 
 template <typename Real>
@@ -241,9 +290,8 @@ MatrixOutcome Backend::solve_matrix_free(const PointSpec& point, std::uint32_t i
   o.solve = point.solver.kind == SolverKind::kDiagonal
                 ? causal_eigenvalues(op.diagonal(), point.model.fix, point.solver.k,
                                      point.solver.all_values)
-                : solve_iterative<Real>(op, m_device->stages<Real>().block_ops(), point.solver,
-                                        point.precision, seed,
-                                        m_device->lanczos_block(OperatorChoice::kFused));
+                : solve_on<Real>(point, op, OperatorChoice::kFused, seed);
+  deflate_sums(o);
   m_device->synchronize();
   o.solve_seconds = seconds_since(t);
   return o;
@@ -281,6 +329,7 @@ std::vector<MatrixOutcome> Backend::run_dense(const PointSpec& point, std::uint6
     out[b].solve = solve_one<Real>(point, OperatorChoice::kDense, batch.matrix(b), seed);
     m_device->synchronize();
     out[b].solve_seconds = seconds_since(t1);
+    deflate_sums(out[b]);
   }
   return out;
 }
@@ -350,6 +399,7 @@ MatrixOutcome Backend::run_factors(const PointSpec& point, const Real* queries, 
   o.solve = solve_one<Real>(point, OperatorChoice::kDense, a.data(), seed);
   m_device->synchronize();
   o.solve_seconds = seconds_since(t1);
+  deflate_sums(o);
   return o;
 }
 

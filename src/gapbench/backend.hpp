@@ -70,6 +70,11 @@ class Backend {
                                        const std::vector<std::uint32_t>& indices);
   template <typename Real>
   SolveResult solve_one(const PointSpec& point, OperatorChoice op, Real* a, std::uint64_t seed);
+  // The iterative solver of `point` on `op` (products through `choice`'s lanczos block), with
+  // --fix deflate applied to the operator first.
+  template <typename Real>
+  SolveResult solve_on(const PointSpec& point, const LinearOperator<Real>& op,
+                       OperatorChoice choice, std::uint64_t seed);
   template <typename Real>
   MatrixOutcome solve_matrix_free(const PointSpec& point, std::uint32_t index, std::uint64_t seed,
                                   MatrixFreeOperator<Real>& op, double make_seconds);

@@ -25,8 +25,8 @@ constexpr std::array<std::pair<const char*, InputKind>, 2> kInputNames{
     {{"gaussian", InputKind::kGaussian}, {"isometric", InputKind::kIsometric}}};
 constexpr std::array<std::pair<const char*, WeightInit>, 2> kInitNames{
     {{"normal", WeightInit::kNormal}, {"xavier", WeightInit::kXavier}}};
-constexpr std::array<std::pair<const char*, Fix>, 2> kFixNames{
-    {{"none", Fix::kNone}, {"center", Fix::kCenter}}};
+constexpr std::array<std::pair<const char*, Fix>, 3> kFixNames{
+    {{"none", Fix::kNone}, {"center", Fix::kCenter}, {"deflate", Fix::kDeflate}}};
 constexpr std::array<std::pair<const char*, Precision>, 2> kPrecisionNames{
     {{"float32", Precision::kFloat32}, {"float64", Precision::kFloat64}}};
 constexpr std::array<std::pair<const char*, LogitsPrecision>, 3> kLogitsNames{

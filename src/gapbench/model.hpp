@@ -16,7 +16,9 @@ namespace gapbench {
 enum class ModelKind { kMarkov, kAttention };
 enum class InputKind { kGaussian, kIsometric };              // attention inputs X
 enum class WeightInit { kNormal, kXavier };                  // W_Q, W_K entries
-enum class Fix { kNone, kCenter };                           // kCenter: A - (1/T) 1 1^T
+// kCenter: A - (1/T) 1 1^T; kDeflate: A - s1 u1 v1^T (the top singular triple removed; applied
+// to the operator above the device, solvers/deflate.hpp: the generated matrix is A itself).
+enum class Fix { kNone, kCenter, kDeflate };
 enum class Precision { kFloat32, kFloat64 };
 // The inputs of attention's logits GEMM (Q and K): at the run's precision (full), or rounded to
 // nearest at TF32's 10-bit or BF16's 7-bit mantissa, as tensor cores read them (float32 only).

@@ -97,7 +97,11 @@ void add_plan_flags(CLI::App& app, PlanFlags& f, bool sweep_axes) {
                  "to tf32 or bf16 as tensor cores read them (on a GPU they run there)" +
                      axis)
       ->capture_default_str();
-  app.add_option("--fix", f.fix, "none, or center: A - (1/T) 1 1^T" + axis)->capture_default_str();
+  app.add_option("--fix", f.fix,
+                 "none, center (A - (1/T) 1 1^T) or deflate (A - s1 u1 v1^T: the top singular "
+                 "triple removed)" +
+                     axis)
+      ->capture_default_str();
   app.add_option("--spectrum", f.spectrum,
                  "singular (singular values) or eigen (eigenvalues, complex, the top k by "
                  "modulus)" + axis)

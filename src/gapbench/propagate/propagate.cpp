@@ -204,6 +204,11 @@ void validate(const PropagateOptions& o) {
     throw UsageError(fmt::format("--sigma-v: sigma_v = {} must be finite and > 0", o.sigma_v));
   }
   if (o.dk < 0) throw UsageError(fmt::format("--dk: dk = {} must be >= 1 (0: d)", o.dk));
+  if (o.fix == Fix::kDeflate) {
+    throw UsageError(
+        "--fix deflate: propagate applies none or center (deflation is a measurement of one "
+        "matrix: gapbench sweep or run)");
+  }
   if (o.source == AttentionSource::kAttention || law_takes_beta(o.law)) {
     if (!(std::isfinite(o.beta) && o.beta > 0 && o.beta <= kMaxBeta)) {
       throw UsageError(

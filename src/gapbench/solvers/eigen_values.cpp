@@ -66,11 +66,13 @@ void check_solver_applies(const SolverOptions& o, const ModelSpec& m) {
         to_string(o.kind), o.spectrum == Spectrum::kEigen ? "singular" : "eigen",
         to_string(o.spectrum)));
   }
-  const bool triangular = m.kind == ModelKind::kAttention && m.causal;
+  // Causal attention is triangular, and A_perp keeps its eigenvalues but 1 -> 0; deflation
+  // moves them.
+  const bool triangular = m.kind == ModelKind::kAttention && m.causal && m.fix != Fix::kDeflate;
   if (o.kind == SolverKind::kDiagonal && !triangular) {
     throw UsageError(
         "--solver diagonal: only causal attention is triangular (its eigenvalues are its "
-        "diagonal); use arnoldi or exact");
+        "diagonal; not with --fix deflate); use arnoldi or exact");
   }
   if (o.kind == SolverKind::kArnoldi && triangular) {
     throw UsageError(

@@ -73,6 +73,7 @@ struct SolveResult {
   double residual = 0;
   double residual_estimate = 0;  // the same from the Lanczos relation, what convergence tested
   bool converged = true;
+  double deflated = 0;  // --fix deflate: the s1 removed before solving (0 otherwise)
 };
 
 }  // namespace gapbench

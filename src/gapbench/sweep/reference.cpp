@@ -25,7 +25,8 @@ std::string key_of(const PointSpec& p) {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 // Whether `point`'s eigenvalues are read off exactly (causal attention: its diagonal).
 bool default_solver_is_exact(const PointSpec& point) {
-  return point.model.kind == ModelKind::kAttention && point.model.causal;
+  return point.model.kind == ModelKind::kAttention && point.model.causal &&
+         point.model.fix != Fix::kDeflate;
 }
 
 }  // namespace
