@@ -44,9 +44,12 @@ def sweep_row_needed(row, needed):
     keys = [k for k in needed if not isinstance(k, tuple) and not is_value_column(k)]
     if row.get("status", "ok") not in ("ok", ""):
         return keys
-    if row.get("spectrum") == "eigen":
+    spectrum = row.get("spectrum", "singular")  # /1 to /3 have no spectrum column
+    if spectrum == "eigen":
         return keys + ["lambda1_re", "lambda1_im"]
-    return keys + ["s1"]
+    if spectrum == "singular":
+        return keys + ["s1"]
+    return keys  # not a spectrum: Sweep says so
 
 
 def read_json(path, what):
