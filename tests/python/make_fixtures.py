@@ -19,13 +19,17 @@ in; a few seconds of work, run it by hand after a change of the results formats)
                    lognormal beta 1 (c = sqrt(e - 1)), fix none and center of the same draw, T 256,
                    512, 1024, seeds 3, solver exact (numpy.linalg.eigvals = LAPACK geev), k 4 (a
                    row whose 4th value opens a conjugate pair holds 5), --all-values (values.csv:
-                   all T eigenvalues with value_im); no s columns (an eigen-only plan); one row
+                   all T eigenvalues with value_im); the columns as gapbench writes them
+                   (s1 ... s4 empty, lambda1 ... lambda5: J = k + 1 always); one row
                    edited to converged = 0 (fix none, T = 512, index 1; its eigenvalues and metrics
                    scaled by 1.5 so that averaging it in would show)
   data/sweep_mixed/  gapbench.sweep/4 with singular and eigen rows: the rows and values of
                    data/sweep in the /4 columns (spectrum singular, status ok, operator dense),
                    then eigen rows made as above: markov lognormal beta 1, fix none, center and
                    deflate (A - s1 u1 v1^T), T 32, 64, 128, seeds 2, points after data/sweep's
+  data/sweep_writer4/  gapbench sweep --model markov,attention --T 16,32 --seeds 2 --k 4 --spectrum
+                   singular,eigen --solver exact --fix none,center --all-values (the C++ writer of
+                   schema 4 itself, against which the numpy fixtures above are checked)
   data/propagate/  gapbench propagate, one network per call, the rows of every call in one rows.csv:
                    --L 2 --gradient (plain, markov, exponential, isometric, gamma 1), fix none and
                    center, T 16, 32, 64, --index 0, 1, 2; and --variant skip --layernorm --fix center
@@ -33,7 +37,7 @@ in; a few seconds of work, run it by hand after a change of the results formats)
                    "commands" listing every call
 
 Usage: /usr/bin/python3 tests/python/make_fixtures.py [BUILD_BIN_DIR]
-                                                   [--only sweep,bench,propagate,eigen]
+                                          [--only sweep,bench,propagate,eigen,writer4]
        (default build/bin, all fixtures; bench also writes compare.json; eigen writes
        sweep_eigen and sweep_mixed, needs numpy and no build, and reads data/sweep)
 """
@@ -119,7 +123,7 @@ def make_propagate(gapbench, tmp):
 
 def main():
     args = sys.argv[1:]
-    only = {"sweep", "bench", "propagate", "eigen"}
+    only = {"sweep", "bench", "propagate", "eigen", "writer4"}
     if "--only" in args:
         i = args.index("--only")
         only = set(args[i + 1].split(","))
@@ -138,6 +142,8 @@ def main():
             make_bench(gapbench, bench, tmp)
         if "eigen" in only:
             make_eigen()
+        if "writer4" in only:
+            make_writer4(gapbench)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     for root, _, files in os.walk(DATA):
@@ -368,7 +374,8 @@ def make_eigen():
             r["eigen_gap"] = num(1 - float(r["abs_lambda2"]))
             edited += 1
     assert edited == 1, edited
-    write_sweep_4(os.path.join(DATA, "sweep_eigen"), columns_4(0, J), rows, values, meta,
+    assert J == k + 1, J
+    write_sweep_4(os.path.join(DATA, "sweep_eigen"), columns_4(k, J), rows, values, meta,
                   dict(eigen_plan, T=list(Ts), fixes=list(fixes), seeds=seeds),
                   "tests/python/make_fixtures.py --only eigen (numpy: gapbench sweep --spectrum "
                   "eigen --T 256:1024:x2 --seeds 3 --model markov --law lognormal --beta 1 "
@@ -387,7 +394,8 @@ def make_eigen():
     kmax = max(int(key[1:]) for key in singular[0] if key.startswith("s") and key[1:].isdigit())
     base = max(int(r["point"]) for r in singular) + 1
     Ts, fixes, seeds = (32, 64, 128), ("none", "center", "deflate"), 2
-    rows, values, J = eigen_rows([(T, fix) for T in Ts for fix in fixes], seeds, k, base)
+    rows, values, _ = eigen_rows([(T, fix) for T in Ts for fix in fixes], seeds, k, base)
+    J = k + 1  # the writer's count: room for a pair taken whole, used or not
     write_sweep_4(os.path.join(DATA, "sweep_mixed"), columns_4(kmax, J), singular + rows,
                   singular_values + values, meta,
                   dict(eigen_plan, models=["markov", "attention"], spectra=["singular", "eigen"],
@@ -396,6 +404,17 @@ def make_eigen():
                   "4, then numpy eigen rows: markov lognormal beta 1, fix none, center, deflate, "
                   "T 32, 64, 128, seeds 2, exact, k 4, --all-values)")
     print(f"sweep_mixed: {len(singular)} singular and {len(rows)} eigen rows, J = {J}")
+
+
+def make_writer4(gapbench):
+    out = os.path.join(DATA, "sweep_writer4")
+    shutil.rmtree(out, ignore_errors=True)
+    run([gapbench, "sweep", "--model", "markov,attention", "--T", "16,32", "--seeds", "2",
+         "--backend", "cpu", "--threads", "1", "--k", "4", "--spectrum", "singular,eigen",
+         "--solver", "exact", "--fix", "none,center", "--all-values", "--out", out])
+    lock = os.path.join(out, ".gapbench.lock")
+    if os.path.exists(lock):
+        os.remove(lock)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 eigen metrics, values.csv's value_im) beside /1 to /3, and the figures eigen_gap_vs_T and
 eigen_scatter, whose plotted series (--dump-data) are checked against numbers computed here from
 the fixtures' text (data/sweep_eigen: eigen rows only; data/sweep_mixed: data/sweep's singular
-rows and eigen rows of fix none, center and deflate). The singular figures must read the same
+rows and eigen rows of fix none, center and deflate; both made with numpy; data/sweep_writer4:
+a small sweep of both spectra written by gapbench itself). The singular figures must read the same
 from the mixed fixture as from data/sweep: the eigen rows are not theirs."""
 import csv
 import json
@@ -13,8 +14,8 @@ import sys
 import unittest
 from collections import defaultdict
 
-from plot_support import (ROOT, SWEEP, SWEEP_EIGEN, SWEEP_MIXED, PlotTestCase, TempDirCase,
-                          figure_files, mean_sd, png_size, read_rows, run_every_fixture,
+from plot_support import (ROOT, SWEEP, SWEEP_EIGEN, SWEEP_MIXED, SWEEP_WRITER4, PlotTestCase,
+                          TempDirCase, expected_stats, figure_files, mean_sd, png_size, read_rows, run_every_fixture,
                           run_plot, shared_run)
 
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
@@ -86,7 +87,7 @@ class TestReaders(unittest.TestCase):
         self.assertEqual(s.rows, [])  # no singular row
         self.assertEqual(len(s.eigen_rows), len(text))
         self.assertEqual(len(text), 18)
-        self.assertNotIn("s1", text[0])  # an eigen-only plan: no s columns to need
+        self.assertEqual([line["s1"] for line in text], [""] * len(text))  # columns, empty
         for row, line in zip(s.eigen_rows, text):
             self.assertEqual(row["spectrum"], "eigen")
             self.assertEqual(row["T"], int(line["T"]))
@@ -151,11 +152,36 @@ class TestReaders(unittest.TestCase):
         self.assertIn("36 singular, 18 eigen", s.footer)
 
 
+class TestWithoutSColumns(TempDirCase):
+    """A /4 file without s columns (an eigen-only plan, should the writer drop them) reads the
+    same: s1 is needed only in the singular rows."""
+
+    def test_no_s_columns(self):
+        d = os.path.join(self.tmp, "no_s")
+        shutil.copytree(SWEEP_EIGEN, d)
+        os.remove(os.path.join(d, "values.csv"))
+        rows = read_rows(d)
+        fields = [k for k in rows[0] if not (k.startswith("s") and k[1:].isdigit())]
+        self.assertNotIn("s1", fields)
+        with open(os.path.join(d, "rows.csv"), "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore",
+                               lineterminator="\n")
+            w.writeheader()
+            w.writerows(rows)
+        s = readers.load_dir(d, need_values=False)
+        full = readers.load_dir(SWEEP_EIGEN, need_values=False)
+        self.assertEqual([readers.eigenvalues_of(r) for r in s.eigen_rows],
+                         [readers.eigenvalues_of(r) for r in full.eigen_rows])
+        dump = self.plot_one(d, "eigen_gap_vs_T")
+        self.assertEqual(len(self.series(dump, "eigen_gap_vs_T", 0, kind="mean_sd")), 4)
+
+
 class TestBadSchema4Input(TempDirCase):
     """Malformed schema 4 input: one line "plot.py: error: ...", exit 2, no figure."""
 
     def edited_eigen(self, edit, values=True):
         d = os.path.join(self.tmp, "eigen")
+        shutil.rmtree(d, ignore_errors=True)
         shutil.copytree(SWEEP_EIGEN, d)
         if not values:
             os.remove(os.path.join(d, "values.csv"))
@@ -185,8 +211,12 @@ class TestBadSchema4Input(TempDirCase):
                          contains="rows.csv:3: column lambda1_re is empty")
 
     def test_neither_s1_nor_spectrum(self):
+        d = self.edited_eigen(lambda t: t.replace(",spectrum,s1,", ",spectra,s0,", 1),
+                              values=False)
+        self.assertFails(d, contains="lacks the column(s) s1 or spectrum")
+        # with s1 and no spectrum, a /3 reader's view: every row singular, so s1 is needed
         d = self.edited_eigen(lambda t: t.replace(",spectrum,", ",spectra,", 1), values=False)
-        self.assertFails(d, contains="s1 or spectrum")
+        self.assertFails(d, contains="rows.csv:2: column s1 is empty")
 
     def test_values_with_a_bad_header_or_imaginary_part(self):
         d = os.path.join(self.tmp, "eigen")
@@ -400,6 +430,71 @@ class TestMixedSweep(MixedCase):
         self.assertEqual(self.series(self.dump, "eigen_gap_vs_T", 1, fix="deflate"), [])
         self.assertTrue(all(r["eigen_edge_ratio"] == "" for r in self.rows
                             if r["fix"] == "deflate"))
+
+
+def run_writer4_fixture(run):
+    run.out = os.path.join(run.tmp, "figures")
+    run.dump_path = os.path.join(run.tmp, "dump.json")
+    run.result = run_plot(SWEEP_WRITER4, "--out", run.out, "--formats", "png", "--dump-data",
+                          run.dump_path)
+    with open(run.dump_path) as f:
+        run.dump = json.load(f)
+    run.rows = read_rows(SWEEP_WRITER4)
+
+
+class TestWriterSchema4(PlotTestCase):
+    """data/sweep_writer4, written by gapbench sweep --spectrum singular,eigen: what the numpy
+    fixtures stand in for reads and draws the same way."""
+
+    @classmethod
+    def setUpClass(cls):
+        for key, value in shared_run(run_writer4_fixture).items():
+            setattr(cls, key, value)
+
+    def test_schema_and_figures(self):
+        self.assertEqual(self.result.returncode, 0, self.result.stderr)
+        with open(os.path.join(SWEEP_WRITER4, "meta.json")) as f:
+            self.assertEqual(json.load(f)["schema"], "gapbench.sweep/4")
+        self.assertEqual(figure_files(self.out),
+                         sorted(f"{n}.png" for n in SINGULAR_FIGURES + EIGEN_FIGURES))
+        self.assertEqual({r["spectrum"] for r in self.rows}, {"singular", "eigen"})
+
+    def test_singular_figures_read_singular_rows_only(self):
+        for model in ("markov", "attention"):
+            want = expected_stats([r for r in self.rows if r["spectrum"] == "singular"],
+                                  "none", "s1", model)
+            s = self.one(self.dump, "gap_vs_T", 0, kind="mean_sd", quantity="s1", series=model)
+            self.assertEqual(s["n"], [2, 2])  # two seeds: the eigen rows of the point left out
+            self.assertClose(s["y"], [m for m, _, _ in want.values()], rel=REL)
+
+    def test_eigen_figures(self):
+        values = eigen_values_csv(SWEEP_WRITER4)
+        for model in ("markov", "attention"):
+            one = self.one(self.dump, "eigen_gap_vs_T", 0, kind="mean_sd", fix="none",
+                           eigen="abs_lambda1", series=model)
+            for y in one["y"]:  # both models are row-stochastic: A·1 = 1
+                self.assertAlmostEqual(y, 1.0, delta=1e-12)
+            for fix in ("none", "center"):
+                want = by_T([r for r in self.rows if r["model"] == model], fix,
+                            lambda r: float(r["abs_lambda2"]))
+                s = self.one(self.dump, "eigen_gap_vs_T", 0, kind="mean_sd", fix=fix,
+                             eigen="abs_lambda2", series=model)
+                self.assertClose(s["y"], [m for m, _, _ in want.values()], rel=REL)
+        panels = self.dump["figures"]["eigen_scatter"]["panels"]
+        self.assertEqual(len(panels), 4)  # 2 models x T 16, 32
+        for i, panel in enumerate(panels):
+            for s in self.series(self.dump, "eigen_scatter", i, kind="scatter"):
+                zs = [z for r in self.rows if r["spectrum"] == "eigen" and
+                      r["model"] == s["series"].split()[0] and int(r["T"]) == s["T"] and
+                      r["fix"] == s["fix"] for z in values[(r["point"], r["index"])]]
+                self.assertEqual(len(zs), 2 * s["T"])
+                self.assertEqual((s["x"], s["y"]), ([z.real for z in zs], [z.imag for z in zs]))
+            circles = self.series(self.dump, "eigen_scatter", i, kind="circle")
+            if panel["title"].startswith("markov"):
+                T = circles[0]["T"]
+                self.assertAlmostEqual(circles[0]["radius"], 1 / math.sqrt(T), delta=1e-15)
+            else:  # attention has no c: no circle
+                self.assertEqual(circles, [])
 
 
 class TestOverlayWithSchema1(TempDirCase):
