@@ -238,6 +238,6 @@ def fig_eigen_scatter(ctx):
     if left_out:
         title += f" ({left_out} not converged, left out)"
     return {"title": title, "panels": panels, "footer": sweep_footer(ctx),
-            "grid": (rows, cols), "size": (3.8 * cols + 0.6, 4.0 * rows + 0.6),
+            "grid": (rows, cols), "size": (4.2 * cols + 0.6, 4.9 * rows + 0.6),
             "legend": "figure"}
 
