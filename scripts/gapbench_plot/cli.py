@@ -12,6 +12,7 @@ from collections import OrderedDict
 
 from .bench_figures import fig_accuracy, fig_regression, fig_throughput
 from .bench_readers import Bench, Compare
+from .eigen_figures import fig_eigen_gap_vs_T, fig_eigen_scatter
 from .figure_data import Context
 from .messages import InputError, fail, note
 from .propagation_figures import (PropContext, fig_propagation_depth, fig_propagation_gradient,
@@ -40,6 +41,16 @@ else the directory of the first JSON file):
   bulk_histogram       sqrt(T) s_k over every value of values.csv but s1 of fix none (density),
                        per model at the largest T with full spectra (or --bulk-T), against the
                        quarter-circle density sqrt(4c^2 - x^2)/(pi c^2) on [0, 2c]
+  eigen_gap_vs_T       eigen rows (schema gapbench.sweep/4): |lambda1| and |lambda2| against T,
+                       mean +- sd over seeds, one line style per fix (none: the outlier 1;
+                       center: A_perp, whose lambda1 falls into the bulk; deflate), with the
+                       circular law c/sqrt(T) (markov); beside it sqrt(T) |lambda_edge|/c
+                       (eigen_edge_ratio; theory 1)
+  eigen_scatter        eigen rows: the eigenvalues in the complex plane, one panel per model and
+                       T (at most 4 T, spread over the range), every fix overlaid, with the
+                       circle of radius c/sqrt(T) (markov) and the point 1; from values.csv when
+                       it has the rows (all T with --all-values --solver exact), else the top k
+                       of rows.csv (each panel's title says which)
   solver_error_vs_T    max_rel_err (the largest relative error of the top k against the float64
                        reference of `gapbench sweep --reference auto`) against T, per solver and
                        precision, mean +- sd over seeds; rows that are their own reference
@@ -60,6 +71,8 @@ else the directory of the first JSON file):
 Directories of `gapbench propagate` (meta.json schema gapbench.propagate/..., or a rows.csv with
 a layer column; the seed index is the column run, else index) are given like sweep directories,
 mixed with them or not: each figure takes the data it understands.
+The singular figures (gap_vs_T to solver_error_vs_T) read the singular rows only, the eigen_*
+figures the eigen rows only (column spectrum of schema 4; every row of /1 to /3 is singular).
 Several sweep directories or benchmark files are overlaid, each labelled by its device and
 commit. Rows that did not converge (converged = 0) are drawn as red crosses and left out of
 the means. A figure whose data are absent is skipped with a note. --dump-data writes the data
@@ -71,7 +84,7 @@ elsewhere pip install -r scripts/requirements-plot.txt).
 """
 
 FIGURES = ("gap_vs_T", "ratio_vs_T", "fix_and_stable_rank", "bulk_histogram",
-           "solver_error_vs_T", "throughput_vs_T", "accuracy_vs_time", "regression",
+           "eigen_gap_vs_T", "eigen_scatter", "solver_error_vs_T", "throughput_vs_T", "accuracy_vs_time", "regression",
            "propagation_depth", "propagation_width", "propagation_gradient")
 FORMATS = ("png", "svg", "pdf")
 
@@ -144,7 +157,8 @@ def main(argv=None):
 
     # Every input is read and checked before anything is drawn or written.
     try:
-        loaded = [load_dir(d, need_values="bulk_histogram" in wanted) for d in args.dirs]
+        need_values = "bulk_histogram" in wanted or "eigen_scatter" in wanted
+        loaded = [load_dir(d, need_values=need_values) for d in args.dirs]
         benches = [Bench(p) for p in args.bench]
         cmp = Compare(args.compare) if args.compare else None
     except InputError as e:
@@ -159,17 +173,32 @@ def main(argv=None):
         for name, why in bench.left_out:
             note(f"{os.path.basename(bench.path)}: left out {name}: {why}")
 
-    ctx = Context(sweeps, plt) if sweeps else None
+    # The singular figures see the singular rows (Sweep.rows), the eigen figures the eigen rows
+    # (the sweeps' eigen views); each kind has its own series names and colours.
     pctx = PropContext(props, plt) if props else None
     no_sweep = "no sweep directory" + (" (only propagate directories)" if props else "")
+    if not sweeps:
+        ctx, no_singular = None, no_sweep
+    elif not any(s.rows for s in sweeps):
+        ctx, no_singular = None, "no singular rows (the sweeps hold eigen rows only)"
+    else:
+        ctx, no_singular = Context(sweeps, plt), None
+    if sweeps and any(s.eigen_rows for s in sweeps):
+        ectx, no_eigen = Context([s.eigen_view() for s in sweeps], plt), None
+    else:
+        ectx = None
+        no_eigen = (no_sweep if not sweeps else
+                    "no eigen rows (gapbench sweep --spectrum eigen, schema gapbench.sweep/4)")
     builders = {
-        "gap_vs_T": lambda: fig_gap_vs_T(ctx) if ctx else no_sweep,
-        "ratio_vs_T": lambda: fig_ratio_vs_T(ctx) if ctx else no_sweep,
+        "gap_vs_T": lambda: fig_gap_vs_T(ctx) if ctx else no_singular,
+        "ratio_vs_T": lambda: fig_ratio_vs_T(ctx) if ctx else no_singular,
         "fix_and_stable_rank": lambda: fig_fix_and_stable_rank(ctx) if ctx else
-        no_sweep,
+        no_singular,
         "bulk_histogram": lambda: fig_bulk_histogram(ctx, np, args.bulk_T) if ctx else
-        no_sweep,
-        "solver_error_vs_T": lambda: fig_solver_error_vs_T(ctx) if ctx else no_sweep,
+        no_singular,
+        "eigen_gap_vs_T": lambda: fig_eigen_gap_vs_T(ectx) if ectx else no_eigen,
+        "eigen_scatter": lambda: fig_eigen_scatter(ectx) if ectx else no_eigen,
+        "solver_error_vs_T": lambda: fig_solver_error_vs_T(ctx) if ctx else no_singular,
         "throughput_vs_T": lambda: fig_throughput(benches, plt),
         "accuracy_vs_time": lambda: fig_accuracy(benches, plt),
         "regression": lambda: fig_regression(cmp),
@@ -212,7 +241,8 @@ def main(argv=None):
             dump = {"schema": "gapbench.plot-data/1",
                     "inputs": {"sweeps": [{"dir": s.dir, "label": s.label, "device": s.device,
                                            "commit": s.commit, "started": s.started,
-                                           "rows": len(s.rows)} for s in sweeps],
+                                           "rows": len(s.rows) + len(s.eigen_rows),
+                                           "eigen_rows": len(s.eigen_rows)} for s in sweeps],
                                "propagate": [{"dir": p.dir, "label": p.label,
                                               "device": p.device, "backend": p.backend,
                                               "commit": p.commit, "started": p.started,

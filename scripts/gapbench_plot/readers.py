@@ -1,23 +1,55 @@
 """Reading the results directories: the CSV and JSON readers every input goes through, a sweep
-(gapbench sweep: rows.csv, values.csv, meta.json), a propagate directory (gapbench propagate:
-one row per layer and network) and load_dir, which tells the two apart. Every check raises
-InputError with the file, line and column at fault."""
+(gapbench sweep: rows.csv, values.csv, meta.json, schemas /1 to /4), a propagate directory
+(gapbench propagate: one row per layer and network) and load_dir, which tells the two apart.
+Every check raises InputError with the file, line and column at fault.
+
+Schema 4 adds eigenvalue rows (column spectrum = eigen: lambda1_re, lambda1_im, ... and the
+metrics lambda1_dist, abs_lambda2, eigen_gap, eigen_edge_ratio; s1 ... sK empty). A Sweep keeps
+them apart from the singular rows: `rows` holds the singular rows (every row of /1 to /3), which
+the singular figures read unchanged, and `eigen_rows` the eigen rows."""
 import csv
 import json
 import math
 import os
+import re
 from collections import defaultdict
 
 from .messages import InputError, note
 
 # rows.csv: the columns every figure needs, and those parsed as numbers when present.
-ROW_NEEDED = ("point", "index", "model", "fix", "T", "precision", "solver", "s1", "converged")
+# s1 is needed in /1 to /3; a /4 file has the column spectrum instead (an eigen-only plan may
+# have no s columns), and each row needs s1 or lambda1_re/_im by its spectrum (sweep_row_needed).
+ROW_NEEDED = ("point", "index", "model", "fix", "T", "precision", "solver", ("s1", "spectrum"),
+              "converged")
 ROW_NUMERIC = {"point", "index", "T", "k", "beta", "d", "dk", "tol", "gap", "ratio", "frob",
                "frob_perp_sq", "stable_rank", "c", "s1_excess", "edge_ratio",
-               "frob_perp_over_c2", "iterations", "restarts", "passes", "residual",
+               "frob_perp_over_c2", "lambda1_dist", "abs_lambda2", "eigen_gap",
+               "eigen_edge_ratio", "iterations", "restarts", "passes", "residual",
                "residual_estimate", "converged", "generate_s", "solve_s", "max_rel_err",
                "rel_err_s2"}
-VALUES_NEEDED = ("point", "index", "rank", "value")
+SPECTRA = ("singular", "eigen")
+VALUES_NEEDED = ("point", "index", "rank", "value")  # then value_im in /4
+LAMBDA_COLUMN = re.compile(r"lambda([1-9][0-9]*)_(re|im)$")
+
+
+def is_value_column(key):
+    """s1 ... sK and lambda1_re ... lambdaJ_im: the value columns, numeric, needed only in
+    rows of their spectrum."""
+    return (key.startswith("s") and key[1:].isdigit()) or bool(LAMBDA_COLUMN.match(key))
+
+
+def sweep_row_needed(row, needed):
+    """The columns a sweep row must fill: the plan's, and s1 (singular) or the real and
+    imaginary parts of lambda1 (eigen); a failed row (status not ok, schema 3) has no values."""
+    keys = [k for k in needed if not isinstance(k, tuple) and not is_value_column(k)]
+    if row.get("status", "ok") not in ("ok", ""):
+        return keys
+    spectrum = row.get("spectrum", "singular")  # /1 to /3 have no spectrum column
+    if spectrum == "eigen":
+        return keys + ["lambda1_re", "lambda1_im"]
+    if spectrum == "singular":
+        return keys + ["s1"]
+    return keys  # not a spectrum: Sweep says so
 
 
 def read_json(path, what):
@@ -32,9 +64,11 @@ def read_json(path, what):
         raise InputError(f"{path}: cannot read ({what}): {e}") from None
 
 
-def read_csv(path, needed, numeric, what="gapbench sweep file"):
-    """Rows of a CSV file as dicts, numbers parsed (empty: None). A torn last line (no newline
-    at the end of the file: an interrupted writer) is dropped with a note."""
+def read_csv(path, needed, numeric, what="gapbench sweep file", row_needed=None):
+    """Rows of a CSV file as dicts, numbers parsed (empty: None). needed: the columns the header
+    must have (a tuple in it: one of those); row_needed(row): the columns a row must fill
+    (default: needed, but the value columns of a failed row). A torn last line (no newline at
+    the end of the file: an interrupted writer) is dropped with a note."""
     try:
         with open(path, newline="", encoding="utf-8") as f:
             text = f.read()
@@ -48,7 +82,8 @@ def read_csv(path, needed, numeric, what="gapbench sweep file"):
     except csv.Error as e:
         raise InputError(f"{path}: malformed CSV: {e}") from None
     header = table[0]
-    missing = [c for c in needed if c not in header]
+    missing = [" or ".join(c) if isinstance(c, tuple) else c for c in needed
+               if not (set(c) & set(header) if isinstance(c, tuple) else c in header)]
     if missing:
         raise InputError(f"{path}: lacks the column(s) {', '.join(missing)} "
                          f"(not a {what}?)")
@@ -67,7 +102,7 @@ def read_csv(path, needed, numeric, what="gapbench sweep file"):
                              f"{len(header)}")
         row = {}
         for key, cell in zip(header, cells):
-            if key in numeric or (key.startswith("s") and key[1:].isdigit()):
+            if key in numeric or is_value_column(key):
                 if cell == "":
                     row[key] = None
                     continue
@@ -78,19 +113,22 @@ def read_csv(path, needed, numeric, what="gapbench sweep file"):
                                      f"number") from None
             else:
                 row[key] = cell
-        failed = row.get("status", "ok") not in ("ok", "")  # schema 3: no values to need
-        for key in needed:
-            if failed and (key.startswith("s") and key[1:].isdigit()):
-                continue
-            if row[key] is None or row[key] == "":
+        if row_needed is not None:
+            keys = row_needed(row)
+        else:
+            failed = row.get("status", "ok") not in ("ok", "")  # schema 3: no values to need
+            keys = [k for k in needed if not (failed and is_value_column(k))]
+        for key in keys:
+            if row.get(key) is None or row[key] == "":
                 raise InputError(f"{path}:{number}: column {key} is empty")
         rows.append(row)
     return rows
 
 
 def read_values(path):
-    """values.csv: {(point, index): [(rank, value)]} (a fast path: it can hold millions of
-    lines)."""
+    """values.csv: {(point, index): [(rank, value, value_im)]}, value_im None when empty or
+    absent (/1 to /3 have no value_im; in /4 singular values leave it empty). A fast path: it can
+    hold millions of lines."""
     values = defaultdict(list)
     try:
         with open(path, newline="", encoding="utf-8") as f:
@@ -99,9 +137,10 @@ def read_values(path):
         raise InputError(f"{path}: cannot read: {e}") from None
     lines = text.split("\n")
     header = lines[0].strip().split(",") if lines else []
-    if header[:4] != list(VALUES_NEEDED):
-        raise InputError(f"{path}: the header is not {','.join(VALUES_NEEDED)} "
+    if header[:4] != list(VALUES_NEEDED) or header[4:] not in ([], ["value_im"]):
+        raise InputError(f"{path}: the header is not {','.join(VALUES_NEEDED)}[,value_im] "
                          f"(not a gapbench values file?)")
+    with_im = len(header) == 5
     last = len(lines) - 1
     for number, line in enumerate(lines[1:], start=2):
         if not line.strip():
@@ -110,7 +149,8 @@ def read_values(path):
         try:
             if len(cells) != len(header):
                 raise ValueError
-            values[(int(cells[0]), int(cells[1]))].append((int(cells[2]), float(cells[3])))
+            im = float(cells[4]) if with_im and cells[4] else None
+            values[(int(cells[0]), int(cells[1]))].append((int(cells[2]), float(cells[3]), im))
         except ValueError:
             if number - 1 == last:  # a torn last line without its newline
                 note(f"{path}: dropped a torn last line (the writer was interrupted)")
@@ -137,17 +177,35 @@ def disambiguate(labels, paths):
     return out
 
 
+def eigenvalues_of(row):
+    """The eigenvalues of an eigen row's lambda columns, in their order (by modulus,
+    descending; a conjugate pair adjacent), as complex numbers; the unused columns are empty."""
+    out = []
+    for j in range(1, 10 ** 6):
+        re_key, im_key = f"lambda{j}_re", f"lambda{j}_im"
+        if re_key not in row:
+            break
+        if row[re_key] is None:
+            continue
+        out.append(complex(row[re_key], row[im_key] or 0.0))
+    return out
+
+
 class Sweep:
-    """One sweep directory (load_dir has checked it and read its meta.json)."""
+    """One sweep directory (load_dir has checked it and read its meta.json). rows: the singular
+    rows (all rows of schemas /1 to /3), eigen_rows: the eigen rows of /4; values and
+    eigen_values: values.csv split the same way ({(point, index): [(rank, value)]} and
+    {(point, index): [(rank, complex)]}), None without values.csv."""
 
     def __init__(self, directory, meta, need_values):
         self.dir = directory
         self.meta = meta
         rows_path = os.path.join(directory, "rows.csv")
-        self.rows = read_csv(rows_path, ROW_NEEDED, ROW_NUMERIC)
+        rows = read_csv(rows_path, ROW_NEEDED, ROW_NUMERIC,
+                        row_needed=lambda r: sweep_row_needed(r, ROW_NEEDED))
         # Schema 3: a failed row (status nonfinite-matrix or nonfinite-values) has no values;
         # it is skipped and counted. Schemas 1 and 2 have no status column: every row is kept.
-        failed = [r for r in self.rows if r.get("status", "ok") not in ("ok", None, "")]
+        failed = [r for r in rows if r.get("status", "ok") not in ("ok", None, "")]
         if failed:
             by_status = defaultdict(int)
             for r in failed:
@@ -155,16 +213,28 @@ class Sweep:
             note(f"{rows_path}: skipped {len(failed)} failed row(s) (" +
                  ", ".join(f"{n} {s}" for s, n in sorted(by_status.items())) +
                  "): no values to plot")
-            self.rows = [r for r in self.rows if r not in failed]
-        for i, row in enumerate(self.rows, start=2):
+            rows = [r for r in rows if r not in failed]
+        for i, row in enumerate(rows, start=2):
             if row["T"] < 1 or row["T"] != int(row["T"]):
                 raise InputError(f"{rows_path}:{i}: T = {row['T']:g} is not a positive integer")
             row["T"] = int(row["T"])
             row["ok"] = row["converged"] == 1
+            spectrum = row.setdefault("spectrum", "singular")  # /1 to /3: singular values only
+            if spectrum not in SPECTRA:
+                raise InputError(f"{rows_path}:{i}: spectrum = {spectrum!r} is not "
+                                 f"{' or '.join(SPECTRA)}")
+        self.rows = [r for r in rows if r["spectrum"] == "singular"]
+        self.eigen_rows = [r for r in rows if r["spectrum"] == "eigen"]
         self.values = None  # (point, index) -> list of (rank, value)
+        self.eigen_values = None  # (point, index) -> list of (rank, complex eigenvalue)
         values_path = os.path.join(directory, "values.csv")
         if need_values and os.path.isfile(values_path):
-            self.values = read_values(values_path)
+            both = read_values(values_path)
+            eigen_keys = {(int(r["point"]), int(r["index"])) for r in self.eigen_rows}
+            self.values = {key: [(rank, v) for rank, v, _ in vals]
+                           for key, vals in both.items() if key not in eigen_keys}
+            self.eigen_values = {key: [(rank, complex(v, im or 0.0)) for rank, v, im in vals]
+                                 for key, vals in both.items() if key in eigen_keys}
         backend = self.meta.get("backend") or {}
         build = self.meta.get("build") or {}
         self.backend = str(backend.get("name", "?"))
@@ -176,9 +246,31 @@ class Sweep:
         extra = f", status {status}" if status and status != "complete" else ""
         resumes = self.meta.get("resumes") or []
         extra += f", {len(resumes)} resume(s)" if resumes else ""
+        counts = f"{len(rows)} rows"
+        if self.eigen_rows:
+            counts += f" ({len(self.rows)} singular, {len(self.eigen_rows)} eigen)"
         self.footer = (f"sweep {os.path.normpath(directory)}: {self.backend} "
                        f"on {self.device}, commit {self.commit}, started {self.started}, "
-                       f"{len(self.rows)} rows{extra}")
+                       f"{counts}{extra}")
+
+    def eigen_view(self):
+        """This sweep as the eigen figures see it: the same label and footer, rows = the eigen
+        rows and values = their eigenvalues (so the helpers of figure_data, which read .rows,
+        serve both kinds of figure)."""
+        view = SpectrumView(self)
+        view.rows = self.eigen_rows
+        view.values = self.eigen_values
+        return view
+
+
+class SpectrumView:
+    """One spectrum's rows of a Sweep (Sweep.eigen_view)."""
+
+    def __init__(self, sweep):
+        for key in ("dir", "meta", "backend", "device", "commit", "started", "label",
+                    "footer"):
+            setattr(self, key, getattr(sweep, key))
+        self.sweep = sweep
 
 
 # rows.csv of `gapbench propagate` (one row per layer of one network): the columns the

@@ -96,16 +96,42 @@ def draw_axis(ax, panel, ticker, spec):
         elif kind == "vline":
             for x in s["x"]:
                 handle = ax.axvline(x, color="black", ls="--", lw=0.8)
+        elif kind == "scatter":
+            # thousands of points: rasterised inside the SVG, which stays small and fast
+            # filled small points, or open larger ones drawn over them (an overlay shows both)
+            filled = s.get("filled", True)
+            look = ({"ms": 2.2, "mew": 0, "alpha": 0.6} if filled else
+                    {"ms": 3.6, "mew": 0.6, "mfc": "none", "alpha": 0.8})
+            ax.plot(s["x"], s["y"], ls="none", marker=s["marker"], color=s["color"],
+                    zorder=3, rasterized=len(s["x"]) > 2000, **look)
+            from matplotlib.lines import Line2D
+            handle = Line2D([], [], ls="none", marker=s["marker"], color=s["color"],
+                            **dict(look, ms=6, alpha=1))  # the legend's marker, larger
+        elif kind == "circle":
+            handle, = ax.plot(s["x"], s["y"], color="black", ls=s["linestyle"], lw=1.1,
+                              zorder=4)
+        elif kind == "mark":
+            handle, = ax.plot(s["x"], s["y"], ls="none", marker=s.get("marker", "*"), ms=11,
+                              mfc="none", mec="black", mew=1.0, zorder=5)
+            xlim = panel.get("xlim")
+            for x, y in zip(s["x"], s["y"]):
+                if xlim and not xlim[0] <= x <= xlim[1]:  # off the axes: say where it is
+                    ax.annotate(f"λ = {x:g} off the axes →", xy=(1.0, 1.0),
+                                xycoords="axes fraction", xytext=(-3, -3),
+                                textcoords="offset points", ha="right", va="top", fontsize=7,
+                                color="0.2", bbox={"fc": "white", "ec": "0.6", "pad": 1.5})
         if kind == "mean_sd":
             # compact legend: one colour per series, one black marker per quantity
             from matplotlib.lines import Line2D
             entries.append((0, len(entries), Line2D([], [], color=s["color"], lw=2.5),
                             s["series_label"]))
             entries.append((1, len(entries), Line2D(
-                [], [], color="black", marker=s["marker"], ms=5, lw=1.2, ls=s["linestyle"],
+                [], [], color="black", marker=s["marker"], ms=5, lw=1.2,
+                ls=s.get("legend_linestyle", s["linestyle"]),
                 mfc="black" if s["filled"] else "white"), s["quantity_label"]))
         elif handle is not None and kind != "barh":
-            order = {"theory": 2, "vline": 2, "floor": 3, "not_converged": 4}.get(kind, 0)
+            order = {"theory": 2, "vline": 2, "circle": 2, "mark": 3, "floor": 3,
+                     "not_converged": 4}.get(kind, 0)
             entries.append((order, len(entries), handle, s["label"]))
     entries.sort(key=lambda e: e[:2])
     ax.gapbench_entries = entries
@@ -122,6 +148,14 @@ def draw_axis(ax, panel, ticker, spec):
         ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
     if panel["yscale"] == "log":
         format_log_axis(ax.yaxis, *ax.get_ylim(), ticker)
+    if panel.get("xlim"):
+        ax.set_xlim(*panel["xlim"])
+    if panel.get("ylim"):
+        ax.set_ylim(*panel["ylim"])
+    if panel.get("aspect"):
+        ax.set_aspect(panel["aspect"], adjustable="box")
+        ax.xaxis.set_major_locator(ticker.MaxNLocator(5))
+        ax.yaxis.set_major_locator(ticker.MaxNLocator(5))
     ax.set_xlabel(panel["xlabel"])
     ax.set_ylabel(panel["ylabel"])
     if panel["title"]:

@@ -31,7 +31,11 @@ SWEEP = os.path.join(DATA, "sweep")
 BENCH = os.path.join(DATA, "bench.json")
 COMPARE = os.path.join(DATA, "compare.json")
 PROPAGATE = os.path.join(DATA, "propagate")
-# Every figure drawn by the run over all the fixtures (solver_error_vs_T needs the rows of a sweep
+SWEEP_EIGEN = os.path.join(DATA, "sweep_eigen")  # schema 4, eigen rows only
+SWEEP_MIXED = os.path.join(DATA, "sweep_mixed")  # schema 4, data/sweep's rows and eigen rows
+SWEEP_WRITER4 = os.path.join(DATA, "sweep_writer4")  # schema 4 as gapbench itself writes it
+# Every figure drawn by the run over all the fixtures but the schema 4 ones (the eigen figures
+# have tests of their own, test_eigen_figures.py) (solver_error_vs_T needs the rows of a sweep
 # run with --reference: test_sweep_figures edits them in).
 FIGURES = ("gap_vs_T", "ratio_vs_T", "fix_and_stable_rank", "bulk_histogram", "throughput_vs_T",
            "accuracy_vs_time", "regression", "propagation_depth", "propagation_width",
