@@ -52,6 +52,16 @@ struct Workspace {
   std::size_t host = 0;
 };
 
+// What one 64-bit cuSOLVER call takes besides its matrices: its device and host workspaces, as
+// sized by its _bufferSize, and the info word.
+struct CallBuffers {
+  explicit CallBuffers(const Workspace& w) : size(w), device(w.device), host(w.host), info(1) {}
+  Workspace size;
+  DeviceBuffer<unsigned char> device;
+  std::vector<unsigned char> host;
+  DeviceBuffer<int> info;
+};
+
 template <typename Real>
 Workspace xgesvd_workspace(const CusolverHandle& solver, std::int64_t T) {
   Workspace w;
@@ -168,16 +178,14 @@ template <typename Real>
 SolveResult exact_values(const CusolverHandle& solver, Real* a, std::int64_t T, int k,
                          bool all_values) {
   const cudaStream_t s = stream_of(solver);
-  const Workspace w = xgesvd_workspace<Real>(solver, T);
-  DeviceBuffer<unsigned char> work(w.device);
-  std::vector<unsigned char> host_work(w.host);
+  CallBuffers b(xgesvd_workspace<Real>(solver, T));
   DeviceBuffer<Real> values(static_cast<std::size_t>(T));
-  DeviceBuffer<int> info(1);
   GAPBENCH_CUSOLVER_CHECK(cusolverDnXgesvd(
       solver.get(), solver.params(), 'N', 'N', T, T, data_type<Real>(), a, T, data_type<Real>(),
       values.data(), data_type<Real>(), nullptr, T, data_type<Real>(), nullptr, T,
-      data_type<Real>(), work.data(), w.device, host_work.data(), w.host, info.data()));
-  check_info(info, 1, s, "cusolverDnXgesvd");
+      data_type<Real>(), b.device.data(), b.size.device, b.host.data(), b.size.host,
+      b.info.data()));
+  check_info(b.info, 1, s, "cusolverDnXgesvd");
   SolveResult r;
   r.values = download(values.data(), all_values ? static_cast<std::size_t>(T) : k, s);
   return r;
@@ -187,18 +195,15 @@ template <typename Real>
 SolveResult exact_eigenvalues(const CusolverHandle& solver, Real* a, std::int64_t T, int k,
                               bool all_values) {
   const cudaStream_t s = stream_of(solver);
-  const Workspace w = xgeev_workspace<Real>(solver, T);
-  DeviceBuffer<unsigned char> work(w.device);
-  std::vector<unsigned char> host_work(w.host);
+  CallBuffers b(xgeev_workspace<Real>(solver, T));
   // Real W of 2T entries: the real parts, then the imaginary parts (LAPACK's wr, wi).
   DeviceBuffer<Real> values(static_cast<std::size_t>(2 * T));
-  DeviceBuffer<int> info(1);
   GAPBENCH_CUSOLVER_CHECK(cusolverDnXgeev(
       solver.get(), solver.params(), CUSOLVER_EIG_MODE_NOVECTOR, CUSOLVER_EIG_MODE_NOVECTOR, T,
       data_type<Real>(), a, T, data_type<Real>(), values.data(), data_type<Real>(), nullptr, T,
-      data_type<Real>(), nullptr, T, data_type<Real>(), work.data(), w.device, host_work.data(),
-      w.host, info.data()));
-  check_info(info, 1, s, "cusolverDnXgeev");
+      data_type<Real>(), nullptr, T, data_type<Real>(), b.device.data(), b.size.device,
+      b.host.data(), b.size.host, b.info.data()));
+  check_info(b.info, 1, s, "cusolverDnXgeev");
   const std::vector<double> w_host = download(values.data(), static_cast<std::size_t>(2 * T), s);
   SolveResult r;
   keep_top_eigenvalues(std::vector<double>(w_host.begin(), w_host.begin() + T),
@@ -210,17 +215,15 @@ template <typename Real>
 SolveResult xgesvdr_values(const CusolverHandle& solver, Real* a, std::int64_t T, int k, int p,
                            int iters) {
   const cudaStream_t s = stream_of(solver);
-  const Workspace w = xgesvdr_workspace<Real>(solver, T, k, p, iters);
-  DeviceBuffer<unsigned char> work(w.device);
-  std::vector<unsigned char> host_work(w.host);
+  CallBuffers b(xgesvdr_workspace<Real>(solver, T, k, p, iters));
   DeviceBuffer<Real> values(static_cast<std::size_t>(T));
   DeviceBuffer<Real> u(static_cast<std::size_t>(T * k)), v(static_cast<std::size_t>(T * k));
-  DeviceBuffer<int> info(1);
   GAPBENCH_CUSOLVER_CHECK(cusolverDnXgesvdr(
       solver.get(), solver.params(), 'N', 'N', T, T, k, p, iters, data_type<Real>(), a, T,
       data_type<Real>(), values.data(), data_type<Real>(), u.data(), T, data_type<Real>(), v.data(),
-      T, data_type<Real>(), work.data(), w.device, host_work.data(), w.host, info.data()));
-  check_info(info, 1, s, "cusolverDnXgesvdr");
+      T, data_type<Real>(), b.device.data(), b.size.device, b.host.data(), b.size.host,
+      b.info.data()));
+  check_info(b.info, 1, s, "cusolverDnXgesvdr");
   SolveResult r;
   r.values = download(values.data(), static_cast<std::size_t>(k), s);
   r.iterations = iters;

@@ -143,14 +143,20 @@ def run_every_fixture(run):
         run.meta = json.load(f)
 
 
-def run_propagate_fixture(run):
-    """The propagation figures from tests/python/data/propagate alone."""
+def run_fixture(run, directory, *options):
+    """scripts/plot.py on one fixture directory into run.tmp/figures, with its data dumped:
+    sets run.out, run.dump_path, run.result, run.dump and run.rows (the fixture's rows)."""
     run.out = os.path.join(run.tmp, "figures")
     run.dump_path = os.path.join(run.tmp, "dump.json")
-    run.result = run_plot(PROPAGATE, "--out", run.out, "--dump-data", run.dump_path)
+    run.result = run_plot(directory, "--out", run.out, *options, "--dump-data", run.dump_path)
     with open(run.dump_path) as f:
         run.dump = json.load(f)
-    run.rows = read_rows(PROPAGATE)
+    run.rows = read_rows(directory)
+
+
+def run_propagate_fixture(run):
+    """The propagation figures from tests/python/data/propagate alone."""
+    run_fixture(run, PROPAGATE)
 
 
 class AllFiguresCase(PlotTestCase):

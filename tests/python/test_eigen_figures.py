@@ -15,8 +15,8 @@ import unittest
 from collections import defaultdict
 
 from plot_support import (ROOT, SWEEP, SWEEP_EIGEN, SWEEP_MIXED, SWEEP_WRITER4, PlotTestCase,
-                          TempDirCase, expected_stats, figure_files, mean_sd, png_size, read_rows, run_every_fixture,
-                          run_plot, shared_run)
+                          TempDirCase, expected_stats, figure_files, mean_sd, png_size, read_rows,
+                          run_every_fixture, run_fixture, run_plot, shared_run)
 
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 from gapbench_plot import eigen_figures, readers  # noqa: E402 (the path first)
@@ -60,22 +60,11 @@ def by_T(rows, fix, quantity):
 
 
 def run_eigen_fixture(run):
-    run.out = os.path.join(run.tmp, "figures")
-    run.dump_path = os.path.join(run.tmp, "dump.json")
-    run.result = run_plot(SWEEP_EIGEN, "--out", run.out, "--dump-data", run.dump_path)
-    with open(run.dump_path) as f:
-        run.dump = json.load(f)
-    run.rows = read_rows(SWEEP_EIGEN)
+    run_fixture(run, SWEEP_EIGEN)
 
 
 def run_mixed_fixture(run):
-    run.out = os.path.join(run.tmp, "figures")
-    run.dump_path = os.path.join(run.tmp, "dump.json")
-    run.result = run_plot(SWEEP_MIXED, "--out", run.out, "--formats", "png", "--dump-data",
-                          run.dump_path)
-    with open(run.dump_path) as f:
-        run.dump = json.load(f)
-    run.rows = read_rows(SWEEP_MIXED)
+    run_fixture(run, SWEEP_MIXED, "--formats", "png")
 
 
 class TestReaders(unittest.TestCase):
@@ -433,13 +422,7 @@ class TestMixedSweep(MixedCase):
 
 
 def run_writer4_fixture(run):
-    run.out = os.path.join(run.tmp, "figures")
-    run.dump_path = os.path.join(run.tmp, "dump.json")
-    run.result = run_plot(SWEEP_WRITER4, "--out", run.out, "--formats", "png", "--dump-data",
-                          run.dump_path)
-    with open(run.dump_path) as f:
-        run.dump = json.load(f)
-    run.rows = read_rows(SWEEP_WRITER4)
+    run_fixture(run, SWEEP_WRITER4, "--formats", "png")
 
 
 class TestWriterSchema4(PlotTestCase):
