@@ -172,6 +172,194 @@ INSTANTIATE_TEST_SUITE_P(
              (std::get<3>(info.param) == OperatorKind::kDense ? "Dense" : "Fused");
     });
 
+// ---- the ordering contract: a conjugate pair is never split ---------------------------------
+
+// Block-diagonal, row-major T x T: real eigenvalues 1, -0.9, 0.8, then a rotation block
+// 0.7 [[cos t, -sin t], [sin t, cos t]] (eigenvalues 0.7 e^{+-it}), then 0.5 ... 0.05 on the
+// rest of the diagonal; conjugated by a fixed upper-triangular matrix so that the operator is
+// not normal (the eigenvalues stay the same).
+std::vector<double> matrix_with_pair(std::int64_t T, double theta) {
+  std::vector<double> d(static_cast<std::size_t>(T * T), 0.0);
+  const auto at_rc = [&](std::vector<double>& m, std::int64_t r, std::int64_t c) -> double& {
+    return m[static_cast<std::size_t>(r * T + c)];
+  };
+  at_rc(d, 0, 0) = 1.0;
+  at_rc(d, 1, 1) = -0.9;
+  at_rc(d, 2, 2) = 0.8;
+  at_rc(d, 3, 3) = 0.7 * std::cos(theta);
+  at_rc(d, 3, 4) = -0.7 * std::sin(theta);
+  at_rc(d, 4, 3) = 0.7 * std::sin(theta);
+  at_rc(d, 4, 4) = 0.7 * std::cos(theta);
+  for (std::int64_t i = 5; i < T; ++i) {
+    at_rc(d, i, i) = 0.5 - 0.45 * static_cast<double>(i - 5) / static_cast<double>(T - 5);
+  }
+  // A = U D U^{-1} with U = I + 0.1 (strictly upper ones), U^{-1} by back substitution per
+  // column.
+  std::vector<double> u(d.size(), 0.0), uinv(d.size(), 0.0);
+  for (std::int64_t i = 0; i < T; ++i) {
+    for (std::int64_t j = i; j < T; ++j) at_rc(u, i, j) = i == j ? 1.0 : 0.1;
+  }
+  for (std::int64_t c = 0; c < T; ++c) {
+    for (std::int64_t r = T - 1; r >= 0; --r) {
+      double s = r == c ? 1.0 : 0.0;
+      for (std::int64_t l = r + 1; l < T; ++l) s -= at_rc(u, r, l) * at_rc(uinv, l, c);
+      at_rc(uinv, r, c) = s;
+    }
+  }
+  std::vector<double> ud(d.size(), 0.0), a(d.size(), 0.0);
+  for (std::int64_t i = 0; i < T; ++i) {
+    for (std::int64_t l = 0; l < T; ++l) {
+      for (std::int64_t j = 0; j < T; ++j) at_rc(ud, i, j) += at_rc(u, i, l) * at_rc(d, l, j);
+    }
+  }
+  for (std::int64_t i = 0; i < T; ++i) {
+    for (std::int64_t l = 0; l < T; ++l) {
+      for (std::int64_t j = 0; j < T; ++j) at_rc(a, i, j) += at_rc(ud, i, l) * at_rc(uinv, l, j);
+    }
+  }
+  return a;
+}
+
+// k = 4 ends on the first of the pair: 5 values, the pair adjacent, positive imaginary part
+// first; k = 5 ends on its second: 5 values; k = 3 stops before it: 3 values.
+class ArnoldiPair : public ::testing::TestWithParam<int> {};
+
+TEST_P(ArnoldiPair, TakesThePairWholeInModulusOrder) {
+  constexpr std::int64_t kT = 96;
+  const double theta = 1.1;
+  const int k = GetParam();
+  const std::vector<double> a = matrix_with_pair(kT, theta);
+  const SolveResult r = arnoldi_dense<double>(a, kT, eigen_options(SolverKind::kArnoldi, k));
+  EXPECT_TRUE(r.converged);
+  expect_eigen_order(r);
+  const std::size_t expected = k == 3 ? 3 : 5;
+  ASSERT_EQ(r.values.size(), expected);
+  // Every eigenvalue here has condition number <= cond(U) ~ 1e2 (U = I + 0.1 upper ones,
+  // T = 96), and the residual is <= 1e-8 * scale: 1e-6.
+  constexpr double kTol = 1e-6;
+  EXPECT_NEAR(r.values[0], 1.0, kTol);
+  EXPECT_NEAR(r.values[1], -0.9, kTol);
+  EXPECT_NEAR(r.values[2], 0.8, kTol);
+  for (std::size_t i = 0; i < 3; ++i) EXPECT_EQ(r.values_im[i], 0.0) << "value " << i;
+  if (expected == 5) {
+    EXPECT_NEAR(r.values[3], 0.7 * std::cos(theta), kTol);
+    EXPECT_NEAR(r.values_im[3], 0.7 * std::sin(theta), kTol);
+    EXPECT_EQ(r.values[4], r.values[3]);
+    EXPECT_EQ(r.values_im[4], -r.values_im[3]);
+  }
+  // The same values as geev's, taken the same way.
+  expect_same_values(r, geev_top(a, kT, k), kTol, "geev");
+}
+
+INSTANTIATE_TEST_SUITE_P(K, ArnoldiPair, ::testing::Values(3, 4, 5),
+                         [](const auto& info) { return "K" + std::to_string(info.param); });
+
+// ---- determinism and pass counting -----------------------------------------------------------
+
+TEST(ArnoldiRun, SameSeedGivesBitwiseEqualValues) {
+  constexpr std::int64_t kT = 257;
+  const ModelSpec spec = at(markov(EntryLaw::kExponential), kT, Fix::kNone);
+  const std::vector<double> a = cpu::generate_dense<double>(spec, 2, 0);
+  const SolverOptions o = eigen_options(SolverKind::kArnoldi, 6);
+  const SolveResult first = arnoldi_dense<double>(a, kT, o, 9);
+  const SolveResult second = arnoldi_dense<double>(a, kT, o, 9);
+  ASSERT_EQ(first.values.size(), second.values.size());
+  for (std::size_t i = 0; i < first.values.size(); ++i) {
+    EXPECT_EQ(first.values[i], second.values[i]) << "value " << i;
+    EXPECT_EQ(first.values_im[i], second.values_im[i]) << "value " << i;
+  }
+  EXPECT_EQ(first.passes, second.passes);
+  EXPECT_EQ(first.residual, second.residual);
+  // Another start vector reaches the same values (to the float64 tolerance above), by a
+  // different path.
+  const SolveResult other = arnoldi_dense<double>(a, kT, o, 10);
+  expect_same_values(other, first, kTol64, "seed 10 against seed 9");
+}
+
+TEST(ArnoldiRun, PassesAreTheOperatorsProducts) {
+  constexpr std::int64_t kT = 257;
+  const ModelSpec spec = at(markov(EntryLaw::kExponential), kT, Fix::kCenter);
+  const std::vector<double> a = cpu::generate_dense<double>(spec, 0, 4);
+  cpu::DenseOperator<double> op(a.data(), kT, kT);
+  cpu::HostBlockOps<double> ops;
+  ArnoldiPlan plan = plan_arnoldi(eigen_options(SolverKind::kArnoldi, kK), Precision::kFloat64, kT);
+  const SolveResult r = arnoldi_top_k<double>(op, ops, plan);
+  EXPECT_TRUE(r.converged);
+  EXPECT_EQ(r.passes, op.passes());
+  // Steps fill the basis once, then add basis - keep (or one fewer, around a pair) per restart.
+  EXPECT_GE(r.iterations, plan.basis + r.restarts * (plan.basis - plan.keep - 1));
+  EXPECT_LE(r.iterations, plan.basis + r.restarts * (plan.basis - plan.keep + 1));
+  EXPECT_EQ(r.passes, r.iterations + 1);
+}
+
+// A run stopped by --max-iter says so, with the Ritz values it had.
+TEST(ArnoldiRun, CutShortReportsNotConverged) {
+  constexpr std::int64_t kT = 1000;
+  const ModelSpec spec = at(markov(EntryLaw::kExponential), kT, Fix::kNone);
+  SolverOptions o = eigen_options(SolverKind::kArnoldi, kK);
+  o.max_iter = 12;
+  const SolveResult r = arnoldi_dense<double>(cpu::generate_dense<double>(spec, 0, 0), kT, o);
+  EXPECT_FALSE(r.converged);
+  EXPECT_EQ(r.iterations, 12);
+  EXPECT_EQ(r.restarts, 0);
+  EXPECT_GT(r.residual_estimate, default_tol(Precision::kFloat64));
+  EXPECT_GE(r.values.size(), static_cast<std::size_t>(kK));
+  expect_eigen_order(r);
+  // lambda_1 = 1 is isolated (the rest within ~1/sqrt(T) = 0.03): 12 steps find it to ~1e-6.
+  EXPECT_NEAR(r.values[0], 1.0, 1e-6);
+}
+
+// ---- plan_arnoldi's refusals -----------------------------------------------------------------
+
+void expect_usage_error(const SolverOptions& o, std::int64_t T, const std::string& flag) {
+  try {
+    plan_arnoldi(o, Precision::kFloat64, T);
+    FAIL() << "k = " << o.k << ", basis = " << o.basis << ", max_iter = " << o.max_iter
+           << " at T = " << T << " was accepted";
+  } catch (const UsageError& e) {
+    EXPECT_EQ(std::string(e.what()).rfind(flag, 0), 0u) << e.what();
+  }
+}
+
+TEST(ArnoldiPlan, RefusesSizesThatCannotWork) {
+  SolverOptions o = eigen_options(SolverKind::kArnoldi, kMaxK + 1);
+  expect_usage_error(o, 4096, "--k");
+  o.k = 0;
+  expect_usage_error(o, 4096, "--k");
+  o.k = 16;
+  expect_usage_error(o, 16, "--k");  // k = T
+  o.k = 20;
+  expect_usage_error(o, 16, "--k");  // k > T
+  o.k = 13;
+  expect_usage_error(o, 16, "--k");  // T < k + 4
+  o.k = 8;
+  o.basis = 10;
+  expect_usage_error(o, 4096, "--basis");  // cannot hold k + 1 and two more
+  o.basis = 0;
+  o.max_iter = 9;
+  expect_usage_error(o, 4096, "--max-iter");
+  // The same refusal through the dispatch the CLI uses.
+  o = eigen_options(SolverKind::kArnoldi, kMaxK + 1);
+  EXPECT_THROW(check_iterative(o, Precision::kFloat64, 4096, 1), UsageError);
+}
+
+TEST(ArnoldiPlan, DefaultsAndWorkspace) {
+  const SolverOptions o = eigen_options(SolverKind::kArnoldi, kK);
+  const ArnoldiPlan p64 = plan_arnoldi(o, Precision::kFloat64, 4096);
+  EXPECT_EQ(p64.tol, 1e-8);
+  EXPECT_EQ(plan_arnoldi(o, Precision::kFloat32, 4096).tol, 1e-4);
+  EXPECT_GT(p64.keep, p64.k);
+  EXPECT_LT(p64.keep, p64.basis - 1);
+  EXPECT_GE(p64.max_iter, p64.basis);
+  // The basis never exceeds the space (m + 1 vectors of length T).
+  const ArnoldiPlan small = plan_arnoldi(o, Precision::kFloat64, 20);
+  EXPECT_LE(small.basis, 19);
+  EXPECT_GE(small.basis, small.k + 3);
+  const std::int64_t elements = iterative_workspace_elements(o, Precision::kFloat64, 4096, 1);
+  EXPECT_EQ(elements, workspace_elements(p64, 4096));
+  EXPECT_GE(elements, (p64.basis + 1) * std::int64_t{4096});
+}
+
 // ---- the measurement behind the defaults (docs/solvers.md) ---------------------------------
 
 // |lambda_2| of arnoldi against geev's, and whether geev's top 4 are all found, on markov
