@@ -28,8 +28,8 @@ namespace gapbench {
 
 struct ArnoldiPlan {
   int k = 4;
-  int basis = 60;  // m: vectors in the basis before a restart (plus v_{m+1})
-  int keep = 30;   // Schur vectors kept at a restart (one more where a pair would be split)
+  int basis = 100;  // m: vectors in the basis before a restart (plus v_{m+1})
+  int keep = 50;    // Schur vectors kept at a restart (one more where a pair would be split)
   double tol = 1e-8;
   int max_iter = 0;        // Arnoldi steps (products with A) before giving up
   std::uint64_t seed = 0;  // start vector: Philox stream kSolverStart, salt 0
