@@ -60,7 +60,9 @@ SolveResult arnoldi_dense(std::vector<Real> a, std::int64_t T, SolverOptions o,
   return cpu::solve_dense<Real>(a.data(), T, o, precision_of<Real>(), seed);
 }
 
-double modulus(const SolveResult& r, std::size_t i) { return std::hypot(r.values[i], r.values_im[i]); }
+double modulus(const SolveResult& r, std::size_t i) {
+  return std::hypot(r.values[i], r.values_im[i]);
+}
 
 // The ordering contract of SolveResult for eigenvalues.
 void expect_eigen_order(const SolveResult& r) {
@@ -89,8 +91,8 @@ void expect_same_values(const SolveResult& got, const SolveResult& ref, double t
   for (std::size_t i = 0; i < ref.values.size(); ++i) {
     double best = INFINITY;
     for (std::size_t j = 0; j < got.values.size(); ++j) {
-      best = std::min(best, std::hypot(got.values[j] - ref.values[i],
-                                       got.values_im[j] - ref.values_im[i]));
+      best = std::min(
+          best, std::hypot(got.values[j] - ref.values[i], got.values_im[j] - ref.values_im[i]));
     }
     EXPECT_LE(best, tol) << what << ": lambda" << i + 1 << " = " << ref.values[i] << " + "
                          << ref.values_im[i] << "i";
@@ -396,8 +398,8 @@ TEST(ArnoldiMeasure, DISABLED_SecondModulusAgainstGeev) {
       const SolveResult ref = geev_top(a, T, 4);
       const double l2 = modulus(ref, 1);
       for (const auto& [basis, keep] : configs) {
-        ArnoldiPlan plan = plan_arnoldi(eigen_options(SolverKind::kArnoldi, 4),
-                                        Precision::kFloat64, T);
+        ArnoldiPlan plan =
+            plan_arnoldi(eigen_options(SolverKind::kArnoldi, 4), Precision::kFloat64, T);
         plan.basis = basis;
         plan.keep = keep;
         plan.seed = static_cast<std::uint64_t>(seed);
@@ -405,20 +407,20 @@ TEST(ArnoldiMeasure, DISABLED_SecondModulusAgainstGeev) {
         cpu::HostBlockOps<double> ops;
         const auto t0 = std::chrono::steady_clock::now();
         const SolveResult r = arnoldi_top_k<double>(op, ops, plan);
-        const double ms = std::chrono::duration<double, std::milli>(
-                              std::chrono::steady_clock::now() - t0)
-                              .count();
+        const double ms =
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                .count();
         bool match = r.values.size() >= 4;
         for (std::size_t i = 0; i < 4 && match; ++i) {
           double best = INFINITY;
           for (std::size_t j = 0; j < r.values.size(); ++j) {
-            best = std::min(best, std::hypot(r.values[j] - ref.values[i],
-                                             r.values_im[j] - ref.values_im[i]));
+            best = std::min(
+                best, std::hypot(r.values[j] - ref.values[i], r.values_im[j] - ref.values_im[i]));
           }
           match = best <= 1e-6;
         }
-        std::printf("%lld,%d,%d,%d,%.6f,%.2e,%d,%lld,%d,%d,%.0f\n", static_cast<long long>(T),
-                    seed, basis, keep, l2, (modulus(r, 1) - l2) / l2, match ? 1 : 0,
+        std::printf("%lld,%d,%d,%d,%.6f,%.2e,%d,%lld,%d,%d,%.0f\n", static_cast<long long>(T), seed,
+                    basis, keep, l2, (modulus(r, 1) - l2) / l2, match ? 1 : 0,
                     static_cast<long long>(r.passes), r.restarts, r.converged ? 1 : 0, ms);
         std::fflush(stdout);
       }

@@ -46,9 +46,9 @@ ArnoldiPlan plan_arnoldi(const SolverOptions& options, Precision precision, std:
   plan.keep = std::clamp(basis / 2, plan.k + 1, basis - 2);
   plan.max_iter = options.max_iter > 0 ? options.max_iter : std::max(kDefaultMaxIter, 20 * basis);
   if (plan.max_iter < plan.k + 2) {
-    throw UsageError(fmt::format(
-        "--max-iter: {} Arnoldi steps cannot give k = {} values; give at least {}",
-        plan.max_iter, plan.k, plan.k + 2));
+    throw UsageError(
+        fmt::format("--max-iter: {} Arnoldi steps cannot give k = {} values; give at least {}",
+                    plan.max_iter, plan.k, plan.k + 2));
   }
   return plan;
 }
@@ -86,8 +86,8 @@ class ArnoldiRun {
         m_scratch(ops.allocate(m_n, 1)),
         m_orth(ops, m_scratch.view(), plan.seed) {
     if (op.rows() != op.cols()) {
-      throw Error(fmt::format("arnoldi: eigenvalues need a square operator, not {} x {}",
-                              op.rows(), op.cols()));
+      throw Error(fmt::format("arnoldi: eigenvalues need a square operator, not {} x {}", op.rows(),
+                              op.cols()));
     }
     m_h.assign(static_cast<std::size_t>(m_m + 1) * m_m, 0.0);
   }
@@ -189,8 +189,8 @@ class ArnoldiRun {
       }
     }
     const double top = detail::small_symmetric_top_eigenvalue(std::move(g), j);
-    m_scale = std::max({m_scale, std::sqrt(std::max(top, 0.0)),
-                        std::hypot(out.schur.re[0], out.schur.im[0])});
+    m_scale = std::max(
+        {m_scale, std::sqrt(std::max(top, 0.0)), std::hypot(out.schur.re[0], out.schur.im[0])});
     return out;
   }
 
@@ -226,7 +226,8 @@ class ArnoldiRun {
     m_ops.copy(as_const(tmp), m_v.columns(0, p));
     std::vector<double> b(static_cast<std::size_t>(p), 0.0);
     for (int c = 0; c < p; ++c) {
-      for (int r = 0; r < j; ++r) b[static_cast<std::size_t>(c)] += h(j, r) * q[static_cast<std::size_t>(c) * j + r];
+      const double* q_column = q.data() + static_cast<std::size_t>(c) * j;
+      for (int r = 0; r < j; ++r) b[static_cast<std::size_t>(c)] += h(j, r) * q_column[r];
     }
     std::fill(m_h.begin(), m_h.end(), 0.0);
     for (int c = 0; c < p; ++c) {
