@@ -182,6 +182,51 @@ INSTANTIATE_TEST_SUITE_P(
              (std::get<3>(info.param) == OperatorKind::kDense ? "Dense" : "Fused");
     });
 
+// ---- k = 32: the default basis grows with k -------------------------------------------------
+
+class ArnoldiManyValues : public ::testing::TestWithParam<NamedModel> {};
+
+TEST_P(ArnoldiManyValues, TopThirtyTwoAtT257) {
+  constexpr std::int64_t kT = 257;
+  const ModelSpec spec = at(GetParam().spec, kT, Fix::kNone);
+  const std::vector<double> a = cpu::generate_dense<double>(spec, 3, 0);
+  const SolveResult ref = geev_top(a, kT, kMaxK);
+  const SolveResult r = arnoldi_dense<double>(a, kT, eigen_options(SolverKind::kArnoldi, kMaxK));
+  EXPECT_TRUE(r.converged);
+  expect_eigen_order(r);
+  // As kTol64 above (the same residual test; values deeper in the bulk are no worse
+  // conditioned than the edge).
+  expect_same_values(r, ref, kTol64 * std::hypot(ref.values[0], ref.values_im[0]), "k = 32");
+  EXPECT_LE(r.residual, kResidualSlack * default_tol(Precision::kFloat64));
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, ArnoldiManyValues, ::testing::ValuesIn(models()),
+                         [](const auto& info) { return info.param.name; });
+
+// ---- the Krylov space closes: rank 2 -------------------------------------------------------
+
+// A = e0 e0^T + 0.5 (e1 + e0) e1^T (T = 64, row-major): eigenvalues 1, 0.5 and 62 zeros. After
+// two or three steps the products have nothing new left, which must be refilled with random
+// directions (block_orth), not divided by ~0; the zeros then converge as exact null vectors.
+TEST(ArnoldiRun, RankTwoOperatorFindsItsValuesAndZeros) {
+  constexpr std::int64_t kT = 64;
+  std::vector<double> a(static_cast<std::size_t>(kT * kT), 0.0);
+  a[0] = 1.0;       // (0, 0)
+  a[1] = 0.5;       // (0, 1)
+  a[kT + 1] = 0.5;  // (1, 1)
+  const SolveResult r = arnoldi_dense<double>(a, kT, eigen_options(SolverKind::kArnoldi, kK));
+  ASSERT_EQ(r.values.size(), static_cast<std::size_t>(kK));
+  for (std::size_t i = 0; i < r.values.size(); ++i) {
+    EXPECT_TRUE(std::isfinite(r.values[i]) && std::isfinite(r.values_im[i])) << "value " << i;
+  }
+  EXPECT_TRUE(r.converged);
+  // Rounding leaves ~eps ||A|| on each value; 1e-12 absorbs it.
+  EXPECT_NEAR(r.values[0], 1.0, 1e-12);
+  EXPECT_NEAR(r.values[1], 0.5, 1e-12);
+  EXPECT_LE(modulus(r, 2), 1e-12);
+  EXPECT_LE(modulus(r, 3), 1e-12);
+}
+
 // ---- the ordering contract: a conjugate pair is never split ---------------------------------
 
 // Block-diagonal, row-major T x T: real eigenvalues 1, -0.9, 0.8, then a rotation block
