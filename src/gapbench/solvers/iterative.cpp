@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "gapbench/error.hpp"
+#include "gapbench/solvers/arnoldi.hpp"
 #include "gapbench/solvers/lanczos.hpp"
 #include "gapbench/solvers/rsvd.hpp"
 
@@ -12,6 +13,7 @@ void check_iterative(const SolverOptions& options, Precision precision, std::int
                      int preferred_block) {
   if (options.kind == SolverKind::kLanczos) plan_lanczos(options, precision, dim, preferred_block);
   if (options.kind == SolverKind::kRsvd) plan_rsvd(options, precision, dim);
+  if (options.kind == SolverKind::kArnoldi) plan_arnoldi(options, precision, dim);
 }
 
 std::int64_t iterative_workspace_elements(const SolverOptions& options, Precision precision,
@@ -21,6 +23,9 @@ std::int64_t iterative_workspace_elements(const SolverOptions& options, Precisio
   }
   if (options.kind == SolverKind::kRsvd) {
     return workspace_elements(plan_rsvd(options, precision, dim), dim, dim);
+  }
+  if (options.kind == SolverKind::kArnoldi) {
+    return workspace_elements(plan_arnoldi(options, precision, dim), dim);
   }
   return 0;
 }
@@ -34,6 +39,11 @@ SolveResult solve_iterative(const LinearOperator<Real>& op, BlockOps<Real>& ops,
     RsvdPlan plan = plan_rsvd(options, precision, dim);
     plan.seed = seed;
     return rsvd_top_k<Real>(op, ops, plan);
+  }
+  if (options.kind == SolverKind::kArnoldi) {
+    ArnoldiPlan plan = plan_arnoldi(options, precision, dim);
+    plan.seed = seed;
+    return arnoldi_top_k<Real>(op, ops, plan);
   }
   if (options.kind != SolverKind::kLanczos) {
     throw Error("solve_iterative: " + to_string(options.kind) + " is not an iterative solver");

@@ -24,4 +24,28 @@ void small_symmetric_eig(const std::vector<double>& g, std::int64_t n, std::vect
 // only).
 double small_symmetric_top_eigenvalue(std::vector<double> g, std::int64_t n);
 
+// A real Schur form S = Q T Q^T of a general n x n matrix, its diagonal blocks ordered by the
+// modulus of their eigenvalues, descending (as far as LAPACK ?trexc can swap them: a swap it
+// refuses as too ill-conditioned leaves that block where it is).
+struct SmallSchur {
+  std::vector<double> t;   // n x n quasi-upper-triangular, column-major; 2 x 2 blocks standardised
+  std::vector<double> q;   // n x n orthogonal, column-major
+  std::vector<double> re;  // eigenvalue i: re[i] + i im[i], in the order of T's diagonal; a
+  std::vector<double> im;  // 2 x 2 block gives a conjugate pair, positive imaginary part first
+};
+
+// Sorted real Schur form of the n x n column-major matrix s (LAPACK dgees, then dtrexc; one
+// BLAS thread, so the result does not depend on the thread count).
+SmallSchur small_schur_by_modulus(const std::vector<double>& s, std::int64_t n);
+
+// Right eigenvectors of S = Q T Q^T from its Schur form (LAPACK dtrevc, back-transformed by Q):
+// n x n column-major; column i is the eigenvector of a real eigenvalue i, and columns i, i + 1
+// the real and imaginary parts of the eigenvector of re[i] + i im[i] for a pair (im[i] > 0).
+// Not normalised.
+std::vector<double> small_schur_eigenvectors(const SmallSchur& schur, std::int64_t n);
+
+// Every eigenvalue of the n x n column-major matrix a (LAPACK dgeev, values only), unsorted.
+void small_eigenvalues(std::vector<double> a, std::int64_t n, std::vector<double>& re,
+                       std::vector<double>& im);
+
 }  // namespace gapbench::detail

@@ -1,0 +1,310 @@
+#include "gapbench/solvers/arnoldi.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "gapbench/error.hpp"
+#include "gapbench/solvers/block_orth.hpp"
+#include "gapbench/solvers/eigen_values.hpp"
+#include "gapbench/solvers/small_dense.hpp"
+
+namespace gapbench {
+
+ArnoldiPlan plan_arnoldi(const SolverOptions& options, Precision precision, std::int64_t dim) {
+  ArnoldiPlan plan;
+  plan.k = options.k;
+  if (plan.k < 1 || plan.k > kMaxK) {
+    throw UsageError(fmt::format("--k: arnoldi computes 1 to {} values, not {}", kMaxK, plan.k));
+  }
+  // The smallest workable basis holds k + 1 values (a pair taken whole), and two new vectors
+  // per restart, plus v_{m+1}.
+  if (dim < plan.k + 4) {
+    throw UsageError(fmt::format(
+        "--k: arnoldi needs T >= k + 4 (here k = {}, T = {}); use --solver exact for k this "
+        "close to T",
+        plan.k, dim));
+  }
+  plan.tol = options.tol > 0 ? options.tol : default_tol(precision);
+  // Default basis max(100, 4k), keep half of it: on markov exponential at T = 4096 (5 seeds,
+  // k = 4; docs/solvers.md) a basis of 100 took 1.6x fewer products than 60 and 1.9x fewer than
+  // 40, 150 only 10% fewer than 100 at 1.5x the memory and orthogonalisation; 20 returned a
+  // wrong |lambda_2| on 4 of 5 seeds. Keeping 30%, 50% or 70% of the basis differed by less than
+  // the spread over seeds.
+  int basis = options.basis > 0 ? options.basis : std::max(100, 4 * plan.k);
+  basis = static_cast<int>(std::min<std::int64_t>(basis, dim - 1));
+  if (basis < plan.k + 3) {
+    throw UsageError(
+        fmt::format("--basis: a basis of {} vectors cannot hold k + 1 = {} values and two more "
+                    "vectors; raise --basis to at least {}",
+                    basis, plan.k + 1, plan.k + 3));
+  }
+  plan.basis = basis;
+  plan.keep = std::clamp(basis / 2, plan.k + 1, basis - 2);
+  plan.max_iter = options.max_iter > 0 ? options.max_iter : std::max(kDefaultMaxIter, 20 * basis);
+  if (plan.max_iter < plan.k + 2) {
+    throw UsageError(
+        fmt::format("--max-iter: {} Arnoldi steps cannot give k = {} values; give at least {}",
+                    plan.max_iter, plan.k, plan.k + 2));
+  }
+  return plan;
+}
+
+// V (basis + 1), the restart / Ritz vector block (max(keep + 1, k + 1)), the products of the
+// Ritz vectors (k + 1) and the orthonormaliser's scratch column.
+std::int64_t workspace_elements(const ArnoldiPlan& plan, std::int64_t dim) {
+  const std::int64_t columns =
+      (plan.basis + 1) + std::max(plan.keep + 1, plan.k + 1) + (plan.k + 1) + 1;
+  return columns * dim;
+}
+
+namespace {
+
+// The Ritz values of one projected matrix, ordered, with what the residuals need.
+struct RitzState {
+  detail::SmallSchur schur;
+  std::vector<double> vectors;   // eigenvectors of S (small_schur_eigenvectors), normalised
+  std::vector<double> estimate;  // residual estimate of each of the top `count`
+  int count = 0;                 // k, or k + 1 when the k-th opens a pair
+};
+
+template <typename Real>
+class ArnoldiRun {
+ public:
+  ArnoldiRun(const LinearOperator<Real>& op, BlockOps<Real>& ops, const ArnoldiPlan& plan)
+      : m_op(op),
+        m_ops(ops),
+        m_plan(plan),
+        m_n(op.rows()),
+        m_m(plan.basis),
+        m_v(ops.allocate(m_n, m_m + 1)),
+        m_work(ops.allocate(m_n, std::max(plan.keep + 1, plan.k + 1))),
+        m_product(ops.allocate(m_n, plan.k + 1)),
+        m_scratch(ops.allocate(m_n, 1)),
+        m_orth(ops, m_scratch.view(), plan.seed) {
+    if (op.rows() != op.cols()) {
+      throw Error(fmt::format("arnoldi: eigenvalues need a square operator, not {} x {}", op.rows(),
+                              op.cols()));
+    }
+    m_h.assign(static_cast<std::size_t>(m_m + 1) * m_m, 0.0);
+  }
+
+  SolveResult run() {
+    SolveResult result;
+    const std::int64_t start_passes = m_op.passes();
+    BlockView<Real> start = m_v.columns(0, 1);
+    BlockView<Real> raw = m_work.columns(0, 1);
+    m_ops.fill_random(start, m_plan.seed, 0);
+    m_ops.copy(as_const(start), raw);
+    m_orth.orthonormalize(raw, {}, start, /*is_product=*/false);
+    int j = 0;  // vectors v_0 .. v_{j-1} satisfy the relation; v_j is the next to expand
+    RitzState ritz;
+    while (true) {
+      while (j < m_m && result.iterations < m_plan.max_iter) {
+        expand(j);
+        ++j;
+        ++result.iterations;
+      }
+      ritz = ritz_values(j);
+      result.converged = test_convergence(ritz, result);
+      if (result.converged || result.iterations >= m_plan.max_iter) break;
+      restart(j, ritz);
+      j = restart_size(ritz, j);
+      ++result.restarts;
+    }
+    const std::vector<double> re(ritz.schur.re.begin(), ritz.schur.re.begin() + ritz.count);
+    const std::vector<double> im(ritz.schur.im.begin(), ritz.schur.im.begin() + ritz.count);
+    keep_top_eigenvalues(re, im, m_plan.k, /*all_values=*/false, result);
+    // The Arnoldi relation can drift from the truth in finite precision: the residuals are
+    // recomputed from the final vectors, and a true residual over 10x its bound clears
+    // `converged`.
+    const double true_worst = true_residual(j, ritz);
+    result.residual = true_worst / m_scale;
+    const double floor = 10 * eps() * m_scale * std::sqrt(static_cast<double>(m_n));
+    result.converged = result.converged && true_worst <= 10 * std::max(m_plan.tol * m_scale, floor);
+    result.passes = m_op.passes() - start_passes;
+    return result;
+  }
+
+ private:
+  static double eps() { return std::numeric_limits<Real>::epsilon(); }
+
+  // One Arnoldi step: v_{j+1} from A v_j, orthogonalised against v_0 .. v_j twice; column j of
+  // H holds the coefficients and the norm.
+  void expand(int j) {
+    BlockView<Real> w = m_work.columns(0, 1);
+    m_op.apply(as_const(m_v.columns(j, 1)), w);
+    const std::vector<double> c = m_orth.orthogonalize(m_v.columns(0, j + 1), w);
+    const std::vector<double> r =
+        m_orth.orthonormalize(w, m_v.columns(0, j + 1), m_v.columns(j + 1, 1), true);
+    for (int i = 0; i <= j; ++i) h(i, j) = c[static_cast<std::size_t>(i)];
+    h(j + 1, j) = r[0];
+  }
+
+  // Sorted Schur form of S = H[0..j, 0..j], the eigenvectors, and the residual estimates
+  // |b^T x| of the top k (k + 1 with a pair) for unit x; raises the scale to the largest
+  // singular value of H[0..j+1, 0..j].
+  RitzState ritz_values(int j) {
+    RitzState out;
+    std::vector<double> s(static_cast<std::size_t>(j) * j);
+    for (int c = 0; c < j; ++c) {
+      for (int r = 0; r < j; ++r) s[static_cast<std::size_t>(c) * j + r] = h(r, c);
+    }
+    out.schur = detail::small_schur_by_modulus(s, j);
+    out.vectors = detail::small_schur_eigenvectors(out.schur, j);
+    out.count = std::min(eigen_count(out.schur.im, m_plan.k), j);
+    out.estimate.assign(static_cast<std::size_t>(out.count), 0.0);
+    const auto column = [&](int c) { return out.vectors.data() + static_cast<std::size_t>(c) * j; };
+    for (int i = 0; i < out.count;) {
+      const bool pair = out.schur.im[static_cast<std::size_t>(i)] > 0 && i + 1 < j;
+      const int width = pair ? 2 : 1;
+      double norm_sq = 0, res_sq = 0;
+      for (int c = i; c < i + width; ++c) {
+        double dot = 0;
+        for (int r = 0; r < j; ++r) {
+          norm_sq += column(c)[r] * column(c)[r];
+          dot += h(j, r) * column(c)[r];
+        }
+        res_sq += dot * dot;
+      }
+      const double inv = 1.0 / std::sqrt(norm_sq);
+      for (int c = i; c < i + width; ++c) {
+        for (int r = 0; r < j; ++r) column(c)[r] *= inv;
+      }
+      for (int c = i; c < i + width && c < out.count; ++c) {
+        out.estimate[static_cast<std::size_t>(c)] = std::sqrt(res_sq) * inv;
+      }
+      i += width;
+    }
+    // ||H[0..j+1, 0..j]||_2 = ||A V_j||_2 <= s1.
+    std::vector<double> g(static_cast<std::size_t>(j) * j, 0.0);
+    for (int c = 0; c < j; ++c) {
+      for (int r = 0; r <= c; ++r) {
+        double sum = 0;
+        for (int l = 0; l <= j; ++l) sum += h(l, r) * h(l, c);
+        g[static_cast<std::size_t>(c) * j + r] = g[static_cast<std::size_t>(r) * j + c] = sum;
+      }
+    }
+    const double top = detail::small_symmetric_top_eigenvalue(std::move(g), j);
+    m_scale = std::max(
+        {m_scale, std::sqrt(std::max(top, 0.0)), std::hypot(out.schur.re[0], out.schur.im[0])});
+    return out;
+  }
+
+  bool test_convergence(const RitzState& ritz, SolveResult& result) const {
+    bool converged = true;
+    double worst = 0;
+    for (const double e : ritz.estimate) {
+      worst = std::max(worst, e);
+      converged = converged && e <= m_plan.tol * m_scale;
+    }
+    result.residual_estimate = worst / m_scale;
+    return converged;
+  }
+
+  // Schur vectors kept: `keep`, one more where keep would split a 2 x 2 block (one fewer if
+  // that left no room to expand).
+  int restart_size(const RitzState& ritz, int j) const {
+    int p = m_plan.keep;
+    const auto splits = [&](int at) {
+      return at > 0 && at < j && ritz.schur.t[static_cast<std::size_t>(at - 1) * j + at] != 0.0;
+    };
+    if (splits(p)) p = p + 1 < j ? p + 1 : p - 1;
+    return p;
+  }
+
+  // Krylov-Schur restart: V_p = V_j Q[:, 0..p], v_p = v_j, S = T[0..p, 0..p], b^T = (b^T Q)[0..p].
+  void restart(int j, const RitzState& ritz) {
+    const int p = restart_size(ritz, j);
+    const std::vector<double>& q = ritz.schur.q;
+    BlockView<Real> tmp = m_work.columns(0, p);
+    m_ops.update(as_const(m_v.columns(0, j)), q.data(), 1.0, 0.0, tmp);
+    m_ops.copy(as_const(m_v.columns(j, 1)), m_v.columns(p, 1));
+    m_ops.copy(as_const(tmp), m_v.columns(0, p));
+    std::vector<double> b(static_cast<std::size_t>(p), 0.0);
+    for (int c = 0; c < p; ++c) {
+      const double* q_column = q.data() + static_cast<std::size_t>(c) * j;
+      for (int r = 0; r < j; ++r) b[static_cast<std::size_t>(c)] += h(j, r) * q_column[r];
+    }
+    std::fill(m_h.begin(), m_h.end(), 0.0);
+    for (int c = 0; c < p; ++c) {
+      for (int r = 0; r <= std::min(c + 1, p - 1); ++r) {
+        h(r, c) = ritz.schur.t[static_cast<std::size_t>(c) * j + r];
+      }
+      h(p, c) = b[static_cast<std::size_t>(c)];
+    }
+  }
+
+  // max_i ||A x_i - lambda_i x_i|| over the top `count` from the final Ritz vectors x = V_j z
+  // (||x|| = 1), a pair in the real form A [xr xi] = [xr xi] [[a, b], [-b, a]]: one product.
+  double true_residual(int j, const RitzState& ritz) {
+    const int count = ritz.count;
+    // A pair that opens at count - 1 (k + 1 values only when the k-th opens one, so a pair
+    // always ends inside count) needs both its columns.
+    const std::vector<double> z(ritz.vectors.begin(),
+                                ritz.vectors.begin() + static_cast<std::ptrdiff_t>(j) * count);
+    BlockView<Real> x = m_work.columns(0, count), ax = m_product.columns(0, count);
+    m_ops.update(as_const(m_v.columns(0, j)), z.data(), 1.0, 0.0, x);
+    m_op.apply(as_const(x), ax);
+    std::vector<double> minus_m(static_cast<std::size_t>(count) * count, 0.0);
+    const auto mm = [&](int r, int c) -> double& {
+      return minus_m[static_cast<std::size_t>(c) * count + r];
+    };
+    for (int i = 0; i < count;) {
+      const double a = ritz.schur.re[static_cast<std::size_t>(i)];
+      const double b = ritz.schur.im[static_cast<std::size_t>(i)];
+      mm(i, i) = -a;
+      if (b > 0 && i + 1 < count) {
+        mm(i, i + 1) = -b;
+        mm(i + 1, i) = b;
+        mm(i + 1, i + 1) = -a;
+        i += 2;
+      } else {
+        ++i;
+      }
+    }
+    m_ops.update(as_const(x), minus_m.data(), 1.0, 1.0, ax);
+    std::vector<double> gram(static_cast<std::size_t>(count) * count);
+    m_ops.project(as_const(ax), as_const(ax), gram.data());
+    double worst = 0;
+    for (int i = 0; i < count;) {
+      const bool pair = ritz.schur.im[static_cast<std::size_t>(i)] > 0 && i + 1 < count;
+      double sq = gram[static_cast<std::size_t>(i) * count + i];
+      if (pair) sq += gram[static_cast<std::size_t>(i + 1) * count + i + 1];
+      worst = std::max(worst, std::sqrt(std::max(sq, 0.0)));
+      i += pair ? 2 : 1;
+    }
+    return worst;
+  }
+
+  double& h(int r, int c) { return m_h[static_cast<std::size_t>(c) * (m_m + 1) + r]; }
+
+  const LinearOperator<Real>& m_op;
+  BlockOps<Real>& m_ops;
+  const ArnoldiPlan m_plan;
+  const std::int64_t m_n;
+  const int m_m;
+  Block<Real> m_v, m_work, m_product, m_scratch;
+  detail::BlockOrthonormalizer<Real> m_orth;
+  std::vector<double> m_h;  // (m + 1) x m, column-major: A V_m = V_{m+1} H
+  double m_scale = 0;       // the largest lower bound of s1 seen
+};
+
+}  // namespace
+
+template <typename Real>
+SolveResult arnoldi_top_k(const LinearOperator<Real>& op, BlockOps<Real>& ops,
+                          const ArnoldiPlan& plan) {
+  ArnoldiRun<Real> run(op, ops, plan);
+  return run.run();
+}
+
+template SolveResult arnoldi_top_k<float>(const LinearOperator<float>&, BlockOps<float>&,
+                                          const ArnoldiPlan&);
+template SolveResult arnoldi_top_k<double>(const LinearOperator<double>&, BlockOps<double>&,
+                                           const ArnoldiPlan&);
+
+}  // namespace gapbench
