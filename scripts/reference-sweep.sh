@@ -9,6 +9,11 @@
 #   propagate/  the same after one layer, T = 64 ... 1024 (rank collapse in width)
 #   propagate_gradient/  the linear model's log gradient norm (l = 1, L = 2; T = 20 ... 150;
 #               10 seeds; with A and A_perp)
+#   eigen/      eigenvalues (--spectrum eigen, arnoldi, errors against geev: --reference auto) of
+#               markov exponential, fix none, center and deflate, T = 256 ... 2048 by x2, 4 seeds
+#   eigen_bulk/ every eigenvalue (exact geev, --all-values) of 1 matrix per fix at T = 256, 1024
+#   eigen_causal/  causal attention's eigenvalues (its diagonal), d = 64, fix none and center,
+#               T = 256 ... 8192 by x2, 4 seeds
 #   figures/    scripts/plot.py of the above, with the device's benchmark baseline and the last
 #               regression check (compare.json) when present
 # A few minutes on a 2-core machine. Overwrites what was there.
@@ -19,8 +24,24 @@ source scripts/lib.sh
 gapbench="${GAPBENCH_BUILD_DIR:-build}/bin/gapbench"
 device=$(device_key)
 root="results/reference/$device"
+eigen_sweeps() {
+  "$gapbench" sweep --spectrum eigen --fix none,center,deflate --T 256:2048:x2 --seeds 4 \
+    --reference auto --out "$root/eigen"
+  "$gapbench" sweep --spectrum eigen --solver exact --fix none,center,deflate --T 256,1024 \
+    --seeds 1 --all-values --out "$root/eigen_bulk"
+  "$gapbench" sweep --model attention --causal --d 64 --spectrum eigen --fix none,center \
+    --T 256:8192:x2 --seeds 4 --out "$root/eigen_causal"
+  /usr/bin/python3 scripts/plot.py "$root/eigen" --only eigen_gap_vs_T --out "$root/figures"
+  /usr/bin/python3 scripts/plot.py "$root/eigen_bulk" --only eigen_scatter --out "$root/figures"
+}
+if [[ ${1:-} == --eigen-only ]]; then  # the eigenvalue directories alone, the rest kept
+  rm -rf "$root/eigen" "$root/eigen_bulk" "$root/eigen_causal"
+  mkdir -p "$root"
+  eigen_sweeps
+  exit 0
+fi
 rm -rf "$root/markov" "$root/attention" "$root/bulk" "$root/propagate" "$root/propagate_depth" \
-  "$root/propagate_gradient" "$root/figures"
+  "$root/propagate_gradient" "$root/figures" "$root/eigen" "$root/eigen_bulk" "$root/eigen_causal"
 mkdir -p "$root"
 "$gapbench" sweep --model markov --law exponential,lognormal --beta 0.5 --T 256:8192:x2 \
   --seeds 4 --fix none,center --out "$root/markov"
@@ -28,6 +49,7 @@ mkdir -p "$root"
   --fix none,center --out "$root/attention"
 "$gapbench" sweep --model markov --law exponential,lognormal --beta 0.5 --T 1024 --seeds 2 \
   --solver exact --all-values --out "$root/bulk"
+eigen_sweeps
 "$gapbench" propagate --T 512 --gamma 1 --L 10 --variant plain,skip,scaled-skip \
   --fix none,center --seeds 3 --out "$root/propagate_depth" >/dev/null
 "$gapbench" propagate --T 64:1024:x2 --gamma 1 --L 1 --variant plain,skip,scaled-skip \
