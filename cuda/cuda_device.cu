@@ -344,6 +344,7 @@ class CudaDevice final : public Device {
           T, kGesvdaMaxT));
     }
   }
+  bool fused_diagonal() const override { return true; }
   bool batched_solver(SolverKind kind) const override { return kind == SolverKind::kGesvda; }
   void synchronize() override { m_queue.stream.synchronize(); }
 

@@ -256,6 +256,47 @@ DeviceFusedOperator<Real>::DeviceFusedOperator(const ModelSpec& spec, std::uint6
   m_sums = sum_rows(rows, spec.fix);
 }
 
+// A_ii of attention, one thread a row: the logit q_i . k_i (summed in float64 over the factors
+// as the logits GEMM reads them: rounded per --logits) scaled, then exp(logit - m_i) / l_i with
+// the row's statistics. Element (i, c) of a factor is at f[i * row_step + c * col_step] (Q, K
+// row-major, or Q^T, K^T on chip).
+template <typename Real>
+__global__ void attention_diagonal(std::int64_t T, std::int64_t dk, const Real* q, const Real* k,
+                                   std::int64_t row_step, std::int64_t col_step, Real logit_scale,
+                                   LogitsPrecision logits, const Real* row_max,
+                                   const Real* row_inv, double* out) {
+  const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= T) return;
+  double dot = 0;
+  for (std::int64_t c = 0; c < dk; ++c) {
+    const std::int64_t at = i * row_step + c * col_step;
+    dot += static_cast<double>(round_logits_input(q[at], logits)) *
+           static_cast<double>(round_logits_input(k[at], logits));
+  }
+  const Real logit = logit_scale * static_cast<Real>(dot);
+  out[i] = static_cast<double>(softmax_weight(logit, row_max[i]) * row_inv[i]);
+}
+
+template <typename Real>
+std::vector<double> DeviceFusedOperator<Real>::diagonal() const {
+  if (m_spec.kind != ModelKind::kAttention) {
+    throw Error("the device's fused operator gives the diagonal of attention only");
+  }
+  const std::int64_t T = m_spec.T, dk = m_spec.dk;
+  const bool transposed = m_on_chip;  // Q^T, K^T (dk x T) in place of Q, K (T x dk)
+  const Real* q = transposed ? m_factors_t.data() : m_factors.data();
+  DeviceBuffer<double> d(static_cast<std::size_t>(T));
+  attention_diagonal<Real><<<grid_for(T), kThreads, 0, m_stream>>>(
+      T, dk, q, q + T * dk, transposed ? 1 : dk, transposed ? T : 1, m_logit_scale, m_spec.logits,
+      m_row_max.data(), m_row_inv.data(), d.data());
+  GAPBENCH_CUDA_CHECK_LAUNCH();
+  std::vector<double> host(static_cast<std::size_t>(T));
+  GAPBENCH_CUDA_CHECK(
+      cudaMemcpyAsync(host.data(), d.data(), d.bytes(), cudaMemcpyDeviceToHost, m_stream));
+  GAPBENCH_CUDA_CHECK(cudaStreamSynchronize(m_stream));
+  return host;
+}
+
 template <typename Real>
 void DeviceFusedOperator<Real>::tile_stats(MaxSum* stats) const {
   const std::int64_t T = m_spec.T;

@@ -48,6 +48,9 @@ class DeviceFusedOperator final : public MatrixFreeOperator<Real> {
   void apply_transpose(BlockView<const Real> x, BlockView<Real> y) const override;
 
   FrobeniusSums sums() const override { return m_sums; }
+  // Attention's A_ii from the factors and the row statistics, O(T dk): causal attention's
+  // eigenvalues (--solver diagonal).
+  std::vector<double> diagonal() const override;
 
   // Device bytes the operator holds for `spec` at its largest, while it is built (factors,
   // statistics, one tile or the transposed factors).

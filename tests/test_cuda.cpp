@@ -464,6 +464,11 @@ TEST(EigenOnDevice, XgeevAndTheDiagonalMatchTheCpu) {
     causal.model = test::at(test::attention(InputKind::kGaussian, 64, true), T);
     causal.solver.kind = SolverKind::kDiagonal;
     expect_eigen_matches(causal, 1e-12);
+    // The fused operator's diagonal (from the factors and row statistics, never storing A).
+    causal.op = OperatorChoice::kFused;
+    expect_eigen_matches(causal, 1e-12);
+    causal.precision = Precision::kFloat32;
+    expect_eigen_matches(causal, 1e-5);
   }
 }
 
