@@ -229,6 +229,22 @@ TEST(ArnoldiRun, RankTwoOperatorFindsItsValuesAndZeros) {
   EXPECT_LE(modulus(r, 3), 1e-12);
 }
 
+// The zero operator: every product is refilled at random, the scale is 0, and the result is
+// zeros with finite residuals, not NaN.
+TEST(ArnoldiRun, ZeroOperatorGivesZerosNotNaN) {
+  constexpr std::int64_t kT = 16;
+  const std::vector<double> a(static_cast<std::size_t>(kT * kT), 0.0);
+  const SolveResult r = arnoldi_dense<double>(a, kT, eigen_options(SolverKind::kArnoldi, 2));
+  ASSERT_EQ(r.values.size(), 2u);
+  for (std::size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(r.values[i], 0.0) << "value " << i;
+    EXPECT_EQ(r.values_im[i], 0.0) << "value " << i;
+  }
+  EXPECT_EQ(r.residual, 0.0);
+  EXPECT_EQ(r.residual_estimate, 0.0);
+  EXPECT_TRUE(r.converged);
+}
+
 // ---- the ordering contract: a conjugate pair is never split ---------------------------------
 
 // Block-diagonal, row-major T x T: real eigenvalues 1, -0.9, 0.8, then a rotation block

@@ -122,7 +122,7 @@ class ArnoldiRun {
     // recomputed from the final vectors, and a true residual over 10x its bound clears
     // `converged`.
     const double true_worst = true_residual(j, ritz);
-    result.residual = true_worst / m_scale;
+    result.residual = true_worst / scale_or_tiny();
     const double floor = 10 * eps() * m_scale * std::sqrt(static_cast<double>(m_n));
     result.converged = result.converged && true_worst <= 10 * std::max(m_plan.tol * m_scale, floor);
     result.passes = m_op.passes() - start_passes;
@@ -131,6 +131,8 @@ class ArnoldiRun {
 
  private:
   static double eps() { return std::numeric_limits<Real>::epsilon(); }
+  // The scale as a divisor: 0 only for the zero operator, whose residuals are 0 too.
+  double scale_or_tiny() const { return std::max(m_scale, std::numeric_limits<double>::min()); }
 
   // One Arnoldi step: v_{j+1} from A v_j, orthogonalised against v_0 .. v_j twice; column j of
   // H holds the coefficients and the norm.
@@ -201,7 +203,7 @@ class ArnoldiRun {
       worst = std::max(worst, e);
       converged = converged && e <= m_plan.tol * m_scale;
     }
-    result.residual_estimate = worst / m_scale;
+    result.residual_estimate = worst / scale_or_tiny();
     return converged;
   }
 
