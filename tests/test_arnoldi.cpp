@@ -504,12 +504,15 @@ TEST(ArnoldiSmallDense, SortedSchurFormAndEigenvectors) {
 // |lambda_2| of arnoldi against geev's, and whether geev's top 4 are all found, on markov
 // exponential at T = 1000, 2048, 4096 over seeds, for several (basis, keep). Prints a table;
 // asserts nothing. GAPBENCH_ARNOLDI_T narrows T (one value), GAPBENCH_ARNOLDI_SEEDS sets the
-// seed count, GAPBENCH_ARNOLDI_CONFIGS the (basis, keep) pairs ("100:50,60:30").
+// seed count (from GAPBENCH_ARNOLDI_FIRST_SEED), GAPBENCH_ARNOLDI_CONFIGS the (basis, keep)
+// pairs ("100:50,60:30"), GAPBENCH_ARNOLDI_MAX_ITER the step limit.
 TEST(ArnoldiMeasure, DISABLED_SecondModulusAgainstGeev) {
   std::vector<std::int64_t> sizes = {1000, 2048, 4096};
   if (const char* t = std::getenv("GAPBENCH_ARNOLDI_T")) sizes = {std::atoll(t)};
-  int seeds = 4;
+  int seeds = 4, first_seed = 0, max_iter = 0;
   if (const char* s = std::getenv("GAPBENCH_ARNOLDI_SEEDS")) seeds = std::atoi(s);
+  if (const char* s = std::getenv("GAPBENCH_ARNOLDI_FIRST_SEED")) first_seed = std::atoi(s);
+  if (const char* s = std::getenv("GAPBENCH_ARNOLDI_MAX_ITER")) max_iter = std::atoi(s);
   std::vector<std::pair<int, int>> configs = {{20, 10}, {40, 20}, {60, 30},
                                               {60, 15}, {60, 45}, {100, 50}};
   if (const char* c = std::getenv("GAPBENCH_ARNOLDI_CONFIGS")) {  // "basis:keep,basis:keep"
@@ -521,7 +524,7 @@ TEST(ArnoldiMeasure, DISABLED_SecondModulusAgainstGeev) {
   }
   std::printf("T,seed,basis,keep,l2_geev,l2_rel_err,top4_match,passes,restarts,converged,ms\n");
   for (const std::int64_t T : sizes) {
-    for (int seed = 0; seed < seeds; ++seed) {
+    for (int seed = first_seed; seed < first_seed + seeds; ++seed) {
       const ModelSpec spec = at(markov(EntryLaw::kExponential), T, Fix::kNone);
       const std::vector<double> a = cpu::generate_dense<double>(spec, seed, 0);
       const SolveResult ref = geev_top(a, T, 4);
@@ -532,6 +535,7 @@ TEST(ArnoldiMeasure, DISABLED_SecondModulusAgainstGeev) {
         plan.basis = basis;
         plan.keep = keep;
         plan.seed = static_cast<std::uint64_t>(seed);
+        if (max_iter > 0) plan.max_iter = max_iter;
         cpu::DenseOperator<double> op(a.data(), T, T);
         cpu::HostBlockOps<double> ops;
         const auto t0 = std::chrono::steady_clock::now();
