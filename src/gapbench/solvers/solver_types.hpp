@@ -31,11 +31,11 @@ bool solves_spectrum(SolverKind kind, Spectrum spectrum);
 struct SolverOptions {
   SolverKind kind = SolverKind::kLanczos;
   int k = 4;                // number of top singular values
-  double tol = 0;           // lanczos: residual_i <= tol * s_i; 0 picks default_tol(precision)
-  int max_iter = 0;         // lanczos: block steps (one pass with A, one with A^T); 0 = 2000
+  double tol = 0;  // lanczos: residual_i <= tol * s_i; arnoldi: <= tol * s1; 0: default_tol
+  int max_iter = 0;  // lanczos: block steps (0 = 2000); arnoldi: Arnoldi steps (docs/solvers.md)
   int block = 0;            // lanczos: vectors per block; 0 = default_block(k)
-  int basis = 0;            // lanczos: basis size before a restart; 0 = default_basis(k, b)
-  bool all_values = false;  // exact: keep every singular value
+  int basis = 0;            // lanczos, arnoldi: basis size before a restart; 0 = their default
+  bool all_values = false;  // exact: keep every value (singular values or eigenvalues)
   int oversample = 0;       // rsvd, xgesvdr: extra basis vectors p; 0 = default_oversample(k)
   int power_iters = 0;      // xgesvdr: power iterations; 0 = kDefaultPowerIters
   Spectrum spectrum = Spectrum::kSingular;
