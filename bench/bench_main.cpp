@@ -2,6 +2,7 @@
 //   cpu/generate/<model>/<precision>/batch:<B>/T:<T>
 //   cpu/pass/<apply|apply_transpose>/<precision>/T:<T>
 //   cpu/solve/<solver>/<precision>/k:<k>/T:<T>
+//   cpu/eigen/<arnoldi/float64/k:4|exact/float64>/T:<T>
 //   cpu/sweep_step/<model>/lanczos/float64/k:4/T:<T>
 //   gpu/copy/d2d/bytes:1GiB, gpu/device_state/<start|end>
 // Our flags are taken out of argv before Google Benchmark parses the rest:
@@ -9,7 +10,8 @@
 //   --reps=N              repetitions at T <= 2048 (default 9; fewer at larger T)
 //   --min-time=SECONDS    least time per repetition (default 0.1)
 //   --flush-cache         evict the caches before every iteration
-//   --matrix=FILE.npy     the solver families on this float64 matrix only
+//   --matrix=FILE.npy     the solver families (cpu/pass, cpu/solve, cpu/eigen) on this float64
+//                         matrix only
 // The JSON context records the build, the machine, the library versions and the measured copy
 // bandwidth (read + write bytes per second of a large memcpy), the yardstick of pct_of_copy_bw.
 #include <benchmark/benchmark.h>
@@ -112,6 +114,7 @@ int main(int argc, char** argv) {
   bench::register_gpu_benchmarks("start");
   if (options.matrix_path.empty()) bench::register_cpu_generation();
   bench::register_cpu_solvers();
+  bench::register_cpu_eigen();
   if (options.matrix_path.empty()) bench::register_cpu_sweep_step();
   if (options.matrix_path.empty()) bench::register_cpu_fused();
   bench::register_gpu_benchmarks("end");

@@ -7,6 +7,8 @@
 //   passes_over_A    products with A or A^T of one solve
 //   s1, s2, gap      mean values of the solve; converged 1/0
 //   rel_err_s2       |s2 - s2_exact| / s2_exact against LAPACK gesdd (float64), T <= 2048
+// and, for eigenvalues (cpu/eigen, bench_cpu_eigen.cpp): lambda1 (real part), abs_lambda2, and
+// against LAPACK geev top4_set_match, max_rel_err (of the top 4 moduli), rel_err_abs_lambda2.
 #pragma once
 
 #include <benchmark/benchmark.h>
@@ -35,11 +37,13 @@ struct HarnessOptions {
 HarnessOptions& harness_options();
 
 // Caps per family (points past them are reported with SkipWithError and the reason).
-inline constexpr std::int64_t kCpuExactCap = 2048;      // gesdd: ~1 s at 2048, ~9 s at 4096
-inline constexpr std::int64_t kCpuDenseCap = 16384;     // 2 GiB per float64 matrix
-inline constexpr std::int64_t kRelErrCap = 2048;        // exact references for rel_err_s2
-inline constexpr std::int64_t kCpuLargeKCap = 4096;     // k = 16 (2x the passes of k = 4)
-inline constexpr std::int64_t kCpuSweepStepCap = 8192;  // beyond, generate + solve say it
+inline constexpr std::int64_t kCpuExactCap = 2048;         // gesdd: ~1 s at 2048, ~9 s at 4096
+inline constexpr std::int64_t kCpuDenseCap = 16384;        // 2 GiB per float64 matrix
+inline constexpr std::int64_t kRelErrCap = 2048;           // exact references for rel_err_s2
+inline constexpr std::int64_t kCpuLargeKCap = 4096;        // k = 16 (2x the passes of k = 4)
+inline constexpr std::int64_t kCpuSweepStepCap = 8192;     // beyond, generate + solve say it
+inline constexpr std::int64_t kCpuEigenExactCap = 4096;    // geev: 3.6 s at 2048, 45-60 s at 4096
+inline constexpr std::int64_t kCpuEigenArnoldiCap = 8192;  // hundreds of products per solve
 
 // The sizes of the families: powers of two from min_T to max_T.
 std::vector<std::int64_t> sizes();
@@ -99,6 +103,7 @@ void set_solve_counters(benchmark::State& state, const ModelSpec& spec, const So
 // Registers each family (called from main).
 void register_cpu_generation();
 void register_cpu_solvers();
+void register_cpu_eigen();
 void register_cpu_sweep_step();
 void register_cpu_fused();
 // GPU copy bandwidth and device state (phase "start": state + copy; "end": state). Skipped with
