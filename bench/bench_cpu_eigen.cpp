@@ -110,17 +110,8 @@ void bm_eigen(benchmark::State& state, std::int64_t T, SolverKind kind) {
   options.kind = kind;
   options.k = kEigenK;
   options.spectrum = Spectrum::kEigen;
-  std::vector<double> work = a;
-  SolveResult r;
   IterationTimer timer;
-  for (auto _ : state) {
-    if (kind == SolverKind::kExact) std::copy(a.begin(), a.end(), work.begin());
-    flush_caches_if_asked();
-    timer.start();
-    r = cpu::solve_dense<double>(work.data(), T, options, Precision::kFloat64, 0);
-    timer.stop(state);
-    benchmark::DoNotOptimize(r.values.data());
-  }
+  const SolveResult r = time_dense_solves(state, a, T, options, Precision::kFloat64, timer);
   const double passes = kind == SolverKind::kExact ? 1.0 : static_cast<double>(r.passes);
   set_throughput_counters(state, passes * sizeof(double) * static_cast<double>(T) * T, 1,
                           timer.mean_seconds());

@@ -72,17 +72,8 @@ void bm_solve(benchmark::State& state, std::int64_t T, SolverKind kind, int k) {
   SolverOptions options;
   options.kind = kind;
   options.k = k;
-  std::vector<Real> work = a;
-  SolveResult r;
   IterationTimer timer;
-  for (auto _ : state) {
-    if (kind == SolverKind::kExact) std::copy(a.begin(), a.end(), work.begin());
-    flush_caches_if_asked();
-    timer.start();
-    r = cpu::solve_dense<Real>(work.data(), T, options, precision, 0);
-    timer.stop(state);
-    benchmark::DoNotOptimize(r.values.data());
-  }
+  const SolveResult r = time_dense_solves(state, a, T, options, precision, timer);
   const double passes = kind == SolverKind::kLanczos ? static_cast<double>(r.passes) : 1.0;
   set_throughput_counters(state, passes * sizeof(Real) * static_cast<double>(T) * T, 1,
                           timer.mean_seconds());

@@ -13,11 +13,13 @@
 
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "gapbench/cpu/cpu_device.hpp"
 #include "gapbench/model.hpp"
 #include "gapbench/solvers/solver_types.hpp"
 
@@ -91,6 +93,26 @@ class IterationTimer {
   double m_total = 0;
   std::int64_t m_count = 0;
 };
+
+// The iterations of a dense CPU solve of `options` on `a` (T x T), timed by `timer`: a solver
+// that overwrites its matrix (exact) gets a fresh copy each iteration, outside the timed region.
+// Returns the last result.
+template <typename Real>
+SolveResult time_dense_solves(benchmark::State& state, const std::vector<Real>& a, std::int64_t T,
+                              const SolverOptions& options, Precision precision,
+                              IterationTimer& timer) {
+  std::vector<Real> work = a;
+  SolveResult r;
+  for (auto _ : state) {
+    if (options.kind == SolverKind::kExact) std::copy(a.begin(), a.end(), work.begin());
+    flush_caches_if_asked();
+    timer.start();
+    r = cpu::solve_dense<Real>(work.data(), T, options, precision, 0);
+    timer.stop(state);
+    benchmark::DoNotOptimize(r.values.data());
+  }
+  return r;
+}
 
 // Sets bytes_per_s, matrices_per_s and pct_of_copy_bw (of cpu_copy_bandwidth) for `bytes` and
 // `matrices` per iteration of `seconds` (plain numbers, not rates: they are already per second).

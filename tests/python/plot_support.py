@@ -238,24 +238,27 @@ class TempDirCase(PlotTestCase):
         self.assertEqual(figure_files(self.out), [])
         return lines[0]
 
-    def broken_sweep(self, edit):
-        d = os.path.join(self.tmp, "sweep")
-        shutil.copytree(SWEEP, d)
-        path = os.path.join(d, "rows.csv")
-        with open(path) as f:
-            text = f.read()
-        with open(path, "w") as f:
-            f.write(edit(text))
-        return d
-
-    def broken_propagate(self, edit, meta_edit=None):
-        d = os.path.join(self.tmp, "propagate")
-        shutil.copytree(PROPAGATE, d)
+    def edited_copy(self, source, name, edit, must_change=True, drop=()):
+        """A copy of the fixture directory `source` in self.tmp/name (replacing one there), its
+        rows.csv passed through `edit` (which must change it, unless not `must_change`) and the
+        files in `drop` removed."""
+        d = os.path.join(self.tmp, name)
+        shutil.rmtree(d, ignore_errors=True)
+        shutil.copytree(source, d)
+        for file in drop:
+            os.remove(os.path.join(d, file))
         path = os.path.join(d, "rows.csv")
         with open(path) as f:
             text = f.read()
         edited = edit(text)
-        self.assertNotEqual(edited, text)
+        if must_change:
+            self.assertNotEqual(edited, text)
         with open(path, "w") as f:
             f.write(edited)
         return d
+
+    def broken_sweep(self, edit):
+        return self.edited_copy(SWEEP, "sweep", edit, must_change=False)
+
+    def broken_propagate(self, edit):
+        return self.edited_copy(PROPAGATE, "propagate", edit)

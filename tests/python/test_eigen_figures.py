@@ -169,19 +169,7 @@ class TestBadSchema4Input(TempDirCase):
     """Malformed schema 4 input: one line "plot.py: error: ...", exit 2, no figure."""
 
     def edited_eigen(self, edit, values=True):
-        d = os.path.join(self.tmp, "eigen")
-        shutil.rmtree(d, ignore_errors=True)
-        shutil.copytree(SWEEP_EIGEN, d)
-        if not values:
-            os.remove(os.path.join(d, "values.csv"))
-        path = os.path.join(d, "rows.csv")
-        with open(path) as f:
-            text = f.read()
-        edited = edit(text)
-        self.assertNotEqual(edited, text)
-        with open(path, "w") as f:
-            f.write(edited)
-        return d
+        return self.edited_copy(SWEEP_EIGEN, "eigen", edit, drop=() if values else ("values.csv",))
 
     def test_unknown_spectrum(self):
         d = self.edited_eigen(lambda t: t.replace(",dense,eigen,", ",dense,eigne,", 1),
