@@ -338,6 +338,7 @@ TEST(CliSweep, FusedOperatorGivesTheDenseValuesAndSaysSo) {
 struct QkFixture {
   static constexpr std::int64_t kHeads = 3, kT = 150, kDk = 8;
   std::vector<std::vector<double>> top4;  // per head, with --causal --fix center --beta 2
+  std::vector<std::vector<double>> diagonal;  // per head: the diagonal of A (before the fix)
   explicit QkFixture(const fs::path& dir) {
     std::vector<float> q, k;
     for (std::uint32_t h = 0; h < kHeads; ++h) {
@@ -349,6 +350,11 @@ struct QkFixture {
       std::vector<double> a(static_cast<std::size_t>(kT * kT));
       cpu::attention_from_factors<double>(kT, kDk, qd.data(), kd.data(), 2.0 / std::sqrt(8.0), true,
                                           Fix::kCenter, a.data());
+      // A's diagonal: A_perp's plus the 1/T the fix took (before the SVD overwrites a).
+      diagonal.emplace_back();
+      for (std::int64_t i = 0; i < kT; ++i) {
+        diagonal.back().push_back(a[static_cast<std::size_t>(i * kT + i)] + 1.0 / kT);
+      }
       top4.push_back(cpu::exact_singular_values<double>(a.data(), kT, kT, 4, false).values);
     }
     write_npy_array(dir / "Q.npy", q.data(), {kHeads, kT, kDk});
@@ -379,6 +385,36 @@ TEST(CliRunQk, EveryHeadMatchesTheSpectrumOfItsSoftmaxOnBothOperatorsAndBackends
         const double want = fixture.top4[h][i - 1];
         EXPECT_NEAR(printed_value(r.out.substr(at), i), want, 1e-8 * want)
             << op << " head " << h << " s" << i;
+      }
+    }
+  }
+}
+
+// --spectrum eigen on given factors: causal attention's eigenvalues (the diagonal solver, its
+// default) on both operators, against the diagonal of each head's A: A_perp keeps A's diagonal
+// entries but the outlier A_00 = 1, which becomes 0 (docs/spectra.md).
+TEST(CliRunQk, EigenvaluesAreTheDiagonalOnBothOperators) {
+  Sandbox box;
+  const QkFixture fixture(box.cwd());
+  for (const std::string op : {"dense", "fused"}) {
+    const CliResult r = run_cli(box, {"run", "--qk", "Q.npy,K.npy", "--causal", "--fix", "center",
+                                      "--beta", "2", "--spectrum", "eigen", "--k", "3",
+                                      "--operator", op, "--backend", "cpu"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("solver diagonal"), std::string::npos) << r.out;
+    for (int h = 0; h < 3; ++h) {
+      const std::size_t at = r.out.find(fmt::format("head {} (operator {})", h, op));
+      ASSERT_NE(at, std::string::npos) << r.out;
+      std::vector<double> want = fixture.diagonal[h];
+      want[0] = 0.0;
+      std::sort(want.begin(), want.end(), std::greater<>());
+      for (int i = 1; i <= 3; ++i) {
+        const std::string tag = fmt::format("\nlambda{} ", i);
+        const std::size_t line = r.out.find(tag, at);
+        ASSERT_NE(line, std::string::npos) << r.out;
+        // float32 (the files' dtype) against the float64 diagonal: 1e-5.
+        EXPECT_NEAR(std::stod(r.out.substr(line + tag.size())), want[i - 1], 1e-5)
+            << op << " head " << h << " lambda" << i;
       }
     }
   }
