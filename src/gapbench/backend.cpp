@@ -237,9 +237,11 @@ SolveResult Backend::solve_one(const PointSpec& point, OperatorChoice op, Real* 
     return causal_eigenvalues(std::move(d), point.model.fix, point.solver.k,
                               point.solver.all_values);
   }
+  if (!is_iterative(point.solver.kind) && point.model.fix != Fix::kDeflate) {
+    return stages.solve_dense(point.solver, a, T);
+  }
   const auto dense = stages.dense_operator(a, T, T);
   if (!is_iterative(point.solver.kind)) {
-    if (point.model.fix != Fix::kDeflate) return stages.solve_dense(point.solver, a, T);
     // The dense solvers see the matrix itself: A - s1 u1 v1^T, formed in place. The row-major a
     // is the column-major A^T, so A^T -= s1 v1 u1^T, one rank-one update through BlockOps.
     BlockOps<Real>& ops = stages.block_ops();

@@ -9,11 +9,17 @@ namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 }  // namespace
 
+Metrics no_metrics() {
+  Metrics m;
+  m.s1 = m.s2 = m.gap = m.ratio = m.frob = m.frob_perp_sq = m.stable_rank = kNaN;
+  m.lambda1_dist = m.abs_lambda2 = m.eigen_gap = kNaN;
+  return m;
+}
+
 Metrics compute_metrics(const ModelSpec& spec, const std::vector<double>& values,
                         const FrobeniusSums& sums) {
-  Metrics m;
+  Metrics m = no_metrics();
   const double nan = kNaN;
-  m.lambda1_dist = m.abs_lambda2 = m.eigen_gap = nan;
   m.s1 = values.empty() ? nan : values[0];
   m.s2 = values.size() > 1 ? values[1] : nan;
   m.gap = m.s1 - m.s2;
@@ -34,7 +40,7 @@ Metrics compute_metrics(const ModelSpec& spec, const std::vector<double>& values
 
 Metrics compute_eigen_metrics(const ModelSpec& spec, const std::vector<double>& re,
                               const std::vector<double>& im, const FrobeniusSums& sums) {
-  Metrics m{kNaN, kNaN, kNaN, kNaN, kNaN, kNaN, kNaN, {}, {}, {}, {}, kNaN, kNaN, kNaN, {}};
+  Metrics m = no_metrics();
   m.frob = std::sqrt(sums.frob_sq);
   m.frob_perp_sq = sums.frob_perp_sq;
   if (!re.empty()) m.lambda1_dist = std::hypot(re[0] - 1.0, im[0]);

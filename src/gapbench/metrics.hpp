@@ -37,6 +37,9 @@ struct Metrics {
   std::optional<double> eigen_edge_ratio;
 };
 
+// Every metric NaN or empty: a failed row's, and where the others start.
+Metrics no_metrics();
+
 // `values` descending (at least one).
 Metrics compute_metrics(const ModelSpec& spec, const std::vector<double>& values,
                         const FrobeniusSums& sums);

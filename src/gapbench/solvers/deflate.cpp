@@ -67,21 +67,25 @@ SingularTriple<Real> top_singular_triple(const LinearOperator<Real>& op, BlockOp
 }
 
 template <typename Real>
+void DeflatedOperator<Real>::subtract_rank_one(BlockView<Real> from, BlockView<Real> to,
+                                               BlockView<const Real> x, BlockView<Real> y) const {
+  std::vector<double> c(static_cast<std::size_t>(x.cols));
+  m_ops.project(as_const(from), x, c.data());  // from^T X
+  m_ops.update(as_const(to), c.data(), -m_triple.value, 1.0, y);
+}
+
+template <typename Real>
 void DeflatedOperator<Real>::apply(BlockView<const Real> x, BlockView<Real> y) const {
   this->count_pass();
   m_base.apply(x, y);
-  std::vector<double> c(static_cast<std::size_t>(x.cols));
-  m_ops.project(as_const(m_triple.right.view()), x, c.data());  // v1^T X
-  m_ops.update(as_const(m_triple.left.view()), c.data(), -m_triple.value, 1.0, y);
+  subtract_rank_one(m_triple.right.view(), m_triple.left.view(), x, y);  // - s1 u1 (v1^T X)
 }
 
 template <typename Real>
 void DeflatedOperator<Real>::apply_transpose(BlockView<const Real> x, BlockView<Real> y) const {
   this->count_pass();
   m_base.apply_transpose(x, y);
-  std::vector<double> c(static_cast<std::size_t>(x.cols));
-  m_ops.project(as_const(m_triple.left.view()), x, c.data());  // u1^T X
-  m_ops.update(as_const(m_triple.right.view()), c.data(), -m_triple.value, 1.0, y);
+  subtract_rank_one(m_triple.left.view(), m_triple.right.view(), x, y);  // - s1 v1 (u1^T X)
 }
 
 template SingularTriple<float> top_singular_triple<float>(const LinearOperator<float>&,

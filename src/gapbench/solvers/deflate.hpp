@@ -50,6 +50,10 @@ class DeflatedOperator final : public LinearOperator<Real> {
   void apply_transpose(BlockView<const Real> x, BlockView<Real> y) const override;
 
  private:
+  // Y -= s1 to (from^T X).
+  void subtract_rank_one(BlockView<Real> from, BlockView<Real> to, BlockView<const Real> x,
+                         BlockView<Real> y) const;
+
   const LinearOperator<Real>& m_base;
   BlockOps<Real>& m_ops;
   const SingularTriple<Real>& m_triple;

@@ -130,7 +130,7 @@ SweepRow make_row(int point, std::uint64_t seed, const PointSpec& spec, std::str
   solve.converged = false;
   solve.residual = solve.residual_estimate = kNaN;
   row.outcome.sums = {kNaN, kNaN};
-  row.metrics = {kNaN, kNaN, kNaN, kNaN, kNaN, kNaN, kNaN, {}, {}, {}, {}, kNaN, kNaN, kNaN, {}};
+  row.metrics = no_metrics();
   return row;
 }
 
