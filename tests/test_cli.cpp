@@ -175,6 +175,8 @@ INSTANTIATE_TEST_SUITE_P(
                  "--power-iters"},
         BadInput{"BlockWithRsvd", Args{"run", "--T", "64", "--solver", "rsvd", "--block", "2"},
                  "--block"},
+        BadInput{"ArnoldiBlockTooWideForT",
+                 Args{"run", "--T", "64", "--spectrum", "eigen", "--block", "30"}, "--block"},
         BadInput{"OversampleNegative",
                  Args{"run", "--T", "64", "--solver", "rsvd", "--oversample", "-1"},
                  "--oversample"},

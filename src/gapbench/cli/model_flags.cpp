@@ -125,7 +125,8 @@ void add_plan_flags(CLI::App& app, PlanFlags& f, bool sweep_axes) {
   app.add_option("--max-iter", f.max_iter,
                  fmt::format("lanczos: most block steps; rsvd: most iterations (default {})",
                              kDefaultMaxIter));
-  app.add_option("--block", f.block, "lanczos: vectors per block (default: the backend's)");
+  app.add_option("--block", f.block,
+                 "lanczos, arnoldi: vectors per pass (default: the backend's for lanczos, 1 for arnoldi)");
   app.add_option("--basis", f.basis,
                  "lanczos, arnoldi: basis size before a restart (lanczos default max(3k+3b, "
                  "10b, 40); arnoldi: docs/solvers.md)");

@@ -20,47 +20,63 @@ ArnoldiPlan plan_arnoldi(const SolverOptions& options, Precision precision, std:
   if (plan.k < 1 || plan.k > kMaxK) {
     throw UsageError(fmt::format("--k: arnoldi computes 1 to {} values, not {}", kMaxK, plan.k));
   }
-  // The smallest workable basis holds k + 1 values (a pair taken whole), and two new vectors
-  // per restart, plus v_{m+1}.
+  // The smallest workable basis holds k + 1 values (a pair taken whole) and two blocks more
+  // (the kept vectors stay clear of the residual block they are copied next to), plus the
+  // residual block: T >= k + 1 + 3b.
   if (dim < plan.k + 4) {
     throw UsageError(fmt::format(
         "--k: arnoldi needs T >= k + 4 (here k = {}, T = {}); use --solver exact for k this "
         "close to T",
         plan.k, dim));
   }
+  const std::int64_t largest_block = (dim - plan.k - 1) / 3;
+  if (options.block > largest_block) {
+    throw UsageError(fmt::format(
+        "--block: arnoldi needs T >= k + 1 + 3 x block (here k = {}, T = {}); use --block {} or "
+        "less",
+        plan.k, dim, largest_block));
+  }
+  plan.block = options.block > 0
+                   ? options.block
+                   : static_cast<int>(std::min<std::int64_t>(kArnoldiDefaultBlock, largest_block));
+  const int b = plan.block;
   plan.tol = options.tol > 0 ? options.tol : default_tol(precision);
   // Default basis max(100, 4k), keep half of it: on markov exponential at T = 4096 (5 seeds,
   // k = 4; docs/solvers.md) a basis of 100 took 1.6x fewer products than 60 and 1.9x fewer than
   // 40, 150 only 10% fewer than 100 at 1.5x the memory and orthogonalisation; 20 returned a
   // wrong |lambda_2| on 4 of 5 seeds. Keeping 30%, 50% or 70% of the basis differed by less than
   // the spread over seeds.
-  int basis = options.basis > 0 ? options.basis : std::max(100, 4 * plan.k);
-  basis = static_cast<int>(std::min<std::int64_t>(basis, dim - 1));
-  if (basis < plan.k + 3) {
-    throw UsageError(
-        fmt::format("--basis: a basis of {} vectors cannot hold k + 1 = {} values and two more "
-                    "vectors; raise --basis to at least {}",
-                    basis, plan.k + 1, plan.k + 3));
+  int basis = options.basis > 0 ? options.basis : std::max(kArnoldiDefaultBasis, 4 * plan.k);
+  basis = static_cast<int>(std::min<std::int64_t>(basis, dim - b));
+  if (basis < plan.k + 1 + 2 * b) {
+    throw UsageError(fmt::format(
+        "--basis: a basis of {} vectors cannot hold k + 1 = {} values and two blocks of {} more; "
+        "raise --basis to at least {}",
+        basis, plan.k + 1, b, plan.k + 1 + 2 * b));
   }
   plan.basis = basis;
-  plan.keep = std::clamp(basis / 2, plan.k + 1, basis - 2);
+  plan.keep = std::clamp(basis / 2, plan.k + 1, basis - 2 * b);
   // Steps needed grow with T (markov exponential, k = 4, the default basis: mean 279 products at
   // T = 1000, 597 at 4096, 1228 and 2147 on two seeds at 8192): 10,000 leaves room past 8192.
-  plan.max_iter =
-      options.max_iter > 0 ? options.max_iter : std::max(5 * kDefaultMaxIter, 20 * basis);
-  if (plan.max_iter < plan.k + 2) {
+  // --max-iter counts block steps (b products each), as for lanczos.
+  plan.max_iter = options.max_iter > 0
+                      ? options.max_iter
+                      : (std::max(5 * kDefaultMaxIter, 20 * basis) + b - 1) / b;
+  const int fewest = (plan.k + 2 + b - 1) / b;
+  if (plan.max_iter < fewest) {
     throw UsageError(
         fmt::format("--max-iter: {} Arnoldi steps cannot give k = {} values; give at least {}",
-                    plan.max_iter, plan.k, plan.k + 2));
+                    plan.max_iter, plan.k, fewest));
   }
   return plan;
 }
 
-// V (basis + 1), the restart / Ritz vector block (max(keep + 1, k + 1)), the products of the
-// Ritz vectors (k + 1) and the orthonormaliser's scratch column.
+// V (basis + block), the product / restart / Ritz vector block (max(block, keep + 1, k + 1)),
+// the products of the Ritz vectors (k + 1) and the orthonormaliser's scratch block.
 std::int64_t workspace_elements(const ArnoldiPlan& plan, std::int64_t dim) {
-  const std::int64_t columns =
-      (plan.basis + 1) + std::max(plan.keep + 1, plan.k + 1) + (plan.k + 1) + 1;
+  const std::int64_t columns = (plan.basis + plan.block) +
+                               std::max({plan.block, plan.keep + 1, plan.k + 1}) + (plan.k + 1) +
+                               plan.block;
   return columns * dim;
 }
 
@@ -83,32 +99,33 @@ class ArnoldiRun {
         m_plan(plan),
         m_n(op.rows()),
         m_m(plan.basis),
-        m_v(ops.allocate(m_n, m_m + 1)),
-        m_work(ops.allocate(m_n, std::max(plan.keep + 1, plan.k + 1))),
+        m_b(plan.block),
+        m_v(ops.allocate(m_n, m_m + m_b)),
+        m_work(ops.allocate(m_n, std::max({m_b, plan.keep + 1, plan.k + 1}))),
         m_product(ops.allocate(m_n, plan.k + 1)),
-        m_scratch(ops.allocate(m_n, 1)),
+        m_scratch(ops.allocate(m_n, m_b)),
         m_orth(ops, m_scratch.view(), plan.seed) {
     if (op.rows() != op.cols()) {
       throw Error(fmt::format("arnoldi: eigenvalues need a square operator, not {} x {}", op.rows(),
                               op.cols()));
     }
-    m_h.assign(static_cast<std::size_t>(m_m + 1) * m_m, 0.0);
+    m_h.assign(static_cast<std::size_t>(m_m + m_b) * m_m, 0.0);
   }
 
   SolveResult run() {
     SolveResult result;
     const std::int64_t start_passes = m_op.passes();
-    BlockView<Real> start = m_v.columns(0, 1);
-    BlockView<Real> raw = m_work.columns(0, 1);
+    BlockView<Real> start = m_v.columns(0, m_b);
+    BlockView<Real> raw = m_work.columns(0, m_b);
     m_ops.fill_random(start, m_plan.seed, 0);
     m_ops.copy(as_const(start), raw);
     m_orth.orthonormalize(raw, {}, start, /*is_product=*/false);
-    int j = 0;  // vectors v_0 .. v_{j-1} satisfy the relation; v_j is the next to expand
+    int j = 0;  // vectors v_0 .. v_{j-1} satisfy the relation; v_j .. v_{j+b-1} expand next
     RitzState ritz;
     while (true) {
-      while (j < m_m && result.iterations < m_plan.max_iter) {
+      while (j + m_b <= m_m && result.iterations < m_plan.max_iter) {
         expand(j);
-        ++j;
+        j += m_b;
         ++result.iterations;
       }
       ritz = ritz_values(j);
@@ -137,21 +154,26 @@ class ArnoldiRun {
   // The scale as a divisor: 0 only for the zero operator, whose residuals are 0 too.
   double scale_or_tiny() const { return std::max(m_scale, std::numeric_limits<double>::min()); }
 
-  // One Arnoldi step: v_{j+1} from A v_j, orthogonalised against v_0 .. v_j twice; column j of
-  // H holds the coefficients and the norm.
+  // One block Arnoldi step: V[j+b .. j+2b) from A V[j .. j+b), orthogonalised against
+  // V[0 .. j+b) twice and orthonormalised; columns j .. j+b of H hold the coefficients and R.
   void expand(int j) {
-    BlockView<Real> w = m_work.columns(0, 1);
-    m_op.apply(as_const(m_v.columns(j, 1)), w);
-    const std::vector<double> c = m_orth.orthogonalize(m_v.columns(0, j + 1), w);
+    BlockView<Real> w = m_work.columns(0, m_b);
+    m_op.apply(as_const(m_v.columns(j, m_b)), w);
+    const int known = j + m_b;
+    const std::vector<double> c = m_orth.orthogonalize(m_v.columns(0, known), w);
     const std::vector<double> r =
-        m_orth.orthonormalize(w, m_v.columns(0, j + 1), m_v.columns(j + 1, 1), true);
-    for (int i = 0; i <= j; ++i) h(i, j) = c[static_cast<std::size_t>(i)];
-    h(j + 1, j) = r[0];
+        m_orth.orthonormalize(w, m_v.columns(0, known), m_v.columns(known, m_b), true);
+    for (int col = 0; col < m_b; ++col) {
+      for (int i = 0; i < known; ++i) {
+        h(i, j + col) = c[static_cast<std::size_t>(col) * known + i];
+      }
+      for (int i = 0; i < m_b; ++i) h(known + i, j + col) = r[static_cast<std::size_t>(col) * m_b + i];
+    }
   }
 
   // Sorted Schur form of S = H[0..j, 0..j], the eigenvectors, and the residual estimates
-  // |b^T x| of the top k (k + 1 with a pair) for unit x; raises the scale to the largest
-  // singular value of H[0..j+1, 0..j].
+  // ||B x|| (B = H[j..j+b, 0..j]) of the top k (k + 1 with a pair) for unit x; raises the scale
+  // to the largest singular value of H[0..j+b, 0..j].
   RitzState ritz_values(int j) {
     RitzState out;
     std::vector<double> s(static_cast<std::size_t>(j) * j);
@@ -168,12 +190,12 @@ class ArnoldiRun {
       const int width = pair ? 2 : 1;
       double norm_sq = 0, res_sq = 0;
       for (int c = i; c < i + width; ++c) {
-        double dot = 0;
-        for (int r = 0; r < j; ++r) {
-          norm_sq += column(c)[r] * column(c)[r];
-          dot += h(j, r) * column(c)[r];
+        for (int r = 0; r < j; ++r) norm_sq += column(c)[r] * column(c)[r];
+        for (int q = 0; q < m_b; ++q) {
+          double dot = 0;
+          for (int r = 0; r < j; ++r) dot += h(j + q, r) * column(c)[r];
+          res_sq += dot * dot;
         }
-        res_sq += dot * dot;
       }
       const double inv = 1.0 / std::sqrt(norm_sq);
       for (int c = i; c < i + width; ++c) {
@@ -184,12 +206,12 @@ class ArnoldiRun {
       }
       i += width;
     }
-    // ||H[0..j+1, 0..j]||_2 = ||A V_j||_2 <= s1.
+    // ||H[0..j+b, 0..j]||_2 = ||A V_j||_2 <= s1.
     std::vector<double> g(static_cast<std::size_t>(j) * j, 0.0);
     for (int c = 0; c < j; ++c) {
       for (int r = 0; r <= c; ++r) {
         double sum = 0;
-        for (int l = 0; l <= j; ++l) sum += h(l, r) * h(l, c);
+        for (int l = 0; l < j + m_b; ++l) sum += h(l, r) * h(l, c);
         g[static_cast<std::size_t>(c) * j + r] = g[static_cast<std::size_t>(r) * j + c] = sum;
       }
     }
@@ -221,25 +243,31 @@ class ArnoldiRun {
     return p;
   }
 
-  // Krylov-Schur restart: V_p = V_j Q[:, 0..p], v_p = v_j, S = T[0..p, 0..p], b^T = (b^T Q)[0..p].
+  // Krylov-Schur restart: V_p = V_j Q[:, 0..p], V[p..p+b) = V[j..j+b), S = T[0..p, 0..p],
+  // B = (B Q)[:, 0..p]. p + b <= j (plan_arnoldi keeps keep <= basis - 2b), so the copied
+  // residual block does not overlap its source.
   void restart(int j, const RitzState& ritz) {
     const int p = restart_size(ritz, j);
     const std::vector<double>& q = ritz.schur.q;
     BlockView<Real> tmp = m_work.columns(0, p);
     m_ops.update(as_const(m_v.columns(0, j)), q.data(), 1.0, 0.0, tmp);
-    m_ops.copy(as_const(m_v.columns(j, 1)), m_v.columns(p, 1));
+    m_ops.copy(as_const(m_v.columns(j, m_b)), m_v.columns(p, m_b));
     m_ops.copy(as_const(tmp), m_v.columns(0, p));
-    std::vector<double> b(static_cast<std::size_t>(p), 0.0);
+    std::vector<double> bq(static_cast<std::size_t>(m_b) * p, 0.0);  // b x p, column-major
     for (int c = 0; c < p; ++c) {
       const double* q_column = q.data() + static_cast<std::size_t>(c) * j;
-      for (int r = 0; r < j; ++r) b[static_cast<std::size_t>(c)] += h(j, r) * q_column[r];
+      for (int s = 0; s < m_b; ++s) {
+        double sum = 0;
+        for (int r = 0; r < j; ++r) sum += h(j + s, r) * q_column[r];
+        bq[static_cast<std::size_t>(c) * m_b + s] = sum;
+      }
     }
     std::fill(m_h.begin(), m_h.end(), 0.0);
     for (int c = 0; c < p; ++c) {
       for (int r = 0; r <= std::min(c + 1, p - 1); ++r) {
         h(r, c) = ritz.schur.t[static_cast<std::size_t>(c) * j + r];
       }
-      h(p, c) = b[static_cast<std::size_t>(c)];
+      for (int s = 0; s < m_b; ++s) h(p + s, c) = bq[static_cast<std::size_t>(c) * m_b + s];
     }
   }
 
@@ -285,16 +313,17 @@ class ArnoldiRun {
     return worst;
   }
 
-  double& h(int r, int c) { return m_h[static_cast<std::size_t>(c) * (m_m + 1) + r]; }
+  double& h(int r, int c) { return m_h[static_cast<std::size_t>(c) * (m_m + m_b) + r]; }
 
   const LinearOperator<Real>& m_op;
   BlockOps<Real>& m_ops;
   const ArnoldiPlan m_plan;
   const std::int64_t m_n;
   const int m_m;
+  const int m_b;
   Block<Real> m_v, m_work, m_product, m_scratch;
   detail::BlockOrthonormalizer<Real> m_orth;
-  std::vector<double> m_h;  // (m + 1) x m, column-major: A V_m = V_{m+1} H
+  std::vector<double> m_h;  // (m + b) x m, column-major: A V_m = V_{m+b} H
   double m_scale = 0;       // the largest lower bound of s1 seen
 };
 

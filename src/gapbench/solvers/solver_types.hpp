@@ -32,8 +32,8 @@ struct SolverOptions {
   SolverKind kind = SolverKind::kLanczos;
   int k = 4;                // number of top singular values
   double tol = 0;  // lanczos: residual_i <= tol * s_i; arnoldi: <= tol * s1; 0: default_tol
-  int max_iter = 0;  // lanczos: block steps (0 = 2000); arnoldi: Arnoldi steps (docs/solvers.md)
-  int block = 0;            // lanczos: vectors per block; 0 = default_block(k)
+  int max_iter = 0;  // lanczos, arnoldi: block steps (0 = their default; docs/solvers.md)
+  int block = 0;     // lanczos, arnoldi: vectors per block; 0 = the default
   int basis = 0;            // lanczos, arnoldi: basis size before a restart; 0 = their default
   bool all_values = false;  // exact: keep every value (singular values or eigenvalues)
   int oversample = 0;       // rsvd, xgesvdr: extra basis vectors p; 0 = default_oversample(k)

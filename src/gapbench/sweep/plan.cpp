@@ -218,8 +218,8 @@ void check_flags_apply(const SweepPlan& plan, const std::set<std::string>& given
     refuse("--tol", "applies only to --solver lanczos, rsvd and arnoldi");
     refuse("--max-iter", "applies only to --solver lanczos, rsvd and arnoldi");
   }
-  if (!uses({SolverKind::kLanczos})) refuse("--block", "applies only to --solver lanczos");
   if (!uses({SolverKind::kLanczos, SolverKind::kArnoldi})) {
+    refuse("--block", "applies only to --solver lanczos and arnoldi");
     refuse("--basis", "applies only to --solver lanczos and arnoldi");
   }
   if (!uses({SolverKind::kRsvd, SolverKind::kXgesvdr})) {
