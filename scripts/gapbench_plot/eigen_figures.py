@@ -12,8 +12,8 @@ instead."""
 import math
 from collections import OrderedDict
 
-from .figure_data import (T_axis, c_of, group_rows, not_converged_series, stat_series,
-                          sweep_footer, theory_lines)
+from .figure_data import (T_axis, c_of, group_rows, level_line, not_converged_series,
+                          ratio_to_one_panel, stat_series, sweep_footer, theory_lines)
 from .readers import eigenvalues_of
 
 # fix -> (the matrix analysed, line style, colour in eigen_scatter, marker in eigen_scatter)
@@ -100,28 +100,20 @@ def fig_eigen_gap_vs_T(ctx):
                           lambda T, c: c / math.sqrt(T), "theory: circular law c/√T", ":", set())
     if none_l1:
         Ts = [T for by_T in none_l1.values() for T in by_T]
-        theory.append({"kind": "theory", "label": "λ1(A) = 1 (A·1 = 1)", "formula": "1",
-                       "x": [min(Ts), max(Ts)], "y": [1.0, 1.0], "linestyle": "--"})
+        theory.append(level_line(Ts, "λ1(A) = 1 (A·1 = 1)"))
     panel["series"] = series + theory
     panels = [panel]
 
-    gn = group_rows(ctx, lambda r: r["fix"] == "none", "eigen_edge_ratio")
-    gc = group_rows(ctx, lambda r: r["fix"] == "center", "eigen_edge_ratio")
-    if gn or gc:
-        p = T_axis("√T · |λ_edge| / c (dimensionless)",
-                   "How close to the circular law: the edge over c/√T", yscale="linear")
-        sn, bn = stat_series(ctx, gn, "√T·|λ2(A)|/c", "none", "o")
-        sc, bc = stat_series(ctx, gc, "√T·|λ1(A⊥)|/c", "center", "D", filled=False,
-                             linestyle="--")
+    def relabel(sn, sc):
         if one_series:
             for s in sn:
                 by_fix(s, "none", "√T·|λ2(A)|/c")
             for s in sc:
                 by_fix(s, "center", "√T·|λ1(A⊥)|/c")
-        Ts = [T for grp in (gn, gc) for by_T in grp.values() for T in by_T]
-        p["series"] = (sn + sc + [{"kind": "theory", "label": "theory → 1", "formula": "1",
-                                   "x": [min(Ts), max(Ts)], "y": [1.0, 1.0], "linestyle": "--"}]
-                       + not_converged_series([bn, bc]))
+    p = ratio_to_one_panel(ctx, "eigen_edge_ratio", "√T · |λ_edge| / c (dimensionless)",
+                           "How close to the circular law: the edge over c/√T", "√T·|λ2(A)|/c",
+                           "√T·|λ1(A⊥)|/c", relabel)
+    if p:
         panels.append(p)
     panel["series"] += not_converged_series(bads)
     if not series:

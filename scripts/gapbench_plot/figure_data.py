@@ -183,6 +183,30 @@ def is_center(r):
     return r["fix"] == "center"
 
 
+def level_line(Ts, label, y=1.0):
+    """A dashed theory line at height y across the T range Ts."""
+    return {"kind": "theory", "label": label, "formula": f"{y:g}", "x": [min(Ts), max(Ts)],
+            "y": [y, y], "linestyle": "--"}
+
+
+def ratio_to_one_panel(ctx, quantity, ylabel, title, none_label, center_label, relabel=None):
+    """A panel of `quantity` (an edge over its theory, -> 1) against T for fix none (filled
+    circles) and center (open diamonds, dashed), the line at 1 and the rows that did not
+    converge; None without such rows. relabel(none_series, center_series) may rename them."""
+    gn = group_rows(ctx, is_none, quantity)
+    gc = group_rows(ctx, is_center, quantity)
+    if not (gn or gc):
+        return None
+    p = T_axis(ylabel, title, yscale="linear")
+    sn, bn = stat_series(ctx, gn, none_label, "none", "o")
+    sc, bc = stat_series(ctx, gc, center_label, "center", "D", filled=False, linestyle="--")
+    if relabel:
+        relabel(sn, sc)
+    Ts = [T for grp in (gn, gc) for by_T in grp.values() for T in by_T]
+    p["series"] = sn + sc + [level_line(Ts, "theory → 1")] + not_converged_series([bn, bc])
+    return p
+
+
 def ratio_of(r):
     if r.get("ratio") is not None:
         return r["ratio"]

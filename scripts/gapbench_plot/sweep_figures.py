@@ -6,8 +6,8 @@ import statistics
 from collections import OrderedDict, defaultdict
 
 from .figure_data import (T_axis, c_of, fused_boundaries, group_rows, is_center, is_none,
-                          not_converged_series, ratio_of, stat_series, sweep_footer,
-                          theory_lines)
+                          not_converged_series, ratio_of, ratio_to_one_panel, stat_series,
+                          sweep_footer, theory_lines)
 from .messages import note
 
 
@@ -43,18 +43,10 @@ def fig_ratio_vs_T(ctx):
                                         "theory (2c/√T)/(1 + c²/(2T))", ":", set())
                        + not_converged_series([b]))
         panels.append(p)
-    gn = group_rows(ctx, is_none, "edge_ratio")
-    gc = group_rows(ctx, is_center, "edge_ratio")
-    if gn or gc:
-        p = T_axis("√T · s_edge / (2c) (dimensionless)",
-                   "How close to theory: bulk edge over 2c/√T", yscale="linear")
-        sn, bn = stat_series(ctx, gn, "√T·s2(A)/2c", "none", "o")
-        sc, bc = stat_series(ctx, gc, "√T·s1(A⊥)/2c", "center", "D", filled=False,
-                             linestyle="--")
-        Ts = [T for grp in (gn, gc) for by_T in grp.values() for T in by_T]
-        p["series"] = (sn + sc + [{"kind": "theory", "label": "theory → 1", "formula": "1",
-                                   "x": [min(Ts), max(Ts)], "y": [1.0, 1.0], "linestyle": "--"}]
-                       + not_converged_series([bn, bc]))
+    p = ratio_to_one_panel(ctx, "edge_ratio", "√T · s_edge / (2c) (dimensionless)",
+                           "How close to theory: bulk edge over 2c/√T", "√T·s2(A)/2c",
+                           "√T·s1(A⊥)/2c")
+    if p:
         panels.append(p)
     if not panels:
         return "no fix=none rows with s2 and no edge_ratio values"

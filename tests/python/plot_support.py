@@ -159,24 +159,40 @@ def run_propagate_fixture(run):
     run_fixture(run, PROPAGATE)
 
 
-class AllFiguresCase(PlotTestCase):
+class SharedRunCase(PlotTestCase):
+    """Tests of one shared run: the attributes its `fixture` (a run_*_fixture function, given
+    as staticmethod) sets, as class attributes."""
+    fixture = None
+
+    @classmethod
+    def setUpClass(cls):
+        for key, value in shared_run(cls.fixture).items():
+            setattr(cls, key, value)
+
+
+class AllFiguresCase(SharedRunCase):
     """Tests of the run over every fixture (run_every_fixture): self.result, self.dump,
     self.out, self.rows, self.meta, self.bench2."""
-
-    @classmethod
-    def setUpClass(cls):
-        for key, value in shared_run(run_every_fixture).items():
-            setattr(cls, key, value)
+    fixture = staticmethod(run_every_fixture)
 
 
-class PropagationCase(PlotTestCase):
+class PropagationCase(SharedRunCase):
     """Tests of the run over the propagate fixture (run_propagate_fixture): self.result,
     self.dump, self.out, self.rows; self.tmp, shared, for their own runs."""
+    fixture = staticmethod(run_propagate_fixture)
 
-    @classmethod
-    def setUpClass(cls):
-        for key, value in shared_run(run_propagate_fixture).items():
-            setattr(cls, key, value)
+
+def cell_edit(line, column, value):
+    """An edit for edited_copy: rows.csv's cell at 0-based line `line` (0: the header) in the
+    column named `column` set to `value`."""
+    def edit(text):
+        lines = text.splitlines(keepends=True)
+        header = lines[0].split(",")
+        cells = lines[line].split(",")
+        cells[header.index(column)] = value
+        lines[line] = ",".join(cells)
+        return "".join(lines)
+    return edit
 
 
 class TempDirCase(PlotTestCase):

@@ -14,9 +14,10 @@ import sys
 import unittest
 from collections import defaultdict
 
-from plot_support import (ROOT, SWEEP, SWEEP_EIGEN, SWEEP_MIXED, SWEEP_WRITER4, PlotTestCase,
-                          TempDirCase, expected_stats, figure_files, mean_sd, png_size, read_rows,
-                          run_every_fixture, run_fixture, run_plot, shared_run)
+from plot_support import (ROOT, SWEEP, SWEEP_EIGEN, SWEEP_MIXED, SWEEP_WRITER4,
+                          SharedRunCase, TempDirCase, cell_edit, expected_stats, figure_files,
+                          mean_sd, png_size, read_rows, run_every_fixture, run_fixture, run_plot,
+                          shared_run)
 
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 from gapbench_plot import eigen_figures, readers  # noqa: E402 (the path first)
@@ -177,14 +178,7 @@ class TestBadSchema4Input(TempDirCase):
         self.assertFails(d, contains="spectrum = 'eigne'")
 
     def test_eigen_row_without_lambda1(self):
-        def edit(text):
-            lines = text.splitlines(keepends=True)
-            header = lines[0].split(",")
-            cells = lines[2].split(",")
-            cells[header.index("lambda1_re")] = ""
-            lines[2] = ",".join(cells)
-            return "".join(lines)
-        self.assertFails(self.edited_eigen(edit, values=False),
+        self.assertFails(self.edited_eigen(cell_edit(2, "lambda1_re", ""), values=False),
                          contains="rows.csv:3: column lambda1_re is empty")
 
     def test_neither_s1_nor_spectrum(self):
@@ -211,11 +205,8 @@ class TestBadSchema4Input(TempDirCase):
         self.assertFails(d, "--only", "eigen_scatter", contains="values.csv:4")
 
 
-class EigenCase(PlotTestCase):
-    @classmethod
-    def setUpClass(cls):
-        for key, value in shared_run(run_eigen_fixture).items():
-            setattr(cls, key, value)
+class EigenCase(SharedRunCase):
+    fixture = staticmethod(run_eigen_fixture)
 
 
 class TestEigenFigures(EigenCase):
@@ -367,11 +358,8 @@ class TestEigenScatterFromRows(TempDirCase):
                     self.assertAlmostEqual(max(s["x"]), 1.0, delta=1e-12)
 
 
-class MixedCase(PlotTestCase):
-    @classmethod
-    def setUpClass(cls):
-        for key, value in shared_run(run_mixed_fixture).items():
-            setattr(cls, key, value)
+class MixedCase(SharedRunCase):
+    fixture = staticmethod(run_mixed_fixture)
 
 
 class TestMixedSweep(MixedCase):
@@ -413,14 +401,10 @@ def run_writer4_fixture(run):
     run_fixture(run, SWEEP_WRITER4, "--formats", "png")
 
 
-class TestWriterSchema4(PlotTestCase):
+class TestWriterSchema4(SharedRunCase):
     """data/sweep_writer4, written by gapbench sweep --spectrum singular,eigen: what the numpy
     fixtures stand in for reads and draws the same way."""
-
-    @classmethod
-    def setUpClass(cls):
-        for key, value in shared_run(run_writer4_fixture).items():
-            setattr(cls, key, value)
+    fixture = staticmethod(run_writer4_fixture)
 
     def test_schema_and_figures(self):
         self.assertEqual(self.result.returncode, 0, self.result.stderr)

@@ -8,7 +8,7 @@ import shutil
 import unittest
 
 from plot_support import (BENCH, PROPAGATE, PROPAGATION_FIGURES, SWEEP, PropagationCase,
-                          TempDirCase, run_plot)
+                          TempDirCase, cell_edit, run_plot)
 
 
 class TestPropagateDirectories(PropagationCase):
@@ -78,14 +78,8 @@ class TestBadInput(TempDirCase):
     """Bad input: one line "plot.py: error: ..." on stderr, exit 2, no figure written."""
 
     def test_propagate_rows_with_a_bad_number(self):
-        def edit(text):
-            lines = text.splitlines(keepends=True)
-            header = lines[0].split(",")
-            cells = lines[5].split(",")
-            cells[header.index("stable_rank")] = "oops"
-            lines[5] = ",".join(cells)
-            return "".join(lines)
-        self.assertFails(self.broken_propagate(edit), contains="rows.csv:6: column stable_rank")
+        self.assertFails(self.broken_propagate(cell_edit(5, "stable_rank", "oops")),
+                         contains="rows.csv:6: column stable_rank")
 
     def test_propagate_rows_malformed(self):
         for edit, contains in (
