@@ -49,6 +49,23 @@ void deflate_sums(MatrixOutcome& o) {
   }
 }
 
+// The top singular triple --fix deflate removes, found on `op` first.
+template <typename Real>
+SingularTriple<Real> deflation_triple(const PointSpec& point, const LinearOperator<Real>& op,
+                                      BlockOps<Real>& ops, std::uint64_t seed) {
+  return top_singular_triple<Real>(op, ops, deflation_tol(point.precision), seed,
+                                   kDefaultMaxIter);
+}
+
+// A solve of the deflated matrix, with the passes and the convergence of finding its triple.
+template <typename Real>
+SolveResult with_deflation(SolveResult r, const SingularTriple<Real>& triple) {
+  r.passes += triple.passes;
+  r.converged = r.converged && triple.converged;
+  r.deflated = triple.value;
+  return r;
+}
+
 }  // namespace
 
 BackendChoice parse_backend(const std::string& s, const std::string& flag) {
@@ -245,18 +262,13 @@ SolveResult Backend::solve_one(const PointSpec& point, OperatorChoice op, Real* 
     // The dense solvers see the matrix itself: A - s1 u1 v1^T, formed in place. The row-major a
     // is the column-major A^T, so A^T -= s1 v1 u1^T, one rank-one update through BlockOps.
     BlockOps<Real>& ops = stages.block_ops();
-    const SingularTriple<Real> triple = top_singular_triple<Real>(
-        *dense, ops, deflation_tol(point.precision), seed, kDefaultMaxIter);
+    const SingularTriple<Real> triple = deflation_triple<Real>(point, *dense, ops, seed);
     const std::vector<Real> u = stages.download(triple.left.view().data, T);
     const std::vector<double> u_row(u.begin(), u.end());
     ops.update(as_const(triple.right.view()), u_row.data(), -triple.value, 1.0,
                BlockView<Real>{a, T, T, T});
     ops.synchronize();
-    SolveResult r = stages.solve_dense(point.solver, a, T);
-    r.passes += triple.passes;
-    r.converged = r.converged && triple.converged;
-    r.deflated = triple.value;
-    return r;
+    return with_deflation(stages.solve_dense(point.solver, a, T), triple);
   }
   return solve_on<Real>(point, *dense, op, seed);
 }
@@ -269,14 +281,10 @@ SolveResult Backend::solve_on(const PointSpec& point, const LinearOperator<Real>
   if (point.model.fix != Fix::kDeflate) {
     return solve_iterative<Real>(op, ops, point.solver, point.precision, seed, block);
   }
-  const SingularTriple<Real> triple =
-      top_singular_triple<Real>(op, ops, deflation_tol(point.precision), seed, kDefaultMaxIter);
+  const SingularTriple<Real> triple = deflation_triple<Real>(point, op, ops, seed);
   const DeflatedOperator<Real> deflated(op, ops, triple);
-  SolveResult r = solve_iterative<Real>(deflated, ops, point.solver, point.precision, seed, block);
-  r.passes += triple.passes;
-  r.converged = r.converged && triple.converged;
-  r.deflated = triple.value;
-  return r;
+  return with_deflation(
+      solve_iterative<Real>(deflated, ops, point.solver, point.precision, seed, block), triple);
 }
 
 template <typename Real>

@@ -58,6 +58,10 @@ SolveResult causal_eigenvalues(std::vector<double> diagonal_of_a, Fix fix, int k
   return result;
 }
 
+bool eigenvalues_are_diagonal(const ModelSpec& model) {
+  return model.kind == ModelKind::kAttention && model.causal && model.fix != Fix::kDeflate;
+}
+
 void check_solver_applies(const SolverOptions& o, const ModelSpec& m) {
   if (!solves_spectrum(o.kind, o.spectrum)) {
     throw UsageError(fmt::format(
@@ -66,9 +70,7 @@ void check_solver_applies(const SolverOptions& o, const ModelSpec& m) {
         to_string(o.kind), o.spectrum == Spectrum::kEigen ? "singular" : "eigen",
         to_string(o.spectrum)));
   }
-  // Causal attention is triangular, and A_perp keeps its eigenvalues but 1 -> 0; deflation
-  // moves them.
-  const bool triangular = m.kind == ModelKind::kAttention && m.causal && m.fix != Fix::kDeflate;
+  const bool triangular = eigenvalues_are_diagonal(m);
   if (o.kind == SolverKind::kDiagonal && !triangular) {
     throw UsageError(
         "--solver diagonal: only causal attention is triangular (its eigenvalues are its "

@@ -75,9 +75,7 @@ std::vector<SolverKind> point_solvers(const SweepPlan& plan, Spectrum spectrum,
 
 SolverKind default_solver(Spectrum spectrum, const ModelSpec& model) {
   if (spectrum == Spectrum::kSingular) return SolverKind::kLanczos;
-  const bool triangular =
-      model.kind == ModelKind::kAttention && model.causal && model.fix != Fix::kDeflate;
-  return triangular ? SolverKind::kDiagonal : SolverKind::kArnoldi;
+  return eigenvalues_are_diagonal(model) ? SolverKind::kDiagonal : SolverKind::kArnoldi;
 }
 
 std::vector<PlannedPoint> expand_plan(const SweepPlan& plan) {

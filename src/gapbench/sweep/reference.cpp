@@ -10,6 +10,7 @@
 #include "gapbench/backend.hpp"
 #include "gapbench/error.hpp"
 #include "gapbench/names.hpp"
+#include "gapbench/solvers/eigen_values.hpp"
 
 namespace gapbench {
 namespace {
@@ -23,11 +24,6 @@ std::string key_of(const PointSpec& p) {
 }
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-// Whether `point`'s eigenvalues are read off exactly (causal attention: its diagonal).
-bool default_solver_is_exact(const PointSpec& point) {
-  return point.model.kind == ModelKind::kAttention && point.model.causal &&
-         point.model.fix != Fix::kDeflate;
-}
 
 }  // namespace
 
@@ -45,7 +41,7 @@ PointSpec reference_point(const PointSpec& point) {
   ref.solver.spectrum = point.solver.spectrum;
   ref.op = OperatorChoice::kDense;
   const bool eigen = point.solver.spectrum == Spectrum::kEigen;
-  if (eigen && default_solver_is_exact(point)) {
+  if (eigen && eigenvalues_are_diagonal(point.model)) {
     ref.solver.kind = SolverKind::kDiagonal;
   } else if (point.model.T <= kReferenceExactMaxT) {
     ref.solver.kind = SolverKind::kExact;
