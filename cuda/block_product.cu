@@ -305,11 +305,7 @@ std::vector<Real> block_product_on_device(const std::vector<Real>& m, std::int64
   block_product<Real>(transpose ? ProductSide::kMTranspose : ProductSide::kM,
                       {dm.data(), rows, cols, lda, lda * cols}, {dx.data(), ldx, ldx * nv},
                       {dy.data(), out_rows, out_rows * nv}, nv, batch, workspace, stream.get());
-  std::vector<Real> y(dy.size());
-  GAPBENCH_CUDA_CHECK(
-      cudaMemcpyAsync(y.data(), dy.data(), dy.bytes(), cudaMemcpyDeviceToHost, stream.get()));
-  stream.synchronize();
-  return y;
+  return to_host(dy.data(), static_cast<std::int64_t>(dy.size()), stream.get());
 }
 
 template std::vector<float> block_product_on_device<float>(const std::vector<float>&, std::int64_t,

@@ -52,17 +52,6 @@ std::shared_ptr<T> device_storage(std::int64_t count) {
   return std::shared_ptr<T>(buffer, buffer->data());
 }
 
-template <typename T>
-std::vector<T> to_host(const T* data, std::int64_t count, cudaStream_t stream) {
-  std::vector<T> host(static_cast<std::size_t>(count));
-  if (count > 0) {
-    GAPBENCH_CUDA_CHECK(cudaMemcpyAsync(host.data(), data, host.size() * sizeof(T),
-                                        cudaMemcpyDeviceToHost, stream));
-  }
-  GAPBENCH_CUDA_CHECK(cudaStreamSynchronize(stream));
-  return host;
-}
-
 // xgesvdr's oversampling p and power iterations: the flags', or their defaults when 0.
 int oversample(const SolverOptions& o) {
   return o.oversample > 0 ? o.oversample : default_oversample(o.k);

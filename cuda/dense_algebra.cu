@@ -84,10 +84,7 @@ double reduce(Value value, std::int64_t n, cudaStream_t stream) {
   DeviceBuffer<double> partial(kReduceBlocks);
   partial_sums_kernel<<<kReduceBlocks, kThreads, 0, stream>>>(value, n, partial.data());
   GAPBENCH_CUDA_CHECK_LAUNCH();
-  std::vector<double> host(kReduceBlocks);
-  GAPBENCH_CUDA_CHECK(cudaMemcpyAsync(host.data(), partial.data(), partial.bytes(),
-                                      cudaMemcpyDeviceToHost, stream));
-  GAPBENCH_CUDA_CHECK(cudaStreamSynchronize(stream));
+  const std::vector<double> host = to_host(partial.data(), kReduceBlocks, stream);
   double sum = 0;
   for (const double v : host) sum += v;
   return sum;

@@ -41,9 +41,7 @@ void check_info(const DeviceBuffer<int>& info, int count, cudaStream_t s, const 
 
 template <typename Real>
 std::vector<double> download(const Real* d, std::size_t n, cudaStream_t s) {
-  std::vector<Real> host(n);
-  GAPBENCH_CUDA_CHECK(cudaMemcpyAsync(host.data(), d, n * sizeof(Real), cudaMemcpyDeviceToHost, s));
-  GAPBENCH_CUDA_CHECK(cudaStreamSynchronize(s));
+  const std::vector<Real> host = to_host(d, static_cast<std::int64_t>(n), s);
   return std::vector<double>(host.begin(), host.end());
 }
 

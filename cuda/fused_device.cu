@@ -247,10 +247,7 @@ DeviceFusedOperator<Real>::DeviceFusedOperator(const ModelSpec& spec, std::uint6
   finish_stats<Real><<<grid_for(T), kThreads, 0, stream>>>(
       T, m_logits, stats.data(), m_row_max.data(), m_row_inv.data(), row_sq.data());
   GAPBENCH_CUDA_CHECK_LAUNCH();
-  std::vector<double> host(static_cast<std::size_t>(T));
-  GAPBENCH_CUDA_CHECK(
-      cudaMemcpyAsync(host.data(), row_sq.data(), row_sq.bytes(), cudaMemcpyDeviceToHost, stream));
-  GAPBENCH_CUDA_CHECK(cudaStreamSynchronize(stream));
+  const std::vector<double> host = to_host(row_sq.data(), T, stream);
   std::vector<RowSquares> rows(host.size());
   for (std::int64_t i = 0; i < T; ++i) rows[i] = row_squares_from_sum_sq(host[i], T);
   m_sums = sum_rows(rows, spec.fix);
@@ -290,11 +287,7 @@ std::vector<double> DeviceFusedOperator<Real>::diagonal() const {
       T, dk, q, q + T * dk, transposed ? 1 : dk, transposed ? T : 1, m_logit_scale, m_spec.logits,
       m_row_max.data(), m_row_inv.data(), d.data());
   GAPBENCH_CUDA_CHECK_LAUNCH();
-  std::vector<double> host(static_cast<std::size_t>(T));
-  GAPBENCH_CUDA_CHECK(
-      cudaMemcpyAsync(host.data(), d.data(), d.bytes(), cudaMemcpyDeviceToHost, m_stream));
-  GAPBENCH_CUDA_CHECK(cudaStreamSynchronize(m_stream));
-  return host;
+  return to_host(d.data(), T, m_stream);
 }
 
 template <typename Real>
@@ -445,11 +438,7 @@ std::vector<Real> fused_product_on_device(const ModelSpec& spec, std::uint64_t s
   } else {
     op.apply(xv, yv);
   }
-  std::vector<Real> y(x.size());
-  GAPBENCH_CUDA_CHECK(
-      cudaMemcpyAsync(y.data(), dy.data(), dy.bytes(), cudaMemcpyDeviceToHost, stream.get()));
-  stream.synchronize();
-  return y;
+  return to_host(dy.data(), static_cast<std::int64_t>(x.size()), stream.get());
 }
 
 template class DeviceFusedOperator<float>;

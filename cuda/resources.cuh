@@ -6,7 +6,9 @@
 #include <cuda_runtime.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <utility>
+#include <vector>
 
 #include "cuda_check.cuh"
 
@@ -121,5 +123,18 @@ class Event {
  private:
   cudaEvent_t m_event = nullptr;
 };
+
+// `count` elements at device address `data`, copied to the host in order on `stream`, which is
+// then synchronised: the named copy back.
+template <typename T>
+std::vector<T> to_host(const T* data, std::int64_t count, cudaStream_t stream) {
+  std::vector<T> host(static_cast<std::size_t>(count));
+  if (count > 0) {
+    GAPBENCH_CUDA_CHECK(cudaMemcpyAsync(host.data(), data, host.size() * sizeof(T),
+                                        cudaMemcpyDeviceToHost, stream));
+  }
+  GAPBENCH_CUDA_CHECK(cudaStreamSynchronize(stream));
+  return host;
+}
 
 }  // namespace gapbench::cuda
