@@ -4,6 +4,7 @@
 //   cpu/solve/<solver>/<precision>/k:<k>/T:<T>
 //   cpu/eigen/<arnoldi/float64/k:4|exact/float64>/T:<T>
 //   cpu/sweep_step/<model>/lanczos/float64/k:4/T:<T>
+//   cpu/propagate/<forward|backward>/<net>/T:<T>, cpu/propagate/gemm/T:<T> (T <= 1024)
 //   gpu/copy/d2d/bytes:1GiB, gpu/device_state/<start|end>
 // Our flags are taken out of argv before Google Benchmark parses the rest:
 //   --min-T=N --max-T=N   sizes (powers of two; default 256 to 65536; caps skip what is past them)
@@ -117,6 +118,7 @@ int main(int argc, char** argv) {
   bench::register_cpu_eigen();
   if (options.matrix_path.empty()) bench::register_cpu_sweep_step();
   if (options.matrix_path.empty()) bench::register_cpu_fused();
+  if (options.matrix_path.empty()) bench::register_cpu_propagate();
   bench::register_gpu_benchmarks("end");
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

@@ -128,6 +128,7 @@ void register_cpu_solvers();
 void register_cpu_eigen();
 void register_cpu_sweep_step();
 void register_cpu_fused();
+void register_cpu_propagate();
 // GPU copy bandwidth and device state (phase "start": state + copy; "end": state). Skipped with
 // the reason where there is no device or no CUDA build.
 void register_gpu_benchmarks(const char* phase);

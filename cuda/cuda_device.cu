@@ -219,18 +219,15 @@ class CudaStages final : public Stages<Real> {
     // Row-major T x d is column-major d x T = X^T: orthonormal columns of X^T are rows of X.
     orthonormalize_columns<Real>(m_queue.solver, x.data(), x.cols(), x.rows());
   }
-  void gemm(const Matrix<Real>& a, const Matrix<Real>& b, bool transpose_b,
-            Matrix<Real>& c) override {
-    // Row-major C = A op(B) is column-major C^T = op(B)^T A^T, with every row-major matrix read
-    // as its column-major transpose.
-    const std::int64_t m = a.rows(), n = c.cols(), k = a.cols();
-    if (transpose_b) {
-      blas::gemm(blas(), CUBLAS_OP_T, CUBLAS_OP_N, n, m, k, Real(1), b.data(), k, a.data(), k,
-                 Real(0), c.data(), n);
-    } else {
-      blas::gemm(blas(), CUBLAS_OP_N, CUBLAS_OP_N, n, m, k, Real(1), b.data(), n, a.data(), k,
-                 Real(0), c.data(), n);
-    }
+  void product(Real alpha, const Matrix<Real>& a, bool transpose_a, const Matrix<Real>& b,
+               bool transpose_b, Real beta, Matrix<Real>& c) override {
+    // Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T, with every row-major
+    // matrix read as its column-major transpose: a stored row-major matrix is op(.)^T as it
+    // stands when not transposed (OP_N), and needs OP_T when it is.
+    const std::int64_t m = c.rows(), n = c.cols(), k = transpose_a ? a.rows() : a.cols();
+    blas::gemm(blas(), transpose_b ? CUBLAS_OP_T : CUBLAS_OP_N,
+               transpose_a ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, alpha, b.data(),
+               transpose_b ? k : n, a.data(), transpose_a ? m : k, beta, c.data(), n);
   }
   double frobenius_norm(const Matrix<Real>& m) override {
     return std::sqrt(sum_of_squares<Real>(m.data(), m.size(), stream()));
@@ -246,6 +243,18 @@ class CudaStages final : public Stages<Real> {
   }
   void set_identity(Matrix<Real>& m) override {
     cuda::set_identity<Real>(m.data(), m.rows(), m.cols(), stream());
+  }
+  void fill(Matrix<Real>& m, Real value) override {
+    cuda::fill<Real>(m.data(), value, m.size(), stream());
+  }
+  double dot(const Matrix<Real>& a, const Matrix<Real>& b) override {
+    return cuda::dot<Real>(a.data(), b.data(), a.size(), stream());
+  }
+  void softmax_backward_rows(const Matrix<Real>& a, Real offset, Matrix<Real>& g) override {
+    cuda::softmax_backward_rows<Real>(a.data(), offset, g.data(), a.rows(), a.cols(), stream());
+  }
+  void layer_norm_backward_rows(const Matrix<Real>& z, Matrix<Real>& g) override {
+    cuda::layer_norm_backward_rows<Real>(z.data(), g.data(), z.rows(), z.cols(), stream());
   }
   void gram(const Matrix<Real>& x, Matrix<Real>& g) override {
     // x row-major T x d is column-major A = X^T (d x T, ld d). X X^T = A^T A, X^T X = A A^T.

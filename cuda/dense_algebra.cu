@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "cuda_check.cuh"
+#include "gapbench/backward.hpp"
 #include "dense_algebra.cuh"
 #include "resources.cuh"
 
@@ -46,6 +47,77 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
+// One block per row: the reverse mode of a row softmax (backward.hpp), probabilities a + offset.
+template <typename Real>
+__global__ void __launch_bounds__(kThreads)
+    softmax_backward_kernel(const Real* a, Real offset, Real* g, std::int64_t cols) {
+  using Reduce = cub::BlockReduce<double, kThreads>;
+  __shared__ typename Reduce::TempStorage storage;
+  __shared__ double shared;
+  const Real* p = a + static_cast<std::int64_t>(blockIdx.x) * cols;
+  Real* dp = g + static_cast<std::int64_t>(blockIdx.x) * cols;
+  double local = 0;
+  for (std::int64_t j = threadIdx.x; j < cols; j += kThreads) {
+    local += static_cast<double>(dp[j]) * (p[j] + offset);
+  }
+  const double total = Reduce(storage).Sum(local);
+  if (threadIdx.x == 0) shared = total;
+  __syncthreads();
+  const double r = shared;
+  for (std::int64_t j = threadIdx.x; j < cols; j += kThreads) {
+    dp[j] = static_cast<Real>(softmax_backward_entry(p[j] + offset, dp[j], r));
+  }
+}
+
+// One block per row: the reverse mode of layer_norm_kernel at its input z (backward.hpp).
+template <typename Real>
+__global__ void __launch_bounds__(kThreads)
+    layer_norm_backward_kernel(const Real* z, Real* g, std::int64_t cols) {
+  using Reduce = cub::BlockReduce<double, kThreads>;
+  __shared__ typename Reduce::TempStorage storage;
+  __shared__ double shared[2];
+  const Real* x = z + static_cast<std::int64_t>(blockIdx.x) * cols;
+  Real* dy = g + static_cast<std::int64_t>(blockIdx.x) * cols;
+  const double n = static_cast<double>(cols);
+  double local = 0;
+  for (std::int64_t j = threadIdx.x; j < cols; j += kThreads) local += x[j];
+  double total = Reduce(storage).Sum(local);
+  if (threadIdx.x == 0) shared[0] = total / n;
+  __syncthreads();
+  const double mean = shared[0];
+  __syncthreads();
+  local = 0;
+  for (std::int64_t j = threadIdx.x; j < cols; j += kThreads) local += (x[j] - mean) * (x[j] - mean);
+  total = Reduce(storage).Sum(local);
+  if (threadIdx.x == 0) shared[0] = total / n;
+  __syncthreads();
+  const double var = shared[0];
+  const double inv = var > 0 ? 1.0 / sqrt(var) : 0.0;
+  __syncthreads();
+  local = 0;
+  for (std::int64_t j = threadIdx.x; j < cols; j += kThreads) local += dy[j];
+  total = Reduce(storage).Sum(local);
+  if (threadIdx.x == 0) shared[0] = total / n;
+  __syncthreads();
+  local = 0;
+  for (std::int64_t j = threadIdx.x; j < cols; j += kThreads) local += dy[j] * (x[j] - mean) * inv;
+  total = Reduce(storage).Sum(local);
+  if (threadIdx.x == 0) shared[1] = total / n;
+  __syncthreads();
+  const double m1 = shared[0], m2 = shared[1];
+  for (std::int64_t j = threadIdx.x; j < cols; j += kThreads) {
+    dy[j] = static_cast<Real>(layer_norm_backward_entry(dy[j], (x[j] - mean) * inv, m1, m2, inv));
+  }
+}
+
+template <typename Real>
+__global__ void fill_kernel(Real* m, Real value, std::int64_t n) {
+  for (std::int64_t e = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; e < n;
+       e += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    m[e] = value;
+  }
+}
+
 // Pass 1 of a sum: block b adds entries b, b + stride, ... of `value` (grid-stride), then the
 // block's total goes to partial[b].
 template <typename Value>
@@ -68,6 +140,15 @@ struct Square {
   __device__ double operator()(std::int64_t e) const {
     const double v = x[e];
     return v * v;
+  }
+};
+
+template <typename Real>
+struct Product {
+  const Real* a;
+  const Real* b;
+  __device__ double operator()(std::int64_t e) const {
+    return static_cast<double>(a[e]) * static_cast<double>(b[e]);
   }
 };
 
@@ -128,6 +209,37 @@ void layer_norm_rows(Real* x, std::int64_t rows, std::int64_t cols, cudaStream_t
 }
 
 template <typename Real>
+void softmax_backward_rows(const Real* a, Real offset, Real* g, std::int64_t rows,
+                           std::int64_t cols, cudaStream_t stream) {
+  if (rows == 0) return;
+  if (rows > 2147483647LL) throw Error("softmax_backward_rows: more than 2^31 - 1 rows");
+  softmax_backward_kernel<Real><<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(a, offset, g,
+                                                                                     cols);
+  GAPBENCH_CUDA_CHECK_LAUNCH();
+}
+
+template <typename Real>
+void layer_norm_backward_rows(const Real* z, Real* g, std::int64_t rows, std::int64_t cols,
+                              cudaStream_t stream) {
+  if (rows == 0) return;
+  if (rows > 2147483647LL) throw Error("layer_norm_backward_rows: more than 2^31 - 1 rows");
+  layer_norm_backward_kernel<Real><<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(z, g,
+                                                                                        cols);
+  GAPBENCH_CUDA_CHECK_LAUNCH();
+}
+
+template <typename Real>
+void fill(Real* m, Real value, std::int64_t n, cudaStream_t stream) {
+  fill_kernel<Real><<<grid_for(n), kThreads, 0, stream>>>(m, value, n);
+  GAPBENCH_CUDA_CHECK_LAUNCH();
+}
+
+template <typename Real>
+double dot(const Real* a, const Real* b, std::int64_t n, cudaStream_t stream) {
+  return reduce(Product<Real>{a, b}, n, stream);
+}
+
+template <typename Real>
 double sum_of_squares(const Real* x, std::int64_t n, cudaStream_t stream) {
   return reduce(Square<Real>{x}, n, stream);
 }
@@ -161,7 +273,13 @@ void mirror_upper(Real* g, std::int64_t m, cudaStream_t stream) {
   template double trace<Real>(const Real*, std::int64_t, cudaStream_t);                 \
   template void add_scaled<Real>(const Real*, Real, Real*, std::int64_t, cudaStream_t); \
   template void set_identity<Real>(Real*, std::int64_t, std::int64_t, cudaStream_t);   \
-  template void mirror_upper<Real>(Real*, std::int64_t, cudaStream_t);
+  template void mirror_upper<Real>(Real*, std::int64_t, cudaStream_t);                     \
+  template void softmax_backward_rows<Real>(const Real*, Real, Real*, std::int64_t,       \
+                                            std::int64_t, cudaStream_t);                  \
+  template void layer_norm_backward_rows<Real>(const Real*, Real*, std::int64_t,          \
+                                               std::int64_t, cudaStream_t);               \
+  template void fill<Real>(Real*, Real, std::int64_t, cudaStream_t);                      \
+  template double dot<Real>(const Real*, const Real*, std::int64_t, cudaStream_t);
 GAPBENCH_INSTANTIATE(float)
 GAPBENCH_INSTANTIATE(double)
 #undef GAPBENCH_INSTANTIATE

@@ -37,4 +37,19 @@ void set_identity(Real* m, std::int64_t rows, std::int64_t cols, cudaStream_t st
 template <typename Real>
 void mirror_upper(Real* g, std::int64_t m, cudaStream_t stream);
 
+// The reverse modes of a row softmax (probabilities a + offset) and of layer_norm_rows at its
+// input z: g, the cotangent of the output, becomes that of the input (backward.hpp).
+template <typename Real>
+void softmax_backward_rows(const Real* a, Real offset, Real* g, std::int64_t rows,
+                           std::int64_t cols, cudaStream_t stream);
+template <typename Real>
+void layer_norm_backward_rows(const Real* z, Real* g, std::int64_t rows, std::int64_t cols,
+                              cudaStream_t stream);
+
+// m[e] = value over n entries; sum_e a[e] b[e] in float64 (fixed order).
+template <typename Real>
+void fill(Real* m, Real value, std::int64_t n, cudaStream_t stream);
+template <typename Real>
+double dot(const Real* a, const Real* b, std::int64_t n, cudaStream_t stream);
+
 }  // namespace gapbench::cuda

@@ -185,6 +185,11 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"LogitsWithMarkov",
                  Args{"sweep", "--T", "64", "--precision", "float32", "--logits", "tf32"},
                  "--logits"},
+        BadInput{"InitBareXavier",
+                 Args{"run", "--T", "64", "--model", "attention", "--init", "xavier"},
+                 "--init: 'xavier' is ambiguous: give fan-in"},
+        BadInput{"InitFoo", Args{"sweep", "--T", "64", "--model", "attention", "--init", "he"},
+                 "--init"},
         BadInput{"LogitsFoo", Args{"run", "--T", "64", "--model", "attention", "--logits", "fp8"},
                  "--logits"},
         BadInput{"OperatorFoo", Args{"sweep", "--T", "64", "--operator", "foo"}, "--operator"},
@@ -245,7 +250,7 @@ TEST(CliSweep, WritesRowsAndMeta) {
     EXPECT_TRUE(meta.contains(key)) << key;
   }
   EXPECT_EQ(meta.at("status"), "complete");
-  EXPECT_EQ(meta.at("schema"), "gapbench.sweep/4");
+  EXPECT_EQ(meta.at("schema"), "gapbench.sweep/5");
   EXPECT_EQ(meta.at("rng").at("version"), 1);
   EXPECT_EQ(meta.at("plan").at("T"), nlohmann::json::array({64, 128}));
   EXPECT_EQ(meta.at("plan").at("seeds"), 2);

@@ -169,6 +169,270 @@ TEST_P(PropagateGradient, MatchesFiniteDifferences) {
 
 INSTANTIATE_TEST_SUITE_P(Fixes, PropagateGradient, ::testing::Values(Fix::kNone, Fix::kCenter));
 
+// ---- the reverse-mode pass and its probe estimate ---------------------------------------------
+
+// The linear model's probe estimate of ||dX_L/dW_l||_F^2 against the closed form, within 3 of
+// its standard errors (probes: E ||J^T g||^2 = ||J||_F^2 for standard normal g).
+TEST(PropagateProbes, LinearModelAgreesWithTheClosedForm) {
+  for (const Fix fix : {Fix::kNone, Fix::kCenter}) {
+    PropagateOptions o = paper_case(24, fix, 3, 7);
+    o.gradient = true;
+    const PropagateResult exact = propagate(o);
+    o.gradient_method = GradientMethod::kProbes;
+    o.probes = 400;
+    o.probes_max = 400;
+    const PropagateResult probed = propagate(o);
+    for (int l = 1; l <= o.L; ++l) {
+      const LayerResult& p = probed.layers.at(l);
+      EXPECT_EQ(p.grad_probes, 400);
+      EXPECT_GT(p.log_grad_se, 0.0);
+      EXPECT_LT(p.log_grad_se, 0.1);
+      EXPECT_NEAR(p.log_grad_sq, exact.layers.at(l).log_grad_sq, 3 * p.log_grad_se)
+          << "layer " << l << " fix " << to_string(fix);
+      EXPECT_EQ(exact.layers.at(l).grad_probes, 0);
+      EXPECT_EQ(exact.layers.at(l).log_grad_se, 0.0);
+    }
+  }
+}
+
+// Probing stops at the target relative standard error (after the minimum), or at the cap; the
+// same options give the same estimate (probes from fixed seeds).
+TEST(PropagateProbes, StopAtTheTargetOrTheCapAndRepeat) {
+  PropagateOptions o = paper_case(16, Fix::kNone, 2, 3);
+  o.source = AttentionSource::kAttention;
+  o.variant = Variant::kSkip;
+  o.layernorm = true;
+  o.gradient = true;
+  o.probes = 8;
+  o.probes_max = 2000;
+  o.probe_rse = 0.1;
+  const PropagateResult r = propagate(o);
+  for (int l = 1; l <= o.L; ++l) {
+    EXPECT_GE(r.layers.at(l).grad_probes, 8);
+    EXPECT_LT(r.layers.at(l).grad_probes, 2000);
+    EXPECT_LE(r.layers.at(l).log_grad_se, 0.1);
+  }
+  const PropagateResult again = propagate(o);
+  EXPECT_EQ(again.layers.at(1).log_grad_sq, r.layers.at(1).log_grad_sq);
+  o.probe_rse = 1e-6;
+  o.probes_max = 9;
+  const PropagateResult capped = propagate(o);
+  EXPECT_EQ(capped.layers.at(1).grad_probes, 9);
+  EXPECT_GT(capped.layers.at(1).log_grad_se, 1e-6);
+}
+
+// Every variant's vector-Jacobian product <J^T g, v> (the backward pass) against the central
+// difference of f(W + h v), f = <g, X_L>, at T = d = 6 ... 12, layers 1 and L = 3, with
+// Xavier-normal W_Q, W_K and beta = 4: first-layer logits of order beta / d = 0.3 ... 0.7, far
+// from a saturated softmax and from a uniform one (with beta = 1 the logits of the third layer
+// fall to 1e-6, W_Q moves X_L by 1e-9 of its size, and no difference step resolves that in
+// float64). Normwise: |error| <= 1e-6 ||J^T g|| ||v||.
+struct VjpCase {
+  Variant variant;
+  bool layernorm;
+  AttentionSource source;
+  Fix fix;
+  GradientWrt wrt;
+  std::int64_t T;
+};
+
+std::string vjp_name(const ::testing::TestParamInfo<VjpCase>& info) {
+  const VjpCase& c = info.param;
+  std::string name = to_string(c.variant) + (c.layernorm ? "_ln_" : "_") + to_string(c.source) +
+                     "_" + gapbench::to_string(c.fix) + "_" + to_string(c.wrt) + "_T" +
+                     std::to_string(c.T);
+  std::replace(name.begin(), name.end(), '-', '_');
+  return name;
+}
+
+std::vector<VjpCase> vjp_cases() {
+  std::vector<VjpCase> out;
+  const std::int64_t sizes[] = {6, 8, 10, 12};
+  int n = 0;
+  for (const Variant v : {Variant::kPlain, Variant::kSkip, Variant::kScaledSkip}) {
+    for (const bool ln : {false, true}) {
+      for (const AttentionSource s : {AttentionSource::kMarkov, AttentionSource::kAttention}) {
+        for (const Fix f : {Fix::kNone, Fix::kCenter}) {
+          for (const GradientWrt w : {GradientWrt::kValue, GradientWrt::kQuery, GradientWrt::kKey}) {
+            if (s == AttentionSource::kMarkov && w != GradientWrt::kValue) continue;
+            out.push_back({v, ln, s, f, w, sizes[n++ % 4]});
+          }
+        }
+      }
+    }
+  }
+  return out;
+}
+
+class PropagateVjp : public ::testing::TestWithParam<VjpCase> {};
+
+TEST_P(PropagateVjp, MatchesCentralDifferences) {
+  const VjpCase& c = GetParam();
+  PropagateOptions o = paper_case(c.T, c.fix, 3, 11 + static_cast<std::uint64_t>(c.T));
+  o.variant = c.variant;
+  o.layernorm = c.layernorm;
+  o.source = c.source;
+  o.init = WeightInit::kXavierNormal;
+  o.beta = 4;
+  o.gradient_wrt = c.wrt;
+  const std::int64_t cols = c.wrt == GradientWrt::kValue ? o.d : o.key_dim();
+  std::vector<double> g(static_cast<std::size_t>(o.T * o.d)), v(static_cast<std::size_t>(o.d * cols));
+  std::uint64_t state = 0x9e3779b97f4a7c15ULL ^ static_cast<std::uint64_t>(c.T);
+  const auto next = [&] {  // uniform in (-1, 1), reproducible
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return static_cast<double>(state >> 11) / 4503599627370496.0 - 1.0;
+  };
+  for (double& x : g) x = next();
+  for (double& x : v) x = next();
+  double v_norm = 0;
+  for (const double x : v) v_norm += x * x;
+  v_norm = std::sqrt(v_norm);
+  for (const int layer : {1, o.L}) {
+    const std::vector<double> jtg = weight_cotangent(o, layer, g);
+    ASSERT_EQ(jtg.size(), v.size());
+    double vjp = 0, jtg_norm = 0;
+    for (std::size_t e = 0; e < v.size(); ++e) {
+      vjp += jtg[e] * v[e];
+      jtg_norm += jtg[e] * jtg[e];
+    }
+    jtg_norm = std::sqrt(jtg_norm);
+    ASSERT_GT(jtg_norm, 0.0);
+    // Fourth-order central differences on a ladder of steps h = 1e-2 / 2^i; the estimate taken
+    // is at the step where two neighbours agree best (truncation error falls with h, rounding
+    // error grows: layers whose weights barely move X_L need a long step, LayerNorm's curvature
+    // a short one).
+    const auto f = [&](double step) { return perturbed_output(o, layer, v, step, g); };
+    const auto difference = [&](double h) {
+      return (8 * (f(h) - f(-h)) - (f(2 * h) - f(-2 * h))) / (12 * h);
+    };
+    std::vector<double> ladder;
+    for (int i = 0; i <= 12; ++i) ladder.push_back(difference(1e-2 / std::ldexp(1.0, i)));
+    std::size_t best = 1;
+    for (std::size_t i = 1; i < ladder.size(); ++i) {
+      if (std::abs(ladder[i] - ladder[i - 1]) < std::abs(ladder[best] - ladder[best - 1])) best = i;
+    }
+    const double fd = ladder[best];
+    EXPECT_NEAR(vjp, fd, 1e-6 * jtg_norm * v_norm) << "layer " << layer;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Variants, PropagateVjp, ::testing::ValuesIn(vjp_cases()), vjp_name);
+
+// The two reverse-mode stages alone against central differences of their forward maps on the
+// CPU device: LayerNorm of rows (layer_norm_rows) and a row softmax (probabilities given as
+// a + offset, as A_perp = A - 11^T/T holds them).
+std::vector<double> lcg_values(std::size_t n, std::uint64_t seed) {
+  std::vector<double> out(n);
+  std::uint64_t state = seed;
+  for (double& x : out) {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    x = static_cast<double>(state >> 11) / 4503599627370496.0 - 1.0;
+  }
+  return out;
+}
+
+double host_dot(const std::vector<double>& a, const std::vector<double>& b) {
+  double s = 0;
+  for (std::size_t e = 0; e < a.size(); ++e) s += a[e] * b[e];
+  return s;
+}
+
+TEST(PropagateStages, LayerNormBackwardMatchesCentralDifferences) {
+  const auto device = cpu::make_cpu_device(1);
+  Stages<double>& st = device->stages<double>();
+  const std::int64_t rows = 5, cols = 9;
+  const std::vector<double> z = lcg_values(rows * cols, 1), g = lcg_values(rows * cols, 2),
+                            v = lcg_values(rows * cols, 3);
+  const auto f = [&](double h) {
+    std::vector<double> moved(z);
+    for (std::size_t e = 0; e < z.size(); ++e) moved[e] += h * v[e];
+    Matrix<double> m = st.upload(moved.data(), rows, cols);
+    st.layer_norm_rows(m);
+    return host_dot(g, st.download(m));
+  };
+  Matrix<double> zm = st.upload(z.data(), rows, cols), gm = st.upload(g.data(), rows, cols);
+  st.layer_norm_backward_rows(zm, gm);
+  const std::vector<double> dz = st.download(gm);
+  const double h = 1e-6;
+  EXPECT_NEAR(host_dot(dz, v), (f(h) - f(-h)) / (2 * h),
+              1e-8 * std::sqrt(host_dot(dz, dz) * host_dot(v, v)));
+  // A constant row maps to 0 and so does its cotangent.
+  std::vector<double> flat(cols, 0.25), ones(cols, 1.0);
+  Matrix<double> fm = st.upload(flat.data(), 1, cols), om = st.upload(ones.data(), 1, cols);
+  st.layer_norm_backward_rows(fm, om);
+  for (const double x : st.download(om)) EXPECT_EQ(x, 0.0);
+}
+
+TEST(PropagateStages, SoftmaxBackwardMatchesCentralDifferences) {
+  const auto device = cpu::make_cpu_device(1);
+  Stages<double>& st = device->stages<double>();
+  const std::int64_t rows = 4, cols = 7;
+  const std::vector<double> s = lcg_values(rows * cols, 4), g = lcg_values(rows * cols, 5),
+                            v = lcg_values(rows * cols, 6);
+  const auto softmax = [&](double h) {
+    std::vector<double> p(s.size());
+    for (std::int64_t i = 0; i < rows; ++i) {
+      double top = -1e300, sum = 0;
+      for (std::int64_t j = 0; j < cols; ++j) top = std::max(top, s[i * cols + j] + h * v[i * cols + j]);
+      for (std::int64_t j = 0; j < cols; ++j) {
+        p[i * cols + j] = std::exp(s[i * cols + j] + h * v[i * cols + j] - top);
+        sum += p[i * cols + j];
+      }
+      for (std::int64_t j = 0; j < cols; ++j) p[i * cols + j] /= sum;
+    }
+    return p;
+  };
+  const double h = 1e-6;
+  const double fd = (host_dot(g, softmax(h)) - host_dot(g, softmax(-h))) / (2 * h);
+  for (const double offset : {0.0, 1.0 / cols}) {
+    std::vector<double> a = softmax(0);
+    for (double& x : a) x -= offset;  // the centred matrix, probabilities a + offset
+    Matrix<double> am = st.upload(a.data(), rows, cols), gm = st.upload(g.data(), rows, cols);
+    st.softmax_backward_rows(am, offset, gm);
+    const std::vector<double> ds = st.download(gm);
+    EXPECT_NEAR(host_dot(ds, v), fd, 1e-8 * std::sqrt(host_dot(ds, ds) * host_dot(v, v)))
+        << "offset " << offset;
+  }
+}
+
+// The logits' spread: at layer 1 against the logits built by hand, and with Xavier-normal
+// weights and isometric X_0 of order beta / d (Q and K have i.i.d. N(0, 2/(d + dk)) entries, so
+// a logit beta q.k / sqrt(dk) has variance beta^2 (2 / (d + dk))^2 = beta^2 / d^2).
+TEST(PropagateLogits, StandardDeviationMatchesTheLogitsByHand) {
+  PropagateOptions o = paper_case(32, Fix::kNone, 2, 5);
+  o.source = AttentionSource::kAttention;
+  o.init = WeightInit::kXavierNormal;
+  o.beta = 2.0;
+  const PropagateResult r = propagate(o);
+  EXPECT_TRUE(std::isnan(r.layers.at(0).logit_std));
+  const auto device = cpu::make_cpu_device(1);
+  Stages<double>& st = device->stages<double>();
+  const std::uint32_t idx = static_cast<std::uint32_t>(o.index * kMaxLayers + 1);
+  Matrix<double> wq = st.allocate(o.d, o.d), wk = st.allocate(o.d, o.d);
+  st.fill_gaussian(wq, Stream::kQueryWeights, o.query_key_sigma(), o.seed, idx);
+  st.fill_gaussian(wk, Stream::kKeyWeights, o.query_key_sigma(), o.seed, idx);
+  const std::vector<double> x = input_matrix(o);
+  const std::vector<double> q = matmul(x, st.download(wq), o.T, o.d, o.d),
+                            k = matmul(x, st.download(wk), o.T, o.d, o.d);
+  double sum_var = 0;
+  for (std::int64_t i = 0; i < o.T; ++i) {
+    std::vector<double> row(static_cast<std::size_t>(o.T));
+    double mean = 0;
+    for (std::int64_t j = 0; j < o.T; ++j) {
+      double dot = 0;
+      for (std::int64_t e = 0; e < o.d; ++e) dot += q[i * o.d + e] * k[j * o.d + e];
+      row[j] = o.beta * dot / std::sqrt(static_cast<double>(o.d));
+      mean += row[j] / o.T;
+    }
+    for (const double s : row) sum_var += (s - mean) * (s - mean) / o.T;
+  }
+  const double by_hand = std::sqrt(sum_var / o.T);
+  EXPECT_NEAR(r.layers.at(1).logit_std, by_hand, 1e-12 * by_hand);
+  EXPECT_NEAR(r.layers.at(1).logit_std, o.beta / o.d, 0.15 * o.beta / o.d);
+  // Markov layers have no logits.
+  EXPECT_TRUE(std::isnan(propagate(paper_case(16, Fix::kNone, 1, 1)).layers.at(1).logit_std));
+}
+
 TEST(PropagateMetrics, IdenticalTokensHaveCosineOneAndRankOne) {
   const std::int64_t T = 5, d = 7;
   std::vector<double> x(T * d);
@@ -295,10 +559,19 @@ TEST(PropagateOptionsCheck, BadOptionsNameTheFlag) {
   expect_refused(o, "--sigma-v");
   o = good, o.sigma_v = std::nan("");
   expect_refused(o, "--sigma-v");
-  o = good, o.gradient = true, o.variant = Variant::kSkip;
-  expect_refused(o, "--gradient");
-  o = good, o.gradient = true, o.layernorm = true;
-  expect_refused(o, "--gradient");
+  o = good, o.gradient = true, o.variant = Variant::kSkip,
+  o.gradient_method = GradientMethod::kExact;
+  expect_refused(o, "--gradient-method");
+  o = good, o.gradient = true, o.layernorm = true, o.gradient_method = GradientMethod::kExact;
+  expect_refused(o, "--gradient-method");
+  o = good, o.gradient = true, o.gradient_wrt = GradientWrt::kQuery;
+  expect_refused(o, "--gradient-wrt");
+  o = good, o.gradient = true, o.probes = 0;
+  expect_refused(o, "--probes");
+  o = good, o.gradient = true, o.probes = 10, o.probes_max = 9;
+  expect_refused(o, "--probes-max");
+  o = good, o.gradient = true, o.probe_rse = 0;
+  expect_refused(o, "--probe-rse");
   o = good, o.source = AttentionSource::kAttention, o.beta = -1;
   expect_refused(o, "--beta");
   o = good, o.index = 0xffffffffu;
@@ -402,7 +675,19 @@ INSTANTIATE_TEST_SUITE_P(
                       BadCli{"--shard a/b --out res", "--shard"},
                       BadCli{"--shard 1/2", "--shard"},
                       BadCli{"--attention random", "--attention"}, BadCli{"--L 0 --out res", "--L"},
-                      BadCli{"--L three", "--L"}, BadCli{"--variant skip --gradient", "--gradient"},
+                      BadCli{"--L three", "--L"},
+                      BadCli{"--variant skip --gradient --gradient-method exact",
+                             "--gradient-method"},
+                      BadCli{"--gradient --gradient-method adjoint", "--gradient-method"},
+                      BadCli{"--gradient --gradient-wrt bias", "--gradient-wrt"},
+                      BadCli{"--gradient --probes 0 --out res", "--probes"},
+                      BadCli{"--gradient --probes 10 --probes-max 5 --out res", "--probes-max"},
+                      BadCli{"--gradient --probe-rse 0 --out res", "--probe-rse"},
+                      BadCli{"--probes 8 --out res", "--probes"},
+                      BadCli{"--attention attention --init xavier --out res",
+                             "--init: 'xavier' is ambiguous: give fan-in"},
+                      BadCli{"--attention attention --init glorot --out res", "--init"},
+                      BadCli{"--init fan-in --out res", "--init"},
                       BadCli{"--sigma-v -1", "--sigma-v"}, BadCli{"--fix half", "--fix"},
                       BadCli{"--threads -3", "--threads"}, BadCli{"--T 16,abc --out res", "--T"},
                       BadCli{"--T 16:8:x0 --out res", "--T"},
@@ -414,8 +699,10 @@ INSTANTIATE_TEST_SUITE_P(
                       BadCli{"--input isometric,round --out res", "--input"},
                       BadCli{"--T 16,64 --gamma 1,2 --out res", "--gamma"},
                       BadCli{"--T 16,64 --d 32 --out res", "--gamma"},
-                      BadCli{"--variant plain,skip --gradient --out res", "--gradient"},
-                      BadCli{"--attention markov,attention --gradient --out res", "--gradient"},
+                      BadCli{"--variant plain,skip --gradient --gradient-method exact --out res",
+                             "--gradient-method"},
+                      BadCli{"--attention markov,attention --gradient --gradient-wrt key --out res",
+                             "--gradient-wrt"},
                       BadCli{"--seeds 0 --out res", "--seeds"},
                       BadCli{"--index 4294967295 --seeds 2 --out res", "--seeds"},
                       BadCli{"--resume res", "--resume"}, BadCli{"--force", "--force"}));

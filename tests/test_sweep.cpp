@@ -307,7 +307,7 @@ SweepPlan unusual_plan() {
   p.ds = {8, 512};
   p.dks = {4};
   p.inputs = {InputKind::kIsometric};
-  p.inits = {WeightInit::kXavier, WeightInit::kNormal};
+  p.inits = {WeightInit::kFanIn, WeightInit::kNormal};
   p.causal = true;
   p.fixes = {Fix::kCenter};
   p.solvers = {SolverKind::kExact, SolverKind::kLanczos};

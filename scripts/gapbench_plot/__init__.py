@@ -9,7 +9,8 @@ goes through them:
   sweep_figures        gap_vs_T, ratio_vs_T, fix_and_stable_rank, solver_error_vs_T,
                        bulk_histogram (the singular rows)
   eigen_figures        eigen_gap_vs_T, eigen_scatter (the eigen rows of schema gapbench.sweep/4)
-  propagation_figures  propagation_depth, propagation_width, propagation_gradient
+  propagation_figures  propagation_depth, propagation_width, propagation_gradient,
+                       propagation_gradient_depth
   bench_figures        throughput_vs_T, accuracy_vs_time, regression
   render               matplotlib: a figure spec drawn
   cli                  the command line (main), and the writing of the files

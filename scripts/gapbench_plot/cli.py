@@ -16,6 +16,7 @@ from .eigen_figures import fig_eigen_gap_vs_T, fig_eigen_scatter
 from .figure_data import Context
 from .messages import InputError, fail, note
 from .propagation_figures import (PropContext, fig_propagation_depth, fig_propagation_gradient,
+                                  fig_propagation_gradient_depth,
                                   fig_propagation_width)
 from .readers import Propagate, Sweep, disambiguate, load_dir
 from .render import draw, setup_matplotlib
@@ -66,8 +67,12 @@ else the directory of the first JSON file):
                        PAPER.md's limits after one layer (plain, no LayerNorm, markov, isometric
                        X0, gamma 1): 4T/27 and 48T/729 with A_perp, 1 + c^2 and 1 with A
   propagation_gradient mean over seeds of log_grad_sq = ln ||dX_L/dW_l||_F^2 (l = --grad-layer,
-                       default 1) against T on a log axis, with and without the fix, and the
-                       least-squares slope in ln T in the legend (PAPER.md: 2 with A, ~1.1 A_perp)
+                       default 1) against T on a log axis, a panel per network (variant,
+                       LayerNorm, markov or A(X)), with and without the fix, and the
+                       least-squares slope in ln T +- its standard error in the legend
+                       (PAPER.md's linear model: 2 with A, ~1.1 A_perp)
+  propagation_gradient_depth  the same against the depth L (networks of two or more L), the
+                       slope per layer +- its standard error
 Directories of `gapbench propagate` (meta.json schema gapbench.propagate/..., or a rows.csv with
 a layer column; the seed index is the column run, else index) are given like sweep directories,
 mixed with them or not: each figure takes the data it understands.
@@ -85,7 +90,8 @@ elsewhere pip install -r scripts/requirements-plot.txt).
 
 FIGURES = ("gap_vs_T", "ratio_vs_T", "fix_and_stable_rank", "bulk_histogram",
            "eigen_gap_vs_T", "eigen_scatter", "solver_error_vs_T", "throughput_vs_T", "accuracy_vs_time", "regression",
-           "propagation_depth", "propagation_width", "propagation_gradient")
+           "propagation_depth", "propagation_width", "propagation_gradient",
+           "propagation_gradient_depth")
 FORMATS = ("png", "svg", "pdf")
 
 
@@ -135,7 +141,7 @@ def main(argv=None):
     parser.add_argument("--prop-layer", type=int, default=1, metavar="N",
                         help="propagation_width: the stable rank after N layers (default 1)")
     parser.add_argument("--grad-layer", type=int, default=1, metavar="L",
-                        help="propagation_gradient: the gradient for W_L (default 1)")
+                        help="propagation_gradient(_depth): the gradient for W_L (default 1)")
     args = parser.parse_args(argv)
 
     if not args.dirs and not args.bench and not args.compare:
@@ -207,6 +213,8 @@ def main(argv=None):
         "propagation_width": lambda: fig_propagation_width(pctx, args.prop_layer) if pctx else
         "no propagate directory (gapbench propagate --out DIR)",
         "propagation_gradient": lambda: fig_propagation_gradient(pctx, args.grad_layer)
+        if pctx else "no propagate directory (gapbench propagate --out DIR --gradient)",
+        "propagation_gradient_depth": lambda: fig_propagation_gradient_depth(pctx, args.grad_layer)
         if pctx else "no propagate directory (gapbench propagate --out DIR --gradient)",
     }
     specs = OrderedDict()

@@ -10,7 +10,7 @@ from .messages import note
 # Columns that tell configurations apart besides variant, fix, attention and layernorm: shown in
 # the series name only when they differ between rows (T only where it is not the x axis).
 PROP_EXTRA = (("input", "{}"), ("law", "{}"), ("beta", "β={:g}"), ("gamma", "γ={:g}"),
-              ("sigma_v", "σ_V={:g}"), ("L", "L={:g}"), ("T", "T={:g}"))
+              ("sigma_v", "σ_V={:g}"), ("init", "W_Q,W_K {}"), ("L", "L={:g}"), ("T", "T={:g}"))
 PROP_QUANTITY = {"none": "with A: mean ± sd over seeds", "center": "with A⊥: mean ± sd over seeds"}
 PROP_STYLE = {"none": ("o", True, "-"), "center": ("D", False, "--")}
 
@@ -54,13 +54,14 @@ class PropContext:
         self.plt = plt
         self.colors = OrderedDict()
 
-    def name(self, row, with_T):
+    def name(self, row, with_T, with_L=True, variant=True):
         fix = {"none": "A", "center": "A⊥"}.get(row["fix"], f"fix={row['fix']}")
-        parts = [row["variant"], fix, row["attention"]] + (["LayerNorm"] if row["layernorm"]
-                                                           else [])
+        parts = ([row["variant"]] if variant else []) + [fix] + (
+            [row["attention"]] + (["LayerNorm"] if row["layernorm"] else []) if variant else [])
         extra = []
         for key, form in PROP_EXTRA:
-            if self.vary[key] and row.get(key) is not None and (key != "T" or with_T):
+            if (self.vary[key] and row.get(key) is not None and (key != "T" or with_T)
+                    and (key != "L" or with_L)):
                 if key == "law" and row.get("attention") != "markov":
                     continue
                 extra.append(form.format(row[key]))
@@ -78,7 +79,7 @@ class PropContext:
         return self.colors[(si, name)]
 
 
-def prop_groups(pctx, predicate, x_key, quantity, with_T):
+def prop_groups(pctx, predicate, x_key, quantity, with_T, with_L=True, variant=True):
     """{(set, series): {"rows": first row, "by_x": {x: [values]}}} over the rows passing predicate
     with a finite value of the column quantity."""
     groups = OrderedDict()
@@ -87,7 +88,7 @@ def prop_groups(pctx, predicate, x_key, quantity, with_T):
             value = row.get(quantity)
             if not predicate(row) or value is None or not math.isfinite(value):
                 continue
-            g = groups.setdefault((si, pctx.name(row, with_T)),
+            g = groups.setdefault((si, pctx.name(row, with_T, with_L, variant)),
                                   {"row": row, "by_x": {}, "with_T": with_T})
             g["by_x"].setdefault(row[x_key], []).append(value)
     return groups
@@ -128,16 +129,29 @@ def has_column(pctx, column, predicate=lambda r: True):
 
 
 def fig_propagation_depth(pctx):
+    """Stable ranks against the layer; with networks of several depths, the deepest ones."""
     pctx.colors = OrderedDict()  # colours are per figure
     if not any(p.rows for p in pctx.props):
         return "the propagate directories have no rows"
+    # Networks of several depths L share their layers (layer l's draws do not depend on L):
+    # each configuration is drawn from its deepest networks.
+    deepest_L = {}
+    for si, p in enumerate(pctx.props):
+        for r in p.rows:
+            key = (si, pctx.name(r, True, with_L=False))
+            deepest_L[key] = max(deepest_L.get(key, 0), r.get("L") or 0)
+    kept = {id(r) for si, p in enumerate(pctx.props) for r in p.rows
+            if (r.get("L") or 0) == deepest_L[(si, pctx.name(r, True, with_L=False))]}
+
+    def deepest(r):
+        return id(r) in kept
     panels = []
     for column, title in (("stable_rank", "‖X_ℓ‖²_F / ‖X_ℓ‖²₂"),
                           ("stable_rank4", "Σσᵢ⁴/σ₁⁴ (the authors' code)")):
         if not has_column(pctx, column):
             note(f"propagation_depth: no {column} values (panel left out)")
             continue
-        groups = prop_groups(pctx, lambda r: True, "layer", column, with_T=True)
+        groups = prop_groups(pctx, deepest, "layer", column, with_T=True, with_L=False)
         panels.append({"title": f"Stable rank {title} against depth",
                        "xlabel": "layer ℓ (0: the input X₀)",
                        "ylabel": SRANK_LABELS[column], "xscale": "linear", "yscale": "log",
@@ -204,11 +218,64 @@ def fig_propagation_width(pctx, layer):
 
 
 def least_squares_slope(xs, ys):
+    """The least-squares line through (xs, ys): slope, intercept and the slope's standard error
+    (from the residuals; None with fewer than 3 points)."""
     n = len(xs)
     mx, my = sum(xs) / n, sum(ys) / n
     sxx = sum((x - mx) ** 2 for x in xs)
     slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx
-    return slope, my - slope * mx
+    intercept = my - slope * mx
+    se = None
+    if n > 2:
+        rss = sum((y - intercept - slope * x) ** 2 for x, y in zip(xs, ys))
+        se = math.sqrt(rss / (n - 2) / sxx)
+    return slope, intercept, se
+
+
+def network_key(row):
+    """The network a gradient panel shows: variant, LayerNorm, source of A."""
+    return (row["variant"], row["layernorm"], row["attention"])
+
+
+def network_title(key):
+    variant, layernorm, attention = key
+    return f"{variant}{' + LayerNorm' if layernorm else ''}, {attention}"
+
+
+def gradient_panels(pctx, chosen, x_key, with_T, with_L, log_x, axis):
+    """One panel per network (variant, LayerNorm, source), a series per fix and whatever else
+    differs, each with the least-squares slope of log_grad_sq in x (ln x when log_x) over every
+    run's value, with its standard error, in the legend; axis(title) makes the empty panel."""
+    keys = []
+    for p in pctx.props:
+        for r in p.rows:
+            if chosen(r) and r.get("log_grad_sq") is not None and network_key(r) not in keys:
+                keys.append(network_key(r))
+    panels = []
+    for key in keys:
+        def in_panel(r, key=key):
+            return chosen(r) and network_key(r) == key
+        groups = prop_groups(pctx, in_panel, x_key, "log_grad_sq", with_T=with_T, with_L=with_L,
+                             variant=len(keys) == 1)
+        series = prop_series(pctx, groups, "log_grad_sq")
+        for s, g in zip(series, groups.values()):
+            xs = [math.log(x) if log_x else x for x in s["x"] for _ in g["by_x"][x]]
+            ys = [v for x in s["x"] for v in g["by_x"][x]]
+            slope = intercept = se = None
+            if len(s["x"]) >= 2:
+                slope, intercept, se = least_squares_slope(xs, ys)
+            s["slope"], s["intercept"], s["slope_se"] = slope, intercept, se
+            s["row"] = g["row"]
+        p = axis(network_title(key))
+        p["series"] = series
+        panels.append(p)
+    return panels
+
+
+def slope_text(s, per):
+    if s["slope"] is None:
+        return "one point: no slope"
+    return f"slope {s['slope']:.2f}" + (f" ± {s['slope_se']:.2f}" if s["slope_se"] else "") + per
 
 
 def fig_propagation_gradient(pctx, layer):
@@ -218,25 +285,48 @@ def fig_propagation_gradient(pctx, layer):
         return r["layer"] == layer
     if not has_column(pctx, "log_grad_sq", chosen):
         return (f"no log_grad_sq values at layer {layer} (run gapbench propagate with "
-                f"--gradient: linear model only, plain, no LayerNorm, markov)")
-    groups = prop_groups(pctx, chosen, "T", "log_grad_sq", with_T=False)
-    series = prop_series(pctx, groups, "log_grad_sq")
-    for s, g in zip(series, groups.values()):
-        row = g["row"]
-        slope = intercept = None
-        if len(s["x"]) >= 2:
-            slope, intercept = least_squares_slope([math.log(T) for T in s["x"]], s["y"])
-        paper = ""
-        if (paper_case(row) and layer == 1 and row.get("L") == 2
-                and row.get("law") == "exponential"):
-            paper = {"none": "; PAPER.md: 2", "center": "; PAPER.md: ≈ 1.1"}.get(row["fix"], "")
-        s["slope"], s["intercept"] = slope, intercept
-        fit = (f"slope {slope:.2f}" if slope is not None else "one T: no slope") + paper
-        s["series_label"] = f"{s['series_label']}: {fit}"
-        s["label"] = f"log_grad_sq: {s['series_label']}"
-    p = T_axis(f"mean ln ‖∂X_L/∂W_{layer}‖²_F over seeds (natural log)",
-               "Gradient norm against T (least-squares slope in ln T)", yscale="linear")
-    p["series"] = series
-    return {"title": "Gradient explosion: ln ‖∂X_L/∂W_ℓ‖²_F against ln T, with and without "
-                     "the fix", "panels": [p], "footer": prop_footer(pctx), "size": (8.0, 5.0),
-            "legend": "figure"}
+                f"--gradient)")
+    panels = gradient_panels(
+        pctx, chosen, "T", with_T=False, with_L=True, log_x=True,
+        axis=lambda title: T_axis(f"mean ln ‖∂X_L/∂W_{layer}‖²_F over seeds (natural log)",
+                                  f"{title}: least-squares slope in ln T ± its standard error",
+                                  yscale="linear"))
+    for p in panels:
+        for s in p["series"]:
+            row = s.pop("row")
+            paper = ""
+            if (paper_case(row) and layer == 1 and row.get("L") == 2
+                    and row.get("law") == "exponential"):
+                paper = {"none": "; PAPER.md: 2", "center": "; PAPER.md: ≈ 1.1"}.get(row["fix"], "")
+            s["series_label"] = f"{s['series_label']}: {slope_text(s, '')}{paper}"
+            s["label"] = f"log_grad_sq: {s['series_label']}"
+    return {"title": f"Gradient norm against T: ln ‖∂X_L/∂W_{layer}‖²_F, with and without the "
+                     "fix", "panels": panels, "footer": prop_footer(pctx),
+            "size": (7.0 * len(panels) + 1.0, 5.0), "legend": "figure"}
+
+
+def fig_propagation_gradient_depth(pctx, layer):
+    """ln ||dX_L/dW_layer||_F^2 against the depth L (networks of every L in the data)."""
+    pctx.colors = OrderedDict()
+
+    def chosen(r):
+        return r["layer"] == layer and r.get("L") is not None
+    Ls = {r["L"] for p in pctx.props for r in p.rows
+          if chosen(r) and r.get("log_grad_sq") is not None}
+    if len(Ls) < 2:
+        return (f"no log_grad_sq values at layer {layer} for two or more depths L (run gapbench "
+                f"propagate --gradient with --L 1,2,...)")
+    panels = gradient_panels(
+        pctx, chosen, "L", with_T=True, with_L=False, log_x=False,
+        axis=lambda title: {"title": f"{title}: least-squares slope per layer ± its standard "
+                                     f"error", "xlabel": "depth L (layers)",
+                            "ylabel": f"mean ln ‖∂X_L/∂W_{layer}‖²_F over seeds (natural log)",
+                            "xscale": "linear", "yscale": "linear", "series": []})
+    for p in panels:
+        for s in p["series"]:
+            s.pop("row")
+            s["series_label"] = f"{s['series_label']}: {slope_text(s, ' per layer')}"
+            s["label"] = f"log_grad_sq: {s['series_label']}"
+    return {"title": f"Gradient norm against depth: ln ‖∂X_L/∂W_{layer}‖²_F, with and without "
+                     "the fix", "panels": panels, "footer": prop_footer(pctx),
+            "size": (7.0 * len(panels) + 1.0, 5.0), "legend": "figure"}

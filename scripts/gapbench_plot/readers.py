@@ -1,5 +1,6 @@
 """Reading the results directories: the CSV and JSON readers every input goes through, a sweep
-(gapbench sweep: rows.csv, values.csv, meta.json, schemas /1 to /4), a propagate directory
+(gapbench sweep: rows.csv, values.csv, meta.json, schemas /1 to /5; /5 renamed init xavier to
+fan-in, and older rows saying xavier are read as fan-in), a propagate directory
 (gapbench propagate: one row per layer and network) and load_dir, which tells the two apart.
 Every check raises InputError with the file, line and column at fault.
 
@@ -219,6 +220,8 @@ class Sweep:
                 raise InputError(f"{rows_path}:{i}: T = {row['T']:g} is not a positive integer")
             row["T"] = int(row["T"])
             row["ok"] = row["converged"] == 1
+            if row.get("init") == "xavier":  # before /5: N(0, 1/d), now called fan-in
+                row["init"] = "fan-in"
             spectrum = row.setdefault("spectrum", "singular")  # /1 to /3: singular values only
             if spectrum not in SPECTRA:
                 raise InputError(f"{rows_path}:{i}: spectrum = {spectrum!r} is not "
@@ -278,7 +281,8 @@ class SpectrumView:
 PROP_NEEDED = ("T", "variant", "fix", "attention", "layernorm", "layer", "stable_rank")
 PROP_NUMERIC = {"point", "run", "index", "T", "d", "gamma", "L", "beta", "c", "dk", "sigma_v",
                 "seed", "layer", "log_frob", "stable_rank", "stable_rank4", "mean_cosine",
-                "centered_ratio", "log_grad_sq", "layer_seconds", "metric_seconds"}
+                "centered_ratio", "logit_std", "log_grad_sq", "log_grad_se", "grad_probes",
+                "layer_seconds", "metric_seconds"}
 PROP_FLAGS = {"0": False, "1": True, "false": False, "true": True, "off": False, "on": True}
 
 

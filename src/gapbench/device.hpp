@@ -166,9 +166,14 @@ class Stages {
                              std::uint32_t index) = 0;
   // Replaces the rows of x (rows <= cols) by an orthonormal basis of their span (QR of x^T).
   virtual void orthonormalize_rows(Matrix<Real>& x) = 0;
-  // c = a b, or a b^T with `transpose_b`; bitwise the same for any thread count.
-  virtual void gemm(const Matrix<Real>& a, const Matrix<Real>& b, bool transpose_b,
-                    Matrix<Real>& c) = 0;
+  // c = alpha op(a) op(b) + beta c, op transposing where asked (beta = 0: c is not read);
+  // bitwise the same for any thread count.
+  virtual void product(Real alpha, const Matrix<Real>& a, bool transpose_a, const Matrix<Real>& b,
+                       bool transpose_b, Real beta, Matrix<Real>& c) = 0;
+  // c = a b, or a b^T with `transpose_b`.
+  void gemm(const Matrix<Real>& a, const Matrix<Real>& b, bool transpose_b, Matrix<Real>& c) {
+    product(Real(1), a, false, b, transpose_b, Real(0), c);
+  }
   // ||m||_F, summed in a fixed order.
   virtual double frobenius_norm(const Matrix<Real>& m) = 0;
   virtual void scale(Matrix<Real>& m, Real alpha) = 0;
@@ -177,6 +182,15 @@ class Stages {
   // Each row to zero mean and unit (population) variance, no affine; a constant row becomes 0.
   virtual void layer_norm_rows(Matrix<Real>& m) = 0;
   virtual void set_identity(Matrix<Real>& m) = 0;
+  virtual void fill(Matrix<Real>& m, Real value) = 0;
+  // sum_e a_e b_e in float64, in a fixed order.
+  virtual double dot(const Matrix<Real>& a, const Matrix<Real>& b) = 0;
+  // Reverse mode of a row softmax (backward.hpp): g (the cotangent of the probabilities) becomes
+  // that of the logits; the probabilities are a + offset (offset 1/T when a holds A - 11^T/T).
+  virtual void softmax_backward_rows(const Matrix<Real>& a, Real offset, Matrix<Real>& g) = 0;
+  // Reverse mode of layer_norm_rows at its input z: g (the cotangent of LN(z)) becomes that of
+  // z.
+  virtual void layer_norm_backward_rows(const Matrix<Real>& z, Matrix<Real>& g) = 0;
   // g (m x m, m = min(rows, cols), full symmetric storage) = x x^T or x^T x, the smaller.
   virtual void gram(const Matrix<Real>& x, Matrix<Real>& g) = 0;
   virtual GramStats gram_stats(const Matrix<Real>& g) = 0;

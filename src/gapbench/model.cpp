@@ -23,8 +23,10 @@ constexpr auto kLawNames = [] {
 }();
 constexpr std::array<std::pair<const char*, InputKind>, 2> kInputNames{
     {{"gaussian", InputKind::kGaussian}, {"isometric", InputKind::kIsometric}}};
-constexpr std::array<std::pair<const char*, WeightInit>, 2> kInitNames{
-    {{"normal", WeightInit::kNormal}, {"xavier", WeightInit::kXavier}}};
+constexpr std::array<std::pair<const char*, WeightInit>, 3> kInitNames{
+    {{"normal", WeightInit::kNormal},
+     {"fan-in", WeightInit::kFanIn},
+     {"xavier-normal", WeightInit::kXavierNormal}}};
 constexpr std::array<std::pair<const char*, Fix>, 3> kFixNames{
     {{"none", Fix::kNone}, {"center", Fix::kCenter}, {"deflate", Fix::kDeflate}}};
 constexpr std::array<std::pair<const char*, Precision>, 2> kPrecisionNames{
@@ -36,9 +38,19 @@ constexpr std::array<std::pair<const char*, LogitsPrecision>, 3> kLogitsNames{
 
 }  // namespace
 
-double ModelSpec::weight_sigma() const {
-  return init == WeightInit::kNormal ? 1.0 : 1.0 / std::sqrt(static_cast<double>(d));
+double init_sigma(WeightInit init, std::int64_t d, std::int64_t dk) {
+  switch (init) {
+    case WeightInit::kFanIn:
+      return 1.0 / std::sqrt(static_cast<double>(d));
+    case WeightInit::kXavierNormal:
+      return std::sqrt(2.0 / static_cast<double>(d + dk));
+    case WeightInit::kNormal:
+    default:
+      return 1.0;
+  }
 }
+
+double ModelSpec::weight_sigma() const { return init_sigma(init, d, dk); }
 
 void validate(const ModelSpec& spec) {
   if (spec.T < 2) {
@@ -112,7 +124,16 @@ InputKind parse_input(const std::string& s, const std::string& flag) {
   return parse_name(kInputNames, s, flag);
 }
 WeightInit parse_init(const std::string& s, const std::string& flag) {
+  if (s == "xavier") {
+    throw UsageError(fmt::format(
+        "{}: 'xavier' is ambiguous: give fan-in (N(0, 1/d), what gapbench called xavier before) "
+        "or xavier-normal (N(0, 2/(d + d_k)), PyTorch's xavier_normal_)",
+        flag));
+  }
   return parse_name(kInitNames, s, flag);
+}
+WeightInit parse_stored_init(const std::string& s, const std::string& flag) {
+  return s == "xavier" ? WeightInit::kFanIn : parse_init(s, flag);
 }
 Fix parse_fix(const std::string& s, const std::string& flag) {
   return parse_name(kFixNames, s, flag);

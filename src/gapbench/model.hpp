@@ -15,7 +15,9 @@ namespace gapbench {
 
 enum class ModelKind { kMarkov, kAttention };
 enum class InputKind { kGaussian, kIsometric };              // attention inputs X
-enum class WeightInit { kNormal, kXavier };                  // W_Q, W_K entries
+// W_Q, W_K entries: N(0, 1); N(0, 1/d) (fan-in); N(0, 2/(d + d_k)) (PyTorch's xavier_normal_).
+// Before gapbench.sweep/5 and gapbench.propagate/4, fan-in was called `xavier`.
+enum class WeightInit { kNormal, kFanIn, kXavierNormal };
 // kCenter: A - (1/T) 1 1^T; kDeflate: A - s1 u1 v1^T (the top singular triple removed; applied
 // to the operator above the device, solvers/deflate.hpp: the generated matrix is A itself).
 enum class Fix { kNone, kCenter, kDeflate };
@@ -46,6 +48,9 @@ struct ModelSpec {
   double weight_sigma() const;
 };
 
+// The standard deviation of a d x dk weight's entries under `init`.
+double init_sigma(WeightInit init, std::int64_t d, std::int64_t dk);
+
 inline constexpr double kMaxBeta = 1e4;
 
 // Throws UsageError naming the flag for: T < 2, beta <= 0, not finite or above kMaxBeta, d < 1,
@@ -69,7 +74,11 @@ std::string to_string(LogitsPrecision v);
 ModelKind parse_model(const std::string& s, const std::string& flag = "--model");
 EntryLaw parse_law(const std::string& s, const std::string& flag = "--law");
 InputKind parse_input(const std::string& s, const std::string& flag = "--input");
+// A bare `xavier` is refused (UsageError naming `flag` and the two inits it could mean).
 WeightInit parse_init(const std::string& s, const std::string& flag = "--init");
+// An init as results files of any schema name it: `xavier` (before gapbench.sweep/5 and
+// gapbench.propagate/4) is read as fan-in, which is what it drew.
+WeightInit parse_stored_init(const std::string& s, const std::string& flag);
 Fix parse_fix(const std::string& s, const std::string& flag = "--fix");
 Precision parse_precision(const std::string& s, const std::string& flag = "--precision");
 LogitsPrecision parse_logits(const std::string& s, const std::string& flag = "--logits");

@@ -35,6 +35,13 @@ enum class Stream : std::uint32_t {
   kSolverStart = 8,    // start block of iterative solvers
 };
 
+// Probe p of signal propagation's gradient estimate (the cotangent g, standard normal, matrix
+// index = the run's index) has stream kFirstProbeStream + p: the streams above do not move.
+inline constexpr std::uint32_t kFirstProbeStream = std::uint32_t{1} << 16;
+GAPBENCH_HD Stream probe_stream(std::uint32_t probe) {
+  return static_cast<Stream>(kFirstProbeStream + probe);
+}
+
 using PhiloxBits = r123::Philox4x32::ctr_type;
 
 // The 128 random bits of one counter.

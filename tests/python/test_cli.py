@@ -81,9 +81,10 @@ class TestDefaults(TempDirCase):
         self.assertEqual(figure_files(d), sorted(f"{n}.{e}" for n in SWEEP_FIGURES[:3]
                                                  for e in ("png", "svg")))
         skipped = [line for line in r.stdout.splitlines() if "skipped" in line]
-        self.assertEqual(len(skipped), 10)
+        self.assertEqual(len(skipped), 11)
         for name in ("bulk_histogram", "eigen_gap_vs_T", "eigen_scatter", "solver_error_vs_T",
-                     "throughput_vs_T", "accuracy_vs_time", "regression", *PROPAGATION_FIGURES):
+                     "throughput_vs_T", "accuracy_vs_time", "regression", *PROPAGATION_FIGURES,
+                     "propagation_gradient_depth"):
             self.assertEqual(len([x for x in skipped if f"skipped {name}:" in x]), 1, name)
 
 

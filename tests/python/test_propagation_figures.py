@@ -145,3 +145,90 @@ class TestMarkovC(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class TestGradientPanels(unittest.TestCase):
+    """propagation_gradient's panel per network and propagation_gradient_depth, from a rows.csv
+    written here: log_grad_sq = a + b ln T + c L + a fixed wobble per run, so the least-squares
+    slopes and their standard errors are known."""
+
+    NETWORKS = (("skip", "1", "attention"), ("plain", "0", "markov"))
+    SLOPE_T = {("skip", "none"): 2.0, ("skip", "center"): 1.0,
+               ("plain", "none"): 1.5, ("plain", "center"): 0.5}
+    SLOPE_L = {"none": 0.7, "center": 0.1}
+    WOBBLE = (0.03, -0.05, 0.02)
+
+    @classmethod
+    def setUpClass(cls):
+        import tempfile
+        cls.tmp = tempfile.mkdtemp(prefix="gapbench-grad-")
+        cls.dir = os.path.join(cls.tmp, "prop")
+        os.makedirs(cls.dir)
+        with open(os.path.join(cls.dir, "meta.json"), "w") as f:
+            json.dump({"schema": "gapbench.propagate/4"}, f)
+        cols = ["point", "run", "T", "L", "variant", "layernorm", "attention", "fix", "layer",
+                "stable_rank", "log_grad_sq", "log_grad_se", "grad_probes"]
+        lines = [",".join(cols)]
+        cls.points = defaultdict(list)  # (variant, fix, L or T axis) -> [(x, y)]
+        for variant, ln, source in cls.NETWORKS:
+            for fix in ("none", "center"):
+                for T, L in [(32, 2), (64, 2), (128, 2), (64, 1), (64, 3), (64, 4)]:
+                    for run, w in enumerate(cls.WOBBLE):
+                        y = (1.0 + cls.SLOPE_T[(variant, fix)] * math.log(T)
+                             + cls.SLOPE_L[fix] * L + w * (1 + L + T / 64))
+                        if L == 2:
+                            cls.points[(variant, fix, "T")].append((math.log(T), y))
+                        if T == 64:
+                            cls.points[(variant, fix, "L")].append((L, y))
+                        for layer in range(L + 1):
+                            value = f"{y:.17g}" if layer == 1 else ""
+                            lines.append(",".join(str(v) for v in (
+                                0, run, T, L, variant, ln, source, fix, layer, 2.0, value,
+                                "0.05" if value else "", "16" if value else "")))
+        with open(os.path.join(cls.dir, "rows.csv"), "w") as f:
+            f.write("\n".join(lines) + "\n")
+        cls.dump_path = os.path.join(cls.tmp, "dump.json")
+        cls.result = run_plot(cls.dir, "--out", os.path.join(cls.tmp, "figs"), "--only",
+                              "propagation_gradient,propagation_gradient_depth", "--formats",
+                              "png", "--dump-data", cls.dump_path)
+        with open(cls.dump_path) as f:
+            cls.dump = json.load(f)
+
+    @staticmethod
+    def fit(points):
+        xs, ys = [x for x, _ in points], [y for _, y in points]
+        fit = statistics.linear_regression(xs, ys)
+        mx = sum(xs) / len(xs)
+        sxx = sum((x - mx) ** 2 for x in xs)
+        rss = sum((y - fit.intercept - fit.slope * x) ** 2 for x, y in zip(xs, ys))
+        return fit.slope, math.sqrt(rss / (len(xs) - 2) / sxx)
+
+    def test_written(self):
+        self.assertEqual(self.result.returncode, 0, self.result.stderr)
+
+    def test_against_T_a_panel_per_network(self):
+        # networks of L = 1, 3, 4 at T = 64 alone are their own series (one T: no slope)
+        panels = self.dump["figures"]["propagation_gradient"]["panels"]
+        for panel in panels:
+            fitted = [s for s in panel["series"] if "L=2" in s["series_label"]]
+            self.assertEqual(len(fitted), 2)
+            for s in fitted:
+                variant = s["variant"]
+                slope, se = self.fit(self.points[(variant, s["fix"], "T")])
+                self.assertAlmostEqual(s["slope"], slope, delta=1e-10)
+                self.assertAlmostEqual(s["slope_se"], se, delta=1e-10)
+                self.assertIn(f"slope {slope:.2f} ± {se:.2f}", s["series_label"])
+
+    def test_against_depth(self):
+        panels = self.dump["figures"]["propagation_gradient_depth"]["panels"]
+        self.assertEqual([p["title"].split(":")[0] for p in panels],
+                         ["skip + LayerNorm, attention", "plain, markov"])
+        for panel, (variant, _, _) in zip(panels, self.NETWORKS):
+            fitted = [s for s in panel["series"] if "T=64" in s["series_label"]]
+            self.assertEqual(len(fitted), 2)
+            for s in fitted:
+                slope, se = self.fit(self.points[(variant, s["fix"], "L")])
+                self.assertAlmostEqual(s["slope"], slope, delta=1e-10)
+                self.assertAlmostEqual(s["slope_se"], se, delta=1e-10)
+                self.assertAlmostEqual(s["slope"], self.SLOPE_L[s["fix"]], delta=0.05)
+                self.assertIn(f"slope {slope:.2f} ± {se:.2f} per layer", s["series_label"])

@@ -155,6 +155,22 @@ if __name__ == "__main__":
     unittest.main()
 
 
+class TestOldInitNames(TempDirCase):
+    """Before gapbench.sweep/5, --init fan-in was called xavier: such rows are read as fan-in."""
+
+    def test_xavier_rows_read_as_fan_in(self):
+        def old_names(rows):
+            for row in rows:
+                if row["model"] == "attention":
+                    row["init"] = "xavier"
+        d, _ = self.edited_sweep("old_init", old_names)
+        labels = [s.get("series_label", "") for p in
+                  self.plot_one(d, "gap_vs_T")["figures"]["gap_vs_T"]["panels"]
+                  for s in p["series"]]
+        self.assertTrue(any("attention" in x and "fan-in" in x for x in labels), labels)
+        self.assertFalse(any("xavier" in x for x in labels), labels)
+
+
 class TestFailedRows(TempDirCase):
     """Schema 3: rows whose status is not ok (a NaN or Inf in the matrix or its values) have no
     values; plot.py skips them, says how many, and draws the same as without them."""

@@ -87,8 +87,8 @@ void add_plan_flags(CLI::App& app, PlanFlags& f, bool sweep_axes) {
   app.add_option("--input", f.input, "attention inputs X: gaussian or isometric (d >= T)" + axis)
       ->capture_default_str();
   app.add_option("--init", f.init,
-                 "attention W_Q, W_K entries: normal (N(0,1)) or xavier "
-                 "(N(0,1/d))" +
+                 "attention W_Q, W_K entries: normal (N(0,1)), fan-in (N(0,1/d)) or "
+                 "xavier-normal (N(0,2/(d+dk)))" +
                      axis)
       ->capture_default_str();
   app.add_flag("--causal", f.causal, "attention: row i attends to j <= i");
@@ -261,6 +261,10 @@ void add_propagate_flags(CLI::App& app, PropagateFlags& f) {
   app.add_option("--beta", f.beta, "attention's logit scale, or the markov law's parameter")
       ->capture_default_str();
   app.add_option("--dk", f.dk, "attention key dimension (default d)");
+  app.add_option("--init", f.init,
+                 "attention W_Q, W_K entries: normal (N(0,1)), fan-in (N(0,1/d)) or "
+                 "xavier-normal (N(0,2/(d+dk)))")
+      ->capture_default_str();
   app.add_option("--sigma-v", f.sigma_v, "W_V entries N(0, sigma_v^2)")->capture_default_str();
   app.add_option("--seed", f.seed, "seed")->capture_default_str();
   app.add_option("--seeds", f.seeds,
@@ -269,7 +273,21 @@ void add_propagate_flags(CLI::App& app, PropagateFlags& f) {
   app.add_option("--index", f.index, "the first run index (the seed's stream); alone: one run")
       ->capture_default_str();
   app.add_flag("--gradient", f.gradient,
-               "log ||dX_L/dW_l||_F^2 per layer (plain, no LayerNorm, markov)");
+               "ln ||dX_L/dW_l||_F^2 per layer: the closed form for the linear model, else "
+               "reverse mode with Gaussian probes");
+  app.add_option("--gradient-wrt", f.gradient_wrt,
+                 "--gradient of value (W_V), query (W_Q) or key (W_K) weights")
+      ->capture_default_str();
+  app.add_option("--gradient-method", f.gradient_method,
+                 "auto (closed form where it holds), exact or probes")
+      ->capture_default_str();
+  app.add_option("--probes", f.probes, "--gradient: at least this many probes")
+      ->capture_default_str();
+  app.add_option("--probes-max", f.probes_max, "--gradient: at most this many probes")
+      ->capture_default_str();
+  app.add_option("--probe-rse", f.probe_rse,
+                 "--gradient: probe until every layer's relative standard error is this")
+      ->capture_default_str();
   app.add_option("--backend", f.backend, "auto, cpu or cuda")->capture_default_str();
   app.add_option("--threads", f.threads, "CPU threads (0: all cores)")->capture_default_str();
   app.add_option("--out", f.out,
@@ -305,6 +323,26 @@ propagate::PropagateRequest build_propagate_request(const CLI::App& app, const P
         "--dk: the key width applies to --attention attention only (markov layers have no keys); "
         "drop --dk or add --attention attention");
   }
+  const bool any_attention = std::find(plan.sources.begin(), plan.sources.end(),
+                                       AttentionSource::kAttention) != plan.sources.end();
+  plan.init = parse_init(f.init);
+  if (app.get_option("--init")->count() > 0 && !any_attention) {
+    throw UsageError(
+        "--init: W_Q, W_K exist only in A(X) layers (markov layers have none); drop --init or add "
+        "--attention attention");
+  }
+  for (const char* flag :
+       {"--gradient-wrt", "--gradient-method", "--probes", "--probes-max", "--probe-rse"}) {
+    if (app.get_option(flag)->count() > 0 && !f.gradient) {
+      throw UsageError(fmt::format("{}: applies to --gradient; add --gradient or drop {}", flag,
+                                   flag));
+    }
+  }
+  plan.gradient_wrt = parse_gradient_wrt(f.gradient_wrt);
+  plan.gradient_method = parse_gradient_method(f.gradient_method);
+  plan.probes = f.probes;
+  plan.probes_max = f.probes_max;
+  plan.probe_rse = f.probe_rse;
   plan.fixes = parse_enum_list<Fix>(f.fix, "--fix", parse_fix);
   plan.layernorm = f.layernorm;
   plan.law = parse_law(f.law);

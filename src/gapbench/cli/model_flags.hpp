@@ -67,8 +67,11 @@ void check_threads(int threads);
 struct PropagateFlags {
   std::string T = "256", gamma = "1", d, L = "3";
   std::string input = "isometric", variant = "plain", source = "markov", fix = "none";
-  std::string law = "exponential";
+  std::string law = "exponential", init = "normal";
   bool layernorm = false, gradient = false, force = false;
+  std::string gradient_wrt = "value", gradient_method = "auto";
+  int probes = 16, probes_max = 1000;
+  double probe_rse = 0.05;
   double beta = 1, sigma_v = 1;
   std::int64_t dk = 0, index = 0, seeds = 1;
   std::uint64_t seed = 0;

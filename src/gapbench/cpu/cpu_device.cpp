@@ -12,6 +12,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "gapbench/backward.hpp"
 #include "gapbench/cpu/blas.hpp"
 #include "gapbench/cpu/fused_operator.hpp"
 #include "gapbench/cpu/generate.hpp"
@@ -339,10 +340,11 @@ class CpuStages final : public Stages<Real> {
     GAPBENCH_LAPACK_CHECK(blas::geqrf(d, T, x.data(), d, tau.data()));
     GAPBENCH_LAPACK_CHECK(blas::orgqr(d, T, T, x.data(), d, tau.data()));
   }
-  void gemm(const Matrix<Real>& a, const Matrix<Real>& b, bool transpose_b,
-            Matrix<Real>& c) override {
-    deterministic_gemm<Real>(transpose_b, a.rows(), c.cols(), a.cols(), a.data(), b.data(),
-                             c.data());
+  void product(Real alpha, const Matrix<Real>& a, bool transpose_a, const Matrix<Real>& b,
+               bool transpose_b, Real beta, Matrix<Real>& c) override {
+    deterministic_product<Real>(alpha, transpose_a, transpose_b, c.rows(), c.cols(),
+                                transpose_a ? a.rows() : a.cols(), a.data(), b.data(), beta,
+                                c.data());
   }
   double frobenius_norm(const Matrix<Real>& m) override {
     // A serial sum, so the norm does not depend on the thread count as a threaded reduction
@@ -369,6 +371,52 @@ class CpuStages final : public Stages<Real> {
       var /= static_cast<double>(d);
       const double inv = var > 0 ? 1.0 / std::sqrt(var) : 0.0;
       for (std::int64_t j = 0; j < d; ++j) row[j] = static_cast<Real>((row[j] - mean) * inv);
+    }
+  }
+  void fill(Matrix<Real>& m, Real value) override {
+    std::fill(m.data(), m.data() + m.size(), value);
+  }
+  double dot(const Matrix<Real>& a, const Matrix<Real>& b) override {
+    double sum = 0;  // serial: the same for any thread count
+    for (std::int64_t e = 0; e < a.size(); ++e) {
+      sum += static_cast<double>(a.data()[e]) * static_cast<double>(b.data()[e]);
+    }
+    return sum;
+  }
+  void softmax_backward_rows(const Matrix<Real>& a, Real offset, Matrix<Real>& g) override {
+    const std::int64_t rows = a.rows(), cols = a.cols();
+#pragma omp parallel for schedule(static)
+    for (std::int64_t i = 0; i < rows; ++i) {
+      const Real* p = a.data() + i * cols;
+      Real* dp = g.data() + i * cols;
+      double r = 0;
+      for (std::int64_t j = 0; j < cols; ++j) r += static_cast<double>(dp[j]) * (p[j] + offset);
+      for (std::int64_t j = 0; j < cols; ++j) {
+        dp[j] = static_cast<Real>(softmax_backward_entry(p[j] + offset, dp[j], r));
+      }
+    }
+  }
+  void layer_norm_backward_rows(const Matrix<Real>& z, Matrix<Real>& g) override {
+    const std::int64_t rows = z.rows(), n = z.cols();
+#pragma omp parallel for schedule(static)
+    for (std::int64_t i = 0; i < rows; ++i) {
+      const Real* x = z.data() + i * n;
+      Real* dy = g.data() + i * n;
+      double mean = 0, var = 0, m1 = 0, m2 = 0;
+      for (std::int64_t j = 0; j < n; ++j) mean += x[j];
+      mean /= static_cast<double>(n);
+      for (std::int64_t j = 0; j < n; ++j) var += (x[j] - mean) * (x[j] - mean);
+      var /= static_cast<double>(n);
+      const double inv = var > 0 ? 1.0 / std::sqrt(var) : 0.0;
+      for (std::int64_t j = 0; j < n; ++j) {
+        m1 += dy[j];
+        m2 += dy[j] * (x[j] - mean) * inv;
+      }
+      m1 /= static_cast<double>(n);
+      m2 /= static_cast<double>(n);
+      for (std::int64_t j = 0; j < n; ++j) {
+        dy[j] = static_cast<Real>(layer_norm_backward_entry(dy[j], (x[j] - mean) * inv, m1, m2, inv));
+      }
     }
   }
   void set_identity(Matrix<Real>& m) override {

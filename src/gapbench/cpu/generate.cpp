@@ -76,8 +76,9 @@ FrobeniusSums generate_attention(const ModelSpec& spec, std::uint64_t seed, std:
 // cut into fixed panels of rows, each computed by one single-threaded OpenBLAS call, with OpenMP
 // over the panels.
 template <typename Real>
-void deterministic_gemm(bool transpose_b, std::int64_t m, std::int64_t n, std::int64_t k,
-                        const Real* a, const Real* b, Real* c) {
+void deterministic_product(Real alpha, bool transpose_a, bool transpose_b, std::int64_t m,
+                           std::int64_t n, std::int64_t k, const Real* a, const Real* b, Real beta,
+                           Real* c) {
   constexpr std::int64_t kPanelRows = 64;
   const SerialBlas serial;
   const std::int64_t panels = (m + kPanelRows - 1) / kPanelRows;
@@ -85,8 +86,11 @@ void deterministic_gemm(bool transpose_b, std::int64_t m, std::int64_t n, std::i
   for (std::int64_t p = 0; p < panels; ++p) {
     const std::int64_t first = p * kPanelRows;
     const std::int64_t rows = std::min(kPanelRows, m - first);
-    blas::gemm(CblasRowMajor, CblasNoTrans, transpose_b ? CblasTrans : CblasNoTrans, rows, n, k,
-               Real(1), a + first * k, k, b, transpose_b ? k : n, Real(0), c + first * n, n);
+    // Rows first.. of op(A): rows of A (ld k), or columns of A^T's storage (ld m).
+    const Real* panel = transpose_a ? a + first : a + first * k;
+    blas::gemm(CblasRowMajor, transpose_a ? CblasTrans : CblasNoTrans,
+               transpose_b ? CblasTrans : CblasNoTrans, rows, n, k, alpha, panel,
+               transpose_a ? m : k, b, transpose_b ? k : n, beta, c + first * n, n);
   }
 }
 
@@ -214,8 +218,8 @@ Real generate_entry(const ModelSpec& spec, std::uint64_t seed, std::uint32_t ind
                                                           std::uint32_t);                          \
   template Real generate_entry<Real>(const ModelSpec&, std::uint64_t, std::uint32_t, std::int64_t, \
                                      std::int64_t);                                                \
-  template void deterministic_gemm<Real>(bool, std::int64_t, std::int64_t, std::int64_t,           \
-                                         const Real*, const Real*, Real*);                         \
+  template void deterministic_product<Real>(Real, bool, bool, std::int64_t, std::int64_t,          \
+                                            std::int64_t, const Real*, const Real*, Real, Real*);  \
   template FrobeniusSums attention_from_factors<Real>(std::int64_t, std::int64_t, const Real*,     \
                                                       const Real*, Real, bool, Fix, Real*);
 GAPBENCH_INSTANTIATE(float)

@@ -41,11 +41,19 @@ template <typename Real>
 AttentionFactors<Real> attention_factors(const ModelSpec& spec, std::uint64_t seed,
                                          std::uint32_t index);
 
-// C (m x n, row-major) = A (m x k, row-major) op(B), where op(B) is B (B k x n, row-major) or
-// B^T (B n x k, row-major). Bitwise the same for any OpenMP/OpenBLAS thread count.
+// C (m x n, row-major) = alpha op(A) op(B) + beta C, where op(A) (m x k) is A (row-major m x k)
+// or A^T (A row-major k x m), and op(B) (k x n) is B (row-major k x n) or B^T (B row-major n x
+// k). Bitwise the same for any OpenMP/OpenBLAS thread count.
+template <typename Real>
+void deterministic_product(Real alpha, bool transpose_a, bool transpose_b, std::int64_t m,
+                           std::int64_t n, std::int64_t k, const Real* a, const Real* b, Real beta,
+                           Real* c);
+// C = A op(B), as above.
 template <typename Real>
 void deterministic_gemm(bool transpose_b, std::int64_t m, std::int64_t n, std::int64_t k,
-                        const Real* a, const Real* b, Real* c);
+                        const Real* a, const Real* b, Real* c) {
+  deterministic_product(Real(1), false, transpose_b, m, n, k, a, b, Real(0), c);
+}
 
 // The attention matrix of given factors: `a` (row-major T x T) = softmax_row(logit_scale * Q K^T)
 // with Q, K row-major T x dk, under the causal mask when `causal`, then the fix. Returns the

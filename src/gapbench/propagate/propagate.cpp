@@ -47,11 +47,37 @@ ModelSpec markov_spec(const PropagateOptions& o) {
 
 using Mat = Matrix<double>;
 
+// The factors of one A(X) layer, kept by the reverse-mode pass.
+struct AttentionLayer {
+  Mat wq, wk;  // d x dk
+  Mat q, k;    // xs W_Q, xs W_K (T x dk; xs the rescaled input)
+  double logit_scale = 0;
+  double logit_std = 0;
+};
+
+// What the reverse-mode pass needs of layer l, kept by the forward pass.
+struct LayerTape {
+  Mat x;                  // X_{l-1} / ||X_{l-1}||_F
+  double log_scale = 0;   // ln ||X_{l-1}||_F
+  Mat a;                  // A_l as applied (the fix included)
+  Mat w, y;               // W_l and x W_l
+  AttentionLayer attention;
+  Mat z;                  // with LayerNorm: its input, at x's scale
+};
+
 // The network's steps over one device's float64 stages: everything below is written once, for
 // the CPU and the GPU.
+// A test's change of one layer's weights: those of o.gradient_wrt in `layer` become W + h v.
+struct Perturbation {
+  int layer = 0;
+  const std::vector<double>* v = nullptr;
+  double h = 0;
+};
+
 class Network {
  public:
-  Network(Device& device, const PropagateOptions& o) : m_st(device.stages<double>()), m_o(o) {}
+  Network(Device& device, const PropagateOptions& o, const Perturbation* perturb = nullptr)
+      : m_st(device.stages<double>()), m_o(o), m_perturb(perturb) {}
 
   Stages<double>& stages() { return m_st; }
 
@@ -71,6 +97,7 @@ class Network {
   Mat value_weights(int layer) {
     Mat w = m_st.allocate(m_o.d, m_o.d);
     m_st.fill_gaussian(w, Stream::kValueWeights, m_o.sigma_v, m_o.seed, matrix_index(m_o, layer));
+    perturb(layer, GradientWrt::kValue, w);
     return w;
   }
 
@@ -79,22 +106,28 @@ class Network {
     return m_st.generate(markov_spec(m_o), m_o.seed, {matrix_index(m_o, layer)});
   }
 
-  // A(X) for the true X = exp(log_scale) * xs: logits beta exp(2 log_scale) (xs W_Q)(xs W_K)^T /
-  // sqrt(dk). The logit scale is capped at e^230 (~1e100): beyond it every row is one-hot
-  // anyway, and the cap keeps the logits finite.
-  void attention(int layer, const Mat& xs, double log_scale, Mat& a) {
-    const std::int64_t dk = m_o.key_dim();
+  // A(X) for the true X = exp(log_scale) * xs: logits kappa (xs W_Q)(xs W_K)^T with kappa =
+  // beta exp(2 log_scale) / sqrt(dk). kappa is capped at e^230 (~1e100): beyond it every row is
+  // one-hot anyway (the softmax's derivative is 0 to working precision), and the cap keeps the
+  // logits finite. Returns the factors (for the reverse-mode pass) and the logits' spread.
+  AttentionLayer attention(int layer, const Mat& xs, double log_scale, Mat& a) {
+    const std::int64_t T = m_o.T, dk = m_o.key_dim();
     const std::uint32_t idx = matrix_index(m_o, layer);
-    Mat wq = m_st.allocate(m_o.d, dk), wk = m_st.allocate(m_o.d, dk);
-    m_st.fill_gaussian(wq, Stream::kQueryWeights, 1.0, m_o.seed, idx);
-    m_st.fill_gaussian(wk, Stream::kKeyWeights, 1.0, m_o.seed, idx);
-    Mat q = m_st.allocate(m_o.T, dk), k = m_st.allocate(m_o.T, dk);
-    m_st.gemm(xs, wq, false, q);
-    m_st.gemm(xs, wk, false, k);
+    AttentionLayer f{m_st.allocate(m_o.d, dk), m_st.allocate(m_o.d, dk), m_st.allocate(T, dk),
+                     m_st.allocate(T, dk), 0, 0};
+    const double sigma = m_o.query_key_sigma();
+    m_st.fill_gaussian(f.wq, Stream::kQueryWeights, sigma, m_o.seed, idx);
+    m_st.fill_gaussian(f.wk, Stream::kKeyWeights, sigma, m_o.seed, idx);
+    perturb(layer, GradientWrt::kQuery, f.wq);
+    perturb(layer, GradientWrt::kKey, f.wk);
+    m_st.gemm(xs, f.wq, false, f.q);
+    m_st.gemm(xs, f.wk, false, f.k);
     const double log_logit_scale =
         std::log(m_o.beta) + 2 * log_scale - 0.5 * std::log(static_cast<double>(dk));
-    const double logit_scale = std::exp(std::min(log_logit_scale, 230.0));
-    m_st.attention_from_factors(q, k, logit_scale, false, m_o.fix, a.data());
+    f.logit_scale = std::exp(std::min(log_logit_scale, 230.0));
+    f.logit_std = f.logit_scale * row_centered_rms(f.q, f.k);
+    m_st.attention_from_factors(f.q, f.k, f.logit_scale, false, m_o.fix, a.data());
+    return f;
   }
 
   // Divides x by its Frobenius norm; returns ln of that norm (-inf for a zero matrix, left as
@@ -143,8 +176,32 @@ class Network {
     return r.values.at(0);
   }
 
+  // sqrt(mean_i var_j (Q K^T)_ij): row i of Q K^T minus its mean is q_i . (k_j - kbar), so the
+  // sum of squares is <Q, Q Kc^T Kc> with Kc = K - 1 kbar^T (no cancellation), O(T dk^2).
+  double row_centered_rms(const Mat& q, const Mat& k) {
+    const std::int64_t T = q.rows(), dk = q.cols();
+    Mat ones = m_st.allocate(T, 1), kbar = m_st.allocate(1, dk), kc = m_st.allocate(T, dk);
+    m_st.fill(ones, 1.0);
+    m_st.product(1.0 / static_cast<double>(T), ones, true, k, false, 0.0, kbar);
+    m_st.fill(kc, 0.0);
+    m_st.add_scaled(k, 1.0, kc);                               // kc = k
+    m_st.product(-1.0, ones, false, kbar, false, 1.0, kc);     // kc = k - 1 kbar^T
+    Mat m = m_st.allocate(dk, dk), qm = m_st.allocate(T, dk);
+    m_st.product(1.0, kc, true, kc, false, 0.0, m);
+    m_st.product(1.0, q, false, m, false, 0.0, qm);
+    return std::sqrt(std::max(0.0, m_st.dot(q, qm)) / (static_cast<double>(T) * T));
+  }
+
+  void perturb(int layer, GradientWrt which, Mat& w) {
+    if (!m_perturb || m_perturb->layer != layer || m_o.gradient_wrt != which) return;
+    Mat moved = m_st.upload(m_perturb->v->data(), w.rows(), w.cols());
+    m_st.add_scaled(w, m_perturb->h, moved);  // w + h v
+    w = std::move(moved);
+  }
+
   Stages<double>& m_st;
   const PropagateOptions& m_o;
+  const Perturbation* m_perturb;
 };
 
 // A CPU device that leaves the thread count as it is set, for the calls without a device.
@@ -184,6 +241,25 @@ AttentionSource parse_source(const std::string& s, const std::string& flag) {
   throw UsageError(fmt::format("{}: unknown attention source '{}' (markov, attention)", flag, s));
 }
 
+std::string to_string(GradientWrt v) {
+  return v == GradientWrt::kValue ? "value" : v == GradientWrt::kQuery ? "query" : "key";
+}
+std::string to_string(GradientMethod v) {
+  return v == GradientMethod::kAuto ? "auto" : v == GradientMethod::kExact ? "exact" : "probes";
+}
+GradientWrt parse_gradient_wrt(const std::string& s, const std::string& flag) {
+  if (s == "value") return GradientWrt::kValue;
+  if (s == "query") return GradientWrt::kQuery;
+  if (s == "key") return GradientWrt::kKey;
+  throw UsageError(fmt::format("{}: unknown weights '{}' (value, query, key)", flag, s));
+}
+GradientMethod parse_gradient_method(const std::string& s, const std::string& flag) {
+  if (s == "auto") return GradientMethod::kAuto;
+  if (s == "exact") return GradientMethod::kExact;
+  if (s == "probes") return GradientMethod::kProbes;
+  throw UsageError(fmt::format("{}: unknown method '{}' (auto, exact, probes)", flag, s));
+}
+
 void validate(const PropagateOptions& o) {
   if (o.T < 2 || o.T > kMaxWidth) {
     throw UsageError(fmt::format("--T: T = {} must be between 2 and 2^28 = {}", o.T, kMaxWidth));
@@ -215,10 +291,30 @@ void validate(const PropagateOptions& o) {
           fmt::format("--beta: beta = {} must be finite, > 0 and at most {}", o.beta, kMaxBeta));
     }
   }
-  if (o.gradient && !o.linear()) {
+  if (o.gradient_wrt != GradientWrt::kValue && o.source != AttentionSource::kAttention) {
+    throw UsageError(fmt::format(
+        "--gradient-wrt: {} weights exist only in A(X) layers; add --attention attention or use "
+        "--gradient-wrt value",
+        to_string(o.gradient_wrt)));
+  }
+  if (o.gradient && o.gradient_method == GradientMethod::kExact &&
+      !(o.linear() && o.gradient_wrt == GradientWrt::kValue)) {
     throw UsageError(
-        "--gradient: the exact gradient formula holds for the linear model only (--variant plain, "
-        "no --layernorm, --attention markov)");
+        "--gradient-method: the closed form holds for W_V of the linear model only (--variant "
+        "plain, no --layernorm, --attention markov); use --gradient-method probes or auto");
+  }
+  if (o.probes < 1 || o.probes > kMaxProbes) {
+    throw UsageError(
+        fmt::format("--probes: {} must be between 1 and {}", o.probes, kMaxProbes));
+  }
+  if (o.probes_max < o.probes || o.probes_max > kMaxProbes) {
+    throw UsageError(fmt::format("--probes-max: {} must be between --probes ({}) and {}",
+                                 o.probes_max, o.probes, kMaxProbes));
+  }
+  if (!(std::isfinite(o.probe_rse) && o.probe_rse > 0 && o.probe_rse < 1)) {
+    throw UsageError(fmt::format(
+        "--probe-rse: {} must be a relative standard error between 0 and 1 (e.g. 0.05)",
+        o.probe_rse));
   }
   if (static_cast<std::int64_t>(o.index) * kMaxLayers + o.L > 0xffffffffLL) {
     throw UsageError(fmt::format("--index: {} is above the largest run index {}", o.index,
@@ -238,7 +334,18 @@ std::int64_t network_bytes(const PropagateOptions& o) {
   if (o.source == AttentionSource::kAttention) {
     elements = add(elements, add(mul(2, mul(T, dk)), mul(2, mul(d, dk))));
   }
-  if (o.gradient) elements = add(elements, mul(2, mul(d, d)));
+  if (o.exact_gradient()) elements = add(elements, mul(2, mul(d, d)));
+  if (o.gradient && !o.exact_gradient()) {
+    // The tape, per layer: x, y (and LayerNorm's input), A, W (and A(X)'s factors and weights);
+    // the backward pass: four T x d cotangents, a weight's, and for A(X) G_S and two T x dk.
+    std::uint64_t layer = add(add(mul(o.layernorm ? 3 : 2, mul(T, d)), mul(T, T)), mul(d, d));
+    if (o.source == AttentionSource::kAttention) {
+      layer = add(layer, add(mul(2, mul(T, dk)), mul(2, mul(d, dk))));
+      elements = add(elements, add(mul(T, T), mul(2, mul(T, dk))));
+    }
+    elements = add(elements, mul(static_cast<std::uint64_t>(o.L), layer));
+    elements = add(elements, add(mul(4, mul(T, d)), mul(d, std::max(d, dk))));
+  }
   const std::uint64_t bytes = mul(elements, sizeof(double));
   return static_cast<std::int64_t>(
       std::min<std::uint64_t>(bytes, std::numeric_limits<std::int64_t>::max()));
@@ -277,99 +384,382 @@ LayerResult matrix_metrics(const double* x, std::int64_t T, std::int64_t d) {
   return net.metrics(net.stages().upload(x, T, d));
 }
 
-PropagateResult propagate(const PropagateOptions& o) { return propagate(host_device(), o); }
+namespace {
 
-PropagateResult propagate(Device& device, const PropagateOptions& o) {
-  validate(o);
-  check_fits(device, o);
-  const double nan = std::numeric_limits<double>::quiet_NaN();
-  const std::int64_t T = o.T, d = o.d;
-  Network net(device, o);
+// The matrices of a layer, reused from layer to layer when nothing is kept for a backward pass.
+struct Scratch {
+  Mat attention, y, z;
+};
+
+// Layer l of the forward pass from xs = X_{l-1} / ||X_{l-1}||_F (ln norm log_scale): leaves
+// X_l / ||X_l||_F in scratch.z and returns ln ||X_l||_F. With `tape`, what the reverse-mode pass
+// needs of the layer is moved there (all but x, which the caller keeps or moves) and the next
+// layer gets fresh matrices.
+double forward_layer(Network& net, const PropagateOptions& o, int l, const Mat& xs,
+                     double log_scale, Scratch& s, LayerTape* tape, double& logit_std) {
   Stages<double>& st = net.stages();
-  PropagateResult result;
+  const std::int64_t T = o.T, d = o.d;
+  const bool attention_source = o.source == AttentionSource::kAttention;
+  // (A moved-from Matrix keeps its shape but has no storage.)
+  if (attention_source && !s.attention.data()) s.attention = st.allocate(T, T);
+  if (!s.y.data()) s.y = st.allocate(T, d);
+  if (!s.z.data()) s.z = st.allocate(T, d);
+  DenseBatch<double> markov;
+  const Mat* a = &s.attention;
+  AttentionLayer factors;
+  if (!attention_source) {
+    markov = net.markov(l);
+    a = &markov.matrices;
+  } else {
+    factors = net.attention(l, xs, log_scale, s.attention);
+    logit_std = factors.logit_std;
+  }
+  Mat w = net.value_weights(l);
+  // z = x + rho A x W (skips) or A x W (plain).
+  const double rho =
+      o.variant == Variant::kScaledSkip ? 1.0 / std::sqrt(static_cast<double>(d)) : 1.0;
+  st.gemm(xs, w, false, s.y);     // X W
+  st.gemm(*a, s.y, false, s.z);   // A (X W)
+  if (o.variant != Variant::kPlain) st.add_scaled(xs, rho, s.z);
+  if (tape && o.layernorm) {
+    tape->z = st.allocate(T, d);
+    st.fill(tape->z, 0.0);
+    st.add_scaled(s.z, 1.0, tape->z);  // LayerNorm's input, kept
+  }
+  double out_scale = log_scale;
+  if (o.layernorm) {
+    // LayerNorm is scale-invariant: X_l = LN(z) whatever the scale carried so far.
+    st.layer_norm_rows(s.z);
+    out_scale = net.rescale(s.z);
+  } else {
+    out_scale += net.rescale(s.z);
+  }
+  if (tape) {
+    tape->log_scale = log_scale;
+    tape->a = attention_source ? std::move(s.attention) : std::move(markov.matrices);
+    tape->w = std::move(w);
+    tape->y = std::move(s.y);
+    tape->attention = std::move(factors);
+  }
+  return out_scale;
+}
+
+// The forward pass of `o` on `device`: per-layer results, X_L in result.x unless `keep_x` is
+// false; with `tape`, what the reverse-mode pass needs is kept layer by layer. Returns ln
+// ||X_L||_F.
+double forward(Network& net, const PropagateOptions& o, PropagateResult& result,
+               std::vector<LayerTape>* tape, Mat* x_out) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  Stages<double>& st = net.stages();
   result.layers.reserve(static_cast<std::size_t>(o.L) + 1);
 
   auto start = Clock::now();
   Mat xs = net.input();
   double log_scale = net.rescale(xs);
   double generate_seconds = seconds_since(start);
-  const auto record = [&](int layer, double layer_seconds) {
+  const auto record = [&](int layer, double layer_seconds, double logit_std) {
     const auto t = Clock::now();
     LayerResult r = net.metrics(xs);
     r.layer = layer;
     r.log_frob = log_scale;
+    r.logit_std = logit_std;
     r.log_grad_sq = nan;
+    r.log_grad_se = nan;
     r.layer_seconds = layer_seconds;
     r.metric_seconds = seconds_since(t);
     result.layers.push_back(r);
   };
-  record(0, generate_seconds);
+  record(0, generate_seconds, nan);
 
-  Mat attention = o.source == AttentionSource::kAttention ? st.allocate(T, T) : Mat();
-  Mat y = st.allocate(T, d), z = st.allocate(T, d);
-  const double skip_scale =
-      o.variant == Variant::kScaledSkip ? 1.0 / std::sqrt(static_cast<double>(d)) : 1.0;
+  Scratch scratch;
   for (int l = 1; l <= o.L; ++l) {
     start = Clock::now();
-    DenseBatch<double> markov;
-    const Mat* a = &attention;
-    if (o.source == AttentionSource::kMarkov) {
-      markov = net.markov(l);
-      a = &markov.matrices;
+    LayerTape t;
+    double logit_std = nan;
+    log_scale = forward_layer(net, o, l, xs, log_scale, scratch, tape ? &t : nullptr, logit_std);
+    if (tape) {
+      t.x = std::move(xs);
+      tape->push_back(std::move(t));
+      xs = std::move(scratch.z);
     } else {
-      net.attention(l, xs, log_scale, attention);
+      std::swap(xs, scratch.z);
     }
+    record(l, seconds_since(start), logit_std);
+  }
+  if (x_out) *x_out = std::move(xs);
+  else result.x = st.download(xs);
+  return log_scale;
+}
+
+// ||dX_L/dW_l||_F^2 = ||R_l||_F^2 ||P_l||_F^2 with P_l = (A_L...A_1) X_0 (W_1...W_{l-1}) and
+// R_l = W_{l+1}...W_L (PAPER.md): the linear model's closed form. Every product is rescaled, its
+// log norm accumulated.
+void exact_gradient(Network& net, const PropagateOptions& o, PropagateResult& result) {
+  Stages<double>& st = net.stages();
+  const std::int64_t T = o.T, d = o.d;
+  Mat p = net.input();
+  double log_p = net.rescale(p);
+  Mat next = st.allocate(T, d);
+  for (int l = 1; l <= o.L; ++l) {
+    const DenseBatch<double> a = net.markov(l);
+    st.gemm(a.matrices, p, false, next);
+    std::swap(p, next);
+    log_p += net.rescale(p);
+  }
+  std::vector<double> log_p_sq(static_cast<std::size_t>(o.L) + 1), log_r_sq(log_p_sq.size());
+  for (int l = 1; l <= o.L; ++l) {
+    log_p_sq[l] = 2 * log_p;
+    if (l == o.L) break;
     const Mat w = net.value_weights(l);
-    st.gemm(xs, w, false, y);  // X W
-    st.gemm(*a, y, false, z);  // A (X W)
-    if (o.variant != Variant::kPlain) st.add_scaled(xs, skip_scale, z);
-    if (o.layernorm) {
-      // LayerNorm is scale-invariant: X_l = LN(z) whatever the scale carried so far.
-      st.layer_norm_rows(z);
-      log_scale = net.rescale(z);
-    } else {
-      log_scale += net.rescale(z);
+    st.gemm(p, w, false, next);
+    std::swap(p, next);
+    log_p += net.rescale(p);
+  }
+  Mat r = st.allocate(d, d), r_next = st.allocate(d, d);
+  st.set_identity(r);
+  double log_r = net.rescale(r);
+  for (int l = o.L; l >= 1; --l) {
+    log_r_sq[l] = 2 * log_r;
+    if (l == 1) break;
+    const Mat w = net.value_weights(l);
+    st.gemm(w, r, false, r_next);
+    std::swap(r, r_next);
+    log_r += net.rescale(r);
+  }
+  for (int l = 1; l <= o.L; ++l) {
+    result.layers[l].log_grad_sq = log_p_sq[l] + log_r_sq[l];
+    result.layers[l].log_grad_se = 0;
+    result.layers[l].grad_probes = 0;
+  }
+}
+
+// The reverse-mode pass. The cotangent of the true X_l is kept as exp(c) G with ||G||_F = 1,
+// as the forward pass keeps X. Layer l, input x = X_{l-1} / e^s, z = x + rho A (x W) at x's
+// scale:
+//   LayerNorm   G_z = LN'(z)^T G, c -= s (LN's Jacobian at e^s z is e^-s times that at z)
+//   value       G_Y = rho A^T G_z,  dW_V = e^(s + c) x^T G_Y
+//   input       G_x = G_Y W^T (+ G_z with a skip)
+//   A(X)        G_S = softmax'(rho G_z Y^T) (the logits' cotangent, at e^(c + s)),
+//               G_x += kappa (G_S K W_Q^T + G_S^T Q W_K^T),
+//               dW_Q = e^(c + s) kappa x^T G_S K, dW_K = e^(c + s) kappa x^T G_S^T Q
+// (kappa the layer's logit scale; Q, K, Y of the rescaled x). The cotangent of layer `stop`'s
+// weights: ln of its squared norm for every layer in `log_sq` (index l), or, with `cotangent`,
+// that layer's matrix at its true scale.
+class Backward {
+ public:
+  Backward(Stages<double>& st, const PropagateOptions& o)
+      : m_st(st),
+        m_o(o),
+        m_g(st.allocate(o.T, o.d)),
+        m_gx(st.allocate(o.T, o.d)),
+        m_gy(st.allocate(o.T, o.d)),
+        m_gw(o.gradient_wrt == GradientWrt::kValue ? st.allocate(o.d, o.d)
+                                                    : st.allocate(o.d, o.key_dim())) {
+    if (o.source == AttentionSource::kAttention) {
+      m_gs = st.allocate(o.T, o.T);
+      m_m = st.allocate(o.T, o.key_dim());
+      m_m2 = st.allocate(o.T, o.key_dim());
     }
-    std::swap(xs, z);
-    record(l, seconds_since(start));
   }
 
-  if (o.gradient) {
-    // ||dX_L/dW_l||_F^2 = ||R_l||_F^2 ||P_l||_F^2 with P_l = (A_L...A_1) X_0 (W_1...W_{l-1}) and
-    // R_l = W_{l+1}...W_L (PAPER.md). Every product is rescaled, its log norm accumulated.
-    Mat p = net.input();
-    double log_p = net.rescale(p);
-    Mat next = st.allocate(T, d);
-    for (int l = 1; l <= o.L; ++l) {
-      const DenseBatch<double> a = net.markov(l);
-      st.gemm(a.matrices, p, false, next);
-      std::swap(p, next);
-      log_p += net.rescale(p);
+  Mat& cotangent() { return m_g; }
+
+  // The pass from m_g (the cotangent of the true X_L, any scale) down to layer `last`; with
+  // `through`, on to the cotangent of layer `last`'s input.
+  void run(const std::vector<LayerTape>& tape, int last, std::vector<double>& log_sq,
+           std::vector<double>* cotangent, bool through = false) {
+    const double rho =
+        m_o.variant == Variant::kScaledSkip ? 1.0 / std::sqrt(static_cast<double>(m_o.d)) : 1.0;
+    const bool attention = m_o.source == AttentionSource::kAttention;
+    const double offset = m_o.fix == Fix::kCenter ? 1.0 / static_cast<double>(m_o.T) : 0.0;
+    double c = rescale(m_g);
+    for (int l = m_o.L; l >= last; --l) {
+      const LayerTape& t = tape[static_cast<std::size_t>(l) - 1];
+      if (m_o.layernorm) {
+        m_st.layer_norm_backward_rows(t.z, m_g);
+        c -= t.log_scale;
+      }
+      m_st.product(rho, t.a, true, m_g, false, 0.0, m_gy);  // G_Y = rho A^T G_z
+      if (attention) {
+        m_st.product(rho, m_g, false, t.y, true, 0.0, m_gs);  // G_A = rho G_z Y^T
+        m_st.softmax_backward_rows(t.a, offset, m_gs);        // G_S
+        m_st.product(1.0, m_gs, false, t.attention.k, false, 0.0, m_m);  // G_S K
+        m_st.product(1.0, m_gs, true, t.attention.q, false, 0.0, m_m2);  // G_S^T Q
+      }
+      // The weights' cotangent, at scale e^(c + s) (times kappa for W_Q, W_K).
+      const Mat* right = &m_gy;
+      double log_factor = c + t.log_scale;
+      if (m_o.gradient_wrt != GradientWrt::kValue) {
+        right = m_o.gradient_wrt == GradientWrt::kQuery ? &m_m : &m_m2;
+        log_factor += std::log(t.attention.logit_scale);
+      }
+      m_st.product(1.0, t.x, true, *right, false, 0.0, m_gw);
+      if (cotangent && l == last) {
+        *cotangent = m_st.download(m_gw);
+        for (double& v : *cotangent) v *= std::exp(log_factor);
+        return;
+      }
+      const double norm = m_st.frobenius_norm(m_gw);
+      log_sq[static_cast<std::size_t>(l)] = 2 * (log_factor + std::log(norm));
+      if (l == last && !through) break;
+      // The input's cotangent, at scale e^c.
+      m_st.product(1.0, m_gy, false, t.w, true, 0.0, m_gx);  // G_Y W^T
+      if (m_o.variant != Variant::kPlain) m_st.add_scaled(m_g, 1.0, m_gx);
+      if (attention) {
+        const double kappa = t.attention.logit_scale;
+        m_st.product(kappa, m_m, false, t.attention.wq, true, 1.0, m_gx);
+        m_st.product(kappa, m_m2, false, t.attention.wk, true, 1.0, m_gx);
+      }
+      std::swap(m_g, m_gx);
+      c += rescale(m_g);
     }
-    std::vector<double> log_p_sq(static_cast<std::size_t>(o.L) + 1), log_r_sq(log_p_sq.size());
-    for (int l = 1; l <= o.L; ++l) {
-      log_p_sq[l] = 2 * log_p;
-      if (l == o.L) break;
-      const Mat w = net.value_weights(l);
-      st.gemm(p, w, false, next);
-      std::swap(p, next);
-      log_p += net.rescale(p);
-    }
-    Mat r = st.allocate(d, d), r_next = st.allocate(d, d);
-    st.set_identity(r);
-    double log_r = net.rescale(r);
-    for (int l = o.L; l >= 1; --l) {
-      log_r_sq[l] = 2 * log_r;
-      if (l == 1) break;
-      const Mat w = net.value_weights(l);
-      st.gemm(w, r, false, r_next);
-      std::swap(r, r_next);
-      log_r += net.rescale(r);
-    }
-    for (int l = 1; l <= o.L; ++l) result.layers[l].log_grad_sq = log_p_sq[l] + log_r_sq[l];
   }
-  result.x = st.download(xs);
+
+ private:
+  double rescale(Mat& g) {
+    const double norm = m_st.frobenius_norm(g);
+    if (norm > 0) m_st.scale(g, 1.0 / norm);
+    return std::log(norm);
+  }
+
+  Stages<double>& m_st;
+  const PropagateOptions& m_o;
+  Mat m_g, m_gx, m_gy, m_gw, m_gs, m_m, m_m2;
+};
+
+// The mean of exp(x_i) over the samples x and its relative standard error, in logs (the
+// samples span many orders of magnitude); NaN for fewer than 2 samples.
+struct LogMean {
+  double log_mean = 0;
+  double rse = 0;
+};
+LogMean log_mean(const std::vector<double>& x) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const double top = *std::max_element(x.begin(), x.end());
+  if (!std::isfinite(top)) return {top, 0.0};  // every probe 0 (or an overflow)
+  const auto n = static_cast<double>(x.size());
+  double mean = 0;
+  for (const double v : x) mean += std::exp(v - top);
+  mean /= n;
+  double var = 0;
+  for (const double v : x) var += (std::exp(v - top) - mean) * (std::exp(v - top) - mean);
+  const double rse = x.size() < 2 ? nan : std::sqrt(var / (n - 1) / n) / mean;
+  return {top + std::log(mean), rse};
+}
+
+// ||dX_L/dW_l||_F^2 = E ||J_l^T g||^2 over standard normal g (T x d), one backward pass per
+// probe for every layer at once; probes until every layer's relative standard error is at most
+// o.probe_rse (at least o.probes of them, at most o.probes_max).
+void probe_gradient(Stages<double>& st, const PropagateOptions& o,
+                    const std::vector<LayerTape>& tape, PropagateResult& result) {
+  Backward back(st, o);
+  std::vector<std::vector<double>> samples(static_cast<std::size_t>(o.L) + 1);
+  std::vector<double> log_sq(samples.size());
+  for (int p = 0; p < o.probes_max; ++p) {
+    st.fill_gaussian(back.cotangent(), probe_stream(static_cast<std::uint32_t>(p)), 1.0, o.seed,
+                     o.index);
+    back.run(tape, 1, log_sq, nullptr);
+    bool done = p + 1 >= o.probes;
+    for (int l = 1; l <= o.L; ++l) {
+      samples[l].push_back(log_sq[l]);
+      const LogMean m = log_mean(samples[l]);
+      LayerResult& r = result.layers[l];
+      r.log_grad_sq = m.log_mean;
+      r.log_grad_se = m.rse;
+      r.grad_probes = p + 1;
+      if (!(m.rse <= o.probe_rse)) done = false;
+    }
+    if (done) break;
+  }
+}
+
+}  // namespace
+
+PropagateResult propagate(const PropagateOptions& o) { return propagate(host_device(), o); }
+
+PropagateResult propagate(Device& device, const PropagateOptions& o) {
+  validate(o);
+  check_fits(device, o);
+  Network net(device, o);
+  PropagateResult result;
+  const bool probes = o.gradient && !o.exact_gradient();
+  std::vector<LayerTape> tape;
+  forward(net, o, result, probes ? &tape : nullptr, nullptr);
+  if (o.exact_gradient()) exact_gradient(net, o, result);
+  if (probes) probe_gradient(net.stages(), o, tape, result);
   return result;
+}
+
+std::vector<double> weight_cotangent(const PropagateOptions& o, int layer,
+                                     const std::vector<double>& g) {
+  validate(o);
+  Network net(host_device(), o);
+  PropagateResult result;
+  std::vector<LayerTape> tape;
+  forward(net, o, result, &tape, nullptr);
+  Backward back(net.stages(), o);
+  back.cotangent() = net.stages().upload(g.data(), o.T, o.d);
+  std::vector<double> log_sq(static_cast<std::size_t>(o.L) + 1), out;
+  back.run(tape, layer, log_sq, &out);
+  return out;
+}
+
+struct LayerPasses::State {
+  State(Device& device, const PropagateOptions& options)
+      : o(one_layer(options)), net(device, o), back(net.stages(), o) {}
+  static PropagateOptions one_layer(PropagateOptions o) {
+    o.L = 1;
+    o.gradient = true;
+    o.gradient_method = GradientMethod::kProbes;
+    validate(o);
+    return o;
+  }
+  PropagateOptions o;
+  Network net;
+  Backward back;
+  Mat x0;
+  Scratch scratch;
+  double log_scale = 0;
+  std::vector<LayerTape> tape;
+  std::vector<double> log_sq{0.0, 0.0};
+};
+
+LayerPasses::LayerPasses(Device& device, const PropagateOptions& o)
+    : m_state(std::make_unique<State>(device, o)) {
+  check_fits(device, m_state->o);
+  m_state->x0 = m_state->net.input();
+  m_state->log_scale = m_state->net.rescale(m_state->x0);
+  forward();
+}
+LayerPasses::~LayerPasses() = default;
+
+void LayerPasses::forward() {
+  State& s = *m_state;
+  if (!s.tape.empty()) s.x0 = std::move(s.tape[0].x);
+  s.tape.clear();
+  LayerTape t;
+  double logit_std = 0;
+  forward_layer(s.net, s.o, 1, s.x0, s.log_scale, s.scratch, &t, logit_std);
+  t.x = std::move(s.x0);
+  s.tape.push_back(std::move(t));
+}
+
+void LayerPasses::backward() {
+  State& s = *m_state;
+  s.net.stages().fill_gaussian(s.back.cotangent(), probe_stream(0), 1.0, s.o.seed, s.o.index);
+  s.back.run(s.tape, 1, s.log_sq, nullptr, /*through=*/true);
+}
+
+double perturbed_output(const PropagateOptions& o, int layer, const std::vector<double>& v,
+                        double h, const std::vector<double>& g) {
+  validate(o);
+  const Perturbation perturb{layer, &v, h};
+  Network net(host_device(), o, &perturb);
+  PropagateResult result;
+  const double log_scale = forward(net, o, result, nullptr, nullptr);
+  double dot = 0;
+  for (std::size_t e = 0; e < g.size(); ++e) dot += g[e] * result.x[e];
+  return std::exp(log_scale) * dot;
 }
 
 namespace {
@@ -386,20 +776,30 @@ nlohmann::json names(const std::vector<T>& values, F name) {
 
 void print_network(std::ostream& out, int point, const PropagateOptions& o,
                    const PropagateResult& r) {
+  const bool attention = o.source == AttentionSource::kAttention;
   out << fmt::format(
       "propagate point={} T={} d={} gamma={:.4g} L={} input={} variant={} layernorm={} "
-      "attention={} fix={} seed={} index={}\n",
+      "attention={}{} fix={} seed={} index={}{}\n",
       point, o.T, o.d, static_cast<double>(o.T) / o.d, o.L, to_string(o.input),
-      to_string(o.variant), o.layernorm ? "on" : "off", to_string(o.source), to_string(o.fix),
-      o.seed, o.index);
-  out << fmt::format("{:>5} {:>12} {:>12} {:>12} {:>12} {:>12} {:>12} {:>10}\n", "layer", "ln|X|_F",
-                     "srank", "srank4", "cosine", "|X-mean|/|X|", "ln|dX/dW|^2", "seconds");
+      to_string(o.variant), o.layernorm ? "on" : "off", to_string(o.source),
+      attention ? " init=" + gapbench::to_string(o.init) : "", to_string(o.fix), o.seed, o.index,
+      !o.gradient ? ""
+      : o.exact_gradient()
+          ? " gradient=exact"
+          : fmt::format(" gradient=probes wrt={}", to_string(o.gradient_wrt)));
+  const auto number = [](double v) {
+    return std::isnan(v) ? std::string("-") : fmt::format("{:.6g}", v);
+  };
+  out << fmt::format("{:>5} {:>12} {:>12} {:>12} {:>12} {:>12} {:>10} {:>12} {:>9} {:>6} {:>10}\n",
+                     "layer", "ln|X|_F", "srank", "srank4", "cosine", "|X-mean|/|X|", "logit_sd",
+                     "ln|dX/dW|^2", "se", "probes", "seconds");
   for (const LayerResult& l : r.layers) {
     out << fmt::format(
-        "{:>5} {:>12.6g} {:>12.6g} {:>12.6g} {:>12.6g} {:>12.6g} {:>12} {:>10.4f}\n", l.layer,
-        l.log_frob, l.stable_rank, l.stable_rank4, l.mean_cosine, l.centered_ratio,
-        std::isnan(l.log_grad_sq) ? std::string("-") : fmt::format("{:.6g}", l.log_grad_sq),
-        l.layer_seconds);
+        "{:>5} {:>12.6g} {:>12.6g} {:>12.6g} {:>12.6g} {:>12.6g} {:>10} {:>12} {:>9} {:>6} "
+        "{:>10.4f}\n",
+        l.layer, l.log_frob, l.stable_rank, l.stable_rank4, l.mean_cosine, l.centered_ratio,
+        number(l.logit_std), number(l.log_grad_sq), number(l.log_grad_se),
+        o.gradient && l.layer > 0 ? std::to_string(l.grad_probes) : "-", l.layer_seconds);
   }
 }
 
@@ -478,7 +878,13 @@ std::vector<PlannedNetwork> expand_plan(const PropagatePlan& plan) {
                 o.dk = plan.dk;
                 o.sigma_v = plan.sigma_v;
                 o.seed = plan.seed;
+                o.init = plan.init;
                 o.gradient = plan.gradient;
+                o.gradient_wrt = plan.gradient_wrt;
+                o.gradient_method = plan.gradient_method;
+                o.probes = plan.probes;
+                o.probes_max = plan.probes_max;
+                o.probe_rse = plan.probe_rse;
                 o.index = static_cast<std::uint32_t>(last_index);
                 validate(o);  // the last run has the largest matrix indices
                 o.index = static_cast<std::uint32_t>(plan.first_index);
@@ -514,7 +920,13 @@ nlohmann::json plan_to_json(const PropagatePlan& p) {
           {"seed", p.seed},
           {"index", p.first_index},
           {"seeds", p.seeds},
+          {"init", gapbench::to_string(p.init)},
           {"gradient", p.gradient},
+          {"gradient_wrt", to_string(p.gradient_wrt)},
+          {"gradient_method", to_string(p.gradient_method)},
+          {"probes", p.probes},
+          {"probes_max", p.probes_max},
+          {"probe_rse", p.probe_rse},
           {"max_layers", kMaxLayers}};
 }
 
@@ -548,6 +960,13 @@ PropagatePlan plan_from_json(const nlohmann::json& j, const std::string& flag) {
     p.first_index = j.at("index").get<std::int64_t>();
     p.seeds = j.at("seeds").get<std::int64_t>();
     p.gradient = j.at("gradient").get<bool>();
+    // Absent before gapbench.propagate/4: W_Q, W_K were N(0, 1) and only the closed form ran.
+    p.init = parse_stored_init(j.value("init", std::string("normal")), flag);
+    p.gradient_wrt = parse_gradient_wrt(j.value("gradient_wrt", std::string("value")), flag);
+    p.gradient_method = parse_gradient_method(j.value("gradient_method", std::string("auto")), flag);
+    p.probes = j.value("probes", p.probes);
+    p.probes_max = j.value("probes_max", p.probes_max);
+    p.probe_rse = j.value("probe_rse", p.probe_rse);
     return p;  // validated, like any plan, by expand_plan
   } catch (const nlohmann::json::exception& e) {
     throw UsageError(fmt::format("{}: meta.json holds a malformed plan ({})", flag, e.what()));
@@ -570,6 +989,9 @@ std::vector<std::string> row_columns() {
           "beta",
           "c",
           "dk",
+          "init",
+          "gradient",
+          "gradient_wrt",
           "sigma_v",
           "seed",
           "index",
@@ -579,7 +1001,10 @@ std::vector<std::string> row_columns() {
           "stable_rank4",
           "mean_cosine",
           "centered_ratio",
+          "logit_std",
           "log_grad_sq",
+          "log_grad_se",
+          "grad_probes",
           "layer_seconds",
           "metric_seconds"};
 }
@@ -588,15 +1013,22 @@ std::string format_rows(int point, const PropagateOptions& o, const PropagateRes
   // c = sigma/mu of the markov entries (laws.hpp), for the theory lines of the plots.
   const std::string c =
       o.source == AttentionSource::kMarkov ? csv_double(law_info(o.law).c(o.beta)) : "";
+  const bool attention = o.source == AttentionSource::kAttention;
+  const std::string method = !o.gradient ? "off" : o.exact_gradient() ? "exact" : "probes";
   std::string out;
   for (const LayerResult& l : r.layers) {
     out += fmt::format(
-        "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", point,
-        o.index, o.T, o.d, csv_double(static_cast<double>(o.T) / o.d), o.L, to_string(o.input),
-        to_string(o.variant), o.layernorm ? 1 : 0, to_string(o.source), to_string(o.fix),
-        to_string(o.law), csv_double(o.beta), c, o.key_dim(), csv_double(o.sigma_v), o.seed, o.index,
+        "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},"
+        "{},{},{}\n",
+        point, o.index, o.T, o.d, csv_double(static_cast<double>(o.T) / o.d), o.L,
+        to_string(o.input), to_string(o.variant), o.layernorm ? 1 : 0, to_string(o.source),
+        to_string(o.fix), to_string(o.law), csv_double(o.beta), c, o.key_dim(),
+        attention ? gapbench::to_string(o.init) : "", method,
+        o.gradient ? to_string(o.gradient_wrt) : "", csv_double(o.sigma_v), o.seed, o.index,
         l.layer, csv_double(l.log_frob), csv_double(l.stable_rank), csv_double(l.stable_rank4),
-        csv_double(l.mean_cosine), csv_double(l.centered_ratio), csv_double(l.log_grad_sq),
+        csv_double(l.mean_cosine), csv_double(l.centered_ratio), csv_double(l.logit_std),
+        csv_double(l.log_grad_sq), csv_double(l.log_grad_se),
+        o.gradient && l.layer > 0 ? std::to_string(l.grad_probes) : "",
         csv_double(l.layer_seconds), csv_double(l.metric_seconds));
   }
   return out;
@@ -616,10 +1048,12 @@ std::string network_row_problem(const PlannedNetwork& point, std::uint32_t run, 
   expected.layers[0].layer = position;
   const std::vector<std::string> want = split(format_rows(point.point, o, expected), ',');
   const std::vector<std::string> columns = row_columns();
+  const std::size_t layer_column = static_cast<std::size_t>(
+      std::find(columns.begin(), columns.end(), "layer") - columns.begin());
   for (std::size_t i = 0; i < columns.size(); ++i) {
     const auto it = fields.find(columns[i]);
     const std::string& text = it == fields.end() ? want[i] : it->second;
-    if (i <= 18) {  // point .. layer: which network and layer the row is
+    if (i <= layer_column) {  // point .. layer: which network and layer the row is
       if (text != want[i]) {
         return fmt::format("plan: column {} is '{}', the point's '{}'", columns[i], text, want[i]);
       }

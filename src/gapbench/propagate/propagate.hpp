@@ -27,6 +27,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <iosfwd>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -43,11 +44,21 @@ namespace gapbench::propagate {
 
 enum class Variant { kPlain, kSkip, kScaledSkip };
 enum class AttentionSource { kMarkov, kAttention };
+// The weights whose gradient --gradient measures: W_V (value, the paper's), W_Q or W_K of A(X).
+enum class GradientWrt { kValue, kQuery, kKey };
+// How: the closed form ||R||_F^2 ||P||_F^2 (linear model, W_V only), Gaussian probes through the
+// reverse-mode pass (any network), or auto (exact where the closed form holds, else probes).
+enum class GradientMethod { kAuto, kExact, kProbes };
 
 std::string to_string(Variant v);
 std::string to_string(AttentionSource v);
+std::string to_string(GradientWrt v);
+std::string to_string(GradientMethod v);
 Variant parse_variant(const std::string& s, const std::string& flag = "--variant");
 AttentionSource parse_source(const std::string& s, const std::string& flag = "--attention");
+GradientWrt parse_gradient_wrt(const std::string& s, const std::string& flag = "--gradient-wrt");
+GradientMethod parse_gradient_method(const std::string& s,
+                                     const std::string& flag = "--gradient-method");
 
 // Layers per run in the matrix-index layout (index * kMaxLayers + layer); L < kMaxLayers.
 inline constexpr std::int64_t kMaxLayers = 4096;
@@ -71,20 +82,41 @@ struct PropagateOptions {
   double beta = 1.0;                      // markov lognormal and attention logits
   std::int64_t dk = 0;                    // attention: key dimension; 0 means d
   double sigma_v = 1.0;                   // W_V entries N(0, sigma_v^2)
+  WeightInit init = WeightInit::kNormal;  // attention: W_Q, W_K entries (model.hpp)
   std::uint64_t seed = 0;
   std::uint32_t index = 0;  // the run: matrices index * kMaxLayers + layer
-  bool gradient = false;    // log ||dX_L/dW_l||_F^2 (linear model only)
+  // ln ||dX_L/dW_l||_F^2 per layer l, W_l the layer's `gradient_wrt` weights.
+  bool gradient = false;
+  GradientWrt gradient_wrt = GradientWrt::kValue;
+  GradientMethod gradient_method = GradientMethod::kAuto;
+  // Probes: at least `probes`, then until every layer's relative standard error is at most
+  // `probe_rse`, or `probes_max` probes.
+  int probes = 16;
+  int probes_max = 1000;
+  double probe_rse = 0.05;
 
   std::int64_t key_dim() const { return dk > 0 ? dk : d; }
   // True for plain, no LayerNorm, markov: X_L is linear in each W_l.
   bool linear() const {
     return variant == Variant::kPlain && !layernorm && source == AttentionSource::kMarkov;
   }
+  // True when --gradient uses the closed form (linear model, W_V, method auto or exact).
+  bool exact_gradient() const {
+    return gradient && linear() && gradient_wrt == GradientWrt::kValue &&
+           gradient_method != GradientMethod::kProbes;
+  }
+  // The standard deviation of W_Q's and W_K's entries.
+  double query_key_sigma() const { return init_sigma(init, d, key_dim()); }
 };
+
+// The largest --probes-max.
+inline constexpr int kMaxProbes = 1000000;
 
 // Throws UsageError naming the flag for: T < 2 or > kMaxWidth, d < 1 or > kMaxWidth, L < 1 or >=
 // kMaxLayers, isometric input with d < T (--gamma/--d), sigma_v <= 0 or not finite, beta out of
-// range, dk < 0, --gradient on a nonlinear model, and index * kMaxLayers + L beyond 2^32 - 1.
+// range, dk < 0, --gradient-method exact on a nonlinear model or for W_Q/W_K, --gradient-wrt
+// query/key on markov layers, probe counts out of range, and index * kMaxLayers + L beyond
+// 2^32 - 1.
 // Memory is checked against a device by check_fits.
 void validate(const PropagateOptions& o);
 
@@ -96,7 +128,14 @@ struct LayerResult {
   double stable_rank4 = 0;    // sum_i s_i^4 / s_1^4 (the authors' definition)
   double mean_cosine = 0;     // mean cos(x_i, x_j) over i != j
   double centered_ratio = 0;  // ||X - 1 mean^T||_F / ||X||_F (mean token over rows)
+  // A(X) layers: the logits' standard deviation within a row, root-mean-square over the rows
+  // (sqrt(mean_i var_j S_ij), S the true logits); NaN for layer 0 and markov layers.
+  double logit_std = 0;
   double log_grad_sq = 0;     // ln ||dX_L/dW_l||_F^2; NaN for layer 0 or without gradient
+  // Probes: the standard error of log_grad_sq (the mean's relative standard error, by the delta
+  // method) and the probes used; 0 and 0 for the closed form, NaN and 0 without gradient.
+  double log_grad_se = 0;
+  int grad_probes = 0;
   double layer_seconds = 0;   // generation of A_l, W_l and the layer's products
   double metric_seconds = 0;
 };
@@ -125,6 +164,34 @@ std::vector<double> value_weights(const PropagateOptions& o, int layer);
 // The metrics of a row-major T x d matrix (any scale); log_frob, log_grad_sq and timings unset.
 LayerResult matrix_metrics(const double* x, std::int64_t T, std::int64_t d);
 
+// ---- one layer's passes, for the benchmark harness --------------------------------------------
+// Layer 1 of the network of `o` (L ignored) on `device`: forward() runs its forward pass (its
+// A_l or A(X) generated, the products, skip, LayerNorm and rescaling, kept for the backward
+// pass, without the per-layer metrics); backward() runs one probe's reverse-mode pass through it
+// (the cotangents of W and of the layer's input). Needs --gradient's probe path options.
+class LayerPasses {
+ public:
+  LayerPasses(Device& device, const PropagateOptions& o);
+  ~LayerPasses();
+  LayerPasses(const LayerPasses&) = delete;
+  LayerPasses& operator=(const LayerPasses&) = delete;
+  void forward();
+  void backward();
+
+ private:
+  struct State;
+  std::unique_ptr<State> m_state;
+};
+
+// ---- the reverse-mode pass, for tests --------------------------------------------------------
+// J^T g for J = dX_L/dW (W the `gradient_wrt` weights of `layer`, true scale) and the T x d
+// cotangent g, by one backward pass on the CPU: row-major d x d (value) or d x dk.
+std::vector<double> weight_cotangent(const PropagateOptions& o, int layer,
+                                     const std::vector<double>& g);
+// <g, X_L> (true scale) of the network whose `gradient_wrt` weights of `layer` are W + h v.
+double perturbed_output(const PropagateOptions& o, int layer, const std::vector<double>& v,
+                        double h, const std::vector<double>& g);
+
 // ---- sweeps ----------------------------------------------------------------------------------
 //
 // A plan: lists of T, gamma (or d), L, input, variant, attention source and fix; the points are
@@ -138,7 +205,11 @@ LayerResult matrix_metrics(const double* x, std::int64_t T, std::int64_t d);
 //              written before any row
 // A resumed sweep (same plan) drops incomplete networks and computes only the missing ones.
 // 3: rows.csv gained `c` (sigma/mu of the markov entries; empty for input-dependent attention).
-inline constexpr const char* kPropagateSchema = "gapbench.propagate/3";
+// 4: rows.csv gained `init` (W_Q, W_K of A(X); before 4 always normal), `gradient` (off, exact or
+// probes) and `gradient_wrt` (after `dk`), `logit_std` (after centered_ratio), `log_grad_se` and
+// `grad_probes` (after log_grad_sq); the plan gained init, gradient_wrt, gradient_method, probes,
+// probes_max and probe_rse (absent in older plans: normal, value, auto).
+inline constexpr const char* kPropagateSchema = "gapbench.propagate/4";
 
 struct PropagatePlan {
   std::vector<std::int64_t> Ts{256};
@@ -157,7 +228,13 @@ struct PropagatePlan {
   std::uint64_t seed = 0;
   std::int64_t first_index = 0;  // --index
   std::int64_t seeds = 1;        // --seeds: runs first_index .. first_index + seeds - 1
+  WeightInit init = WeightInit::kNormal;
   bool gradient = false;
+  GradientWrt gradient_wrt = GradientWrt::kValue;
+  GradientMethod gradient_method = GradientMethod::kAuto;
+  int probes = 16;
+  int probes_max = 1000;
+  double probe_rse = 0.05;
 };
 
 // One point of the plan: its ordinal (the `point` column) and options (index: first_index).

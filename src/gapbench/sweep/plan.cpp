@@ -289,7 +289,7 @@ SweepPlan plan_from_json(const nlohmann::json& j) {
     p.ds = j.at("d").get<std::vector<std::int64_t>>();
     p.dks = j.at("dk").get<std::vector<std::int64_t>>();
     p.inputs = parse_names<InputKind>(j.at("inputs"), parse_input, "inputs");
-    p.inits = parse_names<WeightInit>(j.at("inits"), parse_init, "inits");
+    p.inits = parse_names<WeightInit>(j.at("inits"), parse_stored_init, "inits");
     p.causal = j.at("causal").get<bool>();
     // Absent from plans written before --logits: full-precision logits.
     p.logits = j.contains("logits")

@@ -22,7 +22,9 @@ namespace gapbench {
 // lambda<i>_re, lambda<i>_im (after the s<i>; only in plans with eigen points) and the eigen
 // metrics lambda1_dist, abs_lambda2, eigen_gap, eigen_edge_ratio (after frob_perp_over_c2);
 // values.csv gained value_im.
-inline constexpr const char* kSweepSchema = "gapbench.sweep/4";
+// 5: --init names the three inits for what they draw: normal, fan-in (N(0, 1/d), called
+// `xavier` before, which readers take as fan-in) and xavier-normal (N(0, 2/(d + dk))).
+inline constexpr const char* kSweepSchema = "gapbench.sweep/5";
 
 // A row's `status`: ok, or why the matrix has no values (a NaN or Inf in the generated matrix,
 // seen in its Frobenius sums, or in the computed singular values).
