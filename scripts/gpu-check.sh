@@ -155,6 +155,19 @@ run() {
     echo "gpu-check: eigen sweep FAILED or timed out"
   pack
 
+  # Signal propagation's reverse mode (issue 17) on the device and on this host's CPU: the A(X)
+  # network with skip and LayerNorm at T = 1024, L = 3, 8 fixed probes (the same draws on both),
+  # each printing its per-layer times.
+  mkdir -p "$res/propagate"
+  for backend in cuda cpu; do
+    stamp "propagate --gradient at T = 1024 on $backend"
+    limited 60 "$bin/gapbench" propagate --backend "$backend" --attention attention --variant skip \
+      --layernorm --init xavier-normal --fix none,center --T 1024 --L 3 --gradient --probes 8 \
+      --probes-max 8 --out "$res/propagate/$backend" | tee "$res/propagate/$backend.txt" ||
+      echo "gpu-check: propagate on $backend FAILED or timed out"
+  done
+  pack
+
   # The matrix-free operator (issue 7): attention, d = dk = 64, float32, top 4. First --logits at
   # T = 65536 (full, tf32, bf16: the effect on s1 and s2) and T = 2^20 with tf32 (the on-chip
   # kernel's tensor cores); then --operator auto (dense while one matrix fits, fused past it)

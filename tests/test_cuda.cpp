@@ -593,8 +593,9 @@ TEST(FactorsOnDevice, RunQkMatchesTheCpu) {
 }
 
 // `propagate`: the network on the device (cuBLAS GEMMs, its LayerNorm, Gram and norms) against
-// the CPU device, layer by layer, for each variant, source and LayerNorm, with the gradient on
-// the linear model. float64 throughout; the two differ only in summation order, which grows
+// the CPU device, layer by layer, for each variant, source and LayerNorm, with the gradient
+// (closed form or reverse mode: product with transposes, softmax and LayerNorm backward, fill,
+// dot) and the logits' spread. float64 throughout; the two differ only in summation order, which grows
 // through the layers: 1e-8 relative on logs and ratios.
 TEST(PropagateOnDevice, EveryLayerMatchesTheCpu) {
   GAPBENCH_REQUIRE_DEVICE();
@@ -615,7 +616,12 @@ TEST(PropagateOnDevice, EveryLayerMatchesTheCpu) {
         o.fix = layernorm ? Fix::kCenter : Fix::kNone;
         o.seed = 3;
         o.index = 1;
-        o.gradient = o.linear();
+        o.init = WeightInit::kXavierNormal;
+        // The closed form on the linear model, reverse mode with 8 fixed probes (the same
+        // draws on both devices) on every other network.
+        o.gradient = true;
+        o.probes = 8;
+        o.probes_max = 8;
         SCOPED_TRACE(fmt::format("{} {} layernorm {}", propagate::to_string(source),
                                  propagate::to_string(variant), layernorm));
         const propagate::PropagateResult g = propagate::propagate(gpu->device(), o);
@@ -632,8 +638,13 @@ TEST(PropagateOnDevice, EveryLayerMatchesTheCpu) {
           EXPECT_PRED2(near, a.stable_rank4, b.stable_rank4) << "layer " << l;
           EXPECT_PRED2(near, a.mean_cosine, b.mean_cosine) << "layer " << l;
           EXPECT_PRED2(near, a.centered_ratio, b.centered_ratio) << "layer " << l;
-          if (o.gradient && l > 0) {
+          if (l > 0) {
             EXPECT_PRED2(near, a.log_grad_sq, b.log_grad_sq) << "layer " << l;
+            EXPECT_PRED2(near, a.log_grad_se, b.log_grad_se) << "layer " << l;
+            EXPECT_EQ(a.grad_probes, b.grad_probes) << "layer " << l;
+          }
+          if (source == AttentionSource::kAttention && l > 0) {
+            EXPECT_PRED2(near, a.logit_std, b.logit_std) << "layer " << l;
           }
         }
         ASSERT_EQ(g.x.size(), c.x.size());
