@@ -620,8 +620,8 @@ TEST(PropagateOnDevice, EveryLayerMatchesTheCpu) {
         // The closed form on the linear model, reverse mode with 8 fixed probes (the same
         // draws on both devices) on every other network.
         o.gradient = true;
-        o.probes = 8;
-        o.probes_max = 8;
+        o.grad.probes = 8;
+        o.grad.probes_max = 8;
         SCOPED_TRACE(fmt::format("{} {} layernorm {}", propagate::to_string(source),
                                  propagate::to_string(variant), layernorm));
         const propagate::PropagateResult g = propagate::propagate(gpu->device(), o);

@@ -178,9 +178,9 @@ TEST(PropagateProbes, LinearModelAgreesWithTheClosedForm) {
     PropagateOptions o = paper_case(24, fix, 3, 7);
     o.gradient = true;
     const PropagateResult exact = propagate(o);
-    o.gradient_method = GradientMethod::kProbes;
-    o.probes = 400;
-    o.probes_max = 400;
+    o.grad.method = GradientMethod::kProbes;
+    o.grad.probes = 400;
+    o.grad.probes_max = 400;
     const PropagateResult probed = propagate(o);
     for (int l = 1; l <= o.L; ++l) {
       const LayerResult& p = probed.layers.at(l);
@@ -203,9 +203,9 @@ TEST(PropagateProbes, StopAtTheTargetOrTheCapAndRepeat) {
   o.variant = Variant::kSkip;
   o.layernorm = true;
   o.gradient = true;
-  o.probes = 8;
-  o.probes_max = 2000;
-  o.probe_rse = 0.1;
+  o.grad.probes = 8;
+  o.grad.probes_max = 2000;
+  o.grad.probe_rse = 0.1;
   const PropagateResult r = propagate(o);
   for (int l = 1; l <= o.L; ++l) {
     EXPECT_GE(r.layers.at(l).grad_probes, 8);
@@ -214,8 +214,8 @@ TEST(PropagateProbes, StopAtTheTargetOrTheCapAndRepeat) {
   }
   const PropagateResult again = propagate(o);
   EXPECT_EQ(again.layers.at(1).log_grad_sq, r.layers.at(1).log_grad_sq);
-  o.probe_rse = 1e-6;
-  o.probes_max = 9;
+  o.grad.probe_rse = 1e-6;
+  o.grad.probes_max = 9;
   const PropagateResult capped = propagate(o);
   EXPECT_EQ(capped.layers.at(1).grad_probes, 9);
   EXPECT_GT(capped.layers.at(1).log_grad_se, 1e-6);
@@ -274,7 +274,7 @@ TEST_P(PropagateVjp, MatchesCentralDifferences) {
   o.source = c.source;
   o.init = WeightInit::kXavierNormal;
   o.beta = 4;
-  o.gradient_wrt = c.wrt;
+  o.grad.wrt = c.wrt;
   const std::int64_t cols = c.wrt == GradientWrt::kValue ? o.d : o.key_dim();
   std::vector<double> g(static_cast<std::size_t>(o.T * o.d)), v(static_cast<std::size_t>(o.d * cols));
   std::uint64_t state = 0x9e3779b97f4a7c15ULL ^ static_cast<std::uint64_t>(c.T);
@@ -337,9 +337,13 @@ double host_dot(const std::vector<double>& a, const std::vector<double>& b) {
   return s;
 }
 
-TEST(PropagateStages, LayerNormBackwardMatchesCentralDifferences) {
-  const auto device = cpu::make_cpu_device(1);
-  Stages<double>& st = device->stages<double>();
+class PropagateStages : public ::testing::Test {
+ protected:
+  std::unique_ptr<Device> m_device = cpu::make_cpu_device(1);
+  Stages<double>& st = m_device->stages<double>();
+};
+
+TEST_F(PropagateStages, LayerNormBackwardMatchesCentralDifferences) {
   const std::int64_t rows = 5, cols = 9;
   const std::vector<double> z = lcg_values(rows * cols, 1), g = lcg_values(rows * cols, 2),
                             v = lcg_values(rows * cols, 3);
@@ -363,9 +367,7 @@ TEST(PropagateStages, LayerNormBackwardMatchesCentralDifferences) {
   for (const double x : st.download(om)) EXPECT_EQ(x, 0.0);
 }
 
-TEST(PropagateStages, SoftmaxBackwardMatchesCentralDifferences) {
-  const auto device = cpu::make_cpu_device(1);
-  Stages<double>& st = device->stages<double>();
+TEST_F(PropagateStages, SoftmaxBackwardMatchesCentralDifferences) {
   const std::int64_t rows = 4, cols = 7;
   const std::vector<double> s = lcg_values(rows * cols, 4), g = lcg_values(rows * cols, 5),
                             v = lcg_values(rows * cols, 6);
@@ -560,17 +562,17 @@ TEST(PropagateOptionsCheck, BadOptionsNameTheFlag) {
   o = good, o.sigma_v = std::nan("");
   expect_refused(o, "--sigma-v");
   o = good, o.gradient = true, o.variant = Variant::kSkip,
-  o.gradient_method = GradientMethod::kExact;
+  o.grad.method = GradientMethod::kExact;
   expect_refused(o, "--gradient-method");
-  o = good, o.gradient = true, o.layernorm = true, o.gradient_method = GradientMethod::kExact;
+  o = good, o.gradient = true, o.layernorm = true, o.grad.method = GradientMethod::kExact;
   expect_refused(o, "--gradient-method");
-  o = good, o.gradient = true, o.gradient_wrt = GradientWrt::kQuery;
+  o = good, o.gradient = true, o.grad.wrt = GradientWrt::kQuery;
   expect_refused(o, "--gradient-wrt");
-  o = good, o.gradient = true, o.probes = 0;
+  o = good, o.gradient = true, o.grad.probes = 0;
   expect_refused(o, "--probes");
-  o = good, o.gradient = true, o.probes = 10, o.probes_max = 9;
+  o = good, o.gradient = true, o.grad.probes = 10, o.grad.probes_max = 9;
   expect_refused(o, "--probes-max");
-  o = good, o.gradient = true, o.probe_rse = 0;
+  o = good, o.gradient = true, o.grad.probe_rse = 0;
   expect_refused(o, "--probe-rse");
   o = good, o.source = AttentionSource::kAttention, o.beta = -1;
   expect_refused(o, "--beta");
@@ -579,6 +581,36 @@ TEST(PropagateOptionsCheck, BadOptionsNameTheFlag) {
   EXPECT_THROW(parse_variant("residual"), UsageError);
   EXPECT_THROW(parse_source("random"), UsageError);
   EXPECT_EQ(parse_variant(to_string(Variant::kScaledSkip)), Variant::kScaledSkip);
+}
+
+// A plan survives meta.json; a plan written before gapbench.propagate/4 (no init, gradient_wrt,
+// gradient_method or probe fields) reads as what those runs did (N(0, 1) W_Q and W_K, the closed
+// form), and `xavier` as fan-in.
+TEST(PropagatePlanJson, RoundTripsAndReadsOlderPlans) {
+  PropagatePlan p;
+  p.sources = {AttentionSource::kAttention};
+  p.init = WeightInit::kXavierNormal;
+  p.gradient = true;
+  p.grad.wrt = GradientWrt::kKey;
+  p.grad.method = GradientMethod::kProbes;
+  p.grad.probes = 5;
+  p.grad.probes_max = 50;
+  p.grad.probe_rse = 0.2;
+  EXPECT_EQ(plan_to_json(plan_from_json(plan_to_json(p))), plan_to_json(p));
+  nlohmann::json old = plan_to_json(p);
+  for (const char* key :
+       {"init", "gradient_wrt", "gradient_method", "probes", "probes_max", "probe_rse"}) {
+    old.erase(key);
+  }
+  const PropagatePlan read = plan_from_json(old);
+  EXPECT_EQ(read.init, WeightInit::kNormal);
+  EXPECT_EQ(read.grad.wrt, GradientWrt::kValue);
+  EXPECT_EQ(read.grad.method, GradientMethod::kAuto);
+  EXPECT_EQ(read.grad.probes, PropagatePlan{}.grad.probes);
+  old["init"] = "xavier";
+  EXPECT_EQ(plan_from_json(old).init, WeightInit::kFanIn);
+  old["gradient_wrt"] = "bias";
+  EXPECT_THROW(plan_from_json(old), UsageError);
 }
 
 // ---- the CLI, run as a user would ----------------------------------------------------------

@@ -338,11 +338,11 @@ propagate::PropagateRequest build_propagate_request(const CLI::App& app, const P
                                    flag));
     }
   }
-  plan.gradient_wrt = parse_gradient_wrt(f.gradient_wrt);
-  plan.gradient_method = parse_gradient_method(f.gradient_method);
-  plan.probes = f.probes;
-  plan.probes_max = f.probes_max;
-  plan.probe_rse = f.probe_rse;
+  plan.grad.wrt = parse_gradient_wrt(f.gradient_wrt);
+  plan.grad.method = parse_gradient_method(f.gradient_method);
+  plan.grad.probes = f.probes;
+  plan.grad.probes_max = f.probes_max;
+  plan.grad.probe_rse = f.probe_rse;
   plan.fixes = parse_enum_list<Fix>(f.fix, "--fix", parse_fix);
   plan.layernorm = f.layernorm;
   plan.law = parse_law(f.law);

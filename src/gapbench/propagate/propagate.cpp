@@ -13,6 +13,7 @@
 #include "gapbench/cpu/cpu_device.hpp"
 #include "gapbench/entries.hpp"
 #include "gapbench/error.hpp"
+#include "gapbench/names.hpp"
 #include "gapbench/rng.hpp"
 #include "gapbench/runtime.hpp"
 #include "gapbench/solvers/lanczos.hpp"
@@ -67,7 +68,7 @@ struct LayerTape {
 
 // The network's steps over one device's float64 stages: everything below is written once, for
 // the CPU and the GPU.
-// A test's change of one layer's weights: those of o.gradient_wrt in `layer` become W + h v.
+// A test's change of one layer's weights: those of o.grad.wrt in `layer` become W + h v.
 struct Perturbation {
   int layer = 0;
   const std::vector<double>* v = nullptr;
@@ -193,7 +194,7 @@ class Network {
   }
 
   void perturb(int layer, GradientWrt which, Mat& w) {
-    if (!m_perturb || m_perturb->layer != layer || m_o.gradient_wrt != which) return;
+    if (!m_perturb || m_perturb->layer != layer || m_o.grad.wrt != which) return;
     Mat moved = m_st.upload(m_perturb->v->data(), w.rows(), w.cols());
     m_st.add_scaled(w, m_perturb->h, moved);  // w + h v
     w = std::move(moved);
@@ -212,52 +213,35 @@ Device& host_device() {
 
 }  // namespace
 
-std::string to_string(Variant v) {
-  switch (v) {
-    case Variant::kPlain:
-      return "plain";
-    case Variant::kSkip:
-      return "skip";
-    case Variant::kScaledSkip:
-    default:
-      return "scaled-skip";
-  }
-}
+namespace {
+constexpr NameTable<Variant, 3> kVariantNames{{{"plain", Variant::kPlain},
+                                               {"skip", Variant::kSkip},
+                                               {"scaled-skip", Variant::kScaledSkip}}};
+constexpr NameTable<AttentionSource, 2> kSourceNames{
+    {{"markov", AttentionSource::kMarkov}, {"attention", AttentionSource::kAttention}}};
+constexpr NameTable<GradientWrt, 3> kWrtNames{{{"value", GradientWrt::kValue},
+                                               {"query", GradientWrt::kQuery},
+                                               {"key", GradientWrt::kKey}}};
+constexpr NameTable<GradientMethod, 3> kMethodNames{{{"auto", GradientMethod::kAuto},
+                                                     {"exact", GradientMethod::kExact},
+                                                     {"probes", GradientMethod::kProbes}}};
+}  // namespace
 
-std::string to_string(AttentionSource v) {
-  return v == AttentionSource::kMarkov ? "markov" : "attention";
-}
-
+std::string to_string(Variant v) { return name_of(kVariantNames, v); }
+std::string to_string(AttentionSource v) { return name_of(kSourceNames, v); }
+std::string to_string(GradientWrt v) { return name_of(kWrtNames, v); }
+std::string to_string(GradientMethod v) { return name_of(kMethodNames, v); }
 Variant parse_variant(const std::string& s, const std::string& flag) {
-  if (s == "plain") return Variant::kPlain;
-  if (s == "skip") return Variant::kSkip;
-  if (s == "scaled-skip") return Variant::kScaledSkip;
-  throw UsageError(fmt::format("{}: unknown variant '{}' (plain, skip, scaled-skip)", flag, s));
+  return parse_name(kVariantNames, s, flag, "variant");
 }
-
 AttentionSource parse_source(const std::string& s, const std::string& flag) {
-  if (s == "markov") return AttentionSource::kMarkov;
-  if (s == "attention") return AttentionSource::kAttention;
-  throw UsageError(fmt::format("{}: unknown attention source '{}' (markov, attention)", flag, s));
-}
-
-std::string to_string(GradientWrt v) {
-  return v == GradientWrt::kValue ? "value" : v == GradientWrt::kQuery ? "query" : "key";
-}
-std::string to_string(GradientMethod v) {
-  return v == GradientMethod::kAuto ? "auto" : v == GradientMethod::kExact ? "exact" : "probes";
+  return parse_name(kSourceNames, s, flag, "attention source");
 }
 GradientWrt parse_gradient_wrt(const std::string& s, const std::string& flag) {
-  if (s == "value") return GradientWrt::kValue;
-  if (s == "query") return GradientWrt::kQuery;
-  if (s == "key") return GradientWrt::kKey;
-  throw UsageError(fmt::format("{}: unknown weights '{}' (value, query, key)", flag, s));
+  return parse_name(kWrtNames, s, flag, "weights");
 }
 GradientMethod parse_gradient_method(const std::string& s, const std::string& flag) {
-  if (s == "auto") return GradientMethod::kAuto;
-  if (s == "exact") return GradientMethod::kExact;
-  if (s == "probes") return GradientMethod::kProbes;
-  throw UsageError(fmt::format("{}: unknown method '{}' (auto, exact, probes)", flag, s));
+  return parse_name(kMethodNames, s, flag, "method");
 }
 
 void validate(const PropagateOptions& o) {
@@ -291,30 +275,30 @@ void validate(const PropagateOptions& o) {
           fmt::format("--beta: beta = {} must be finite, > 0 and at most {}", o.beta, kMaxBeta));
     }
   }
-  if (o.gradient_wrt != GradientWrt::kValue && o.source != AttentionSource::kAttention) {
+  if (o.grad.wrt != GradientWrt::kValue && o.source != AttentionSource::kAttention) {
     throw UsageError(fmt::format(
         "--gradient-wrt: {} weights exist only in A(X) layers; add --attention attention or use "
         "--gradient-wrt value",
-        to_string(o.gradient_wrt)));
+        to_string(o.grad.wrt)));
   }
-  if (o.gradient && o.gradient_method == GradientMethod::kExact &&
-      !(o.linear() && o.gradient_wrt == GradientWrt::kValue)) {
+  if (o.gradient && o.grad.method == GradientMethod::kExact &&
+      !(o.linear() && o.grad.wrt == GradientWrt::kValue)) {
     throw UsageError(
         "--gradient-method: the closed form holds for W_V of the linear model only (--variant "
         "plain, no --layernorm, --attention markov); use --gradient-method probes or auto");
   }
-  if (o.probes < 1 || o.probes > kMaxProbes) {
+  if (o.grad.probes < 1 || o.grad.probes > kMaxProbes) {
     throw UsageError(
-        fmt::format("--probes: {} must be between 1 and {}", o.probes, kMaxProbes));
+        fmt::format("--probes: {} must be between 1 and {}", o.grad.probes, kMaxProbes));
   }
-  if (o.probes_max < o.probes || o.probes_max > kMaxProbes) {
+  if (o.grad.probes_max < o.grad.probes || o.grad.probes_max > kMaxProbes) {
     throw UsageError(fmt::format("--probes-max: {} must be between --probes ({}) and {}",
-                                 o.probes_max, o.probes, kMaxProbes));
+                                 o.grad.probes_max, o.grad.probes, kMaxProbes));
   }
-  if (!(std::isfinite(o.probe_rse) && o.probe_rse > 0 && o.probe_rse < 1)) {
+  if (!(std::isfinite(o.grad.probe_rse) && o.grad.probe_rse > 0 && o.grad.probe_rse < 1)) {
     throw UsageError(fmt::format(
         "--probe-rse: {} must be a relative standard error between 0 and 1 (e.g. 0.05)",
-        o.probe_rse));
+        o.grad.probe_rse));
   }
   if (static_cast<std::int64_t>(o.index) * kMaxLayers + o.L > 0xffffffffLL) {
     throw UsageError(fmt::format("--index: {} is above the largest run index {}", o.index,
@@ -553,7 +537,7 @@ class Backward {
         m_g(st.allocate(o.T, o.d)),
         m_gx(st.allocate(o.T, o.d)),
         m_gy(st.allocate(o.T, o.d)),
-        m_gw(o.gradient_wrt == GradientWrt::kValue ? st.allocate(o.d, o.d)
+        m_gw(o.grad.wrt == GradientWrt::kValue ? st.allocate(o.d, o.d)
                                                     : st.allocate(o.d, o.key_dim())) {
     if (o.source == AttentionSource::kAttention) {
       m_gs = st.allocate(o.T, o.T);
@@ -589,8 +573,8 @@ class Backward {
       // The weights' cotangent, at scale e^(c + s) (times kappa for W_Q, W_K).
       const Mat* right = &m_gy;
       double log_factor = c + t.log_scale;
-      if (m_o.gradient_wrt != GradientWrt::kValue) {
-        right = m_o.gradient_wrt == GradientWrt::kQuery ? &m_m : &m_m2;
+      if (m_o.grad.wrt != GradientWrt::kValue) {
+        right = m_o.grad.wrt == GradientWrt::kQuery ? &m_m : &m_m2;
         log_factor += std::log(t.attention.logit_scale);
       }
       m_st.product(1.0, t.x, true, *right, false, 0.0, m_gw);
@@ -649,17 +633,17 @@ LogMean log_mean(const std::vector<double>& x) {
 
 // ||dX_L/dW_l||_F^2 = E ||J_l^T g||^2 over standard normal g (T x d), one backward pass per
 // probe for every layer at once; probes until every layer's relative standard error is at most
-// o.probe_rse (at least o.probes of them, at most o.probes_max).
+// o.grad.probe_rse (at least o.grad.probes of them, at most o.grad.probes_max).
 void probe_gradient(Stages<double>& st, const PropagateOptions& o,
                     const std::vector<LayerTape>& tape, PropagateResult& result) {
   Backward back(st, o);
   std::vector<std::vector<double>> samples(static_cast<std::size_t>(o.L) + 1);
   std::vector<double> log_sq(samples.size());
-  for (int p = 0; p < o.probes_max; ++p) {
+  for (int p = 0; p < o.grad.probes_max; ++p) {
     st.fill_gaussian(back.cotangent(), probe_stream(static_cast<std::uint32_t>(p)), 1.0, o.seed,
                      o.index);
     back.run(tape, 1, log_sq, nullptr);
-    bool done = p + 1 >= o.probes;
+    bool done = p + 1 >= o.grad.probes;
     for (int l = 1; l <= o.L; ++l) {
       samples[l].push_back(log_sq[l]);
       const LogMean m = log_mean(samples[l]);
@@ -667,7 +651,7 @@ void probe_gradient(Stages<double>& st, const PropagateOptions& o,
       r.log_grad_sq = m.log_mean;
       r.log_grad_se = m.rse;
       r.grad_probes = p + 1;
-      if (!(m.rse <= o.probe_rse)) done = false;
+      if (!(m.rse <= o.grad.probe_rse)) done = false;
     }
     if (done) break;
   }
@@ -710,7 +694,7 @@ struct LayerPasses::State {
   static PropagateOptions one_layer(PropagateOptions o) {
     o.L = 1;
     o.gradient = true;
-    o.gradient_method = GradientMethod::kProbes;
+    o.grad.method = GradientMethod::kProbes;
     validate(o);
     return o;
   }
@@ -786,7 +770,7 @@ void print_network(std::ostream& out, int point, const PropagateOptions& o,
       !o.gradient ? ""
       : o.exact_gradient()
           ? " gradient=exact"
-          : fmt::format(" gradient=probes wrt={}", to_string(o.gradient_wrt)));
+          : fmt::format(" gradient=probes wrt={}", to_string(o.grad.wrt)));
   const auto number = [](double v) {
     return std::isnan(v) ? std::string("-") : fmt::format("{:.6g}", v);
   };
@@ -880,11 +864,7 @@ std::vector<PlannedNetwork> expand_plan(const PropagatePlan& plan) {
                 o.seed = plan.seed;
                 o.init = plan.init;
                 o.gradient = plan.gradient;
-                o.gradient_wrt = plan.gradient_wrt;
-                o.gradient_method = plan.gradient_method;
-                o.probes = plan.probes;
-                o.probes_max = plan.probes_max;
-                o.probe_rse = plan.probe_rse;
+                o.grad = plan.grad;
                 o.index = static_cast<std::uint32_t>(last_index);
                 validate(o);  // the last run has the largest matrix indices
                 o.index = static_cast<std::uint32_t>(plan.first_index);
@@ -922,11 +902,11 @@ nlohmann::json plan_to_json(const PropagatePlan& p) {
           {"seeds", p.seeds},
           {"init", gapbench::to_string(p.init)},
           {"gradient", p.gradient},
-          {"gradient_wrt", to_string(p.gradient_wrt)},
-          {"gradient_method", to_string(p.gradient_method)},
-          {"probes", p.probes},
-          {"probes_max", p.probes_max},
-          {"probe_rse", p.probe_rse},
+          {"gradient_wrt", to_string(p.grad.wrt)},
+          {"gradient_method", to_string(p.grad.method)},
+          {"probes", p.grad.probes},
+          {"probes_max", p.grad.probes_max},
+          {"probe_rse", p.grad.probe_rse},
           {"max_layers", kMaxLayers}};
 }
 
@@ -962,11 +942,11 @@ PropagatePlan plan_from_json(const nlohmann::json& j, const std::string& flag) {
     p.gradient = j.at("gradient").get<bool>();
     // Absent before gapbench.propagate/4: W_Q, W_K were N(0, 1) and only the closed form ran.
     p.init = parse_stored_init(j.value("init", std::string("normal")), flag);
-    p.gradient_wrt = parse_gradient_wrt(j.value("gradient_wrt", std::string("value")), flag);
-    p.gradient_method = parse_gradient_method(j.value("gradient_method", std::string("auto")), flag);
-    p.probes = j.value("probes", p.probes);
-    p.probes_max = j.value("probes_max", p.probes_max);
-    p.probe_rse = j.value("probe_rse", p.probe_rse);
+    p.grad.wrt = parse_gradient_wrt(j.value("gradient_wrt", std::string("value")), flag);
+    p.grad.method = parse_gradient_method(j.value("gradient_method", std::string("auto")), flag);
+    p.grad.probes = j.value("probes", p.grad.probes);
+    p.grad.probes_max = j.value("probes_max", p.grad.probes_max);
+    p.grad.probe_rse = j.value("probe_rse", p.grad.probe_rse);
     return p;  // validated, like any plan, by expand_plan
   } catch (const nlohmann::json::exception& e) {
     throw UsageError(fmt::format("{}: meta.json holds a malformed plan ({})", flag, e.what()));
@@ -1024,7 +1004,7 @@ std::string format_rows(int point, const PropagateOptions& o, const PropagateRes
         to_string(o.input), to_string(o.variant), o.layernorm ? 1 : 0, to_string(o.source),
         to_string(o.fix), to_string(o.law), csv_double(o.beta), c, o.key_dim(),
         attention ? gapbench::to_string(o.init) : "", method,
-        o.gradient ? to_string(o.gradient_wrt) : "", csv_double(o.sigma_v), o.seed, o.index,
+        o.gradient ? to_string(o.grad.wrt) : "", csv_double(o.sigma_v), o.seed, o.index,
         l.layer, csv_double(l.log_frob), csv_double(l.stable_rank), csv_double(l.stable_rank4),
         csv_double(l.mean_cosine), csv_double(l.centered_ratio), csv_double(l.logit_std),
         csv_double(l.log_grad_sq), csv_double(l.log_grad_se),

@@ -63,6 +63,16 @@ GradientMethod parse_gradient_method(const std::string& s,
 // Layers per run in the matrix-index layout (index * kMaxLayers + layer); L < kMaxLayers.
 inline constexpr std::int64_t kMaxLayers = 4096;
 
+// What --gradient measures and how: the weights, the method, and for probes at least `probes`,
+// then until every layer's relative standard error is at most `probe_rse`, at most `probes_max`.
+struct GradientOptions {
+  GradientWrt wrt = GradientWrt::kValue;
+  GradientMethod method = GradientMethod::kAuto;
+  int probes = 16;
+  int probes_max = 1000;
+  double probe_rse = 0.05;
+};
+
 // The largest T and d: a row or column number must fit the RNG counter's 32-bit words, and the
 // sizes (d x d weights, T x T attention, network_bytes) 64-bit integers with room to spare;
 // 2^28 is far past any memory (a d x d matrix of it is 2^59 bytes), so check_fits decides below.
@@ -87,13 +97,7 @@ struct PropagateOptions {
   std::uint32_t index = 0;  // the run: matrices index * kMaxLayers + layer
   // ln ||dX_L/dW_l||_F^2 per layer l, W_l the layer's `gradient_wrt` weights.
   bool gradient = false;
-  GradientWrt gradient_wrt = GradientWrt::kValue;
-  GradientMethod gradient_method = GradientMethod::kAuto;
-  // Probes: at least `probes`, then until every layer's relative standard error is at most
-  // `probe_rse`, or `probes_max` probes.
-  int probes = 16;
-  int probes_max = 1000;
-  double probe_rse = 0.05;
+  GradientOptions grad;
 
   std::int64_t key_dim() const { return dk > 0 ? dk : d; }
   // True for plain, no LayerNorm, markov: X_L is linear in each W_l.
@@ -102,8 +106,8 @@ struct PropagateOptions {
   }
   // True when --gradient uses the closed form (linear model, W_V, method auto or exact).
   bool exact_gradient() const {
-    return gradient && linear() && gradient_wrt == GradientWrt::kValue &&
-           gradient_method != GradientMethod::kProbes;
+    return gradient && linear() && grad.wrt == GradientWrt::kValue &&
+           grad.method != GradientMethod::kProbes;
   }
   // The standard deviation of W_Q's and W_K's entries.
   double query_key_sigma() const { return init_sigma(init, d, key_dim()); }
@@ -230,11 +234,7 @@ struct PropagatePlan {
   std::int64_t seeds = 1;        // --seeds: runs first_index .. first_index + seeds - 1
   WeightInit init = WeightInit::kNormal;
   bool gradient = false;
-  GradientWrt gradient_wrt = GradientWrt::kValue;
-  GradientMethod gradient_method = GradientMethod::kAuto;
-  int probes = 16;
-  int probes_max = 1000;
-  double probe_rse = 0.05;
+  GradientOptions grad;
 };
 
 // One point of the plan: its ordinal (the `point` column) and options (index: first_index).
