@@ -17,16 +17,17 @@ if(GAPBENCH_WITH_CUDA)
   set_target_properties(gapbench_cuda PROPERTIES EXPORT_NAME cuda)
 endif()
 install(TARGETS ${gapbench_exported} EXPORT gapbenchTargets
-        ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
-        LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
+        ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT cpp
+        LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT cpp
         INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 # The host headers (.hpp, compiled by g++); not the CLI's, not cuda/'s .cuh (internal to the
 # CUDA library).
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/src/gapbench DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
-        FILES_MATCHING PATTERN "*.hpp" PATTERN "cli" EXCLUDE)
+        COMPONENT cpp FILES_MATCHING PATTERN "*.hpp" PATTERN "cli" EXCLUDE)
 
 set(gapbench_config_dir ${CMAKE_INSTALL_LIBDIR}/cmake/gapbench)
-install(EXPORT gapbenchTargets NAMESPACE gapbench:: DESTINATION ${gapbench_config_dir})
+install(EXPORT gapbenchTargets NAMESPACE gapbench:: DESTINATION ${gapbench_config_dir}
+        COMPONENT cpp)
 configure_package_config_file(${CMAKE_CURRENT_LIST_DIR}/gapbenchConfig.cmake.in
                               ${PROJECT_BINARY_DIR}/gapbenchConfig.cmake
                               INSTALL_DESTINATION ${gapbench_config_dir})
@@ -35,4 +36,4 @@ write_basic_package_version_file(${PROJECT_BINARY_DIR}/gapbenchConfigVersion.cma
                                  VERSION ${PROJECT_VERSION} COMPATIBILITY SameMinorVersion)
 install(FILES ${PROJECT_BINARY_DIR}/gapbenchConfig.cmake
               ${PROJECT_BINARY_DIR}/gapbenchConfigVersion.cmake
-        DESTINATION ${gapbench_config_dir})
+        DESTINATION ${gapbench_config_dir} COMPONENT cpp)

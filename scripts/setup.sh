@@ -16,7 +16,8 @@ packages=(cmake g++ make pkg-config git
           libopenblas-dev libopenblas0-pthread liblapacke-dev
           libgtest-dev libbenchmark-dev
           clang libclang-rt-14-dev libomp-14-dev  # the fuzz preset: libFuzzer (fuzz/README.md)
-          python3-numpy python3-scipy python3-matplotlib
+          python3-numpy python3-scipy python3-matplotlib python3-pandas
+          python3-venv python3-dev  # the Python package's .venv (scripts/python-setup.sh)
           slurmctld slurmd slurm-client munge)  # the real single-node Slurm of tests/slurm
 missing=()
 for p in "${packages[@]}"; do

@@ -414,6 +414,37 @@ MatrixOutcome Backend::run_factors(const PointSpec& point, const Real* queries, 
 }
 
 template <typename Real>
+MatrixOutcome Backend::run_matrix(const PointSpec& point, const Real* a, std::uint32_t index,
+                                  std::uint64_t seed) {
+  Stages<Real>& stages = m_device->stages<Real>();
+  const std::int64_t T = point.model.T;
+  MatrixOutcome o;
+  o.index = index;
+  o.op = OperatorChoice::kDense;
+  const auto t0 = Clock::now();
+  // The sums in float64 on the host: ||A - (1/T) 1 1^T||_F^2 and that of the matrix analysed.
+  const double shift = 1.0 / static_cast<double>(T);
+  const bool center = point.model.fix == Fix::kCenter;
+  std::vector<Real> centered(center ? static_cast<std::size_t>(T * T) : 0);
+  for (std::int64_t e = 0; e < T * T; ++e) {
+    const double perp = static_cast<double>(a[e]) - shift;
+    o.sums.frob_perp_sq += perp * perp;
+    o.sums.frob_sq += center ? perp * perp : static_cast<double>(a[e]) * a[e];
+    if (center) centered[static_cast<std::size_t>(e)] = static_cast<Real>(perp);
+  }
+  Matrix<Real> m = stages.upload(center ? centered.data() : a, T, T);
+  m_device->synchronize();
+  o.generate_seconds = seconds_since(t0);
+  check_sums_finite(fmt::format("matrix {}", index), point.precision, o.sums);
+  const auto t1 = Clock::now();
+  o.solve = solve_one<Real>(point, OperatorChoice::kDense, m.data(), seed);
+  m_device->synchronize();
+  o.solve_seconds = seconds_since(t1);
+  deflate_sums(o);
+  return o;
+}
+
+template <typename Real>
 std::vector<Real> Backend::generate_to_host(const ModelSpec& spec, std::uint64_t seed,
                                             std::uint32_t index) {
   validate(spec);
@@ -435,6 +466,10 @@ template MatrixOutcome Backend::run_factors<float>(const PointSpec&, const float
                                                    std::uint32_t, std::uint64_t);
 template MatrixOutcome Backend::run_factors<double>(const PointSpec&, const double*,
                                                     const double*, std::uint32_t, std::uint64_t);
+template MatrixOutcome Backend::run_matrix<float>(const PointSpec&, const float*, std::uint32_t,
+                                                  std::uint64_t);
+template MatrixOutcome Backend::run_matrix<double>(const PointSpec&, const double*, std::uint32_t,
+                                                   std::uint64_t);
 template std::vector<float> Backend::generate_to_host<float>(const ModelSpec&, std::uint64_t,
                                                              std::uint32_t);
 template std::vector<double> Backend::generate_to_host<double>(const ModelSpec&, std::uint64_t,

@@ -51,6 +51,12 @@ class Backend {
   template <typename Real>
   MatrixOutcome run_factors(const PointSpec& point, const Real* queries, const Real* keys,
                             std::uint32_t index, std::uint64_t seed);
+  // The top values of a given dense matrix (row-major T x T on the host, T = point.model.T;
+  // point.model.fix: none, center (A - (1/T) 1 1^T, applied to a copy) or deflate). It is copied
+  // to the device once (exact overwrites its matrix). `index` labels the outcome.
+  template <typename Real>
+  MatrixOutcome run_matrix(const PointSpec& point, const Real* a, std::uint32_t index,
+                           std::uint64_t seed);
   // Matrix `index` of `spec` under `seed`, generated on the device and copied to the host
   // (row-major T x T). Refused (UsageError naming --T) when it does not fit.
   template <typename Real>

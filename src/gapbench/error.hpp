@@ -22,6 +22,13 @@ class UsageError : public Error {
   using Error::Error;
 };
 
+// A long computation stopped on request (request_cancel, runtime.hpp): the Python package's
+// KeyboardInterrupt.
+class Cancelled : public Error {
+ public:
+  using Error::Error;
+};
+
 // A library call (LAPACK, CUDA, cuBLAS, cuSOLVER) that failed: "file:line: call failed: text".
 class BackendError : public Error {
  public:

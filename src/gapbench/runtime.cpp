@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -15,6 +16,15 @@
 #include "gapbench/error.hpp"
 
 namespace gapbench {
+namespace {
+std::atomic<bool> g_cancel{false};
+}  // namespace
+
+void request_cancel() { g_cancel.store(true, std::memory_order_relaxed); }
+void clear_cancel() { g_cancel.store(false, std::memory_order_relaxed); }
+void throw_if_cancelled() {
+  if (g_cancel.load(std::memory_order_relaxed)) throw Cancelled("cancelled (interrupted)");
+}
 
 void ensure_passive_openmp(char** argv) {
   if (std::getenv("OMP_WAIT_POLICY") != nullptr) return;

@@ -22,6 +22,14 @@ double peak_resident_bytes();
 // memory plus what the page cache would give back), else the free pages; in bytes.
 std::uint64_t available_memory_bytes();
 
+// A cooperative stop for long solves, process-wide: request_cancel() (from any thread) makes the
+// iterative solvers throw Cancelled at their next iteration (throw_if_cancelled, checked once per
+// iteration: one pass over A or one block of them); clear_cancel() before the next solve. Dense
+// LAPACK and cuSOLVER calls run to their end first.
+void request_cancel();
+void clear_cancel();
+void throw_if_cancelled();
+
 // Byte arithmetic for memory plans that saturates at UINT64_MAX instead of wrapping, so that an
 // absurd size (--d 2000000000, a forged header) compares as "too large" rather than as small.
 std::uint64_t saturating_mul(std::uint64_t a, std::uint64_t b);

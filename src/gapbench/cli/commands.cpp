@@ -72,6 +72,27 @@ SingleMatrix single_matrix(const CLI::App& app, const PlanFlags& flags, std::int
   return {points[0].spec, plan.seed, static_cast<std::uint32_t>(index)};
 }
 
+}  // namespace
+
+RunPoint parse_run_point(const std::vector<std::string>& args) {
+  CLI::App app{"run"};
+  PlanFlags flags;
+  flags.T = "1024";
+  std::int64_t index = 0;
+  add_plan_flags(app, flags, /*sweep_axes=*/false);
+  app.add_option("--index", index, "matrix index");
+  try {
+    std::vector<std::string> rest(args.rbegin(), args.rend());  // CLI11 takes them last first
+    app.parse(rest);
+  } catch (const CLI::ParseError& e) {
+    throw UsageError(e.what());
+  }
+  const SingleMatrix one = single_matrix(app, flags, index, "run");
+  return {one.point, one.seed, one.index, flags.threads, parse_backend(flags.backend)};
+}
+
+namespace {
+
 #ifndef GAPBENCH_SHARE_FROM_BIN
 #define GAPBENCH_SHARE_FROM_BIN "../share/gapbench"
 #endif

@@ -4,8 +4,13 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
+
+#include "gapbench/backend.hpp"
+#include "gapbench/point.hpp"
 
 namespace gapbench::cli {
 
@@ -18,5 +23,22 @@ Command add_info_command(CLI::App& app);
 Command add_compare_command(CLI::App& app);
 Command add_propagate_command(CLI::App& app, const std::string& command_line);
 Command add_merge_command(CLI::App& app, const std::string& command_line);
+
+// The whole CLI on `args` (args[0] the program name): parses, runs the subcommand and returns
+// its exit code, printing errors as the gapbench executable does. What main() runs, and what
+// the Python package's sweep() runs in-process.
+// With `error`, a usage error or failure is stored there (one line) instead of printed.
+int run_cli(const std::vector<std::string>& args, std::string* error = nullptr);
+
+// The one matrix `gapbench run FLAGS` describes (flags without "run"): its point, seed and
+// index, parsed and checked as `run` does (UsageError naming the flag).
+struct RunPoint {
+  PointSpec point;
+  std::uint64_t seed = 0;
+  std::uint32_t index = 0;
+  int threads = 0;
+  BackendChoice backend = BackendChoice::kAuto;
+};
+RunPoint parse_run_point(const std::vector<std::string>& flags);
 
 }  // namespace gapbench::cli

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "gapbench/error.hpp"
+#include "gapbench/runtime.hpp"
 #include "gapbench/solvers/block_orth.hpp"
 #include "gapbench/solvers/eigen_values.hpp"
 #include "gapbench/solvers/small_dense.hpp"
@@ -124,6 +125,7 @@ class ArnoldiRun {
     RitzState ritz;
     while (true) {
       while (j + m_b <= m_m && result.iterations < m_plan.max_iter) {
+        throw_if_cancelled();
         expand(j);
         j += m_b;
         ++result.iterations;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "gapbench/error.hpp"
+#include "gapbench/runtime.hpp"
 #include "gapbench/solvers/block_orth.hpp"
 #include "gapbench/solvers/small_dense.hpp"
 
@@ -106,6 +107,7 @@ class LanczosRun {
     while (true) {
       bool converged = false;
       while (ku < m_m && result.iterations < m_plan.max_iter) {
+        throw_if_cancelled();
         expand(ku);
         ku += m_b;
         ++result.iterations;

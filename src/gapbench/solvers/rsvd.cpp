@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "gapbench/error.hpp"
+#include "gapbench/runtime.hpp"
 #include "gapbench/solvers/block_orth.hpp"
 #include "gapbench/solvers/small_dense.hpp"
 
@@ -82,6 +83,7 @@ class RsvdRun {
     std::vector<double> residual(static_cast<std::size_t>(k));
     detail::SmallSvd svd;
     while (true) {
+      throw_if_cancelled();
       ++result.iterations;
       // Z = A^T U = V R, so H = U^T A V = R^T: the Rayleigh-Ritz matrix at no extra pass.
       m_op.apply_transpose(as_const(m_u.view()), m_atu.view());

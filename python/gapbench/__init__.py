@@ -1,0 +1,281 @@
+"""gapbench: the spectra of softmax attention matrices, from your own arrays or from gapbench's
+random models, on the same C++ core as the gapbench CLI.
+
+    import numpy as np, gapbench
+    Q, K = np.random.default_rng(0).standard_normal((2, 1024, 64))
+    print(gapbench.spectrum(Q, K, k=4).values)
+
+spectrum(Q, K) and top_k(A) solve, generate() draws the matrix `gapbench dump` writes, sweep()
+runs `gapbench sweep` and load() reads any results directory into a pandas DataFrame.
+docs/python.md has the whole guide.
+
+Inputs are checked, never converted behind your back: float32 and float64 arrays are used as
+they are (C-contiguous ones without a copy), float16 and bfloat16 are upcast to float32
+explicitly, anything else raises ValueError with one line naming the argument and the fix.
+Errors: ValueError (bad input, the CLI's message), MemoryError (past the memory plan),
+GapbenchError (a computation failed), KeyboardInterrupt (Ctrl-C: the iterative solvers stop
+within one iteration; exact finishes its LAPACK call first).
+"""
+from __future__ import annotations
+
+import datetime
+import functools
+import json
+import os
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence, Union
+
+import numpy as np
+
+from . import _gapbench
+from ._gapbench import GapbenchError
+
+__version__ = "0.1.0"
+__all__ = ["Result", "GapbenchError", "spectrum", "top_k", "generate", "sweep", "load",
+           "build_info", "__version__"]
+
+
+def build_info() -> dict:
+    """The build's facts: version, commit, build type, compiler, CUDA architectures."""
+    return json.loads(_gapbench.build_info())
+
+
+@dataclass
+class Result:
+    """The top values of one matrix.
+
+    values: singular values (descending, float64), or for spectrum="eigen" the eigenvalues by
+    modulus (complex128; a conjugate pair is never split, so k + 1 may come back).
+    gap, ratio: s1 - s2 and s2 / s1; for eigen, 1 - |lambda2| and |lambda2|.
+    stable_rank: ||A||_F^2 / s1^2 (singular). residual: the solver's largest relative residual
+    (0 for exact). converged, iterations, passes: the solve's. generate_seconds: forming the
+    matrix (or copying it to the device), solve_seconds: the solve. operator: dense or fused.
+    """
+    values: np.ndarray
+    spectrum: str
+    gap: float
+    ratio: float
+    stable_rank: Optional[float]
+    residual: float
+    converged: bool
+    iterations: int
+    passes: int
+    generate_seconds: float
+    solve_seconds: float
+    operator: str
+    solver: str
+    backend: str
+
+    @staticmethod
+    def _from(d: dict) -> "Result":
+        eigen = d["spectrum"] == "eigen"
+        if eigen:
+            values = np.array(d["values"]) + 1j * np.array(d["values_im"])
+            gap, ratio = d["eigen_gap"], d["abs_lambda2"]
+        else:
+            values = np.array(d["values"])
+            gap, ratio = d["gap"], d["ratio"]
+        return Result(values=values, spectrum=d["spectrum"], gap=gap, ratio=ratio,
+                      stable_rank=None if eigen else d["stable_rank"], residual=d["residual"],
+                      converged=d["converged"], iterations=d["iterations"], passes=d["passes"],
+                      generate_seconds=d["generate_seconds"], solve_seconds=d["solve_seconds"],
+                      operator=d["operator"], solver=d["solver"], backend=d["backend"])
+
+
+# ---- input checks ----------------------------------------------------------------------------
+
+_UPCAST = {"float16": np.float32, "bfloat16": np.float32}
+
+
+def _host_array(x: Any, name: str, copy: bool) -> np.ndarray:
+    """x as a float32 or float64 NumPy array on the host, or ValueError naming `name`."""
+    if not isinstance(x, np.ndarray):
+        if hasattr(x, "__dlpack_device__"):
+            device_type, _ = x.__dlpack_device__()
+            if int(device_type) != 1:  # kDLCPU
+                raise ValueError(
+                    f"{name}: the array is on a GPU (DLPack device type {int(device_type)}); this "
+                    f"version of the package takes host arrays only: move it to the host first "
+                    f"(e.g. .cpu() or cupy.asnumpy)")
+            try:
+                x = np.from_dlpack(x)
+            except (TypeError, BufferError, RuntimeError) as e:  # e.g. bfloat16 in NumPy
+                if "bfloat16" in str(getattr(x, "dtype", "")) and hasattr(x, "float"):
+                    x = np.from_dlpack(x.float())  # an explicit upcast to float32
+                else:
+                    raise ValueError(f"{name}: cannot read the array through DLPack ({e})") from None
+        else:
+            raise ValueError(f"{name}: expected an array (NumPy or any DLPack producer), got "
+                             f"{type(x).__name__}")
+    char = x.dtype.char  # (dtype.name is slow: ~7 us)
+    if char not in "fd" or x.dtype.kind != "f":
+        dtype = x.dtype.name
+        if dtype in _UPCAST:
+            x = x.astype(_UPCAST[dtype])  # explicit, documented
+        else:
+            raise ValueError(f"{name}: dtype {dtype} is not float32 or float64; convert it "
+                             f"explicitly (e.g. {name}.astype(np.float64))")
+    if not x.flags.c_contiguous:
+        if not copy:
+            raise ValueError(f"{name}: the array is not C-contiguous and copy=False; pass "
+                             f"copy=True or np.ascontiguousarray({name})")
+        x = np.ascontiguousarray(x)
+    return x  # NaN and Inf are refused in C++ (one pass, no mask)
+
+
+def _flags(**values) -> list:
+    """gapbench run's flags for the given values (None: left at run's default)."""
+    return list(_flags_of(tuple(values.items())))
+
+
+@functools.lru_cache(maxsize=1024)
+def _flags_of(items: tuple) -> tuple:
+    out = []
+    for key, value in items:
+        if value is None or value is False:
+            continue
+        flag = "--" + key.replace("_", "-")
+        if value is True:
+            out.append(flag)
+        else:
+            out += [flag, str(value)]
+    return tuple(out)
+
+
+def _nest(results: list, leading: tuple) -> Any:
+    """The flat list of results as the leading shape: one Result, a list, or a list of lists."""
+    if not leading:
+        return results[0]
+    if len(leading) == 1:
+        return results
+    step = len(results) // leading[0]
+    return [_nest(results[i * step:(i + 1) * step], leading[1:]) for i in range(leading[0])]
+
+
+def _precision(x: np.ndarray, precision: Optional[str], name: str) -> str:
+    have = "float64" if x.dtype.char == "d" else "float32"
+    if precision is not None and precision != have:
+        raise ValueError(f"precision: {precision!r} differs from {name}'s dtype {have}; convert "
+                         f"{name} explicitly (gapbench does not convert behind your back)")
+    return have
+
+
+# ---- the calls -----------------------------------------------------------------------------------
+
+def spectrum(Q: Any, K: Any, *, beta: float = 1.0, causal: bool = False, fix: str = "none",
+             k: int = 4, seed: int = 0, spectrum: str = "singular", solver: Optional[str] = None,
+             operator: str = "auto", precision: Optional[str] = None, backend: str = "auto",
+             threads: int = 0, tol: Optional[float] = None, max_iter: Optional[int] = None,
+             copy: bool = True) -> Union[Result, list]:
+    """The top k singular values (or eigenvalues, spectrum="eigen") of
+    A = softmax(beta Q K^T / sqrt(dk)) (causal: row i sees columns j <= i; fix: none, center
+    (A - 11^T/T) or deflate), for Q and K of shape (T, dk), (heads, T, dk) or
+    (batch, heads, T, dk): one Result, a list per head, or a list per batch of lists per head.
+    The precision is the arrays' dtype (float32 or float64). solver, operator, tol and max_iter
+    are gapbench run's (None: its default)."""
+    q = _host_array(Q, "Q", copy)
+    kk = _host_array(K, "K", copy)
+    if q.ndim not in (2, 3, 4):
+        raise ValueError(f"Q: shape {q.shape} is not (T, dk), (heads, T, dk) or "
+                         f"(batch, heads, T, dk)")
+    if kk.shape != q.shape:
+        raise ValueError(f"K: shape {kk.shape} differs from Q's {q.shape}")
+    if kk.dtype.char != q.dtype.char:
+        raise ValueError(f"K: dtype {kk.dtype} differs from Q's {q.dtype}; convert one explicitly")
+    if q.shape[-2] < 2 or q.shape[-1] < 1:
+        raise ValueError(f"Q: shape {q.shape} needs T >= 2 tokens and dk >= 1")
+    flags = _flags(model="attention", beta=beta, causal=causal, fix=fix, k=k, seed=seed,
+                   spectrum=spectrum, solver=solver, operator=operator,
+                   precision=_precision(q, precision, "Q"), backend=backend, threads=threads,
+                   tol=tol, max_iter=max_iter)
+    results = [Result._from(d) for d in _gapbench.solve_factors(q, kk, flags)]
+    return _nest(results, q.shape[:-2])
+
+
+def top_k(A: Any, k: int = 4, *, fix: str = "none", seed: int = 0, spectrum: str = "singular",
+          solver: Optional[str] = None, precision: Optional[str] = None, backend: str = "auto",
+          threads: int = 0, tol: Optional[float] = None, max_iter: Optional[int] = None,
+          copy: bool = True) -> Union[Result, list]:
+    """The top k values of a matrix you already have (attention probabilities of shape (T, T),
+    or (..., T, T) for several), as spectrum() returns them. fix center analyses A - 11^T/T;
+    the matrix is copied once to the device (exact overwrites it)."""
+    a = _host_array(A, "A", copy)
+    if a.ndim < 2 or a.shape[-1] != a.shape[-2] or a.shape[-1] < 2:
+        raise ValueError(f"A: shape {a.shape} is not (..., T, T) with T >= 2")
+    flags = _flags(k=k, fix=fix, seed=seed, spectrum=spectrum, solver=solver, operator="dense",
+                   precision=_precision(a, precision, "A"), backend=backend, threads=threads,
+                   tol=tol, max_iter=max_iter)
+    results = [Result._from(d) for d in _gapbench.solve_matrices(a, flags)]
+    return _nest(results, a.shape[:-2])
+
+
+def generate(model: str = "markov", T: int = 1024, *, seed: int = 0, index: int = 0,
+             device: str = "cpu", precision: str = "float64", **params) -> np.ndarray:
+    """The matrix `gapbench dump` writes for the same flags (model, T, seed, index and any of
+    law, beta, d, dk, input, init, causal, fix, logits), as a NumPy array (T x T). device="cuda"
+    is not in this version (generate on the host and move it)."""
+    if device != "cpu":
+        raise ValueError(f"device: {device!r}: this version of the package generates on the host "
+                         f"only (device='cpu')")
+    flags = _flags(model=model, T=T, seed=seed, index=index, precision=precision, **params)
+    return _gapbench.generate(flags)
+
+
+def _pandas():
+    try:
+        import pandas
+    except ImportError:
+        raise ImportError("gapbench.load and gapbench.sweep need pandas: pip install pandas") \
+            from None
+    return pandas
+
+
+def load(directory: Union[str, os.PathLike]):
+    """A results directory (gapbench sweep, propagate, or a merge of shards) as a pandas
+    DataFrame of its rows.csv; df.attrs["meta"] holds meta.json and, when values.csv exists,
+    df.attrs["values"] its rows. Rows of older schemas naming init `xavier` read as fan-in."""
+    pd = _pandas()
+    directory = os.fspath(directory)
+    rows, meta_path = (os.path.join(directory, f) for f in ("rows.csv", "meta.json"))
+    for path in (rows, meta_path):
+        if not os.path.isfile(path):
+            raise ValueError(f"directory: {path} does not exist (give a directory written by "
+                             f"gapbench sweep, propagate or merge)")
+    with open(meta_path, encoding="utf-8") as f:
+        try:
+            meta = json.load(f)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"directory: {meta_path} is not valid JSON ({e})") from None
+    df = pd.read_csv(rows)
+    if "init" in df.columns:
+        df["init"] = df["init"].replace("xavier", "fan-in")
+    df.attrs["meta"] = meta
+    values = os.path.join(directory, "values.csv")
+    if os.path.isfile(values):
+        df.attrs["values"] = pd.read_csv(values)
+    return df
+
+
+def sweep(out: Optional[Union[str, os.PathLike]] = None, **axes):
+    """Runs `gapbench sweep` with the CLI's axes (T="256:4096:x2", fix="none,center",
+    seeds=4, ...; lists may be Python lists; True for a flag) into `out` (default
+    results/sweeps/<UTC time>) and returns load(out). Bad axes raise ValueError with the CLI's
+    message; Ctrl-C stops between matrices (the rows so far are kept: resume with
+    gapbench sweep --resume)."""
+    if out is None:
+        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        out = os.path.join("results", "sweeps", stamp)
+    args = ["gapbench", "sweep"]
+    for key, value in axes.items():
+        if isinstance(value, (list, tuple)):
+            value = ",".join(str(v) for v in value)
+        args += _flags(**{key: value})
+    args += ["--out", os.fspath(out)]
+    code, error = _gapbench.run_cli(args)
+    if code == 2:
+        raise ValueError(error.removeprefix("gapbench: error: "))
+    if code == 130:
+        raise KeyboardInterrupt(f"gapbench sweep interrupted; its finished rows are in {out}")
+    if code != 0:
+        raise GapbenchError(error or f"gapbench sweep exited with {code}")
+    return load(out)
