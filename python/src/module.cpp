@@ -208,6 +208,22 @@ void check_finite(const HostArray& a, const char* name) {
   }
 }
 
+// The shapes the Python layer guarantees, checked again (these functions are callable directly):
+// Q and K alike, with at least 2 (at most `max_ndim`) dimensions; A square in its last two.
+void check_pair(const HostArray& q, const HostArray& k, std::size_t max_ndim) {
+  bool same = q.ndim() == k.ndim() && q.dtype() == k.dtype();
+  for (std::size_t i = 0; same && i < q.ndim(); ++i) same = q.shape(i) == k.shape(i);
+  if (!same || q.ndim() < 2 || q.ndim() > max_ndim || q.shape(q.ndim() - 2) < 2) {
+    raise_python(PyExc_ValueError, "K: Q and K must have the same dtype and shape (T, dk), "
+                                   "(heads, T, dk) or (batch, heads, T, dk), T >= 2");
+  }
+}
+void check_square(const HostArray& a) {
+  if (a.ndim() < 2 || a.shape(a.ndim() - 1) != a.shape(a.ndim() - 2) || a.shape(a.ndim() - 1) < 2) {
+    raise_python(PyExc_ValueError, "A: the array must have shape (..., T, T) with T >= 2");
+  }
+}
+
 // Leading dimensions of an array of matrices (rows x cols in the last two).
 std::int64_t leading(const HostArray& a) {
   std::int64_t n = 1;
@@ -306,7 +322,7 @@ NB_MODULE(_gapbench, m) {
       "solve_factors",
       [](HostArray q, HostArray k, const std::vector<std::string>& flags) {
         check_floating(q, "Q");
-        check_floating(k, "K");
+        check_pair(q, k, 4);
         check_finite(q, "Q");
         check_finite(k, "K");
         const cli::RunPoint rp = run_point(flags);
@@ -320,6 +336,7 @@ NB_MODULE(_gapbench, m) {
       "solve_matrices",
       [](HostArray a, const std::vector<std::string>& flags) {
         check_floating(a, "A");
+        check_square(a);
         check_finite(a, "A");
         const cli::RunPoint rp = run_point(flags);
         if (is_float64(a)) return solve_matrices_as<double>(a, rp);
@@ -352,6 +369,7 @@ NB_MODULE(_gapbench, m) {
         // Backend::check and Backend::run_factors (what `gapbench run --qk` runs per call) on
         // the same arrays and flags, timed in C++, seconds per call.
         check_floating(q, "Q");
+        check_pair(q, k, 2);
         cli::RunPoint rp = run_point(flags);
         rp.point.model.kind = ModelKind::kAttention;
         rp.point.model.T = static_cast<std::int64_t>(q.shape(0));

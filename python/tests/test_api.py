@@ -278,3 +278,13 @@ def test_stubs_are_up_to_date(tmp_path):
     with open(stored) as f, open(out) as g:
         assert f.read() == g.read(), "python/gapbench/_gapbench.pyi is stale: regenerate it " \
             "with python -m nanobind.stubgen -m gapbench._gapbench -o python/gapbench/_gapbench.pyi"
+
+
+def test_the_private_module_checks_its_arrays_too():
+    q, k = factors((32, 8))
+    with pytest.raises(ValueError, match="same dtype and shape"):
+        gapbench._gapbench.solve_factors(q, k.astype(np.float32), ["--k", "2"])
+    with pytest.raises(ValueError, match="same dtype and shape"):
+        gapbench._gapbench.solve_factors(q, k[:16], ["--k", "2"])
+    with pytest.raises(ValueError, match=r"\(\.\.\., T, T\)"):
+        gapbench._gapbench.solve_matrices(q, ["--k", "2"])
