@@ -84,15 +84,21 @@ class SigintScope {
 
 nb::object g_gapbench_error;
 
-// Runs `work` with the GIL released and SIGINT as a cancel request; maps gapbench's errors to
+// Runs `work` with the GIL released and SIGINT as a cancel request (raised as KeyboardInterrupt
+// after the work when it did not stop it); maps gapbench's errors to
 // Python's: UsageError -> ValueError (the CLI's one line), Cancelled -> KeyboardInterrupt,
 // bad_alloc -> MemoryError, a failed computation -> gapbench.GapbenchError.
 template <typename F>
 auto guarded(F&& work) {
   try {
     SigintScope scope;
-    nb::gil_scoped_release release;
-    return work();
+    auto result = [&] {
+      nb::gil_scoped_release release;
+      return work();
+    }();
+    // A SIGINT during work that does not check for it (a LAPACK call, generation) is not lost.
+    if (g_interrupted.load()) throw Cancelled("interrupted");
+    return result;
   } catch (const Cancelled&) {
     raise_python(PyExc_KeyboardInterrupt, "gapbench: interrupted");
   } catch (const UsageError& e) {

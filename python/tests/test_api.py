@@ -261,6 +261,17 @@ def test_keyboard_interrupt_stops_a_long_solve_within_100_ms():
     assert gapbench.top_k(a[:64, :64], 2).converged
 
 
+def test_keyboard_interrupt_during_exact_is_raised_when_lapack_returns():
+    a = gapbench.generate("markov", 1500, seed=2)
+    timer = threading.Timer(0.1, lambda: os.kill(os.getpid(), signal.SIGINT))
+    start = time.monotonic()
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        gapbench.top_k(a, 4, solver="exact")  # ~0.5 s in one LAPACK call: not cancellable
+    timer.join()
+    assert time.monotonic() - start > 0.1
+
+
 # ---- the package itself ---------------------------------------------------------------------------
 
 def test_version_and_build_info():

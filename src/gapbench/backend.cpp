@@ -404,13 +404,19 @@ MatrixOutcome Backend::run_factors(const PointSpec& point, const Real* queries, 
       a.data());
   m_device->synchronize();
   o.generate_seconds = seconds_since(t0);
-  check_sums_finite(what, point.precision, o.sums);
-  const auto t1 = Clock::now();
-  o.solve = solve_one<Real>(point, OperatorChoice::kDense, a.data(), seed);
-  m_device->synchronize();
-  o.solve_seconds = seconds_since(t1);
-  deflate_sums(o);
+  solve_formed<Real>(point, a.data(), seed, what, o);
   return o;
+}
+
+template <typename Real>
+void Backend::solve_formed(const PointSpec& point, Real* a, std::uint64_t seed,
+                           const std::string& what, MatrixOutcome& o) {
+  check_sums_finite(what, point.precision, o.sums);
+  const auto t = Clock::now();
+  o.solve = solve_one<Real>(point, OperatorChoice::kDense, a, seed);
+  m_device->synchronize();
+  o.solve_seconds = seconds_since(t);
+  deflate_sums(o);
 }
 
 template <typename Real>
@@ -435,12 +441,7 @@ MatrixOutcome Backend::run_matrix(const PointSpec& point, const Real* a, std::ui
   Matrix<Real> m = stages.upload(center ? centered.data() : a, T, T);
   m_device->synchronize();
   o.generate_seconds = seconds_since(t0);
-  check_sums_finite(fmt::format("matrix {}", index), point.precision, o.sums);
-  const auto t1 = Clock::now();
-  o.solve = solve_one<Real>(point, OperatorChoice::kDense, m.data(), seed);
-  m_device->synchronize();
-  o.solve_seconds = seconds_since(t1);
-  deflate_sums(o);
+  solve_formed<Real>(point, m.data(), seed, fmt::format("matrix {}", index), o);
   return o;
 }
 

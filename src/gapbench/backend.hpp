@@ -76,6 +76,11 @@ class Backend {
                                        const std::vector<std::uint32_t>& indices);
   template <typename Real>
   SolveResult solve_one(const PointSpec& point, OperatorChoice op, Real* a, std::uint64_t seed);
+  // The dense matrix `a` the caller formed (o.sums and o.generate_seconds set): its sums
+  // checked, solved (timed), the sums deflated.
+  template <typename Real>
+  void solve_formed(const PointSpec& point, Real* a, std::uint64_t seed, const std::string& what,
+                    MatrixOutcome& o);
   // The iterative solver of `point` on `op` (products through `choice`'s lanczos block), with
   // --fix deflate applied to the operator first.
   template <typename Real>
