@@ -281,7 +281,7 @@ def test_version_and_build_info():
 
 
 def test_stubs_are_up_to_date(tmp_path):
-    stubgen = pytest.importorskip("nanobind.stubgen")
+    pytest.importorskip("nanobind.stubgen")
     out = tmp_path / "_gapbench.pyi"
     subprocess.run([os.sys.executable, "-m", "nanobind.stubgen", "-m", "gapbench._gapbench",
                     "-o", str(out)], check=True, capture_output=True)
