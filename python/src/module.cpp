@@ -237,15 +237,20 @@ std::int64_t leading(const HostArray& a) {
   return n;
 }
 
+// The attention point of Q's last two dimensions (T x dk) under `run`'s flags.
+void set_factor_shape(const HostArray& q, cli::RunPoint& rp) {
+  ModelSpec& m = rp.point.model;
+  m.kind = ModelKind::kAttention;
+  m.T = static_cast<std::int64_t>(q.shape(q.ndim() - 2));
+  m.d = m.dk = static_cast<std::int64_t>(q.shape(q.ndim() - 1));
+}
+
 template <typename Real>
 nb::list solve_factors_as(const HostArray& q, const HostArray& k, cli::RunPoint rp) {
   const std::int64_t heads = leading(q);
-  const std::int64_t T = static_cast<std::int64_t>(q.shape(q.ndim() - 2));
-  const std::int64_t dk = static_cast<std::int64_t>(q.shape(q.ndim() - 1));
+  set_factor_shape(q, rp);
   PointSpec& point = rp.point;
-  point.model.kind = ModelKind::kAttention;
-  point.model.T = T;
-  point.model.d = point.model.dk = dk;
+  const std::int64_t T = point.model.T, dk = point.model.dk;
   const auto* qd = static_cast<const Real*>(q.data());
   const auto* kd = static_cast<const Real*>(k.data());
   std::vector<MatrixOutcome> outcomes;
@@ -377,9 +382,7 @@ NB_MODULE(_gapbench, m) {
         check_floating(q, "Q");
         check_pair(q, k, 2);
         cli::RunPoint rp = run_point(flags);
-        rp.point.model.kind = ModelKind::kAttention;
-        rp.point.model.T = static_cast<std::int64_t>(q.shape(0));
-        rp.point.model.d = rp.point.model.dk = static_cast<std::int64_t>(q.shape(1));
+        set_factor_shape(q, rp);
         std::vector<double> seconds;
         guarded([&] {
           Backend& backend = backend_for(rp.backend, rp.threads);

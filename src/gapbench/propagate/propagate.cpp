@@ -370,6 +370,11 @@ LayerResult matrix_metrics(const double* x, std::int64_t T, std::int64_t d) {
 
 namespace {
 
+// rho of a layer's attention branch, z = x + rho A x W: 1/sqrt(d) for scaled-skip, else 1.
+double branch_scale(const PropagateOptions& o) {
+  return o.variant == Variant::kScaledSkip ? 1.0 / std::sqrt(static_cast<double>(o.d)) : 1.0;
+}
+
 // The matrices of a layer, reused from layer to layer when nothing is kept for a backward pass.
 struct Scratch {
   Mat attention, y, z;
@@ -400,8 +405,7 @@ double forward_layer(Network& net, const PropagateOptions& o, int l, const Mat& 
   }
   Mat w = net.value_weights(l);
   // z = x + rho A x W (skips) or A x W (plain).
-  const double rho =
-      o.variant == Variant::kScaledSkip ? 1.0 / std::sqrt(static_cast<double>(d)) : 1.0;
+  const double rho = branch_scale(o);
   st.gemm(xs, w, false, s.y);     // X W
   st.gemm(*a, s.y, false, s.z);   // A (X W)
   if (o.variant != Variant::kPlain) st.add_scaled(xs, rho, s.z);
@@ -428,11 +432,10 @@ double forward_layer(Network& net, const PropagateOptions& o, int l, const Mat& 
   return out_scale;
 }
 
-// The forward pass of `o` on `device`: per-layer results, X_L in result.x unless `keep_x` is
-// false; with `tape`, what the reverse-mode pass needs is kept layer by layer. Returns ln
-// ||X_L||_F.
+// The forward pass of `o` on `device`: per-layer results and X_L / ||X_L||_F in result.x; with
+// `tape`, what the reverse-mode pass needs is kept layer by layer. Returns ln ||X_L||_F.
 double forward(Network& net, const PropagateOptions& o, PropagateResult& result,
-               std::vector<LayerTape>* tape, Mat* x_out) {
+               std::vector<LayerTape>* tape) {
   const double nan = std::numeric_limits<double>::quiet_NaN();
   Stages<double>& st = net.stages();
   result.layers.reserve(static_cast<std::size_t>(o.L) + 1);
@@ -470,8 +473,7 @@ double forward(Network& net, const PropagateOptions& o, PropagateResult& result,
     }
     record(l, seconds_since(start), logit_std);
   }
-  if (x_out) *x_out = std::move(xs);
-  else result.x = st.download(xs);
+  result.x = st.download(xs);
   return log_scale;
 }
 
@@ -531,18 +533,19 @@ void exact_gradient(Network& net, const PropagateOptions& o, PropagateResult& re
 // that layer's matrix at its true scale.
 class Backward {
  public:
-  Backward(Stages<double>& st, const PropagateOptions& o)
-      : m_st(st),
+  Backward(Network& net, const PropagateOptions& o)
+      : m_net(net),
+        m_st(net.stages()),
         m_o(o),
-        m_g(st.allocate(o.T, o.d)),
-        m_gx(st.allocate(o.T, o.d)),
-        m_gy(st.allocate(o.T, o.d)),
-        m_gw(o.grad.wrt == GradientWrt::kValue ? st.allocate(o.d, o.d)
-                                                    : st.allocate(o.d, o.key_dim())) {
+        m_g(m_st.allocate(o.T, o.d)),
+        m_gx(m_st.allocate(o.T, o.d)),
+        m_gy(m_st.allocate(o.T, o.d)),
+        m_gw(o.grad.wrt == GradientWrt::kValue ? m_st.allocate(o.d, o.d)
+                                                    : m_st.allocate(o.d, o.key_dim())) {
     if (o.source == AttentionSource::kAttention) {
-      m_gs = st.allocate(o.T, o.T);
-      m_m = st.allocate(o.T, o.key_dim());
-      m_m2 = st.allocate(o.T, o.key_dim());
+      m_gs = m_st.allocate(o.T, o.T);
+      m_m = m_st.allocate(o.T, o.key_dim());
+      m_m2 = m_st.allocate(o.T, o.key_dim());
     }
   }
 
@@ -552,8 +555,7 @@ class Backward {
   // `through`, on to the cotangent of layer `last`'s input.
   void run(const std::vector<LayerTape>& tape, int last, std::vector<double>& log_sq,
            std::vector<double>* cotangent, bool through = false) {
-    const double rho =
-        m_o.variant == Variant::kScaledSkip ? 1.0 / std::sqrt(static_cast<double>(m_o.d)) : 1.0;
+    const double rho = branch_scale(m_o);
     const bool attention = m_o.source == AttentionSource::kAttention;
     const double offset = m_o.fix == Fix::kCenter ? 1.0 / static_cast<double>(m_o.T) : 0.0;
     double c = rescale(m_g);
@@ -600,12 +602,9 @@ class Backward {
   }
 
  private:
-  double rescale(Mat& g) {
-    const double norm = m_st.frobenius_norm(g);
-    if (norm > 0) m_st.scale(g, 1.0 / norm);
-    return std::log(norm);
-  }
+  double rescale(Mat& g) { return m_net.rescale(g); }
 
+  Network& m_net;
   Stages<double>& m_st;
   const PropagateOptions& m_o;
   Mat m_g, m_gx, m_gy, m_gw, m_gs, m_m, m_m2;
@@ -634,9 +633,10 @@ LogMean log_mean(const std::vector<double>& x) {
 // ||dX_L/dW_l||_F^2 = E ||J_l^T g||^2 over standard normal g (T x d), one backward pass per
 // probe for every layer at once; probes until every layer's relative standard error is at most
 // o.grad.probe_rse (at least o.grad.probes of them, at most o.grad.probes_max).
-void probe_gradient(Stages<double>& st, const PropagateOptions& o,
-                    const std::vector<LayerTape>& tape, PropagateResult& result) {
-  Backward back(st, o);
+void probe_gradient(Network& net, const PropagateOptions& o, const std::vector<LayerTape>& tape,
+                    PropagateResult& result) {
+  Stages<double>& st = net.stages();
+  Backward back(net, o);
   std::vector<std::vector<double>> samples(static_cast<std::size_t>(o.L) + 1);
   std::vector<double> log_sq(samples.size());
   for (int p = 0; p < o.grad.probes_max; ++p) {
@@ -668,9 +668,9 @@ PropagateResult propagate(Device& device, const PropagateOptions& o) {
   PropagateResult result;
   const bool probes = o.gradient && !o.exact_gradient();
   std::vector<LayerTape> tape;
-  forward(net, o, result, probes ? &tape : nullptr, nullptr);
+  forward(net, o, result, probes ? &tape : nullptr);
   if (o.exact_gradient()) exact_gradient(net, o, result);
-  if (probes) probe_gradient(net.stages(), o, tape, result);
+  if (probes) probe_gradient(net, o, tape, result);
   return result;
 }
 
@@ -680,8 +680,8 @@ std::vector<double> weight_cotangent(const PropagateOptions& o, int layer,
   Network net(host_device(), o);
   PropagateResult result;
   std::vector<LayerTape> tape;
-  forward(net, o, result, &tape, nullptr);
-  Backward back(net.stages(), o);
+  forward(net, o, result, &tape);
+  Backward back(net, o);
   back.cotangent() = net.stages().upload(g.data(), o.T, o.d);
   std::vector<double> log_sq(static_cast<std::size_t>(o.L) + 1), out;
   back.run(tape, layer, log_sq, &out);
@@ -690,7 +690,7 @@ std::vector<double> weight_cotangent(const PropagateOptions& o, int layer,
 
 struct LayerPasses::State {
   State(Device& device, const PropagateOptions& options)
-      : o(one_layer(options)), net(device, o), back(net.stages(), o) {}
+      : o(one_layer(options)), net(device, o), back(net, o) {}
   static PropagateOptions one_layer(PropagateOptions o) {
     o.L = 1;
     o.gradient = true;
@@ -740,7 +740,7 @@ double perturbed_output(const PropagateOptions& o, int layer, const std::vector<
   const Perturbation perturb{layer, &v, h};
   Network net(host_device(), o, &perturb);
   PropagateResult result;
-  const double log_scale = forward(net, o, result, nullptr, nullptr);
+  const double log_scale = forward(net, o, result, nullptr);
   double dot = 0;
   for (std::size_t e = 0; e < g.size(); ++e) dot += g[e] * result.x[e];
   return std::exp(log_scale) * dot;
