@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <memory>
 #include <type_traits>
 #include <vector>
@@ -87,6 +88,26 @@ class CudaStages final : public Stages<Real> {
   }
   std::vector<Real> download(const Real* data, std::int64_t count) override {
     return to_host(data, count, stream());
+  }
+  Matrix<Real> copy(const Real* data, std::int64_t rows, std::int64_t cols) override {
+    Matrix<Real> m = allocate(rows, cols);
+    GAPBENCH_CUDA_CHECK(cudaMemcpyAsync(m.data(), data, m.size() * sizeof(Real),
+                                        cudaMemcpyDeviceToDevice, stream()));
+    return m;
+  }
+  FrobeniusSums given_matrix(const Real* a, std::int64_t T, bool center, Real* out) override {
+    const std::int64_t n = T * T;
+    const double shift = 1.0 / static_cast<double>(T);
+    FrobeniusSums s;
+    s.frob_perp_sq = shifted_sum_of_squares(a, shift, n, stream());
+    s.frob_sq = center ? s.frob_perp_sq : sum_of_squares(a, n, stream());
+    if (out != nullptr && center) {
+      subtract(a, shift, out, n, stream());
+    } else if (out != nullptr && out != a) {
+      GAPBENCH_CUDA_CHECK(cudaMemcpyAsync(out, a, n * sizeof(Real), cudaMemcpyDeviceToDevice,
+                                          stream()));
+    }
+    return s;
   }
 
   // ---- generation --------------------------------------------------------------------------
@@ -345,6 +366,10 @@ class CudaDevice final : public Device {
   bool fused_diagonal() const override { return true; }
   bool batched_solver(SolverKind kind) const override { return kind == SolverKind::kGesvda; }
   void synchronize() override { m_queue.stream.synchronize(); }
+  int cuda_ordinal() const override { return m_info.ordinal; }
+  std::uintptr_t stream_handle() const override {
+    return reinterpret_cast<std::uintptr_t>(m_queue.stream.get());
+  }
 
  protected:
   Stages<float>& stages_f32() override { return m_f32; }

@@ -153,6 +153,16 @@ struct Product {
 };
 
 template <typename Real>
+struct ShiftedSquare {
+  const Real* x;
+  double shift;
+  __device__ double operator()(std::int64_t e) const {
+    const double v = static_cast<double>(x[e]) - shift;
+    return v * v;
+  }
+};
+
+template <typename Real>
 struct Diagonal {
   const Real* g;
   std::int64_t m;
@@ -176,6 +186,14 @@ __global__ void add_scaled_kernel(const Real* x, Real s, Real* z, std::int64_t n
   for (std::int64_t e = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; e < n;
        e += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
     z[e] = x[e] + s * z[e];
+  }
+}
+
+template <typename Real>
+__global__ void subtract_kernel(const Real* x, double shift, Real* out, std::int64_t n) {
+  for (std::int64_t e = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; e < n;
+       e += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    out[e] = static_cast<Real>(static_cast<double>(x[e]) - shift);
   }
 }
 
@@ -245,6 +263,17 @@ double sum_of_squares(const Real* x, std::int64_t n, cudaStream_t stream) {
 }
 
 template <typename Real>
+double shifted_sum_of_squares(const Real* x, double shift, std::int64_t n, cudaStream_t stream) {
+  return reduce(ShiftedSquare<Real>{x, shift}, n, stream);
+}
+
+template <typename Real>
+void subtract(const Real* x, double shift, Real* out, std::int64_t n, cudaStream_t stream) {
+  subtract_kernel<Real><<<grid_for(n), kThreads, 0, stream>>>(x, shift, out, n);
+  GAPBENCH_CUDA_CHECK_LAUNCH();
+}
+
+template <typename Real>
 double trace(const Real* g, std::int64_t m, cudaStream_t stream) {
   return reduce(Diagonal<Real>{g, m}, m, stream);
 }
@@ -270,6 +299,9 @@ void mirror_upper(Real* g, std::int64_t m, cudaStream_t stream) {
 #define GAPBENCH_INSTANTIATE(Real)                                                      \
   template void layer_norm_rows<Real>(Real*, std::int64_t, std::int64_t, cudaStream_t); \
   template double sum_of_squares<Real>(const Real*, std::int64_t, cudaStream_t);        \
+  template double shifted_sum_of_squares<Real>(const Real*, double, std::int64_t,       \
+                                               cudaStream_t);                           \
+  template void subtract<Real>(const Real*, double, Real*, std::int64_t, cudaStream_t); \
   template double trace<Real>(const Real*, std::int64_t, cudaStream_t);                 \
   template void add_scaled<Real>(const Real*, Real, Real*, std::int64_t, cudaStream_t); \
   template void set_identity<Real>(Real*, std::int64_t, std::int64_t, cudaStream_t);   \

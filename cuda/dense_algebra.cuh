@@ -19,6 +19,14 @@ void layer_norm_rows(Real* x, std::int64_t rows, std::int64_t cols, cudaStream_t
 template <typename Real>
 double sum_of_squares(const Real* x, std::int64_t n, cudaStream_t stream);
 
+// sum_e (x[e] - shift)^2 over n entries, in float64.
+template <typename Real>
+double shifted_sum_of_squares(const Real* x, double shift, std::int64_t n, cudaStream_t stream);
+
+// out[e] = x[e] - shift over n entries, in float64 rounded once (out may be x).
+template <typename Real>
+void subtract(const Real* x, double shift, Real* out, std::int64_t n, cudaStream_t stream);
+
 // The trace of the row-major m x m matrix g, in float64.
 template <typename Real>
 double trace(const Real* g, std::int64_t m, cudaStream_t stream);

@@ -592,6 +592,77 @@ TEST(FactorsOnDevice, RunQkMatchesTheCpu) {
   }
 }
 
+// The Python package's GPU path: factors and matrices already in device memory, read in place
+// (Backend::run_resident_*), against the copying path on the same device (the same kernels:
+// 1e-12 relative) and, for a matrix generated and left on the device, against the CPU's
+// run_matrix on its download (1e-10); the caller's device arrays are never written (--logits
+// bf16 rounds copies, exact and fix center work on a copy).
+TEST(ResidentOnDevice, FactorsAndMatricesMatchTheCopyingPathAndStayUntouched) {
+  GAPBENCH_REQUIRE_DEVICE();
+  auto gpu = cuda_backend();
+  Backend cpu(cpu::make_cpu_device(0));
+  Stages<float>& stages = gpu->device().stages<float>();
+  constexpr std::int64_t kT = 256, kDk = 16;
+  std::mt19937_64 rng(5);
+  std::normal_distribution<float> normal;
+  std::vector<float> q(kT * kDk), k(kT * kDk);
+  for (float& v : q) v = normal(rng);
+  for (float& v : k) v = normal(rng);
+  const Matrix<float> qd = stages.upload(q.data(), kT, kDk), kd = stages.upload(k.data(), kT, kDk);
+  for (const LogitsPrecision logits : {LogitsPrecision::kFull, LogitsPrecision::kBf16}) {
+    for (const OperatorChoice op : {OperatorChoice::kDense, OperatorChoice::kFused}) {
+      PointSpec point;
+      point.model.kind = ModelKind::kAttention;
+      point.model.T = kT;
+      point.model.d = point.model.dk = kDk;
+      point.model.beta = 2.0;
+      point.model.logits = logits;
+      point.precision = Precision::kFloat32;
+      point.solver.kind = SolverKind::kLanczos;
+      point.solver.k = 4;
+      point.op = op;
+      SCOPED_TRACE(to_string(logits) + " " + to_string(op));
+      const MatrixOutcome copied = gpu->run_factors<float>(point, q.data(), k.data(), 0, 1);
+      const MatrixOutcome resident =
+          gpu->run_resident_factors<float>(point, qd.data(), kd.data(), 0, 1);
+      ASSERT_EQ(resident.solve.values.size(), 4u);
+      for (int i = 0; i < 4; ++i) {
+        EXPECT_NEAR(resident.solve.values[i], copied.solve.values[i],
+                    1e-12 * copied.solve.values[i]);
+      }
+      EXPECT_EQ(stages.download(qd), q);
+      EXPECT_EQ(stages.download(kd), k);
+    }
+  }
+  ModelSpec spec;
+  spec.kind = ModelKind::kMarkov;
+  spec.T = 512;
+  const Matrix<double> a = gpu->generate_resident<double>(spec, 9, 0);
+  const std::vector<double> host = gpu->device().stages<double>().download(a);
+  for (const SolverKind solver : {SolverKind::kExact, SolverKind::kLanczos}) {
+    for (const Fix fix : {Fix::kNone, Fix::kCenter}) {
+      PointSpec point;
+      point.model.kind = ModelKind::kAttention;
+      point.model.T = spec.T;
+      point.model.d = point.model.dk = 1;
+      point.model.fix = fix;
+      point.precision = Precision::kFloat64;
+      point.solver.kind = solver;
+      point.solver.k = 4;
+      SCOPED_TRACE(to_string(solver) + " " + to_string(fix));
+      const MatrixOutcome g = gpu->run_resident_matrix<double>(point, a.data(), 0, 1);
+      const MatrixOutcome c = cpu.run_matrix<double>(point, host.data(), 0, 1);
+      ASSERT_EQ(g.solve.values.size(), 4u);
+      for (int i = 0; i < 4; ++i) {
+        EXPECT_NEAR(g.solve.values[i], c.solve.values[i], 1e-10 * c.solve.values[i]);
+      }
+      EXPECT_NEAR(g.sums.frob_sq, c.sums.frob_sq, 1e-10 * c.sums.frob_sq);
+      EXPECT_NEAR(g.sums.frob_perp_sq, c.sums.frob_perp_sq, 1e-10 * c.sums.frob_perp_sq);
+      EXPECT_EQ(gpu->device().stages<double>().download(a), host);
+    }
+  }
+}
+
 // `propagate`: the network on the device (cuBLAS GEMMs, its LayerNorm, Gram and norms) against
 // the CPU device, layer by layer, for each variant, source and LayerNorm, with the gradient
 // (closed form or reverse mode: product with transposes, softmax and LayerNorm backward, fill,

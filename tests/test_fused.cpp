@@ -237,5 +237,72 @@ TEST(UserAttention, LogitsRoundTheSuppliedQueriesAndKeys) {
   }
 }
 
+// The Python package's GPU path (Backend::run_resident_*) on the CPU device, whose memory is the
+// host's: the same values and sums as the copying path, bitwise, and the caller's arrays are
+// never written, also where --logits rounds the factors or the solver overwrites its matrix.
+TEST(ResidentInputs, FactorsGiveTheCopyingPathsValuesAndStayUntouched) {
+  constexpr std::int64_t kT = 160, kDk = 8;
+  const std::vector<float> q = cpu::gaussian_matrix<float>(Stream::kQueries, 1.0f, 5, 0, kT, kDk);
+  const std::vector<float> k = cpu::gaussian_matrix<float>(Stream::kKeys, 1.0f, 5, 0, kT, kDk);
+  const BackendSelection cpu = make_backend(BackendChoice::kCpu, 1);
+  for (const LogitsPrecision logits : {LogitsPrecision::kFull, LogitsPrecision::kBf16}) {
+    for (const OperatorChoice op : {OperatorChoice::kDense, OperatorChoice::kFused}) {
+      PointSpec point;
+      point.model.kind = ModelKind::kAttention;
+      point.model.beta = 2;
+      point.model.logits = logits;
+      point.model.T = kT;
+      point.model.d = point.model.dk = kDk;
+      point.model.fix = Fix::kCenter;
+      point.precision = Precision::kFloat32;
+      point.op = op;
+      SCOPED_TRACE(to_string(logits) + " " + to_string(op));
+      std::vector<float> qr = q, kr = k;
+      const MatrixOutcome copied = cpu.backend->run_factors<float>(point, q.data(), k.data(), 0, 3);
+      const MatrixOutcome resident =
+          cpu.backend->run_resident_factors<float>(point, qr.data(), kr.data(), 0, 3);
+      EXPECT_EQ(resident.op, op);
+      EXPECT_EQ(resident.solve.values, copied.solve.values);
+      EXPECT_EQ(resident.sums.frob_sq, copied.sums.frob_sq);
+      EXPECT_EQ(resident.sums.frob_perp_sq, copied.sums.frob_perp_sq);
+      EXPECT_EQ(qr, q);
+      EXPECT_EQ(kr, k);
+    }
+  }
+}
+
+TEST(ResidentInputs, AMatrixGivesTheCopyingPathsValuesAndStaysUntouched) {
+  ModelSpec spec;
+  spec.kind = ModelKind::kMarkov;
+  spec.T = 120;
+  const BackendSelection cpu = make_backend(BackendChoice::kCpu, 1);
+  const std::vector<double> a = cpu.backend->generate_to_host<double>(spec, 7, 0);
+  for (const SolverKind solver :
+       {SolverKind::kExact, SolverKind::kLanczos, SolverKind::kArnoldi}) {
+    for (const Fix fix : {Fix::kNone, Fix::kCenter, Fix::kDeflate}) {
+      PointSpec point;
+      point.model.kind = ModelKind::kAttention;
+      point.model.T = spec.T;
+      point.model.d = point.model.dk = 1;
+      point.model.fix = fix;
+      point.precision = Precision::kFloat64;
+      point.solver.kind = solver;
+      point.solver.spectrum = solver == SolverKind::kArnoldi ? Spectrum::kEigen : Spectrum::kSingular;
+      if (solver == SolverKind::kArnoldi && fix == Fix::kDeflate) continue;  // refused
+      SCOPED_TRACE(to_string(solver) + " " + to_string(fix));
+      std::vector<double> resident_a = a;
+      const MatrixOutcome copied = cpu.backend->run_matrix<double>(point, a.data(), 0, 3);
+      const MatrixOutcome resident =
+          cpu.backend->run_resident_matrix<double>(point, resident_a.data(), 0, 3);
+      ASSERT_FALSE(copied.solve.values.empty());
+      EXPECT_EQ(resident.solve.values, copied.solve.values);
+      EXPECT_EQ(resident.solve.values_im, copied.solve.values_im);
+      EXPECT_EQ(resident.sums.frob_sq, copied.sums.frob_sq);
+      EXPECT_EQ(resident.sums.frob_perp_sq, copied.sums.frob_perp_sq);
+      EXPECT_EQ(resident_a, a);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace gapbench

@@ -12,6 +12,9 @@ docs/python.md has the whole guide.
 Inputs are checked, never converted behind your back: float32 and float64 arrays are used as
 they are (C-contiguous ones without a copy), float16 and bfloat16 are upcast to float32
 explicitly, anything else raises ValueError with one line naming the argument and the fix.
+Arrays in CUDA memory (PyTorch, CuPy, JAX: any DLPack producer) stay there: they are read in
+place by the CUDA backend, on its stream, after the producer's pending work; they must be
+C-contiguous float32 or float64 (upcast and .contiguous() them on the GPU first).
 Errors: ValueError (bad input, the CLI's message), MemoryError (past the memory plan),
 GapbenchError (a computation failed), KeyboardInterrupt (Ctrl-C: the iterative solvers stop
 within one iteration; exact finishes its LAPACK call first).
@@ -85,6 +88,38 @@ class Result:
 # ---- input checks ----------------------------------------------------------------------------
 
 _UPCAST = {"float16": np.float32, "bfloat16": np.float32}
+_KDL_CUDA = 2  # DLPack's device type of CUDA memory
+
+
+def _on_gpu(x: Any) -> bool:
+    """Whether x is an array in CUDA memory (a DLPack producer: PyTorch, CuPy, JAX, or
+    generate(device="cuda"))."""
+    if isinstance(x, np.ndarray) or not hasattr(x, "__dlpack_device__"):
+        return False
+    return int(x.__dlpack_device__()[0]) == _KDL_CUDA
+
+
+def _gpu_capsules(arrays: dict, flags: list) -> list:
+    """DLPack capsules of the GPU arrays (name -> array), exported for gapbench's CUDA stream so
+    that the producer's pending work on them comes first; ValueError naming the argument when
+    one is on the host or on another GPU."""
+    for name, x in arrays.items():
+        if not _on_gpu(x):
+            others = ", ".join(n for n in arrays if n != name)
+            raise ValueError(f"{name}: on the host while {others} on a GPU; put them on one "
+                             f"device")
+    ordinal, stream = _gapbench.resident_device(flags)
+    capsules = []
+    for name, x in arrays.items():
+        device = int(x.__dlpack_device__()[1])
+        if device != ordinal:
+            raise ValueError(f"{name}: the array is on GPU {device} but gapbench's CUDA backend "
+                             f"works on GPU {ordinal}; move it there (e.g. .to('cuda:{ordinal}'))")
+        try:
+            capsules.append(x.__dlpack__(stream=stream))
+        except TypeError:  # a producer predating the stream argument: its work is done first
+            capsules.append(x.__dlpack__())
+    return capsules
 
 
 def _host_array(x: Any, name: str, copy: bool) -> np.ndarray:
@@ -173,6 +208,13 @@ def spectrum(Q: Any, K: Any, *, beta: float = 1.0, causal: bool = False, fix: st
     (batch, heads, T, dk): one Result, a list per head, or a list per batch of lists per head.
     The precision is the arrays' dtype (float32 or float64). solver, operator, tol and max_iter
     are gapbench run's (None: its default)."""
+    if _on_gpu(Q) or _on_gpu(K):  # read in place on the GPU, on gapbench's stream
+        flags = _flags(model="attention", beta=beta, causal=causal, fix=fix, k=k, seed=seed,
+                       spectrum=spectrum, solver=solver, operator=operator, backend=backend,
+                       threads=threads, tol=tol, max_iter=max_iter)
+        q, kk = _gpu_capsules({"Q": Q, "K": K}, flags)
+        out, leading = _gapbench.solve_factors_resident(q, kk, flags, precision or "")
+        return _nest([Result._from(d) for d in out], tuple(leading))
     q = _host_array(Q, "Q", copy)
     kk = _host_array(K, "K", copy)
     if q.ndim not in (2, 3, 4):
@@ -199,6 +241,13 @@ def top_k(A: Any, k: int = 4, *, fix: str = "none", seed: int = 0, spectrum: str
     """The top k values of a matrix you already have (attention probabilities of shape (T, T),
     or (..., T, T) for several), as spectrum() returns them. fix center analyses A - 11^T/T;
     the matrix is copied once to the device (exact overwrites it)."""
+    if _on_gpu(A):  # read in place on the GPU
+        flags = _flags(k=k, fix=fix, seed=seed, spectrum=spectrum, solver=solver,
+                       operator="dense", backend=backend, threads=threads, tol=tol,
+                       max_iter=max_iter)
+        (a,) = _gpu_capsules({"A": A}, flags)
+        out, leading = _gapbench.solve_matrices_resident(a, flags, precision or "")
+        return _nest([Result._from(d) for d in out], tuple(leading))
     a = _host_array(A, "A", copy)
     if a.ndim < 2 or a.shape[-1] != a.shape[-2] or a.shape[-1] < 2:
         raise ValueError(f"A: shape {a.shape} is not (..., T, T) with T >= 2")
@@ -210,14 +259,18 @@ def top_k(A: Any, k: int = 4, *, fix: str = "none", seed: int = 0, spectrum: str
 
 
 def generate(model: str = "markov", T: int = 1024, *, seed: int = 0, index: int = 0,
-             device: str = "cpu", precision: str = "float64", **params) -> np.ndarray:
+             device: str = "cpu", precision: str = "float64", threads: int = 0, **params) -> Any:
     """The matrix `gapbench dump` writes for the same flags (model, T, seed, index and any of
-    law, beta, d, dk, input, init, causal, fix, logits), as a NumPy array (T x T). device="cuda"
-    is not in this version (generate on the host and move it)."""
-    if device != "cpu":
-        raise ValueError(f"device: {device!r}: this version of the package generates on the host "
-                         f"only (device='cpu')")
-    flags = _flags(model=model, T=T, seed=seed, index=index, precision=precision, **params)
+    law, beta, d, dk, input, init, causal, fix, logits), T x T: a NumPy array (device="cpu"), or
+    with device="cuda" an array left in GPU memory, generated there, that any DLPack consumer
+    takes without a copy (torch.from_dlpack, cupy.from_dlpack) and spectrum() and top_k() read
+    in place."""
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"device: {device!r} is not 'cpu' or 'cuda'")
+    flags = _flags(model=model, T=T, seed=seed, index=index, precision=precision,
+                   backend=device, threads=threads, **params)
+    if device == "cuda":
+        return _gapbench.generate_resident(flags)
     return _gapbench.generate(flags)
 
 

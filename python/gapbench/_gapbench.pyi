@@ -29,6 +29,26 @@ def solve_matrices(a: Annotated[NDArray, dict(order='C', device='cpu', writable=
 def generate(flags: Sequence[str]) -> object:
     """The matrix gapbench dump writes for `flags`, as a NumPy array."""
 
+def resident_device(flags: Sequence[str]) -> tuple[int, int]:
+    """
+    (CUDA ordinal, stream) that `flags`' backend reads GPU arrays on: the stream to pass to a producer's __dlpack__(stream=...). ValueError without a CUDA backend.
+    """
+
+def solve_factors_resident(q: Annotated[NDArray, dict(writable=False)], k: Annotated[NDArray, dict(writable=False)], flags: Sequence[str], precision: str) -> tuple:
+    """
+    solve_factors on Q, K in GPU memory (DLPack capsules or producers; C-contiguous, float32 or float64), read in place: (results, leading shape). `precision`: '' or the one asked.
+    """
+
+def solve_matrices_resident(a: Annotated[NDArray, dict(writable=False)], flags: Sequence[str], precision: str) -> tuple:
+    """
+    solve_matrices on A in GPU memory, read in place (copied only for fix center or a solver that overwrites it: exact, xgesvdr): (results, leading shape).
+    """
+
+def generate_resident(flags: Sequence[str]) -> object:
+    """
+    The matrix of `flags` generated on the GPU, left there: an array with __dlpack__.
+    """
+
 def run_cli(args: Sequence[str]) -> tuple[int, str]:
     """
     The gapbench CLI in-process (args[0] the program name): (exit code, error line).

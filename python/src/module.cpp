@@ -1,7 +1,8 @@
 // gapbench._gapbench: the C++ core under the Python package (python/gapbench/__init__.py), built
 // by scikit-build-core with nanobind. Every call goes through the CLI's own pieces: `run`'s flags
 // (cli::parse_run_point) describe the matrix and the solver, Backend::run_factors and
-// Backend::run_matrix solve, Backend::generate_to_host generates, and cli::run_cli runs `sweep`.
+// Backend::run_matrix solve, Backend::generate_to_host generates, and cli::run_cli runs `sweep`;
+// arrays in GPU memory go to their run_resident_* and generate_resident, read in place.
 // The Python layer checks the arrays (dtype, shape, finiteness, contiguity) before they reach
 // here; these functions take C-contiguous float32 or float64 host arrays as they are (no
 // conversion: nanobind's implicit copies are off) and check again.
@@ -18,8 +19,11 @@
 #include <Python.h>
 #include <signal.h>
 
+#include <fmt/format.h>
+
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <map>
@@ -117,11 +121,12 @@ int g_threads_set = -2;  // what backend_for last set (-2: unknown, e.g. after r
 // The thread count is process-wide (OpenMP, OpenBLAS): it is set again on every call, so a
 // call with threads=1 after one with threads=0 runs on one thread, as `gapbench run --threads 1`
 // does (the CPU's values are bitwise the same only on the same count).
+std::mutex g_backends_mutex;
+std::map<std::pair<int, int>, std::unique_ptr<Backend>> g_backends;
+
 Backend& backend_for(BackendChoice choice, int threads) {
-  static std::mutex mutex;
-  static std::map<std::pair<int, int>, std::unique_ptr<Backend>> cache;
-  const std::lock_guard<std::mutex> lock(mutex);
-  auto& slot = cache[{static_cast<int>(choice), threads}];
+  const std::lock_guard<std::mutex> lock(g_backends_mutex);
+  auto& slot = g_backends[{static_cast<int>(choice), threads}];
   if (!slot) slot = std::move(make_backend(choice, threads).backend);
   if (threads != g_threads_set) g_threads_set = cpu::set_threads(threads) >= 0 ? threads : -2;
   return *slot;
@@ -177,15 +182,24 @@ nb::dict outcome_dict(const PointSpec& point, const MatrixOutcome& o, const std:
 // ---- arrays ------------------------------------------------------------------------------------
 
 using HostArray = nb::ndarray<nb::ro, nb::c_contig, nb::device::cpu>;
+// A GPU array through DLPack, as the producer gave it (its layout is checked here).
+using DeviceArray = nb::ndarray<nb::ro>;
 
-bool is_float32(const HostArray& a) { return a.dtype() == nb::dtype<float>(); }
-bool is_float64(const HostArray& a) { return a.dtype() == nb::dtype<double>(); }
+template <typename Array>
+bool is_float32(const Array& a) {
+  return a.dtype() == nb::dtype<float>();
+}
+template <typename Array>
+bool is_float64(const Array& a) {
+  return a.dtype() == nb::dtype<double>();
+}
 
 void check_floating(const HostArray& a, const char* name) {
   if (!(is_float32(a) || is_float64(a))) {
     raise_python(PyExc_ValueError,
-                 std::string(name) + ": dtype must be float32 or float64 (the Python layer upcasts "
-                                     "float16 and bfloat16)");
+                 std::string(name) +
+                     ": dtype must be float32 or float64 (the Python layer upcasts "
+                     "float16 and bfloat16)");
   }
 }
 
@@ -216,29 +230,34 @@ void check_finite(const HostArray& a, const char* name) {
 
 // The shapes the Python layer guarantees, checked again (these functions are callable directly):
 // Q and K alike, with at least 2 (at most `max_ndim`) dimensions; A square in its last two.
-void check_pair(const HostArray& q, const HostArray& k, std::size_t max_ndim) {
+template <typename Array>
+void check_pair(const Array& q, const Array& k, std::size_t max_ndim) {
   bool same = q.ndim() == k.ndim() && q.dtype() == k.dtype();
   for (std::size_t i = 0; same && i < q.ndim(); ++i) same = q.shape(i) == k.shape(i);
   if (!same || q.ndim() < 2 || q.ndim() > max_ndim || q.shape(q.ndim() - 2) < 2) {
-    raise_python(PyExc_ValueError, "K: Q and K must have the same dtype and shape (T, dk), "
-                                   "(heads, T, dk) or (batch, heads, T, dk), T >= 2");
+    raise_python(PyExc_ValueError,
+                 "K: Q and K must have the same dtype and shape (T, dk), "
+                 "(heads, T, dk) or (batch, heads, T, dk), T >= 2");
   }
 }
-void check_square(const HostArray& a) {
+template <typename Array>
+void check_square(const Array& a) {
   if (a.ndim() < 2 || a.shape(a.ndim() - 1) != a.shape(a.ndim() - 2) || a.shape(a.ndim() - 1) < 2) {
     raise_python(PyExc_ValueError, "A: the array must have shape (..., T, T) with T >= 2");
   }
 }
 
 // Leading dimensions of an array of matrices (rows x cols in the last two).
-std::int64_t leading(const HostArray& a) {
+template <typename Array>
+std::int64_t leading(const Array& a) {
   std::int64_t n = 1;
   for (std::size_t i = 0; i + 2 < a.ndim(); ++i) n *= static_cast<std::int64_t>(a.shape(i));
   return n;
 }
 
 // The attention point of Q's last two dimensions (T x dk) under `run`'s flags.
-void set_factor_shape(const HostArray& q, cli::RunPoint& rp) {
+template <typename Array>
+void set_factor_shape(const Array& q, cli::RunPoint& rp) {
   ModelSpec& m = rp.point.model;
   m.kind = ModelKind::kAttention;
   m.T = static_cast<std::int64_t>(q.shape(q.ndim() - 2));
@@ -310,17 +329,190 @@ nb::object generate_as(const cli::RunPoint& rp) {
   return nb::cast(nb::ndarray<nb::numpy, Real, nb::ndim<2>>(host->data(), {T, T}, owner));
 }
 
+// ---- arrays on a GPU (DLPack) -------------------------------------------------------------------
+// The Python layer asks resident_device for the CUDA ordinal and stream, passes that stream to
+// the producer's __dlpack__ (which orders its pending work before ours) and hands the capsules
+// here. They are read in place: no copy unless --logits rounds the factors or the solver
+// overwrites its matrix (Backend::run_resident_*).
+
+// The backend for arrays in device memory under `rp`: its CUDA device, or UsageError.
+Backend& resident_backend(const cli::RunPoint& rp) {
+  if (rp.backend == BackendChoice::kCpu) {
+    throw UsageError(
+        "backend: 'cpu' cannot read arrays on a GPU; pass backend='cuda' (or "
+        "'auto'), or move the arrays to the host (e.g. .cpu())");
+  }
+  Backend& backend = backend_for(rp.backend, rp.threads);
+  if (backend.device().cuda_ordinal() < 0) {
+    throw UsageError(
+        "the arrays are on a GPU, but this gapbench has no CUDA backend or sees no "
+        "CUDA device (gapbench.build_info()); move them to the host (e.g. .cpu())");
+  }
+  return backend;
+}
+
+void check_device_dtype(const DeviceArray& a, const char* name) {
+  if (!(is_float32(a) || is_float64(a))) {
+    raise_python(PyExc_ValueError, std::string(name) +
+                                       ": dtype on the GPU is not float32 or float64; upcast it "
+                                       "there first (e.g. " +
+                                       name + ".float())");
+  }
+}
+
+// UsageError naming `name` unless `a` is a C-contiguous array on the backend's GPU.
+void check_resident(const DeviceArray& a, const char* name, int ordinal) {
+  if (a.device_type() != nb::device::cuda::value) {
+    throw UsageError(
+        fmt::format("{}: the array is not on a CUDA GPU (DLPack device type {}); "
+                    "pass a CUDA array or a host array",
+                    name, a.device_type()));
+  }
+  if (a.device_id() != ordinal) {
+    throw UsageError(
+        fmt::format("{}: the array is on GPU {} but gapbench's CUDA backend works on "
+                    "GPU {}; move it there (e.g. .to('cuda:{}'))",
+                    name, a.device_id(), ordinal, ordinal));
+  }
+  std::int64_t expected = 1;  // C order: each stride the product of the extents after it
+  for (std::size_t i = a.ndim(); i-- > 0;) {
+    const auto extent = static_cast<std::int64_t>(a.shape(i));
+    if (extent != 1 && a.stride(i) != expected) {
+      throw UsageError(
+          fmt::format("{}: the GPU array is not C-contiguous; gapbench reads GPU "
+                      "arrays in place and never copies them: pass {}.contiguous()",
+                      name, name));
+    }
+    expected *= extent;
+  }
+}
+
+// UsageError naming `name` when an entry is NaN or Inf: its Frobenius norm, one device pass.
+template <typename Real>
+void check_resident_finite(Backend& backend, const DeviceArray& a, const char* name) {
+  const double norm = backend.device().stages<Real>().frobenius_norm(Matrix<Real>::borrow(
+      static_cast<const Real*>(a.data()), static_cast<std::int64_t>(a.size()), 1));
+  if (!std::isfinite(norm)) {
+    throw UsageError(std::string(name) + ": holds NaN or Inf entries; the spectrum is undefined");
+  }
+}
+
+// The precision of the arrays' dtype; ValueError when `asked` (empty: not given) differs.
+void set_precision(cli::RunPoint& rp, bool f64, const std::string& asked, const char* name) {
+  const std::string have = f64 ? "float64" : "float32";
+  if (!asked.empty() && asked != have) {
+    raise_python(PyExc_ValueError, "precision: '" + asked + "' differs from " + name + "'s dtype " +
+                                       have + "; convert " + name +
+                                       " explicitly (gapbench does not convert behind your back)");
+  }
+  rp.point.precision = f64 ? Precision::kFloat64 : Precision::kFloat32;
+}
+
+nb::tuple leading_shape(const DeviceArray& a) {
+  nb::list shape;
+  for (std::size_t i = 0; i + 2 < a.ndim(); ++i) shape.append(a.shape(i));
+  return nb::tuple(shape);
+}
+
+template <typename Real>
+nb::tuple solve_resident_factors_as(const DeviceArray& q, const DeviceArray& k, cli::RunPoint rp) {
+  const std::int64_t heads = leading(q);
+  set_factor_shape(q, rp);
+  PointSpec& point = rp.point;
+  const std::int64_t T = point.model.T, dk = point.model.dk;
+  const auto* qd = static_cast<const Real*>(q.data());
+  const auto* kd = static_cast<const Real*>(k.data());
+  std::vector<MatrixOutcome> outcomes;
+  std::string name;
+  guarded([&] {
+    check_logits(point.model, point.precision);
+    Backend& backend = resident_backend(rp);
+    check_resident(q, "Q", backend.device().cuda_ordinal());
+    check_resident(k, "K", backend.device().cuda_ordinal());
+    check_resident_finite<Real>(backend, q, "Q");
+    check_resident_finite<Real>(backend, k, "K");
+    backend.check(point);
+    name = backend.name();
+    for (std::int64_t h = 0; h < heads; ++h) {
+      outcomes.push_back(backend.run_resident_factors<Real>(
+          point, qd + h * T * dk, kd + h * T * dk, static_cast<std::uint32_t>(h), rp.seed));
+    }
+    return 0;
+  });
+  nb::list out;
+  for (const MatrixOutcome& o : outcomes) out.append(outcome_dict(point, o, name));
+  return nb::make_tuple(out, leading_shape(q));
+}
+
+template <typename Real>
+nb::tuple solve_resident_matrices_as(const DeviceArray& a, cli::RunPoint rp) {
+  const std::int64_t count = leading(a);
+  const std::int64_t T = static_cast<std::int64_t>(a.shape(a.ndim() - 1));
+  PointSpec& point = rp.point;
+  point.model.kind = ModelKind::kAttention;  // no theory for a given matrix
+  point.model.T = T;
+  point.model.d = point.model.dk = 1;
+  const auto* ad = static_cast<const Real*>(a.data());
+  std::vector<MatrixOutcome> outcomes;
+  std::string name;
+  guarded([&] {
+    Backend& backend = resident_backend(rp);
+    check_resident(a, "A", backend.device().cuda_ordinal());
+    check_resident_finite<Real>(backend, a, "A");
+    backend.check(point);
+    name = backend.name();
+    for (std::int64_t i = 0; i < count; ++i) {
+      outcomes.push_back(backend.run_resident_matrix<Real>(point, ad + i * T * T,
+                                                           static_cast<std::uint32_t>(i), rp.seed));
+    }
+    return 0;
+  });
+  nb::list out;
+  for (const MatrixOutcome& o : outcomes) out.append(outcome_dict(point, o, name));
+  return nb::make_tuple(out, leading_shape(a));
+}
+
+// The matrix of `rp` generated on the GPU and left there: an array with __dlpack__ (nanobind's
+// nb_ndarray) that owns it; the device's work is finished when it is returned.
+template <typename Real>
+nb::object generate_resident_as(const cli::RunPoint& rp) {
+  auto* held = new Matrix<Real>();
+  nb::capsule owner(held, [](void* p) noexcept { delete static_cast<Matrix<Real>*>(p); });
+  int ordinal = 0;
+  guarded([&] {
+    Backend& backend = resident_backend(rp);
+    *held = backend.generate_resident<Real>(rp.point.model, rp.seed, rp.index);
+    backend.device().synchronize();
+    ordinal = backend.device().cuda_ordinal();
+    return 0;
+  });
+  const auto T = static_cast<std::size_t>(rp.point.model.T);
+  return nb::cast(nb::ndarray<Real, nb::ndim<2>>(held->data(), {T, T}, owner, {}, nb::dtype<Real>(),
+                                                 nb::device::cuda::value, ordinal));
+}
+
 }  // namespace
 
 NB_MODULE(_gapbench, m) {
   m.doc() = "gapbench's C++ core (use the gapbench package, not this module)";
   g_main_thread = nb::cast<unsigned long>(
       nb::module_::import_("threading").attr("main_thread")().attr("ident"));
-  g_gapbench_error = nb::borrow(
-      PyErr_NewExceptionWithDoc("gapbench.GapbenchError",
-                                "A computation failed (a library call, a matrix with NaN or Inf).",
-                                PyExc_RuntimeError, nullptr));
+  g_gapbench_error = nb::borrow(PyErr_NewExceptionWithDoc(
+      "gapbench.GapbenchError", "A computation failed (a library call, a matrix with NaN or Inf).",
+      PyExc_RuntimeError, nullptr));
   m.attr("GapbenchError") = g_gapbench_error;
+
+  // The backends go at interpreter exit (atexit), while the CUDA runtime is still loaded: as
+  // static objects they would outlive it and fail to free their streams and events.
+  m.def(
+      "_release_backends",
+      [] {
+        const std::lock_guard<std::mutex> lock(g_backends_mutex);
+        g_backends.clear();
+        g_threads_set = -2;
+      },
+      "Frees the cached backends (registered with atexit).");
+  nb::module_::import_("atexit").attr("register")(m.attr("_release_backends"));
 
   m.def(
       "build_info", [] { return build_info().dump(); },
@@ -363,6 +555,54 @@ NB_MODULE(_gapbench, m) {
                                                          : generate_as<float>(rp);
       },
       nb::arg("flags"), "The matrix gapbench dump writes for `flags`, as a NumPy array.");
+  m.def(
+      "resident_device",
+      [](const std::vector<std::string>& flags) {
+        const cli::RunPoint rp = run_point(flags);
+        return guarded([&] {
+          Device& device = resident_backend(rp).device();
+          return std::make_pair(device.cuda_ordinal(), device.stream_handle());
+        });
+      },
+      nb::arg("flags"),
+      "(CUDA ordinal, stream) that `flags`' backend reads GPU arrays on: the stream to pass to "
+      "a producer's __dlpack__(stream=...). ValueError without a CUDA backend.");
+  m.def(
+      "solve_factors_resident",
+      [](DeviceArray q, DeviceArray k, const std::vector<std::string>& flags,
+         const std::string& precision) {
+        check_device_dtype(q, "Q");
+        check_pair(q, k, 4);
+        cli::RunPoint rp = run_point(flags);
+        set_precision(rp, is_float64(q), precision, "Q");
+        if (is_float64(q)) return solve_resident_factors_as<double>(q, k, rp);
+        return solve_resident_factors_as<float>(q, k, rp);
+      },
+      nb::arg("q"), nb::arg("k"), nb::arg("flags"), nb::arg("precision"),
+      "solve_factors on Q, K in GPU memory (DLPack capsules or producers; C-contiguous, float32 "
+      "or float64), read in place: (results, leading shape). `precision`: '' or the one asked.");
+  m.def(
+      "solve_matrices_resident",
+      [](DeviceArray a, const std::vector<std::string>& flags, const std::string& precision) {
+        check_device_dtype(a, "A");
+        check_square(a);
+        cli::RunPoint rp = run_point(flags);
+        set_precision(rp, is_float64(a), precision, "A");
+        if (is_float64(a)) return solve_resident_matrices_as<double>(a, rp);
+        return solve_resident_matrices_as<float>(a, rp);
+      },
+      nb::arg("a"), nb::arg("flags"), nb::arg("precision"),
+      "solve_matrices on A in GPU memory, read in place (copied only for fix center or a solver "
+      "that overwrites it: exact, xgesvdr): (results, leading shape).");
+  m.def(
+      "generate_resident",
+      [](const std::vector<std::string>& flags) {
+        const cli::RunPoint rp = run_point(flags);
+        return rp.point.precision == Precision::kFloat64 ? generate_resident_as<double>(rp)
+                                                         : generate_resident_as<float>(rp);
+      },
+      nb::arg("flags"),
+      "The matrix of `flags` generated on the GPU, left there: an array with __dlpack__.");
   m.def(
       "run_cli",
       [](const std::vector<std::string>& args) {

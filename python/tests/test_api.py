@@ -176,7 +176,8 @@ BAD = [
     (lambda q, k: gapbench.spectrum("Q", k), ValueError, "Q: expected an array"),
     (lambda q, k: gapbench.top_k(q, 2), ValueError, "A: shape (64, 8) is not (..., T, T)"),
     (lambda q, k: gapbench.generate("markov", 1), ValueError, "--T"),
-    (lambda q, k: gapbench.generate("markov", 64, device="cuda"), ValueError, "device"),
+    (lambda q, k: gapbench.generate("markov", 64, device="tpu"), ValueError,
+     "device: 'tpu' is not"),
     (lambda q, k: gapbench.load("/nonexistent"), ValueError, "does not exist"),
 ]
 

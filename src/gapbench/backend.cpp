@@ -53,8 +53,7 @@ void deflate_sums(MatrixOutcome& o) {
 template <typename Real>
 SingularTriple<Real> deflation_triple(const PointSpec& point, const LinearOperator<Real>& op,
                                       BlockOps<Real>& ops, std::uint64_t seed) {
-  return top_singular_triple<Real>(op, ops, deflation_tol(point.precision), seed,
-                                   kDefaultMaxIter);
+  return top_singular_triple<Real>(op, ops, deflation_tol(point.precision), seed, kDefaultMaxIter);
 }
 
 // A solve of the deflated matrix, with the passes and the convergence of finding its triple.
@@ -369,9 +368,8 @@ std::vector<MatrixOutcome> Backend::run_batch(const PointSpec& point, std::uint6
     const std::vector<std::uint32_t> chunk(
         indices.begin() + static_cast<std::ptrdiff_t>(first),
         indices.begin() + static_cast<std::ptrdiff_t>(std::min(indices.size(), first + fit)));
-    auto part = with_real(point.precision, [&](auto real) {
-      return run_dense<decltype(real)>(point, seed, chunk);
-    });
+    auto part = with_real(point.precision,
+                          [&](auto real) { return run_dense<decltype(real)>(point, seed, chunk); });
     for (auto& o : part) out.push_back(std::move(o));
   }
   return out;
@@ -382,10 +380,34 @@ MatrixOutcome Backend::run_factors(const PointSpec& point, const Real* queries, 
                                    std::uint32_t index, std::uint64_t seed) {
   Stages<Real>& stages = m_device->stages<Real>();
   const ModelSpec& m = point.model;
+  const auto t0 = Clock::now();
+  return run_given<Real>(point,
+                         {m, stages.upload(queries, m.T, m.dk), stages.upload(keys, m.T, m.dk)},
+                         index, seed, t0);
+}
+
+template <typename Real>
+MatrixOutcome Backend::run_resident_factors(const PointSpec& point, const Real* queries,
+                                            const Real* keys, std::uint32_t index,
+                                            std::uint64_t seed) {
+  Stages<Real>& stages = m_device->stages<Real>();
+  const ModelSpec& m = point.model;
+  const auto t0 = Clock::now();
+  const bool rounded = m.logits != LogitsPrecision::kFull;  // rounds its factors in place
+  return run_given<Real>(
+      point,
+      {m, rounded ? stages.copy(queries, m.T, m.dk) : Matrix<Real>::borrow(queries, m.T, m.dk),
+       rounded ? stages.copy(keys, m.T, m.dk) : Matrix<Real>::borrow(keys, m.T, m.dk)},
+      index, seed, t0);
+}
+
+template <typename Real>
+MatrixOutcome Backend::run_given(const PointSpec& point, GivenFactors<Real> f, std::uint32_t index,
+                                 std::uint64_t seed, TimePoint t0) {
+  Stages<Real>& stages = m_device->stages<Real>();
+  const ModelSpec& m = point.model;
   const OperatorChoice op = choose_operator(point);
   const std::string what = fmt::format("head {}", index);
-  const auto t0 = Clock::now();
-  GivenFactors<Real> f{m, stages.upload(queries, m.T, m.dk), stages.upload(keys, m.T, m.dk)};
   stages.round_logits_inputs(m.logits, f.queries);
   stages.round_logits_inputs(m.logits, f.keys);
   if (op == OperatorChoice::kFused) {
@@ -399,9 +421,9 @@ MatrixOutcome Backend::run_factors(const PointSpec& point, const Real* queries, 
   o.index = index;
   o.op = OperatorChoice::kDense;
   Matrix<Real> a = stages.allocate(m.T, m.T);
-  o.sums = stages.attention_from_factors(
-      f.queries, f.keys, attention_logit_scale(static_cast<Real>(m.beta), m.dk), m.causal, m.fix,
-      a.data());
+  o.sums = stages.attention_from_factors(f.queries, f.keys,
+                                         attention_logit_scale(static_cast<Real>(m.beta), m.dk),
+                                         m.causal, m.fix, a.data());
   m_device->synchronize();
   o.generate_seconds = seconds_since(t0);
   solve_formed<Real>(point, a.data(), seed, what, o);
@@ -422,32 +444,43 @@ void Backend::solve_formed(const PointSpec& point, Real* a, std::uint64_t seed,
 template <typename Real>
 MatrixOutcome Backend::run_matrix(const PointSpec& point, const Real* a, std::uint32_t index,
                                   std::uint64_t seed) {
+  const auto t0 = Clock::now();
+  const std::int64_t T = point.model.T;
+  const Matrix<Real> m = m_device->stages<Real>().upload(a, T, T);
+  return run_given_matrix<Real>(point, m.data(), true, index, seed, t0);
+}
+
+template <typename Real>
+MatrixOutcome Backend::run_resident_matrix(const PointSpec& point, const Real* a,
+                                           std::uint32_t index, std::uint64_t seed) {
+  return run_given_matrix<Real>(point, a, false, index, seed, Clock::now());
+}
+
+template <typename Real>
+MatrixOutcome Backend::run_given_matrix(const PointSpec& point, const Real* a, bool writable,
+                                        std::uint32_t index, std::uint64_t seed, TimePoint t0) {
   Stages<Real>& stages = m_device->stages<Real>();
   const std::int64_t T = point.model.T;
+  const bool center = point.model.fix == Fix::kCenter;
+  // exact and xgesvdr overwrite their matrix (solve_one); the others only read it.
+  const bool overwrites =
+      !is_iterative(point.solver.kind) && point.solver.kind != SolverKind::kDiagonal;
+  const bool copied = !writable && (center || overwrites);
+  const Matrix<Real> copy = copied ? stages.allocate(T, T) : Matrix<Real>();
+  Real* target = copied ? copy.data() : const_cast<Real*>(a);
   MatrixOutcome o;
   o.index = index;
   o.op = OperatorChoice::kDense;
-  const auto t0 = Clock::now();
-  // The sums in float64 on the host: ||A - (1/T) 1 1^T||_F^2 and that of the matrix analysed.
-  const double shift = 1.0 / static_cast<double>(T);
-  const bool center = point.model.fix == Fix::kCenter;
-  std::vector<Real> centered(center ? static_cast<std::size_t>(T * T) : 0);
-  for (std::int64_t e = 0; e < T * T; ++e) {
-    const double perp = static_cast<double>(a[e]) - shift;
-    o.sums.frob_perp_sq += perp * perp;
-    o.sums.frob_sq += center ? perp * perp : static_cast<double>(a[e]) * a[e];
-    if (center) centered[static_cast<std::size_t>(e)] = static_cast<Real>(perp);
-  }
-  Matrix<Real> m = stages.upload(center ? centered.data() : a, T, T);
+  o.sums = stages.given_matrix(a, T, center, center || copied ? target : nullptr);
   m_device->synchronize();
   o.generate_seconds = seconds_since(t0);
-  solve_formed<Real>(point, m.data(), seed, fmt::format("matrix {}", index), o);
+  solve_formed<Real>(point, target, seed, fmt::format("matrix {}", index), o);
   return o;
 }
 
 template <typename Real>
-std::vector<Real> Backend::generate_to_host(const ModelSpec& spec, std::uint64_t seed,
-                                            std::uint32_t index) {
+Matrix<Real> Backend::generate_resident(const ModelSpec& spec, std::uint64_t seed,
+                                        std::uint32_t index) {
   validate(spec);
   Stages<Real>& stages = m_device->stages<Real>();
   const std::int64_t need = stages.dense_bytes(spec);  // the matrix; nothing is solved
@@ -456,17 +489,33 @@ std::vector<Real> Backend::generate_to_host(const ModelSpec& spec, std::uint64_t
     throw UsageError(fmt::format(
         "--T: a dense {} matrix at T = {} needs {:.2f} GiB but {:.2f} GiB of {} is free; lower "
         "--T",
-        to_string(std::is_same_v<Real, double> ? Precision::kFloat64 : Precision::kFloat32),
-        spec.T, gib(need), gib(budget), m_device->memory_name()));
+        to_string(std::is_same_v<Real, double> ? Precision::kFloat64 : Precision::kFloat32), spec.T,
+        gib(need), gib(budget), m_device->memory_name()));
   }
-  const DenseBatch<Real> batch = stages.generate(spec, seed, {index});
-  return stages.download(batch.matrices);
+  DenseBatch<Real> batch = stages.generate(spec, seed, {index});
+  return std::move(batch.matrices);
 }
 
+template <typename Real>
+std::vector<Real> Backend::generate_to_host(const ModelSpec& spec, std::uint64_t seed,
+                                            std::uint32_t index) {
+  return m_device->stages<Real>().download(generate_resident<Real>(spec, seed, index));
+}
+
+#define GAPBENCH_INSTANTIATE(Real)                                                         \
+  template MatrixOutcome Backend::run_resident_factors<Real>(                              \
+      const PointSpec&, const Real*, const Real*, std::uint32_t, std::uint64_t);           \
+  template MatrixOutcome Backend::run_resident_matrix<Real>(const PointSpec&, const Real*, \
+                                                            std::uint32_t, std::uint64_t); \
+  template Matrix<Real> Backend::generate_resident<Real>(const ModelSpec&, std::uint64_t,  \
+                                                         std::uint32_t);
+GAPBENCH_INSTANTIATE(float)
+GAPBENCH_INSTANTIATE(double)
+#undef GAPBENCH_INSTANTIATE
 template MatrixOutcome Backend::run_factors<float>(const PointSpec&, const float*, const float*,
                                                    std::uint32_t, std::uint64_t);
-template MatrixOutcome Backend::run_factors<double>(const PointSpec&, const double*,
-                                                    const double*, std::uint32_t, std::uint64_t);
+template MatrixOutcome Backend::run_factors<double>(const PointSpec&, const double*, const double*,
+                                                    std::uint32_t, std::uint64_t);
 template MatrixOutcome Backend::run_matrix<float>(const PointSpec&, const float*, std::uint32_t,
                                                   std::uint64_t);
 template MatrixOutcome Backend::run_matrix<double>(const PointSpec&, const double*, std::uint32_t,

@@ -5,6 +5,7 @@
 // place that knows which devices were compiled in.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -63,6 +64,19 @@ class Backend {
   std::vector<Real> generate_to_host(const ModelSpec& spec, std::uint64_t seed,
                                      std::uint32_t index);
 
+  // The same three on data already in the device's memory (Device::cuda_ordinal says which;
+  // the caller's, not owned, read and never written): no copy, except that --logits rounds
+  // copies of the factors, and a solver that overwrites its matrix (exact, xgesvdr) or fix
+  // center works on a copy of A. generate_resident leaves the matrix on the device.
+  template <typename Real>
+  MatrixOutcome run_resident_factors(const PointSpec& point, const Real* queries, const Real* keys,
+                                     std::uint32_t index, std::uint64_t seed);
+  template <typename Real>
+  MatrixOutcome run_resident_matrix(const PointSpec& point, const Real* a, std::uint32_t index,
+                                    std::uint64_t seed);
+  template <typename Real>
+  Matrix<Real> generate_resident(const ModelSpec& spec, std::uint64_t seed, std::uint32_t index);
+
  private:
   // Bytes of `batch` dense matrices of `point` and their solve; a batch whose matrices alone pass
   // `budget` is not sized further (cuSOLVER's size queries can fail for absurd sizes).
@@ -70,6 +84,16 @@ class Backend {
   // Largest batch up to `wanted` that fits; throws UsageError naming --T when none does.
   int fitting_batch(const PointSpec& point, int wanted) const;
   std::int64_t fused_plan_bytes(const PointSpec& point) const;
+
+  using TimePoint = std::chrono::steady_clock::time_point;
+  // The tails of run_factors and run_matrix, from the factors or matrix in the device's memory
+  // (`start`: when the call began; `writable`: the matrix may be overwritten).
+  template <typename Real>
+  MatrixOutcome run_given(const PointSpec& point, GivenFactors<Real> factors, std::uint32_t index,
+                          std::uint64_t seed, TimePoint start);
+  template <typename Real>
+  MatrixOutcome run_given_matrix(const PointSpec& point, const Real* a, bool writable,
+                                 std::uint32_t index, std::uint64_t seed, TimePoint start);
 
   template <typename Real>
   std::vector<MatrixOutcome> run_dense(const PointSpec& point, std::uint64_t seed,

@@ -43,6 +43,11 @@ class Matrix {
   Matrix(Matrix&&) noexcept = default;
   Matrix& operator=(Matrix&&) noexcept = default;
 
+  // A matrix over memory the caller keeps (not freed with it).
+  static Matrix borrow(const Real* data, std::int64_t rows, std::int64_t cols) {
+    return Matrix(std::shared_ptr<Real>(const_cast<Real*>(data), [](Real*) {}), rows, cols);
+  }
+
   Real* data() const { return m_storage.get(); }
   std::int64_t rows() const { return m_rows; }
   std::int64_t cols() const { return m_cols; }
@@ -63,7 +68,9 @@ struct DenseBatch {
   std::vector<FrobeniusSums> sums;
 
   std::size_t size() const { return sums.size(); }
-  Real* matrix(std::size_t b) const { return matrices.data() + static_cast<std::int64_t>(b) * T * T; }
+  Real* matrix(std::size_t b) const {
+    return matrices.data() + static_cast<std::int64_t>(b) * T * T;
+  }
 };
 
 // A model matrix that is never stored: its products regenerate it; its Frobenius sums come from
@@ -114,6 +121,13 @@ class Stages {
   virtual Matrix<Real> upload(const Real* host, std::int64_t rows, std::int64_t cols) = 0;
   virtual std::vector<Real> download(const Real* data, std::int64_t count) = 0;
   std::vector<Real> download(const Matrix<Real>& m) { return download(m.data(), m.size()); }
+  // A new matrix holding the rows x cols elements at `data` (the device's memory).
+  virtual Matrix<Real> copy(const Real* data, std::int64_t rows, std::int64_t cols) = 0;
+  // The sums of a given row-major T x T matrix A at `a` (the device's memory), in float64:
+  // frob_perp_sq = ||A - (1/T) 1 1^T||_F^2, frob_sq that of the matrix analysed (A - (1/T) 1 1^T
+  // with `center`, else A). `out` (null: nothing is written; it may be `a`) receives the matrix
+  // analysed, each entry rounded once from float64.
+  virtual FrobeniusSums given_matrix(const Real* a, std::int64_t T, bool center, Real* out) = 0;
 
   // ---- generation ----------------------------------------------------------------------------
   // Matrices `indices` of `spec` under `seed` (the same matrices on every device, to rounding).
@@ -222,6 +236,11 @@ class Device {
   virtual bool batched_solver(SolverKind kind) const = 0;
   // Waits for the device's queued work (a no-op on the CPU).
   virtual void synchronize() = 0;
+  // Where arrays in this device's memory live, for callers that hand it their own (the Python
+  // package's DLPack path): the CUDA device ordinal (-1: host memory) and the stream every stage
+  // queues its work on (cudaStream_t as an integer; 0 on the CPU).
+  virtual int cuda_ordinal() const { return -1; }
+  virtual std::uintptr_t stream_handle() const { return 0; }
 
   template <typename Real>
   Stages<Real>& stages();

@@ -43,8 +43,8 @@ void DenseOperator<Real>::product(BlockView<const Real> x, BlockView<Real> y,
   }
   // Row-major A is column-major A^T with ld = cols: op = transpose gives A, none gives A^T.
   blas::gemm(CblasColMajor, transpose ? CblasNoTrans : CblasTrans, CblasNoTrans,
-             transpose ? m_cols : m_rows, x.cols, transpose ? m_rows : m_cols, Real(1), m_a,
-             m_cols, x.data, x.ld, Real(0), y.data, y.ld);
+             transpose ? m_cols : m_rows, x.cols, transpose ? m_rows : m_cols, Real(1), m_a, m_cols,
+             x.data, x.ld, Real(0), y.data, y.ld);
 }
 
 // ---- HostBlockOps -------------------------------------------------------------------------
@@ -245,6 +245,21 @@ class CpuStages final : public Stages<Real> {
   std::vector<Real> download(const Real* data, std::int64_t count) override {
     return std::vector<Real>(data, data + count);
   }
+  Matrix<Real> copy(const Real* data, std::int64_t rows, std::int64_t cols) override {
+    return upload(data, rows, cols);
+  }
+  FrobeniusSums given_matrix(const Real* a, std::int64_t T, bool center, Real* out) override {
+    // One pass in a fixed order (the same sums for any thread count).
+    const double shift = 1.0 / static_cast<double>(T);
+    FrobeniusSums s;
+    for (std::int64_t e = 0; e < T * T; ++e) {
+      const double perp = static_cast<double>(a[e]) - shift;
+      s.frob_perp_sq += perp * perp;
+      s.frob_sq += center ? perp * perp : static_cast<double>(a[e]) * a[e];
+      if (out != nullptr) out[e] = center ? static_cast<Real>(perp) : a[e];
+    }
+    return s;
+  }
 
   DenseBatch<Real> generate(const ModelSpec& spec, std::uint64_t seed,
                             const std::vector<std::uint32_t>& indices) override {
@@ -274,7 +289,8 @@ class CpuStages final : public Stages<Real> {
   std::unique_ptr<MatrixFreeOperator<Real>> fused_operator(const ModelSpec& spec,
                                                            std::uint64_t seed,
                                                            std::uint32_t index) override {
-    return std::make_unique<FusedOperator<Real>>(FusedOperator<Real>::from_model(spec, seed, index));
+    return std::make_unique<FusedOperator<Real>>(
+        FusedOperator<Real>::from_model(spec, seed, index));
   }
   std::unique_ptr<MatrixFreeOperator<Real>> fused_operator(GivenFactors<Real> f) override {
     const ModelSpec& m = f.model;
@@ -350,7 +366,8 @@ class CpuStages final : public Stages<Real> {
     // A serial sum, so the norm does not depend on the thread count as a threaded reduction
     // would.
     double sum = 0;
-    for (std::int64_t e = 0; e < m.size(); ++e) sum += static_cast<double>(m.data()[e]) * m.data()[e];
+    for (std::int64_t e = 0; e < m.size(); ++e)
+      sum += static_cast<double>(m.data()[e]) * m.data()[e];
     return std::sqrt(sum);
   }
   void scale(Matrix<Real>& m, Real alpha) override { blas::scal(m.size(), alpha, m.data()); }
@@ -415,7 +432,8 @@ class CpuStages final : public Stages<Real> {
       m1 /= static_cast<double>(n);
       m2 /= static_cast<double>(n);
       for (std::int64_t j = 0; j < n; ++j) {
-        dy[j] = static_cast<Real>(layer_norm_backward_entry(dy[j], (x[j] - mean) * inv, m1, m2, inv));
+        dy[j] =
+            static_cast<Real>(layer_norm_backward_entry(dy[j], (x[j] - mean) * inv, m1, m2, inv));
       }
     }
   }
@@ -510,7 +528,9 @@ class CpuDevice final : public Device {
 
 }  // namespace
 
-std::unique_ptr<Device> make_cpu_device(int threads) { return std::make_unique<CpuDevice>(threads); }
+std::unique_ptr<Device> make_cpu_device(int threads) {
+  return std::make_unique<CpuDevice>(threads);
+}
 
 template class DenseOperator<float>;
 template class DenseOperator<double>;
