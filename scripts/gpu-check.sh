@@ -1,20 +1,23 @@
 #!/usr/bin/env bash
 # The one script for a GPU machine (Hopper: H100 or H200), in three steps:
 #
-#   scripts/gpu-check.sh build            here, with no GPU: builds gapbench, gapbench_bench and
-#                                         test_cuda for CUDA architecture 90 (build-gpu/) and
+#   scripts/gpu-check.sh build            here, with no GPU: builds gapbench, gapbench_bench,
+#                                         test_cuda and the Python extension (for the machine's
+#                                         Python 3.12) for CUDA architecture 90 (build-gpu/) and
 #                                         packs them with the non-CUDA shared libraries they need
 #                                         (OpenBLAS, LAPACKE, fmt, Google Benchmark, libgomp)
 #                                         into gpu-bundle/ (~20 MB compressed; the device tool
 #                                         carries at most 64 MiB). The CUDA libraries (cuBLAS,
 #                                         cuSOLVER 13) come from the GPU machine's own toolkit.
 #   scripts/gpu-check.sh run OUT          there: the GPU tests, the GPU benchmarks and the sweeps,
-#                                         each under a time limit, at most 8 minutes in all; writes
+#                                         each under a time limit, at most GPU_CHECK_SECONDS (420)
+#                                         in all, so that a 15-minute lease leaves room for a
+#                                         short rerun; writes
 #                                         OUT/gpu-check.log and OUT/results.tar.gz (JSON, CSV),
 #                                         packed again after every step so that a run cut short
 #                                         keeps what it finished. Exit 1 when no device is seen.
 #   scripts/gpu-check.sh collect DIR      here: unpacks DIR/results.tar.gz (the files the device
-#                                         tool brought back) into results/gpu/<device>/
+#                                         tool brought back) into results/gpu/<device>/<date>/
 #
 # The GPU benchmarks are compared with results/baselines/<device>/baseline.json when it exists
 # (compare.json); store a new one with scripts/slim-bench-json.py BENCH.json BASELINE.json.
@@ -23,29 +26,63 @@
 #   run(command="scripts/gpu-check.sh run $OUT", carry=["gpu-bundle"], timeout_s=600)
 # then `scripts/gpu-check.sh collect <files_at>` and commit results/gpu/.
 #
-# After the tests and benchmarks, cheapest first, all within 480 s: the sweeps of markov and
+# After the tests and benchmarks, cheapest first, all within GPU_CHECK_SECONDS: the sweeps of markov and
 # attention (gaussian inputs, d = 64), float32, T = 1024 ... 32768 with lanczos, rsvd and xgesvdr
 # (--reference auto: each row's error against float64), exact and gesvda to T = 8192 (cuSOLVER
 # Xgesvd takes minutes past it; gesvda, an eigendecomposition of A^T A, is no faster); the fused
 # operator at T = 65536 with --logits full, tf32 and bf16, and at T = 2^20 with tf32; the
-# --operator auto sweep of attention from 1024 to 2^20.
+# --operator auto sweep of attention from 1024 to 2^18; compute-sanitizer over the kernel tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
 bundle=gpu-bundle
 
+# The Python the GPU machine runs (its image's python3 is 3.12): the extension is built for it
+# with an interpreter of the same minor version here, GPU_PYTHON, else python3.12 on the PATH or
+# pyenv's; without one the bundle has no Python package and the Python step is skipped.
+gpu_python() {
+  local p
+  for p in "${GPU_PYTHON:-}" "$(command -v python3.12 || true)" \
+    "$(ls -d "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.12.*/bin/python3.12 2>/dev/null | tail -1)"; do
+    # (a pyenv shim exists but fails unless that version is selected: run it to be sure)
+    if [[ -n "$p" ]] && "$p" -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null; then
+      echo "$p"
+      return
+    fi
+  done
+}
+
 build() {
+  local python python_flags=() targets=(gapbench gapbench_bench test_cuda)
+  python=$(gpu_python)
+  if [[ -n "$python" ]]; then
+    # nanobind and scikit-build-core pinned as the package's own build (requirements-dev.txt).
+    if [[ ! -x build-gpu/venv312/bin/python ]]; then
+      "$python" -m venv build-gpu/venv312
+      build-gpu/venv312/bin/pip install -q $(grep -E '^(nanobind|scikit-build-core)==' \
+        python/requirements-dev.txt)
+    fi
+    python_flags=(-DGAPBENCH_PYTHON=ON -DPython_EXECUTABLE="$PWD/build-gpu/venv312/bin/python")
+    targets+=(_gapbench)
+  else
+    echo "gpu-check: no Python 3.12 here (set GPU_PYTHON): the bundle has no Python package"
+  fi
   cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DGAPBENCH_CUDA=ON \
-    -DCMAKE_CUDA_ARCHITECTURES=90 >/dev/null
-  cmake --build build-gpu -j"$(nproc)" --target gapbench gapbench_bench test_cuda
+    -DCMAKE_CUDA_ARCHITECTURES=90 "${python_flags[@]}" >/dev/null
+  cmake --build build-gpu -j"$(nproc)" --target "${targets[@]}"
   rm -rf "$bundle"
   mkdir -p "$bundle/bin" "$bundle/lib" "$bundle/lib-fallback"
   cp build-gpu/bin/gapbench build-gpu/bin/gapbench_bench build-gpu/bin/test_cuda "$bundle/bin/"
-  strip "$bundle"/bin/*
+  if [[ -n "$python" ]]; then
+    mkdir -p "$bundle/python/gapbench"
+    cp python/gapbench/*.py python/gapbench/*.pyi "$bundle/python/gapbench/"
+    find build-gpu -name "_gapbench.*.so" -not -path "*/venv312/*" -exec cp {} "$bundle/python/gapbench/" \;
+  fi
+  strip "$bundle"/bin/* "$bundle"/python/gapbench/*.so 2>/dev/null || true
   # Every shared library outside the C library and CUDA's own, under its soname; libstdc++ and
   # libgcc_s go aside, used there only if the machine's own are older than this build needs.
-  ldd "$bundle"/bin/* | awk '/=> \//{print $1, $3}' | sort -u | while read -r soname path; do
+  ldd "$bundle"/bin/* "$bundle"/python/gapbench/*.so 2>/dev/null | awk '/=> \//{print $1, $3}' | sort -u | while read -r soname path; do
     case "$soname" in
       libc.so* | libm.so* | libdl.so* | libpthread.so* | librt.so*) ;;
       libcu* | libnv*) ;;
@@ -56,8 +93,9 @@ build() {
   # The device machine's copy of the checkout may carry older git metadata: say what was built.
   echo "$(git rev-parse --short=12 HEAD)$(git diff --quiet HEAD -- . || echo '+uncommitted')" \
     >"$bundle/BUILD_COMMIT"
-  tar -C "$bundle" -cJf "$bundle.tar.xz" bin lib lib-fallback BUILD_COMMIT
-  rm -rf "$bundle/bin" "$bundle/lib" "$bundle/lib-fallback" "$bundle/BUILD_COMMIT"
+  tar -C "$bundle" -cJf "$bundle.tar.xz" bin lib lib-fallback BUILD_COMMIT \
+    $([[ -d "$bundle/python" ]] && echo python)
+  rm -rf "$bundle/bin" "$bundle/lib" "$bundle/lib-fallback" "$bundle/BUILD_COMMIT" "$bundle/python"
   mv "$bundle.tar.xz" "$bundle/"
   echo "gpu-check: $(du -h "$bundle/$bundle.tar.xz" | cut -f1) in $bundle/ (carry it)"
 }
@@ -95,11 +133,11 @@ run() {
     exit 1
   fi
 
-  # Every step runs under its own limit and under what is left of the run's budget (480 s; the
-  # device tool stops a command at 600 s). Sweeps stop between matrices on SIGTERM, so a step
+  # Every step runs under its own limit and under what is left of the run's budget
+  # (GPU_CHECK_SECONDS, 420 s; the device tool stops a command at 600 s). Sweeps stop between matrices on SIGTERM, so a step
   # gets SIGKILL 10 s after its limit; its rows written so far stay. Steps run cheapest and
   # surest first; one with under 10 s left is skipped.
-  deadline=$((start + 480))
+  deadline=$((start + ${GPU_CHECK_SECONDS:-420}))
   limited() {  # WANTED_S CMD...: CMD under min(WANTED_S, the time left), or skipped
     local want=$1
     shift
@@ -115,6 +153,18 @@ run() {
   stamp "GPU tests"
   limited 150 "$bin/test_cuda" --gtest_output="json:$res/test_cuda.json" ||
     echo "gpu-check: test_cuda FAILED or timed out"
+  pack
+
+  # The Python package's GPU path (issue 18): python/tests/test_gpu.py with the bundled
+  # extension, under the machine's python3 (PyTorch there is used where importable).
+  stamp "Python package on the GPU"
+  if [[ -d "$work/python/gapbench" ]]; then
+    PYTHONPATH="$work/python" limited 120 python3 -m pytest -q -p no:cacheprovider -rs \
+      --junitxml="$res/python_gpu.xml" python/tests/test_gpu.py ||
+      echo "gpu-check: Python GPU tests FAILED or timed out"
+  else
+    echo "gpu-check: skipped, the bundle has no Python package"
+  fi
   pack
 
   stamp "GPU benchmarks"
@@ -183,10 +233,24 @@ run() {
   limited 90 "$bin/gapbench" run "${fused[@]}" --T 1048576 --logits tf32 |
     tee "$res/logits/fused_T1048576_tf32.txt" || echo "gpu-check: fused run FAILED or timed out"
   pack
-  stamp "sweep: --operator auto at T = 1024 ... 1048576"
-  limited 240 "$bin/gapbench" sweep --backend cuda --model attention --precision float32 --d 64 \
-    --T 1024:1048576:x2 --seeds 1 --operator auto --out "$res/sweep_auto" ||
+  stamp "sweep: --operator auto at T = 1024 ... 262144"
+  limited 90 "$bin/gapbench" sweep --backend cuda --model attention --precision float32 --d 64 \
+    --T 1024:262144:x2 --seeds 1 --operator auto --out "$res/sweep_auto" ||
     echo "gpu-check: auto sweep FAILED or timed out"
+  pack
+
+  # Last, with what time is left: compute-sanitizer's memcheck over the tests of the kernels
+  # that read and write tiles (fused, block product, propagation's backward stages, the
+  # resident path), where the machine has it.
+  local sanitizer=/usr/local/cuda/bin/compute-sanitizer
+  if [[ -x "$sanitizer" ]]; then
+    stamp "compute-sanitizer memcheck on the kernel tests"
+    limited 120 "$sanitizer" --tool memcheck --leak-check no --error-exitcode 3 "$bin/test_cuda" \
+      --gtest_filter='FusedOnDevice*:BlockProduct*:ResidentOnDevice*:PropagateOnDevice*:EigenOnDevice*' \
+      >"$res/memcheck.txt" 2>&1 && echo "gpu-check: memcheck clean" ||
+      echo "gpu-check: memcheck FAILED, found errors or timed out (memcheck.txt)"
+    tail -n 5 "$res/memcheck.txt" || true
+  fi
   pack
   stamp "done"
 }
@@ -198,11 +262,14 @@ collect() {
   tar -C "$tmp" -xzf "$from/results.tar.gz"
   local key
   key=$(cat "$tmp/device.txt")
-  mkdir -p "results/gpu/$key"
-  cp -r "$tmp"/. "results/gpu/$key/"
-  cp "$from/gpu-check.log" "results/gpu/$key/" 2>/dev/null || true
+  # One folder per run's date, so that earlier runs' files stay beside it.
+  local dir
+  dir="results/gpu/$key/$(date -u +%F)"
+  mkdir -p "$dir"
+  cp -r "$tmp"/. "$dir/"
+  cp "$from/gpu-check.log" "$dir/" 2>/dev/null || true
   rm -rf "$tmp"
-  echo "gpu-check: results/gpu/$key/"
+  echo "gpu-check: $dir/"
 }
 
 case "${1:-}" in
