@@ -31,12 +31,13 @@
 namespace gapbench::cuda {
 namespace {
 
-// Lanczos block on the GPU's dense operator: 1, so that every pass runs at the memory floor.
-// Measured on an H200 at T = 32768 (float32, attention, top 4): a GEMV pass at 1.17x the
-// copy-bandwidth floor, a block-of-4 GEMM pass at 2.2x; the solve took 42 passes and 57 ms with
-// blocks of 1 (1.35x the floor per pass, Lanczos' own work included) and 22 passes and 43 ms
-// with --block 4.
-constexpr int kDenseLanczosBlock = 1;
+// Lanczos block on the GPU's dense operator: 8. With cuBLAS's GEMM a block of 4 cost 2.2x a
+// single vector's pass, so the block was 1; the streaming block product (block_product.cu) reads
+// A once for the whole block. Measured on an H200 on 2026-12-04 (results/gpu/NVIDIA_H200/
+// 2026-12-04/bench_gpu.json), T = 32768, float32, attention, top 4, medians of 3: a pass with 4
+// vectors at 1.07x the copy-bandwidth floor (cuBLAS: 2.05x); the solve took 42 passes and 56 ms
+// with blocks of 1, 22 and 33 ms with 4, 16 and 29 ms with 8, each with s2 exact to float32.
+constexpr int kDenseLanczosBlock = 8;
 // Lanczos block on the fused operator: one tile of A serves the whole block.
 constexpr int kFusedLanczosBlock = 8;
 // Most matrices generated in one batch.
