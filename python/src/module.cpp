@@ -26,10 +26,12 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -265,58 +267,6 @@ void set_factor_shape(const Array& q, cli::RunPoint& rp) {
 }
 
 template <typename Real>
-nb::list solve_factors_as(const HostArray& q, const HostArray& k, cli::RunPoint rp) {
-  const std::int64_t heads = leading(q);
-  set_factor_shape(q, rp);
-  PointSpec& point = rp.point;
-  const std::int64_t T = point.model.T, dk = point.model.dk;
-  const auto* qd = static_cast<const Real*>(q.data());
-  const auto* kd = static_cast<const Real*>(k.data());
-  std::vector<MatrixOutcome> outcomes;
-  std::string name;
-  guarded([&] {
-    check_logits(point.model, point.precision);
-    Backend& backend = backend_for(rp.backend, rp.threads);
-    backend.check(point);
-    name = backend.name();
-    for (std::int64_t h = 0; h < heads; ++h) {
-      outcomes.push_back(backend.run_factors<Real>(point, qd + h * T * dk, kd + h * T * dk,
-                                                   static_cast<std::uint32_t>(h), rp.seed));
-    }
-    return 0;
-  });
-  nb::list out;
-  for (const MatrixOutcome& o : outcomes) out.append(outcome_dict(point, o, name));
-  return out;
-}
-
-template <typename Real>
-nb::list solve_matrices_as(const HostArray& a, cli::RunPoint rp) {
-  const std::int64_t count = leading(a);
-  const std::int64_t T = static_cast<std::int64_t>(a.shape(a.ndim() - 1));
-  PointSpec& point = rp.point;
-  point.model.kind = ModelKind::kAttention;  // no theory for a given matrix
-  point.model.T = T;
-  point.model.d = point.model.dk = 1;
-  const auto* ad = static_cast<const Real*>(a.data());
-  std::vector<MatrixOutcome> outcomes;
-  std::string name;
-  guarded([&] {
-    Backend& backend = backend_for(rp.backend, rp.threads);
-    backend.check(point);
-    name = backend.name();
-    for (std::int64_t i = 0; i < count; ++i) {
-      outcomes.push_back(
-          backend.run_matrix<Real>(point, ad + i * T * T, static_cast<std::uint32_t>(i), rp.seed));
-    }
-    return 0;
-  });
-  nb::list out;
-  for (const MatrixOutcome& o : outcomes) out.append(outcome_dict(point, o, name));
-  return out;
-}
-
-template <typename Real>
 nb::object generate_as(const cli::RunPoint& rp) {
   auto* host = new std::vector<Real>();
   nb::capsule owner(host, [](void* p) noexcept { delete static_cast<std::vector<Real>*>(p); });
@@ -414,8 +364,37 @@ nb::tuple leading_shape(const DeviceArray& a) {
   return nb::tuple(shape);
 }
 
-template <typename Real>
-nb::tuple solve_resident_factors_as(const DeviceArray& q, const DeviceArray& k, cli::RunPoint rp) {
+// ---- solving, host or GPU arrays ----------------------------------------------------------------
+
+template <typename Array>
+constexpr bool kOnDevice = std::is_same_v<Array, DeviceArray>;
+
+// The backend for arrays of type `Array` under `rp`. Arrays in GPU memory are checked against it
+// here (its GPU, C order, finite entries); host arrays were checked before the GIL was released.
+template <typename Real, typename Array>
+Backend& backend_for_arrays(const cli::RunPoint& rp,
+                            std::initializer_list<std::pair<const Array*, const char*>> arrays) {
+  if constexpr (kOnDevice<Array>) {
+    Backend& backend = resident_backend(rp);
+    for (const auto& [a, name] : arrays) check_resident(*a, name, backend.device().cuda_ordinal());
+    for (const auto& [a, name] : arrays) check_resident_finite<Real>(backend, *a, name);
+    return backend;
+  } else {
+    return backend_for(rp.backend, rp.threads);
+  }
+}
+
+nb::list outcome_list(const PointSpec& point, const std::vector<MatrixOutcome>& outcomes,
+                      const std::string& backend) {
+  nb::list out;
+  for (const MatrixOutcome& o : outcomes) out.append(outcome_dict(point, o, backend));
+  return out;
+}
+
+// One result per leading index of Q, K (host arrays: Backend::run_factors; GPU arrays, read in
+// place: Backend::run_resident_factors).
+template <typename Real, typename Array>
+nb::list solve_factors_as(const Array& q, const Array& k, cli::RunPoint rp) {
   const std::int64_t heads = leading(q);
   set_factor_shape(q, rp);
   PointSpec& point = rp.point;
@@ -426,26 +405,25 @@ nb::tuple solve_resident_factors_as(const DeviceArray& q, const DeviceArray& k, 
   std::string name;
   guarded([&] {
     check_logits(point.model, point.precision);
-    Backend& backend = resident_backend(rp);
-    check_resident(q, "Q", backend.device().cuda_ordinal());
-    check_resident(k, "K", backend.device().cuda_ordinal());
-    check_resident_finite<Real>(backend, q, "Q");
-    check_resident_finite<Real>(backend, k, "K");
+    Backend& backend = backend_for_arrays<Real, Array>(rp, {{&q, "Q"}, {&k, "K"}});
     backend.check(point);
     name = backend.name();
     for (std::int64_t h = 0; h < heads; ++h) {
-      outcomes.push_back(backend.run_resident_factors<Real>(
-          point, qd + h * T * dk, kd + h * T * dk, static_cast<std::uint32_t>(h), rp.seed));
+      const Real* qh = qd + h * T * dk;
+      const Real* kh = kd + h * T * dk;
+      const auto index = static_cast<std::uint32_t>(h);
+      outcomes.push_back(kOnDevice<Array>
+                             ? backend.run_resident_factors<Real>(point, qh, kh, index, rp.seed)
+                             : backend.run_factors<Real>(point, qh, kh, index, rp.seed));
     }
     return 0;
   });
-  nb::list out;
-  for (const MatrixOutcome& o : outcomes) out.append(outcome_dict(point, o, name));
-  return nb::make_tuple(out, leading_shape(q));
+  return outcome_list(point, outcomes, name);
 }
 
-template <typename Real>
-nb::tuple solve_resident_matrices_as(const DeviceArray& a, cli::RunPoint rp) {
+// One result per leading index of A (Backend::run_matrix, or run_resident_matrix in place).
+template <typename Real, typename Array>
+nb::list solve_matrices_as(const Array& a, cli::RunPoint rp) {
   const std::int64_t count = leading(a);
   const std::int64_t T = static_cast<std::int64_t>(a.shape(a.ndim() - 1));
   PointSpec& point = rp.point;
@@ -456,20 +434,19 @@ nb::tuple solve_resident_matrices_as(const DeviceArray& a, cli::RunPoint rp) {
   std::vector<MatrixOutcome> outcomes;
   std::string name;
   guarded([&] {
-    Backend& backend = resident_backend(rp);
-    check_resident(a, "A", backend.device().cuda_ordinal());
-    check_resident_finite<Real>(backend, a, "A");
+    Backend& backend = backend_for_arrays<Real, Array>(rp, {{&a, "A"}});
     backend.check(point);
     name = backend.name();
     for (std::int64_t i = 0; i < count; ++i) {
-      outcomes.push_back(backend.run_resident_matrix<Real>(point, ad + i * T * T,
-                                                           static_cast<std::uint32_t>(i), rp.seed));
+      const Real* ai = ad + i * T * T;
+      const auto index = static_cast<std::uint32_t>(i);
+      outcomes.push_back(kOnDevice<Array>
+                             ? backend.run_resident_matrix<Real>(point, ai, index, rp.seed)
+                             : backend.run_matrix<Real>(point, ai, index, rp.seed));
     }
     return 0;
   });
-  nb::list out;
-  for (const MatrixOutcome& o : outcomes) out.append(outcome_dict(point, o, name));
-  return nb::make_tuple(out, leading_shape(a));
+  return outcome_list(point, outcomes, name);
 }
 
 // The matrix of `rp` generated on the GPU and left there: an array with __dlpack__ (nanobind's
@@ -575,8 +552,9 @@ NB_MODULE(_gapbench, m) {
         check_pair(q, k, 4);
         cli::RunPoint rp = run_point(flags);
         set_precision(rp, is_float64(q), precision, "Q");
-        if (is_float64(q)) return solve_resident_factors_as<double>(q, k, rp);
-        return solve_resident_factors_as<float>(q, k, rp);
+        return nb::make_tuple(
+            is_float64(q) ? solve_factors_as<double>(q, k, rp) : solve_factors_as<float>(q, k, rp),
+            leading_shape(q));
       },
       nb::arg("q"), nb::arg("k"), nb::arg("flags"), nb::arg("precision"),
       "solve_factors on Q, K in GPU memory (DLPack capsules or producers; C-contiguous, float32 "
@@ -588,8 +566,9 @@ NB_MODULE(_gapbench, m) {
         check_square(a);
         cli::RunPoint rp = run_point(flags);
         set_precision(rp, is_float64(a), precision, "A");
-        if (is_float64(a)) return solve_resident_matrices_as<double>(a, rp);
-        return solve_resident_matrices_as<float>(a, rp);
+        return nb::make_tuple(
+            is_float64(a) ? solve_matrices_as<double>(a, rp) : solve_matrices_as<float>(a, rp),
+            leading_shape(a));
       },
       nb::arg("a"), nb::arg("flags"), nb::arg("precision"),
       "solve_matrices on A in GPU memory, read in place (copied only for fix center or a solver "
