@@ -16,7 +16,7 @@
 // themselves (A v_i = Y q_i, A^T u_i = Z p_i), not from a recurrence that could drift, so the
 // value tested for convergence is already the true residual of the returned values: no extra
 // passes at the end, and residual_estimate == residual. Convergence: residual_i <= tol * s_i for
-// the top k (or at the rounding floor of the products, ~10 eps sqrt(T) s_1, for values too small
+// the top k (or at the rounding floor, 10 eps s_1, for values too small
 // to reach tol * s_i), as in lanczos.
 //
 // Small matrices (l x l) live on the host in float64; blocks only through BlockOps, so the same
