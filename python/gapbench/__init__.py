@@ -208,10 +208,11 @@ def spectrum(Q: Any, K: Any, *, beta: float = 1.0, causal: bool = False, fix: st
     (batch, heads, T, dk): one Result, a list per head, or a list per batch of lists per head.
     The precision is the arrays' dtype (float32 or float64). solver, operator, tol and max_iter
     are gapbench run's (None: its default)."""
+    options = dict(model="attention", beta=beta, causal=causal, fix=fix, k=k, seed=seed,
+                   spectrum=spectrum, solver=solver, operator=operator, backend=backend,
+                   threads=threads, tol=tol, max_iter=max_iter)
     if _on_gpu(Q) or _on_gpu(K):  # read in place on the GPU, on gapbench's stream
-        flags = _flags(model="attention", beta=beta, causal=causal, fix=fix, k=k, seed=seed,
-                       spectrum=spectrum, solver=solver, operator=operator, backend=backend,
-                       threads=threads, tol=tol, max_iter=max_iter)
+        flags = _flags(**options)  # the precision is the arrays' dtype, checked in C++
         q, kk = _gpu_capsules({"Q": Q, "K": K}, flags)
         out, leading = _gapbench.solve_factors_resident(q, kk, flags, precision or "")
         return _nest([Result._from(d) for d in out], tuple(leading))
@@ -226,10 +227,7 @@ def spectrum(Q: Any, K: Any, *, beta: float = 1.0, causal: bool = False, fix: st
         raise ValueError(f"K: dtype {kk.dtype} differs from Q's {q.dtype}; convert one explicitly")
     if q.shape[-2] < 2 or q.shape[-1] < 1:
         raise ValueError(f"Q: shape {q.shape} needs T >= 2 tokens and dk >= 1")
-    flags = _flags(model="attention", beta=beta, causal=causal, fix=fix, k=k, seed=seed,
-                   spectrum=spectrum, solver=solver, operator=operator,
-                   precision=_precision(q, precision, "Q"), backend=backend, threads=threads,
-                   tol=tol, max_iter=max_iter)
+    flags = _flags(**options, precision=_precision(q, precision, "Q"))
     results = [Result._from(d) for d in _gapbench.solve_factors(q, kk, flags)]
     return _nest(results, q.shape[:-2])
 
@@ -241,19 +239,17 @@ def top_k(A: Any, k: int = 4, *, fix: str = "none", seed: int = 0, spectrum: str
     """The top k values of a matrix you already have (attention probabilities of shape (T, T),
     or (..., T, T) for several), as spectrum() returns them. fix center analyses A - 11^T/T;
     the matrix is copied once to the device (exact overwrites it)."""
+    options = dict(k=k, fix=fix, seed=seed, spectrum=spectrum, solver=solver, operator="dense",
+                   backend=backend, threads=threads, tol=tol, max_iter=max_iter)
     if _on_gpu(A):  # read in place on the GPU
-        flags = _flags(k=k, fix=fix, seed=seed, spectrum=spectrum, solver=solver,
-                       operator="dense", backend=backend, threads=threads, tol=tol,
-                       max_iter=max_iter)
+        flags = _flags(**options)  # the precision is the array's dtype, checked in C++
         (a,) = _gpu_capsules({"A": A}, flags)
         out, leading = _gapbench.solve_matrices_resident(a, flags, precision or "")
         return _nest([Result._from(d) for d in out], tuple(leading))
     a = _host_array(A, "A", copy)
     if a.ndim < 2 or a.shape[-1] != a.shape[-2] or a.shape[-1] < 2:
         raise ValueError(f"A: shape {a.shape} is not (..., T, T) with T >= 2")
-    flags = _flags(k=k, fix=fix, seed=seed, spectrum=spectrum, solver=solver, operator="dense",
-                   precision=_precision(a, precision, "A"), backend=backend, threads=threads,
-                   tol=tol, max_iter=max_iter)
+    flags = _flags(**options, precision=_precision(a, precision, "A"))
     results = [Result._from(d) for d in _gapbench.solve_matrices(a, flags)]
     return _nest(results, a.shape[:-2])
 

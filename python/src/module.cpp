@@ -196,8 +196,19 @@ bool is_float64(const Array& a) {
   return a.dtype() == nb::dtype<double>();
 }
 
-void check_floating(const HostArray& a, const char* name) {
-  if (!(is_float32(a) || is_float64(a))) {
+template <typename Array>
+constexpr bool kOnDevice = std::is_same_v<Array, DeviceArray>;
+
+// ValueError naming `name` unless `a` is float32 or float64; the fix differs by where it lives.
+template <typename Array>
+void check_floating(const Array& a, const char* name) {
+  if (is_float32(a) || is_float64(a)) return;
+  if constexpr (kOnDevice<Array>) {
+    raise_python(PyExc_ValueError, std::string(name) +
+                                       ": dtype on the GPU is not float32 or float64; upcast it "
+                                       "there first (e.g. " +
+                                       name + ".float())");
+  } else {
     raise_python(PyExc_ValueError,
                  std::string(name) +
                      ": dtype must be float32 or float64 (the Python layer upcasts "
@@ -301,15 +312,6 @@ Backend& resident_backend(const cli::RunPoint& rp) {
   return backend;
 }
 
-void check_device_dtype(const DeviceArray& a, const char* name) {
-  if (!(is_float32(a) || is_float64(a))) {
-    raise_python(PyExc_ValueError, std::string(name) +
-                                       ": dtype on the GPU is not float32 or float64; upcast it "
-                                       "there first (e.g. " +
-                                       name + ".float())");
-  }
-}
-
 // UsageError naming `name` unless `a` is a C-contiguous array on the backend's GPU.
 void check_resident(const DeviceArray& a, const char* name, int ordinal) {
   if (a.device_type() != nb::device::cuda::value) {
@@ -365,9 +367,6 @@ nb::tuple leading_shape(const DeviceArray& a) {
 }
 
 // ---- solving, host or GPU arrays ----------------------------------------------------------------
-
-template <typename Array>
-constexpr bool kOnDevice = std::is_same_v<Array, DeviceArray>;
 
 // The backend for arrays of type `Array` under `rp`. Arrays in GPU memory are checked against it
 // here (its GPU, C order, finite entries); host arrays were checked before the GIL was released.
@@ -548,7 +547,7 @@ NB_MODULE(_gapbench, m) {
       "solve_factors_resident",
       [](DeviceArray q, DeviceArray k, const std::vector<std::string>& flags,
          const std::string& precision) {
-        check_device_dtype(q, "Q");
+        check_floating(q, "Q");
         check_pair(q, k, 4);
         cli::RunPoint rp = run_point(flags);
         set_precision(rp, is_float64(q), precision, "Q");
@@ -562,7 +561,7 @@ NB_MODULE(_gapbench, m) {
   m.def(
       "solve_matrices_resident",
       [](DeviceArray a, const std::vector<std::string>& flags, const std::string& precision) {
-        check_device_dtype(a, "A");
+        check_floating(a, "A");
         check_square(a);
         cli::RunPoint rp = run_point(flags);
         set_precision(rp, is_float64(a), precision, "A");
