@@ -1,6 +1,7 @@
 // GPU benchmarks: the copy bandwidth (the yardstick of every GPU floor), the device's state at the
-// start and the end of the run (clocks, temperature, power, persistence mode, so throttling
-// shows), and the CUDA backend's families, each against its floor in the same run:
+// start and the end of the run (clocks, temperature, power, persistence mode and the clock-event
+// reasons as throttle_reasons, so throttling shows; `gapbench history` flags such runs), and the
+// CUDA backend's families, each against its floor in the same run:
 //
 //   gpu/copy/d2d               cudaMemcpyAsync of 1 GiB device to device; bytes_per_s counts
 //                              bytes read plus bytes written.
@@ -35,7 +36,9 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -349,17 +352,32 @@ void bm_solve(benchmark::State& state, SolverKind kind, std::int64_t T, int powe
 }
 
 // nvidia-smi's view of device 0: clocks, temperature, power, persistence mode.
+// The first line nvidia-smi prints for `query` about device 0, or "" when it fails.
+std::string nvidia_smi_line(const std::string& query) {
+  const std::string command =
+      "nvidia-smi --query-gpu=" + query + " --format=csv,noheader,nounits -i 0 2>/dev/null";
+  std::unique_ptr<FILE, int (*)(FILE*)> pipe(::popen(command.c_str(), "r"), ::pclose);
+  std::array<char, 256> buf{};
+  return pipe && std::fgets(buf.data(), buf.size(), pipe.get()) ? buf.data() : "";
+}
+
+// NVML's clock-event (throttle) reasons of device 0 as a bit mask ("0x0000000000000001": GPU
+// idle), under their name since driver R535 and their older one; nullopt when neither answers.
+std::optional<double> throttle_reasons() {
+  for (const char* field : {"clocks_event_reasons.active", "clocks_throttle_reasons.active"}) {
+    const std::string line = nvidia_smi_line(field);
+    char* end = nullptr;
+    const unsigned long long bits = std::strtoull(line.c_str(), &end, 16);
+    if (end != line.c_str() && line.rfind("0x", 0) == 0) return static_cast<double>(bits);
+  }
+  return std::nullopt;
+}
+
 void bm_device_state(benchmark::State& state) {
   if (skip_without_device(state)) return;
   std::string line;
   for (auto _ : state) {
-    std::unique_ptr<FILE, int (*)(FILE*)> pipe(
-        ::popen("nvidia-smi --query-gpu=clocks.sm,clocks.mem,temperature.gpu,power.draw,"
-                "persistence_mode --format=csv,noheader,nounits -i 0 2>/dev/null",
-                "r"),
-        ::pclose);
-    std::array<char, 256> buf{};
-    line = pipe && std::fgets(buf.data(), buf.size(), pipe.get()) ? buf.data() : "";
+    line = nvidia_smi_line("clocks.sm,clocks.mem,temperature.gpu,power.draw,persistence_mode");
   }
   std::istringstream in(line);
   std::string field;
@@ -375,6 +393,8 @@ void bm_device_state(benchmark::State& state) {
   if (std::getline(in, field)) {
     state.counters["persistence_mode"] = field.find("Enabled") != std::string::npos ? 1 : 0;
   }
+  // Read apart from the others: a driver that knows neither field name fails only this one.
+  if (const auto bits = throttle_reasons()) state.counters["throttle_reasons"] = *bits;
   if (line.empty()) state.SkipWithError("nvidia-smi gave no device state");
 }
 

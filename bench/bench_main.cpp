@@ -97,6 +97,7 @@ int main(int argc, char** argv) {
   const nlohmann::json build = build_info();
   benchmark::AddCustomContext("gapbench_commit", build["commit"].get<std::string>());
   benchmark::AddCustomContext("gapbench_build_type", build["build_type"].get<std::string>());
+  benchmark::AddCustomContext("gapbench_compiler", build["compiler"].get<std::string>());
   benchmark::AddCustomContext("cuda_architectures", build["cuda_architectures"].get<std::string>());
   benchmark::AddCustomContext("cpu_device", cpu.backend->description());
   for (const auto& [name, value] : cpu.backend->versions()) {

@@ -1,6 +1,6 @@
 # Third-party dependencies, all from Debian packages (scripts/setup.sh installs them):
 #   libfmt-dev libcli11-dev nlohmann-json3-dev librandom123-dev libopenblas-dev liblapacke-dev
-#   libgtest-dev libbenchmark-dev
+#   libgtest-dev libbenchmark-dev libsqlite3-dev
 # No network access at build time.
 find_package(fmt REQUIRED)
 find_package(CLI11 REQUIRED)
@@ -11,6 +11,8 @@ find_package(PkgConfig REQUIRED)
 # update-alternatives (pthread), whose cblas.h lives in a variant-specific include directory.
 pkg_check_modules(OPENBLAS REQUIRED IMPORTED_TARGET openblas)
 pkg_check_modules(LAPACKE REQUIRED IMPORTED_TARGET lapacke)
+# SQLite for the performance history (`gapbench history`), through CMake's FindSQLite3.
+find_package(SQLite3 REQUIRED)
 
 # Random123 is header-only with no CMake package: an imported target, as gapbenchConfig.cmake
 # makes it again for projects that use an installed gapbench.

@@ -15,6 +15,7 @@ packages=(cmake g++ make pkg-config git
           libfmt-dev libcli11-dev nlohmann-json3-dev librandom123-dev
           libopenblas-dev libopenblas0-pthread liblapacke-dev
           libgtest-dev libbenchmark-dev
+          libsqlite3-dev sqlite3  # the performance history (gapbench history)
           clang libclang-rt-14-dev libomp-14-dev  # the fuzz preset: libFuzzer (fuzz/README.md)
           python3-numpy python3-scipy python3-matplotlib python3-pandas
           python3-venv python3-dev  # the Python package's .venv (scripts/python-setup.sh)

@@ -3,9 +3,11 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <thread>
 
 namespace gapbench {
 namespace {
@@ -44,6 +46,21 @@ void test_pause(const char* point) {
   const std::string line = std::string("gapbench: paused at ") + point + "\n";
   [[maybe_unused]] const ssize_t n = ::write(STDERR_FILENO, line.data(), line.size());
   ::raise(SIGSTOP);
+}
+
+void test_hold_point(const char* point) {
+  static const std::pair<std::string, long> hold = []() -> std::pair<std::string, long> {
+    const char* env = std::getenv("GAPBENCH_TEST_HOLD_AT");
+    if (env == nullptr) return {};
+    const std::string text = env;
+    const auto colon = text.find(':');
+    if (colon == std::string::npos) return {};
+    return {text.substr(0, colon), std::strtol(text.c_str() + colon + 1, nullptr, 10)};
+  }();
+  if (hold.first.empty() || hold.first != point) return;
+  const std::string line = std::string("gapbench: holding at ") + point + "\n";
+  [[maybe_unused]] const ssize_t n = ::write(STDERR_FILENO, line.data(), line.size());
+  std::this_thread::sleep_for(std::chrono::milliseconds(hold.second));
 }
 
 }  // namespace gapbench

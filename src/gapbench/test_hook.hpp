@@ -13,6 +13,13 @@
 //   row-torn     half of a row's line is written, the rest is not
 //   row-written  a row's line is whole (between rows)
 //   finish       every row is written; meta.json still says "running" (the final summary)
+//   history-insert  half of a run's benchmarks are in the history database's open transaction
+//
+//   GAPBENCH_TEST_HOLD_AT=<point>:<milliseconds>
+//
+// makes every arrival at <point> print "gapbench: holding at <point>" on stderr and sleep that
+// long, so that a test can make two processes overlap there. The point:
+//   history-transaction  a write transaction of the history database is open (BEGIN IMMEDIATE)
 #pragma once
 
 namespace gapbench {
@@ -26,5 +33,8 @@ void test_pause(const char* point);
 inline void test_pause_point(const char* point) {
   if (test_pause_due(point)) test_pause(point);
 }
+
+// Sleeps at `point` as GAPBENCH_TEST_HOLD_AT asks (nothing without the variable).
+void test_hold_point(const char* point);
 
 }  // namespace gapbench

@@ -41,6 +41,7 @@ int run_cli(const std::vector<std::string>& args, std::string* error) {
   commands["compare"] = add_compare_command(app);
   commands["propagate"] = add_propagate_command(app, command_line);
   commands["merge"] = add_merge_command(app, command_line);
+  commands["history"] = add_history_command(app);
   try {
     // CLI11 takes the arguments after the program name, last first.
     std::vector<std::string> rest(args.rbegin(), args.rend());

@@ -23,6 +23,7 @@ Command add_info_command(CLI::App& app);
 Command add_compare_command(CLI::App& app);
 Command add_propagate_command(CLI::App& app, const std::string& command_line);
 Command add_merge_command(CLI::App& app, const std::string& command_line);
+Command add_history_command(CLI::App& app);
 
 // The whole CLI on `args` (args[0] the program name): parses, runs the subcommand and returns
 // its exit code, printing errors as the gapbench executable does. What main() runs, and what

@@ -148,11 +148,6 @@ std::string skip_reason(const Group& group, const std::string& metric) {
   return "no iteration or median entry";
 }
 
-double median(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  const std::size_t n = values.size();
-  return n % 2 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
-}
 
 double relative_change(double base, double fresh) {
   if (base == 0) return fresh == 0 ? 0.0 : std::copysign(INFINITY, fresh);
@@ -245,7 +240,66 @@ std::string null_non_finite_literals(const std::string& text) {
   return out;
 }
 
+// Google Benchmark's bookkeeping fields: numbers that are not measurements.
+bool bookkeeping_field(const std::string& key) {
+  static const std::set<std::string> keys = {"family_index", "per_family_instance_index",
+                                             "repetitions", "repetition_index", "threads",
+                                             "iterations"};
+  return keys.count(key) > 0;
+}
+
 }  // namespace
+
+double median_of(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  const std::size_t n = values.size();
+  return n % 2 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
+}
+
+std::vector<BenchmarkSamples> benchmark_samples(const BenchmarkFile& file) {
+  std::vector<BenchmarkSamples> out;
+  std::map<std::string, std::size_t> index;
+  std::vector<std::map<std::string, double>> medians;  // the median aggregates, per benchmark
+  for (std::size_t i = 0; i < file.benchmarks.size(); ++i) {
+    const nlohmann::json& entry = file.benchmarks[i];
+    const std::string name = entry_name(file, i);
+    const std::string run_name = string_field(entry, "run_name", name, file, name);
+    if (!index.count(run_name)) {
+      index[run_name] = out.size();
+      out.push_back({run_name, {}, {}});
+      medians.emplace_back();
+    }
+    const std::size_t at = index[run_name];
+    const auto error = entry.find("error_occurred");
+    if (error != entry.end() && !error->is_boolean()) {
+      wrong_type(file, name, "error_occurred", *error, "a boolean");
+    }
+    if (error != entry.end() && error->get<bool>()) {
+      out[at].errors.push_back(string_field(entry, "error_message", "error_occurred", file, name));
+      continue;
+    }
+    const std::string run_type = string_field(entry, "run_type", "iteration", file, name);
+    const bool median = run_type == "aggregate" &&
+                        string_field(entry, "aggregate_name", "", file, name) == "median";
+    if (run_type != "iteration" && !median) continue;
+    for (const auto& [key, value] : entry.items()) {
+      if (!value.is_number() || bookkeeping_field(key)) continue;
+      const std::optional<double> v = metric_value(entry, key, file, run_name);
+      if (!v || !std::isfinite(*v)) continue;
+      if (median) {
+        medians[at][key] = *v;
+      } else {
+        out[at].metrics[key].push_back(*v);
+      }
+    }
+  }
+  for (std::size_t at = 0; at < out.size(); ++at) {
+    for (const auto& [key, value] : medians[at]) {
+      if (!out[at].metrics.count(key)) out[at].metrics[key] = {value};
+    }
+  }
+  return out;
+}
 
 std::optional<MetricDirection> metric_direction(const std::string& metric) {
   // Rates first: "bytes_per_s" also ends in "_s".
@@ -352,6 +406,29 @@ BenchmarkFile read_benchmark_file(const std::filesystem::path& path, const std::
   return parse_benchmark_json(text, path.string(), described);
 }
 
+BenchmarkComparison compare_samples(const std::string& name, const std::vector<double>& base,
+                                    const std::vector<double>& fresh,
+                                    const CompareOptions& options, MetricDirection direction) {
+  BenchmarkComparison c;
+  c.name = name;
+  c.base_median = median_of(base);
+  c.new_median = median_of(fresh);
+  c.change = relative_change(c.base_median, c.new_median);
+  c.n_base = base.size();
+  c.n_new = fresh.size();
+  if (c.n_base >= kMinUTestSamples && c.n_new >= kMinUTestSamples) {
+    c.p_value = mann_whitney_p_value(base, fresh);
+  }
+  // Without a U test (too few samples) the threshold on the medians decides alone.
+  const bool significant = !c.p_value || *c.p_value < options.alpha;
+  const bool lower_better = direction == MetricDirection::kLowerIsBetter;
+  const bool worse = lower_better ? c.change > options.threshold : c.change < -options.threshold;
+  const bool better = lower_better ? c.change < -options.threshold : c.change > options.threshold;
+  if (significant && worse) c.verdict = Verdict::kRegressed;
+  if (significant && better) c.verdict = Verdict::kImproved;
+  return c;
+}
+
 const char* to_string(Verdict verdict) {
   switch (verdict) {
     case Verdict::kRegressed:
@@ -418,23 +495,8 @@ CompareReport compare_benchmarks(const BenchmarkFile& base_file, const Benchmark
       report.skipped.push_back({name, side, skip_reason(reason_group, options.metric)});
       continue;
     }
-    BenchmarkComparison c;
-    c.name = name;
-    c.base_median = median(base_samples);
-    c.new_median = median(new_samples);
-    c.change = relative_change(c.base_median, c.new_median);
-    c.n_base = base_samples.size();
-    c.n_new = new_samples.size();
-    if (c.n_base >= kMinUTestSamples && c.n_new >= kMinUTestSamples) {
-      c.p_value = mann_whitney_p_value(base_samples, new_samples);
-    }
-    // Without a U test (too few samples) the threshold on the medians decides alone.
-    const bool significant = !c.p_value || *c.p_value < options.alpha;
-    const bool lower_better = report.direction == MetricDirection::kLowerIsBetter;
-    const bool worse = lower_better ? c.change > options.threshold : c.change < -options.threshold;
-    const bool better = lower_better ? c.change < -options.threshold : c.change > options.threshold;
-    if (significant && worse) c.verdict = Verdict::kRegressed;
-    if (significant && better) c.verdict = Verdict::kImproved;
+    const BenchmarkComparison c =
+        compare_samples(name, base_samples, new_samples, options, report.direction);
     report.benchmarks.push_back(c);
   }
   for (const std::string& name : fresh.order) {

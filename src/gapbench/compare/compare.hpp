@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -58,6 +59,22 @@ BenchmarkFile parse_benchmark_json(const std::string& text, const std::string& p
 // Reads and parses `path`; UsageError naming `label` and the path when it cannot be read.
 BenchmarkFile read_benchmark_file(const std::filesystem::path& path, const std::string& label);
 
+// Every sample of every benchmark of a file, for the performance history: per run_name (in the
+// order of first appearance), per numeric field of its entries other than Google Benchmark's
+// bookkeeping (iterations, repetitions, indices, threads), the values of its repetitions, times
+// (real_time, cpu_time) in seconds. A benchmark with aggregates only has its "median" aggregate
+// as its one sample; entries with error_occurred give their messages instead. Throws UsageError
+// (naming the file) for a malformed entry, as compare_benchmarks does.
+struct BenchmarkSamples {
+  std::string name;
+  std::map<std::string, std::vector<double>> metrics;
+  std::vector<std::string> errors;
+};
+std::vector<BenchmarkSamples> benchmark_samples(const BenchmarkFile& file);
+
+// The median of `values` (not empty).
+double median_of(std::vector<double> values);
+
 enum class Verdict { kSame, kImproved, kRegressed };
 const char* to_string(Verdict verdict);
 
@@ -74,6 +91,12 @@ struct BenchmarkComparison {
   Verdict verdict = Verdict::kSame;
   bool u_test() const { return p_value.has_value(); }
 };
+
+// The comparison of one benchmark's samples (both non-empty): medians, change, the U test when
+// both sides have at least 4 samples, and the verdict, as compare_benchmarks judges each one.
+BenchmarkComparison compare_samples(const std::string& name, const std::vector<double>& base,
+                                    const std::vector<double>& fresh,
+                                    const CompareOptions& options, MetricDirection direction);
 
 // A benchmark left out: it failed (error_occurred) or lacks the metric, in one file or both.
 struct SkippedBenchmark {
