@@ -4,7 +4,8 @@ goes through them:
 
   messages             InputError, fail and note: what plot.py says, one line each
   readers              CSV and JSON readers; sweep and propagate directories (load_dir)
-  bench_readers        Google Benchmark JSON (Bench) and gapbench compare --json (Compare)
+  bench_readers        Google Benchmark JSON (Bench), gapbench compare --json (Compare) and
+                       gapbench history show --format json (History)
   figure_data          what the figure builders share; the series of the sweep figures
   sweep_figures        gap_vs_T, ratio_vs_T, fix_and_stable_rank, solver_error_vs_T,
                        bulk_histogram (the singular rows)
@@ -12,6 +13,7 @@ goes through them:
   propagation_figures  propagation_depth, propagation_width, propagation_gradient,
                        propagation_gradient_depth
   bench_figures        throughput_vs_T, accuracy_vs_time, regression
+  history_figures      history (gapbench history show --format json: a metric per commit)
   render               matplotlib: a figure spec drawn
   cli                  the command line (main), and the writing of the files
 

@@ -1,6 +1,7 @@
 """Reading the JSON of benchmarks: Google Benchmark files of gapbench_bench (Bench: the median
-counters and time of each run) and `gapbench compare --json` reports (Compare), with the
-names of Google Benchmark split into the fields that tell series apart (parse_bench_name)."""
+counters and time of each run), `gapbench compare --json` reports (Compare) and the performance
+history of `gapbench history show REGEX --format json` (History), with the names of Google
+Benchmark split into the fields that tell series apart (parse_bench_name)."""
 import json
 import math
 import os
@@ -145,3 +146,146 @@ class Compare:
             if isinstance(d, dict):
                 self.footers.append(f"context differs: {d.get('key')}: {d.get('base')} -> "
                                     f"{d.get('new')}")
+
+
+
+HISTORY_SCHEMA = "gapbench.history.show/1"
+HISTORY_HOW = "give the output of `gapbench history show REGEX --format json`"
+HISTORY_DIRECTIONS = ("lower_is_better", "higher_is_better")
+HISTORY_CHANGE_KINDS = ("regression", "improvement")
+REQUIRED = object()  # a field without a default
+
+
+def is_number(x):
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def is_integer(x):
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def is_text(x):
+    return isinstance(x, str) and x != ""
+
+
+def is_str(x):
+    return isinstance(x, str)
+
+
+def is_str_or_null(x):
+    return x is None or isinstance(x, str)
+
+
+def is_bool(x):
+    return isinstance(x, bool)
+
+
+def is_list(x):
+    return isinstance(x, list)
+
+
+def is_values(x):
+    return isinstance(x, list) and len(x) > 0 and all(map(is_number, x))
+
+
+class History:
+    """One `gapbench history show REGEX --format json` report (schema gapbench.history.show/1):
+    the metric, its unit ("s": seconds; "": a counter) and direction, and per series (benchmark
+    and device) the runs in commit order (points: every repetition and their median, the commit
+    and its date, dirty and throttled) and the change points found in them (changes: index is
+    the first point after the change). Every field the figure reads is checked here: a missing
+    or mistyped one is an InputError naming the file and the field; optional ones (run_id, the
+    dates, fingerprint, device_description, dirty, throttled, acknowledged, low, high, p_value,
+    changes) may be absent or null."""
+
+    def __init__(self, path):
+        self.path = path
+        doc = read_json(path, "gapbench history show --format json")
+
+        def bad(where, what):
+            raise InputError(f"{path}: {where}{what}; {HISTORY_HOW}")
+
+        def field(obj, where, key, check, what, default=REQUIRED):
+            if default is not REQUIRED and obj.get(key) is None:
+                return default
+            if key not in obj:
+                bad(where, f"{key} is missing (expected {what})")
+            if not check(obj[key]):
+                bad(where, f"{key} is {json.dumps(obj[key])[:40]} (expected {what})")
+            return obj[key]
+
+        def obj_at(value, where):
+            if not isinstance(value, dict):
+                bad(where, "not a JSON object")
+            return value
+
+        obj_at(doc, "")
+        schema = doc.get("schema")
+        if schema != HISTORY_SCHEMA:
+            newer = isinstance(schema, str) and schema.startswith("gapbench.history.show/")
+            bad("", f"schema {json.dumps(schema)[:60]} is not {HISTORY_SCHEMA}"
+                    + (" (another version: update scripts/gapbench_plot)" if newer else ""))
+        self.metric = field(doc, "", "metric", is_text, "a metric name")
+        self.unit = field(doc, "", "unit", is_str, '"s" for times, "" for counters')
+        self.direction = field(doc, "", "direction", lambda v: v in HISTORY_DIRECTIONS,
+                               " or ".join(HISTORY_DIRECTIONS))
+        series = field(doc, "", "series", is_list, "a list")
+        if not series:
+            raise InputError(f"{path}: no series: no benchmark of the history matches the "
+                             f"REGEX given to gapbench history show (widen it, or record runs "
+                             f"with gapbench history first)")
+        self.series = []
+        for si, s in enumerate(series):
+            where = f"series[{si}]: "
+            obj_at(s, where)
+            benchmark = field(s, where, "benchmark", is_text, "a benchmark name")
+            where = f"series[{si}] ({benchmark}): "
+            entry = {
+                "benchmark": benchmark,
+                "device": field(s, where, "device", is_text, "a device key"),
+                "fingerprint": field(s, where, "fingerprint", is_str, "a hex string", ""),
+                "device_description": field(s, where, "device_description", is_str,
+                                            "a string", ""),
+                "points": [], "changes": []}
+            points = field(s, where, "points", is_list, "a list of runs")
+            if not points:
+                raise InputError(f"{path}: {where}no points (a series holds one run at "
+                                 f"least); {HISTORY_HOW}")
+            for pi, p in enumerate(points):
+                at = f"{where}points[{pi}]: "
+                obj_at(p, at)
+                entry["points"].append({
+                    "run_id": field(p, at, "run_id", is_integer, "an integer", None),
+                    "commit": field(p, at, "commit", is_text, "a commit hash"),
+                    "commit_date": field(p, at, "commit_date", is_str, "an ISO 8601 date", ""),
+                    "run_date": field(p, at, "run_date", is_str, "an ISO 8601 date", ""),
+                    "dirty": field(p, at, "dirty", is_bool, "true or false", False),
+                    "throttled": field(p, at, "throttled", is_bool, "true or false", False),
+                    "values": [float(v) for v in field(
+                        p, at, "values", is_values,
+                        "a non-empty list of finite numbers: every repetition")],
+                    "median": float(field(p, at, "median", is_number,
+                                          "a finite number: the median of values"))})
+            n = len(points)
+            for ci, c in enumerate(field(s, where, "changes", is_list, "a list", [])):
+                at = f"{where}changes[{ci}]: "
+                obj_at(c, at)
+                entry["changes"].append({
+                    "index": field(c, at, "index", lambda v: is_integer(v) and 0 < v < n,
+                                   f"the index of the first point after the change: 1 to "
+                                   f"{n - 1}"),
+                    "commit": field(c, at, "commit", is_str, "a commit hash", ""),
+                    "previous_commit": field(c, at, "previous_commit", is_str, "a commit hash",
+                                             ""),
+                    "before": float(field(c, at, "before", is_number, "a finite number")),
+                    "after": float(field(c, at, "after", is_number, "a finite number")),
+                    "change": float(field(c, at, "change", is_number,
+                                          "a finite number: after / before - 1")),
+                    "low": field(c, at, "low", is_number, "a finite number or null", None),
+                    "high": field(c, at, "high", is_number, "a finite number or null", None),
+                    "p_value": field(c, at, "p_value", is_number, "a number or null", None),
+                    "kind": field(c, at, "kind", lambda v: v in HISTORY_CHANGE_KINDS,
+                                  " or ".join(HISTORY_CHANGE_KINDS)),
+                    "acknowledged": field(c, at, "acknowledged", is_bool, "true or false",
+                                          False)})
+            self.series.append(entry)

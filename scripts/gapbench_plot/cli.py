@@ -11,9 +11,10 @@ import tempfile
 from collections import OrderedDict
 
 from .bench_figures import fig_accuracy, fig_regression, fig_throughput
-from .bench_readers import Bench, Compare
+from .bench_readers import Bench, Compare, History
 from .eigen_figures import fig_eigen_gap_vs_T, fig_eigen_scatter
 from .figure_data import Context
+from .history_figures import MAX_PANELS, fig_history
 from .messages import InputError, fail, note
 from .propagation_figures import (PropContext, fig_propagation_depth, fig_propagation_gradient,
                                   fig_propagation_gradient_depth,
@@ -23,12 +24,14 @@ from .render import draw, setup_matplotlib
 from .sweep_figures import (fig_bulk_histogram, fig_fix_and_stable_rank, fig_gap_vs_T,
                             fig_ratio_vs_T, fig_solver_error_vs_T)
 
-USAGE = """\
+USAGE = f"""\
 Figures from gapbench results: sweeps (rows.csv, values.csv, meta.json), signal propagation
-(gapbench propagate), benchmark JSON (gapbench_bench --benchmark_out) and `gapbench compare --json`.
+(gapbench propagate), benchmark JSON (gapbench_bench --benchmark_out), `gapbench compare --json`
+and the performance history (`gapbench history show REGEX --format json`).
 
 Usage:
   /usr/bin/python3 scripts/plot.py [SWEEP_DIR ...] [--bench BENCH.json ...] [--compare CMP.json]
+                                   [--history HISTORY.json ...]
                                    [--out DIR] [--formats png,svg] [--dump-data FILE.json]
                                    [--only NAMES] [--bulk-T T] [--prop-layer N] [--grad-layer L]
 
@@ -60,6 +63,16 @@ else the directory of the first JSON file):
                        (medians over repetitions; failed/skipped entries left out)
   accuracy_vs_time     rel_err_s2 against the time of one solve, per solver and precision
   regression           the change per benchmark of a `gapbench compare --json` report
+  history              --history FILE (`gapbench history show REGEX --format json`, schema
+                       gapbench.history.show/1; repeatable: the series of every file in turn):
+                       a panel per series (benchmark and device; the first {MAX_PANELS}, with a
+                       note, when there are more) of the metric against the commit (runs in
+                       commit order; times in ns, µs, ms or s per panel): every repetition as a
+                       small point, the median of each run as a line, dirty and throttled runs
+                       circled, each change point a dashed line between the runs either side
+                       (red regression, green improvement, grey acknowledged) with its change
+                       in % and interval; the footer names the device and the commit range.
+                       No series, or a series without points, is an error
   propagation_depth    stable rank of X_l against the layer l, ||X||_F^2/||X||_2^2 and (second
                        panel) sum s_i^4/s_1^4, one line per configuration (variant, fix,
                        attention, LayerNorm, and whatever else differs), mean +- sd over seeds
@@ -90,7 +103,7 @@ elsewhere pip install -r scripts/requirements-plot.txt).
 
 FIGURES = ("gap_vs_T", "ratio_vs_T", "fix_and_stable_rank", "bulk_histogram",
            "eigen_gap_vs_T", "eigen_scatter", "solver_error_vs_T", "throughput_vs_T", "accuracy_vs_time", "regression",
-           "propagation_depth", "propagation_width", "propagation_gradient",
+           "history", "propagation_depth", "propagation_width", "propagation_gradient",
            "propagation_gradient_depth")
 FORMATS = ("png", "svg", "pdf")
 
@@ -119,9 +132,9 @@ def jsonable(x):
 
 
 def main(argv=None):
-    parser = Parser(prog="plot.py", description=" ".join(USAGE.splitlines()[:2]),
-                    formatter_class=argparse.RawDescriptionHelpFormatter,
-                    epilog="\n".join(USAGE.splitlines()[2:]))
+    head, rest = USAGE.split("\n\n", 1)  # the description: the first paragraph
+    parser = Parser(prog="plot.py", description=" ".join(head.splitlines()),
+                    formatter_class=argparse.RawDescriptionHelpFormatter, epilog="\n" + rest)
     parser.add_argument("dirs", nargs="*", metavar="SWEEP_DIR",
                         help="sweep or propagate directories (rows.csv, meta.json; values.csv "
                              "optional)")
@@ -129,6 +142,9 @@ def main(argv=None):
                         help="Google Benchmark JSON of gapbench_bench (repeatable)")
     parser.add_argument("--compare", metavar="COMPARE.json",
                         help="a gapbench compare --json report")
+    parser.add_argument("--history", action="append", default=[], metavar="HISTORY.json",
+                        help="the JSON of gapbench history show REGEX --format json "
+                             "(repeatable)")
     parser.add_argument("--out", help="where to write the figures (default: the first sweep "
                                       "directory, else the directory of the first JSON file)")
     parser.add_argument("--formats", default="png,svg", help="comma list of png, svg, pdf")
@@ -144,8 +160,9 @@ def main(argv=None):
                         help="propagation_gradient(_depth): the gradient for W_L (default 1)")
     args = parser.parse_args(argv)
 
-    if not args.dirs and not args.bench and not args.compare:
-        fail("nothing to plot: give sweep directories, --bench or --compare (see --help)")
+    if not args.dirs and not args.bench and not args.compare and not args.history:
+        fail("nothing to plot: give sweep directories, --bench, --compare or --history "
+             "(see --help)")
     formats = [f.strip().lower() for f in args.formats.split(",") if f.strip()]
     if not formats or any(f not in FORMATS for f in formats):
         fail(f"--formats {args.formats!r}: choose from {', '.join(FORMATS)}")
@@ -167,6 +184,7 @@ def main(argv=None):
         loaded = [load_dir(d, need_values=need_values) for d in args.dirs]
         benches = [Bench(p) for p in args.bench]
         cmp = Compare(args.compare) if args.compare else None
+        histories = [History(p) for p in args.history]
     except InputError as e:
         fail(str(e))
     _, plt, np = setup_matplotlib()
@@ -208,6 +226,7 @@ def main(argv=None):
         "throughput_vs_T": lambda: fig_throughput(benches, plt),
         "accuracy_vs_time": lambda: fig_accuracy(benches, plt),
         "regression": lambda: fig_regression(cmp),
+        "history": lambda: fig_history(histories),
         "propagation_depth": lambda: fig_propagation_depth(pctx) if pctx else
         "no propagate directory (gapbench propagate --out DIR)",
         "propagation_width": lambda: fig_propagation_width(pctx, args.prop_layer) if pctx else
@@ -230,8 +249,9 @@ def main(argv=None):
     if not specs:
         fail("no figure has data: " + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
 
+    json_inputs = args.bench + ([args.compare] if args.compare else []) + args.history
     out = args.out or (args.dirs[0] if args.dirs else
-                       os.path.dirname(os.path.abspath((args.bench or [args.compare])[0])))
+                       os.path.dirname(os.path.abspath(json_inputs[0])))
     try:
         os.makedirs(out, exist_ok=True)
         tmp = tempfile.mkdtemp(prefix=".plot-", dir=out)
@@ -257,7 +277,10 @@ def main(argv=None):
                                               "rows": len(p.rows)} for p in props],
                                "bench": [{"path": b.path, "label": b.label, "commit": b.commit,
                                           "date": b.date} for b in benches],
-                               "compare": args.compare},
+                               "compare": args.compare,
+                               "history": [{"path": h.path, "metric": h.metric,
+                                            "unit": h.unit, "direction": h.direction,
+                                            "series": len(h.series)} for h in histories]},
                     "figures": {k: {"title": v["title"], "footer": v["footer"],
                                     "panels": v["panels"]} for k, v in specs.items()},
                     "skipped": skipped}

@@ -46,6 +46,7 @@ def draw_axis(ax, panel, ticker, spec):
         ax.set_xscale(panel["xscale"])
     ax.set_yscale(panel["yscale"])
     entries = []  # (order, handle, label): data first, then theory, then the marked points
+    changes = 0  # the change points drawn: their annotations are staggered
     for s in panel["series"]:
         kind = s["kind"]
         handle = None
@@ -120,6 +121,32 @@ def draw_axis(ax, panel, ticker, spec):
                                 xycoords="axes fraction", xytext=(-3, -3),
                                 textcoords="offset points", ha="right", va="top", fontsize=7,
                                 color="0.2", bbox={"fc": "white", "ec": "0.6", "pad": 1.5})
+        elif kind == "history_values":  # every repetition: small points under the medians
+            drawn, = ax.plot(s["x"], s["y"], ls="none", marker="o", ms=2.4, mew=0,
+                             color=s["color"], alpha=0.5, zorder=3)
+            drawn.gapbench_series = s  # the series an artist of the history draws (for tests)
+            from matplotlib.lines import Line2D
+            handle = Line2D([], [], ls="none", marker="o", ms=4, mew=0, color=s["color"],
+                            alpha=0.6)  # the legend's marker, larger
+        elif kind == "history_median":
+            handle, = ax.plot(s["x"], s["y"], color=s["color"], lw=1.3, marker="o", ms=3,
+                              zorder=4)
+            handle.gapbench_series = s
+        elif kind == "history_flagged":  # dirty or throttled runs: hollow, around the median
+            handle, = ax.plot(s["x"], s["y"], ls="none", marker=s["marker"], ms=8.5,
+                              mfc="none", mec=s["color"], mew=1.3, zorder=5)
+            handle.gapbench_series = s
+        elif kind == "change":  # a change point between two runs, with its size
+            handle = ax.axvline(s["x"][0], color=s["color"], ls="--", lw=1.2, zorder=2)
+            handle.gapbench_series = s
+            lo, hi = panel.get("xlim") or ax.get_xlim()
+            left = s["x"][0] > lo + 0.7 * (hi - lo)  # the text left of a line near the right
+            ax.annotate(s["text"], xy=(s["x"][0], 1.0), xycoords=ax.get_xaxis_transform(),
+                        xytext=(-3 if left else 3, -3 - 10 * (changes % 3)),
+                        textcoords="offset points", ha="right" if left else "left", va="top",
+                        fontsize=6.5, color=s["color"], zorder=6,
+                        bbox={"fc": "white", "ec": "none", "alpha": 0.8, "pad": 0.3})
+            changes += 1
         if kind == "mean_sd":
             # compact legend: one colour per series, one black marker per quantity
             from matplotlib.lines import Line2D
@@ -131,7 +158,7 @@ def draw_axis(ax, panel, ticker, spec):
                 mfc="black" if s["filled"] else "white"), s["quantity_label"]))
         elif handle is not None and kind != "barh":
             order = {"theory": 2, "vline": 2, "circle": 2, "mark": 3, "floor": 3,
-                     "not_converged": 4}.get(kind, 0)
+                     "not_converged": 4, "history_flagged": 3, "change": 4}.get(kind, 0)
             entries.append((order, len(entries), handle, s["label"]))
     entries.sort(key=lambda e: e[:2])
     ax.gapbench_entries = entries
@@ -144,6 +171,10 @@ def draw_axis(ax, panel, ticker, spec):
         ax.xaxis.set_minor_formatter(ticker.NullFormatter())
     elif panel["xscale"] == "log":
         format_log_axis(ax.xaxis, *ax.get_xlim(), ticker)
+    if panel.get("xticks") is not None:  # labelled ticks (commits of the history figure)
+        ax.set_xticks(panel["xticks"])
+        ax.set_xticklabels(panel["xticklabels"], rotation=35, ha="right",
+                           rotation_mode="anchor", fontsize=6.5)
     if panel.get("integer_x"):
         ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
     if panel["yscale"] == "log":
@@ -204,7 +235,8 @@ def draw(spec, plt, ticker):
     footer_h = (0.15 * len(footer) + 0.1) / height
     fig.text(0.005, 0.003, "\n".join(footer), fontsize=6.5, color="0.35", va="bottom",
              ha="left")
-    fig.tight_layout(rect=(0, footer_h + legend_h, 1, 1))
+    title_h = spec.get("title_in", 0.0) / height  # room kept under the title (tall figures)
+    fig.tight_layout(rect=(0, footer_h + legend_h, 1, 1 - title_h))
     if legend_h:
         fig.legend(list(handles.values()), list(handles.keys()), loc="upper center",
                    ncol=ncol, bbox_to_anchor=(0.5, footer_h + legend_h),

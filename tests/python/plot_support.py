@@ -30,6 +30,7 @@ DATA = os.path.join(HERE, "data")
 SWEEP = os.path.join(DATA, "sweep")
 BENCH = os.path.join(DATA, "bench.json")
 COMPARE = os.path.join(DATA, "compare.json")
+HISTORY = os.path.join(DATA, "history.json")  # gapbench history show --format json (by hand)
 PROPAGATE = os.path.join(DATA, "propagate")
 SWEEP_EIGEN = os.path.join(DATA, "sweep_eigen")  # schema 4, eigen rows only
 SWEEP_MIXED = os.path.join(DATA, "sweep_mixed")  # schema 4, data/sweep's rows and eigen rows
@@ -38,7 +39,7 @@ SWEEP_WRITER4 = os.path.join(DATA, "sweep_writer4")  # schema 4 as gapbench itse
 # have tests of their own, test_eigen_figures.py) (solver_error_vs_T needs the rows of a sweep
 # run with --reference: test_sweep_figures edits them in).
 FIGURES = ("gap_vs_T", "ratio_vs_T", "fix_and_stable_rank", "bulk_histogram", "throughput_vs_T",
-           "accuracy_vs_time", "regression", "propagation_depth", "propagation_width",
+           "accuracy_vs_time", "regression", "history", "propagation_depth", "propagation_width",
            "propagation_gradient")
 SWEEP_FIGURES = FIGURES[:4]
 PROPAGATION_FIGURES = FIGURES[-3:]
@@ -121,7 +122,7 @@ def shared_run(make):
 
 def run_every_fixture(run):
     """One run over every fixture: sweep, propagate, two benchmark files (one without
-    median aggregates, another device and commit), the compare report."""
+    median aggregates, another device and commit), the compare report, the history."""
     run.out = os.path.join(run.tmp, "figures")
     run.dump_path = os.path.join(run.tmp, "dump.json")
     # a second benchmark file: repetitions only (no aggregates), another device/commit
@@ -134,8 +135,8 @@ def run_every_fixture(run):
     with open(run.bench2, "w") as f:
         json.dump(doc, f)
     run.result = run_plot(SWEEP, PROPAGATE, "--bench", BENCH, "--bench", run.bench2,
-                          "--compare", COMPARE, "--out", run.out, "--dump-data",
-                          run.dump_path)
+                          "--compare", COMPARE, "--history", HISTORY, "--out", run.out,
+                          "--dump-data", run.dump_path)
     with open(run.dump_path) as f:
         run.dump = json.load(f)
     run.rows = read_rows()

@@ -11,7 +11,7 @@ from plot_support import (BENCH, FIGURES, PROPAGATE, PROPAGATION_FIGURES, SWEEP,
 
 class TestAllFigures(AllFiguresCase):
     """One run over every fixture: sweep, propagate, two benchmark files (one without median
-    aggregates, another device and commit), the compare report."""
+    aggregates, another device and commit), the compare report, the history."""
 
     def test_exit_status_and_notes(self):
         self.assertEqual(self.result.returncode, 0, self.result.stderr)
@@ -81,9 +81,10 @@ class TestDefaults(TempDirCase):
         self.assertEqual(figure_files(d), sorted(f"{n}.{e}" for n in SWEEP_FIGURES[:3]
                                                  for e in ("png", "svg")))
         skipped = [line for line in r.stdout.splitlines() if "skipped" in line]
-        self.assertEqual(len(skipped), 11)
+        self.assertEqual(len(skipped), 12)
         for name in ("bulk_histogram", "eigen_gap_vs_T", "eigen_scatter", "solver_error_vs_T",
-                     "throughput_vs_T", "accuracy_vs_time", "regression", *PROPAGATION_FIGURES,
+                     "throughput_vs_T", "accuracy_vs_time", "regression", "history",
+                     *PROPAGATION_FIGURES,
                      "propagation_gradient_depth"):
             self.assertEqual(len([x for x in skipped if f"skipped {name}:" in x]), 1, name)
 

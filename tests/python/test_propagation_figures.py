@@ -46,7 +46,7 @@ class TestPropagation(PropagationCase):
         self.assertEqual(self.result.stderr, "")
         self.assertEqual(figure_files(self.out), sorted(f"{n}.{e}" for n in PROPAGATION_FIGURES
                                                         for e in ("png", "svg")))
-        for name in FIGURES[:7]:
+        for name in FIGURES[:8]:
             self.assertIn(f"skipped {name}:", self.result.stdout)
         for name in PROPAGATION_FIGURES:
             width, height = png_size(os.path.join(self.out, f"{name}.png"))
