@@ -421,12 +421,17 @@ BenchmarkComparison compare_samples(const std::string& name, const std::vector<d
   }
   // Without a U test (too few samples) the threshold on the medians decides alone.
   const bool significant = !c.p_value || *c.p_value < options.alpha;
-  const bool lower_better = direction == MetricDirection::kLowerIsBetter;
-  const bool worse = lower_better ? c.change > options.threshold : c.change < -options.threshold;
-  const bool better = lower_better ? c.change < -options.threshold : c.change > options.threshold;
-  if (significant && worse) c.verdict = Verdict::kRegressed;
-  if (significant && better) c.verdict = Verdict::kImproved;
+  c.verdict = judge_change(c.change, options.threshold, significant, direction);
   return c;
+}
+
+Verdict judge_change(double change, double threshold, bool significant,
+                     MetricDirection direction) {
+  if (!significant) return Verdict::kSame;
+  const bool lower_better = direction == MetricDirection::kLowerIsBetter;
+  if (lower_better ? change > threshold : change < -threshold) return Verdict::kRegressed;
+  if (lower_better ? change < -threshold : change > threshold) return Verdict::kImproved;
+  return Verdict::kSame;
 }
 
 const char* to_string(Verdict verdict) {

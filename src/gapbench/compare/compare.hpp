@@ -98,6 +98,11 @@ BenchmarkComparison compare_samples(const std::string& name, const std::vector<d
                                     const std::vector<double>& fresh,
                                     const CompareOptions& options, MetricDirection direction);
 
+// The verdict of a relative change: regressed (improved) when `significant` and the change is
+// worse (better) than `threshold` in the metric's direction; same otherwise.
+Verdict judge_change(double change, double threshold, bool significant,
+                     MetricDirection direction);
+
 // A benchmark left out: it failed (error_occurred) or lacks the metric, in one file or both.
 struct SkippedBenchmark {
   std::string name;

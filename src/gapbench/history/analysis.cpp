@@ -382,6 +382,19 @@ std::size_t CheckReport::count(Verdict v) const {
       std::count_if(rows.begin(), rows.end(), [v](const CheckRow& r) { return r.verdict == v; }));
 }
 
+WindowVerdict judge_against_window(const std::vector<double>& window, double new_median,
+                                   double threshold, double noise_factor,
+                                   MetricDirection direction) {
+  WindowVerdict v;
+  v.baseline = median_of(window);
+  const double sd = robust_sd(window, v.baseline);
+  v.noise = v.baseline != 0 ? sd / std::fabs(v.baseline) : 0;
+  v.change = v.baseline != 0 ? new_median / v.baseline - 1 : 0;
+  const bool outside = std::fabs(new_median - v.baseline) > noise_factor * sd;
+  v.verdict = judge_change(v.change, threshold, outside, direction);
+  return v;
+}
+
 CheckReport check_run(const Store& store, const RunFacts& run, const CheckOptions& options) {
   CheckReport report;
   report.metric = options.metric;
@@ -399,6 +412,11 @@ CheckReport check_run(const Store& store, const RunFacts& run, const CheckOption
   report.throttled = run.throttled;
   const std::optional<std::int64_t> self = store.find_run(run.content_hash);
   report.already_stored = self.has_value();
+  for (const RunRow& r : store.runs()) {
+    if (r.fingerprint != run.fingerprint || (self && r.id == *self)) continue;
+    report.left_out_dirty += r.dirty && !options.include_dirty;
+    report.left_out_throttled += r.throttled && !r.dirty && !options.include_throttled;
+  }
 
   SeriesQuery query;
   query.metric = options.metric;
@@ -409,7 +427,6 @@ CheckReport check_run(const Store& store, const RunFacts& run, const CheckOption
   const std::vector<Series> all = store.series(query);
   for (const Series& s : all) history[s.benchmark] = &s;
 
-  const bool lower_better = report.direction == MetricDirection::kLowerIsBetter;
   bool any_metric = false;
   for (const BenchmarkSamples& b : run.benchmarks) {
     const auto values = b.metrics.find(options.metric);
@@ -458,15 +475,12 @@ CheckReport check_run(const Store& store, const RunFacts& run, const CheckOption
     row.method = "history";
     std::vector<double> m;
     for (const Point* p : window) m.push_back(p->median());
-    row.baseline = median_of(m);
-    const double sd = robust_sd(m, row.baseline);
-    row.noise = row.baseline != 0 ? sd / std::fabs(row.baseline) : 0;
-    row.change = row.baseline != 0 ? row.new_median / row.baseline - 1 : 0;
-    const bool outside = std::fabs(row.new_median - row.baseline) > options.noise_factor * sd;
-    const bool worse = lower_better ? row.change > row.threshold : row.change < -row.threshold;
-    const bool better = lower_better ? row.change < -row.threshold : row.change > row.threshold;
-    if (outside && worse) row.verdict = Verdict::kRegressed;
-    if (outside && better) row.verdict = Verdict::kImproved;
+    const WindowVerdict v = judge_against_window(m, row.new_median, row.threshold,
+                                                 options.noise_factor, report.direction);
+    row.baseline = v.baseline;
+    row.noise = v.noise;
+    row.change = v.change;
+    row.verdict = v.verdict;
     report.rows.push_back(row);
   }
   if (!any_metric) {
@@ -511,6 +525,8 @@ std::string render_check(const CheckReport& report, Format format) {
                         {"window", report.options.window},
                         {"min_history", report.options.min_history},
                         {"noise_factor", report.options.noise_factor},
+                        {"left_out_dirty", report.left_out_dirty},
+                        {"left_out_throttled", report.left_out_throttled},
                         {"benchmarks", rows},
                         {"regressed", regressed},
                         {"improved", improved},
@@ -541,12 +557,25 @@ std::string render_check(const CheckReport& report, Format format) {
   }
   if (rows.size() > 1) out += table(rows, format);
   if (format == Format::kMarkdown) out += "\n";
+  if (format == Format::kMarkdown && rows.size() == 1) {
+    out += fmt::format("No benchmark regressed or improved ({} checked).\n\n", report.rows.size());
+  }
   if (report.throttled) out += "check: note: this run's device throttled (see `history list`)\n";
-  if (by_method[1] || by_method[2]) {
+  if (by_method[1]) {
     out += fmt::format(
-        "check: note: {} benchmark{} had fewer than {} earlier runs and were compared with the "
-        "latest run (U test); {} had no history\n",
-        by_method[1], by_method[1] == 1 ? "" : "s", report.options.min_history, by_method[2]);
+        "check: note: {} benchmark{} had fewer than {} earlier runs: compared with the latest "
+        "run (U test over the repetitions)\n",
+        by_method[1], by_method[1] == 1 ? "" : "s", report.options.min_history);
+  }
+  if (by_method[2]) {
+    out += fmt::format("check: note: {} benchmark{} had no earlier run on this device\n",
+                       by_method[2], by_method[2] == 1 ? "" : "s");
+  }
+  if (report.left_out_dirty || report.left_out_throttled) {
+    out += fmt::format(
+        "check: note: left out: {} earlier dirty run{} (--include-dirty) and {} throttled "
+        "(--include-throttled)\n",
+        report.left_out_dirty, report.left_out_dirty == 1 ? "" : "s", report.left_out_throttled);
   }
   out += fmt::format(
       "verdict: {} regressed, {} improved, {} same (metric {}; against the median of the last "

@@ -87,6 +87,20 @@ struct CheckOptions {
   bool include_dirty = false, include_throttled = false;
 };
 
+// The verdict of a run's median against the medians of earlier runs (`window`, not empty):
+// baseline = their median, noise = 1.4826 x their median absolute deviation (a robust sd),
+// change = new_median / baseline - 1; regressed (improved) when the change is worse (better)
+// than `threshold` in the metric's direction and |new_median - baseline| > noise_factor x noise.
+struct WindowVerdict {
+  double baseline = 0;
+  double noise = 0;  // relative to the baseline
+  double change = 0;
+  Verdict verdict = Verdict::kSame;
+};
+WindowVerdict judge_against_window(const std::vector<double>& window, double new_median,
+                                   double threshold, double noise_factor,
+                                   MetricDirection direction);
+
 // Reads a thresholds file: a JSON object {"REGEX": fraction, ...}, in order of precedence.
 std::vector<std::pair<std::string, double>> read_thresholds(const std::string& path);
 
@@ -110,6 +124,7 @@ struct CheckReport {
   MetricDirection direction = MetricDirection::kLowerIsBetter;
   CheckOptions options;
   bool already_stored = false;  // the run is in the history: left out of its own window
+  std::size_t left_out_dirty = 0, left_out_throttled = 0;  // earlier runs of the device
   std::vector<CheckRow> rows;
   std::size_t count(Verdict v) const;
   int exit_code() const { return count(Verdict::kRegressed) ? 1 : 0; }
