@@ -1,6 +1,7 @@
 #!/usr/bin/python3
-"""Figures from gapbench results: sweeps, signal propagation, benchmark JSON and `gapbench
-compare --json` (--help lists the figures and options; the text is USAGE in gapbench_plot/cli.py).
+"""Figures from gapbench results: sweeps, signal propagation, benchmark JSON, `gapbench compare
+--json` and `gapbench history show --format json` (--help lists the figures and options; the text
+is USAGE in gapbench_plot/cli.py).
 
 The code is the package gapbench_plot beside this file. Its directory goes first on the path,
 so the two run from any working directory, and wherever they are copied together.

@@ -163,7 +163,11 @@ Command add_import(CLI::App& history, std::shared_ptr<HistoryFlags> flags) {
         const BenchmarkFile file = read_benchmark_file(path, "BENCH");
         runs.emplace_back(path, run_facts(file, {}));
       } catch (const UsageError& e) {
-        std::cout << fmt::format("history: skipped {}: {}\n", path, e.what());
+        // The reason without the label that names the file again.
+        std::string reason = e.what();
+        const std::string label = fmt::format("BENCH file '{}': ", path);
+        if (reason.rfind(label, 0) == 0) reason.erase(0, label.size());
+        std::cout << fmt::format("history: skipped {}: {}\n", path, reason);
       }
     }
     if (runs.empty()) {
