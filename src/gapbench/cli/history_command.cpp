@@ -97,6 +97,18 @@ std::vector<std::pair<std::string, RunFacts>> read_runs(const std::vector<std::s
   return runs;
 }
 
+void report_added(const std::string& source, const RunFacts& run, std::int64_t id, bool added);
+
+// Adds the runs read, each in its own transaction, and says what became of each.
+int add_runs(const std::string& db, const std::vector<std::pair<std::string, RunFacts>>& runs) {
+  Store store(db, Store::Mode::kWrite);
+  for (const auto& [source, run] : runs) {
+    const auto [id, added] = store.add_run(run, source);
+    report_added(source, run, id, added);
+  }
+  return 0;
+}
+
 void report_added(const std::string& source, const RunFacts& run, std::int64_t id, bool added) {
   if (!added) {
     std::cout << fmt::format("history: {} is already in the history as run {}\n", source, id);
@@ -126,13 +138,7 @@ Command add_add(CLI::App& history, std::shared_ptr<HistoryFlags> flags) {
                   "known, else the run's date orders it)");
   add_db_flag(sub, *flags);
   return [flags, paths, overrides]() {
-    const auto runs = read_runs(*paths, *overrides);
-    Store store(flags->db, Store::Mode::kWrite);
-    for (const auto& [source, run] : runs) {
-      const auto [id, added] = store.add_run(run, source);
-      report_added(source, run, id, added);
-    }
-    return 0;
+    return add_runs(flags->db, read_runs(*paths, *overrides));
   };
 }
 
@@ -174,12 +180,7 @@ Command add_import(CLI::App& history, std::shared_ptr<HistoryFlags> flags) {
       throw UsageError(fmt::format("DIR: no gapbench_bench JSON file under {}",
                                    fmt::join(*dirs, ", ")));
     }
-    Store store(flags->db, Store::Mode::kWrite);
-    for (const auto& [source, run] : runs) {
-      const auto [id, added] = store.add_run(run, source);
-      report_added(source, run, id, added);
-    }
-    return 0;
+    return add_runs(flags->db, runs);
   };
 }
 

@@ -21,9 +21,6 @@ bool ends_with(const std::string& text, const std::string& suffix) {
          text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-bool is_time_metric(const std::string& metric) {
-  return metric == "real_time" || metric == "cpu_time";
-}
 
 // Seconds per unit of Google Benchmark's "time_unit"; 0 when the unit is unknown.
 double seconds_per(const std::string& unit) {
@@ -176,16 +173,6 @@ std::vector<ContextDifference> context_differences(const nlohmann::json& base,
   return differences;
 }
 
-// A value of the metric with its unit: times scaled to ns/us/ms/s, counters as they are.
-std::string format_value(double value, bool is_time) {
-  if (!is_time) return fmt::format("{:.4g}", value);
-  const double magnitude = std::fabs(value);
-  if (magnitude >= 1 || value == 0) return fmt::format("{:.4g} s", value);
-  if (magnitude >= 1e-3) return fmt::format("{:.4g} ms", value * 1e3);
-  if (magnitude >= 1e-6) return fmt::format("{:.4g} us", value * 1e6);
-  return fmt::format("{:.4g} ns", value * 1e9);
-}
-
 std::string format_p_value(const std::optional<double>& p) {
   if (!p) return "-";
   return *p < 1e-3 ? fmt::format("{:.1e}", *p) : fmt::format("{:.4f}", *p);
@@ -249,6 +236,19 @@ bool bookkeeping_field(const std::string& key) {
 }
 
 }  // namespace
+
+bool is_time_metric(const std::string& metric) {
+  return metric == "real_time" || metric == "cpu_time";
+}
+
+std::string format_metric_value(double value, bool is_time) {
+  if (!is_time) return fmt::format("{:.4g}", value);
+  const double magnitude = std::fabs(value);
+  if (magnitude >= 1 || value == 0) return fmt::format("{:.4g} s", value);
+  if (magnitude >= 1e-3) return fmt::format("{:.4g} ms", value * 1e3);
+  if (magnitude >= 1e-6) return fmt::format("{:.4g} us", value * 1e6);
+  return fmt::format("{:.4g} ns", value * 1e9);
+}
 
 double median_of(std::vector<double> values) {
   std::sort(values.begin(), values.end());
@@ -534,8 +534,8 @@ std::string render_compare_table(const CompareReport& report) {
   };
   std::vector<Row> rows = {{"benchmark", "base", "new", "change", "p-value", "verdict"}};
   for (const auto& b : report.benchmarks) {
-    rows.push_back({b.name, format_value(b.base_median, report.metric_is_time),
-                    format_value(b.new_median, report.metric_is_time),
+    rows.push_back({b.name, format_metric_value(b.base_median, report.metric_is_time),
+                    format_metric_value(b.new_median, report.metric_is_time),
                     fmt::format("{:+.1f}%", 100 * b.change), format_p_value(b.p_value),
                     std::string(to_string(b.verdict)) + (b.u_test() ? "" : " (no U test: n < 4)")});
   }

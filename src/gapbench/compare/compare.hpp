@@ -28,6 +28,12 @@ enum class MetricDirection { kLowerIsBetter, kHigherIsBetter };
 // "pct_of_copy_bw" are rates (higher is better). Unknown: nullopt.
 std::optional<MetricDirection> metric_direction(const std::string& metric);
 
+// Whether `metric` is one of Google Benchmark's times (real_time, cpu_time: in seconds here).
+bool is_time_metric(const std::string& metric);
+
+// A value of a metric with its unit: times scaled to ns/us/ms/s, counters as they are (4 digits).
+std::string format_metric_value(double value, bool is_time);
+
 // The table of known directions, for --help and for the error naming --metric.
 std::string metric_direction_help();
 

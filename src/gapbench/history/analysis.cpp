@@ -13,17 +13,6 @@
 namespace gapbench::history {
 namespace {
 
-bool is_time(const std::string& metric) { return metric == "real_time" || metric == "cpu_time"; }
-
-std::string format_value(double value, bool time) {
-  if (!time) return fmt::format("{:.4g}", value);
-  const double m = std::fabs(value);
-  if (m >= 1 || value == 0) return fmt::format("{:.4g} s", value);
-  if (m >= 1e-3) return fmt::format("{:.4g} ms", value * 1e3);
-  if (m >= 1e-6) return fmt::format("{:.4g} us", value * 1e6);
-  return fmt::format("{:.4g} ns", value * 1e9);
-}
-
 std::string percent(double fraction) { return fmt::format("{:+.1f}%", 100 * fraction); }
 
 std::string direction_name(MetricDirection d) {
@@ -283,7 +272,7 @@ std::string change_kind(const Change& c) {
 }  // namespace
 
 std::string render_changes(const ChangesReport& report, Format format) {
-  const bool time = is_time(report.metric);
+  const bool time = is_time_metric(report.metric);
   std::size_t found = 0, series_with = 0;
   for (const auto& s : report.series) {
     found += s.changes.size();
@@ -323,7 +312,7 @@ std::string render_changes(const ChangesReport& report, Format format) {
     for (const Change& c : s.changes) {
       rows.push_back({s.series->benchmark, s.series->device_key,
                       fmt::format("{}..{}", short_commit(c.previous_commit), short_commit(c.commit)),
-                      format_value(c.step.before, time), format_value(c.step.after, time),
+                      format_metric_value(c.step.before, time), format_metric_value(c.step.after, time),
                       percent(c.step.change),
                       fmt::format("[{}, {}]", percent(c.step.low), percent(c.step.high)),
                       fmt::format("{:.2g}", c.p_value), change_kind(c)});
@@ -398,11 +387,12 @@ WindowVerdict judge_against_window(const std::vector<double>& window, double new
 CheckReport check_run(const Store& store, const RunFacts& run, const CheckOptions& options) {
   CheckReport report;
   report.metric = options.metric;
-  report.direction = direction_of(options.metric);
-  if (!std::isfinite(options.threshold) || options.threshold < 0) {
-    throw UsageError(fmt::format("--threshold {}: must be a finite fraction >= 0 (0.05 means 5%)",
-                                 options.threshold));
-  }
+  CompareOptions compare;  // the fallback's options, checked as `compare` checks them
+  compare.metric = options.metric;
+  compare.threshold = options.threshold;
+  compare.alpha = options.alpha;
+  check_compare_options(compare);
+  report.direction = *metric_direction(options.metric);
   if (options.window < 1) throw UsageError("--window: must be at least 1");
   report.options = options;
   report.device_key = run.device_key;
@@ -459,10 +449,7 @@ CheckReport check_run(const Store& store, const RunFacts& run, const CheckOption
     if (window.size() < options.min_history) {
       // Too little history for a window: the two-sample verdict against the latest run.
       row.method = "latest";
-      CompareOptions compare;
-      compare.metric = options.metric;
       compare.threshold = row.threshold;
-      compare.alpha = options.alpha;
       const BenchmarkComparison c = compare_samples(b.name, window.back()->values,
                                                     values->second, compare, report.direction);
       row.baseline = c.base_median;
@@ -492,7 +479,7 @@ CheckReport check_run(const Store& store, const RunFacts& run, const CheckOption
 }
 
 std::string render_check(const CheckReport& report, Format format) {
-  const bool time = is_time(report.metric);
+  const bool time = is_time_metric(report.metric);
   const auto regressed = report.count(Verdict::kRegressed);
   const auto improved = report.count(Verdict::kImproved);
   std::size_t by_method[3] = {0, 0, 0};
@@ -541,8 +528,8 @@ std::string render_check(const CheckReport& report, Format format) {
     std::string history = r.method == "history"  ? fmt::format("{} runs", r.history)
                           : r.method == "latest" ? "latest " + short_commit(r.latest_commit)
                                                  : "none";
-    rows.push_back({r.benchmark, history, r.method == "none" ? "-" : format_value(r.baseline, time),
-                    format_value(r.new_median, time),
+    rows.push_back({r.benchmark, history, r.method == "none" ? "-" : format_metric_value(r.baseline, time),
+                    format_metric_value(r.new_median, time),
                     r.method == "none" ? "-" : percent(r.change),
                     r.method == "history" ? fmt::format("{:.1f}%", 100 * r.noise)
                     : r.p_value         ? fmt::format("p {:.2g}", *r.p_value)
@@ -589,7 +576,7 @@ std::string render_check(const CheckReport& report, Format format) {
 
 std::string render_show(const std::vector<Series>& series, const ChangesReport& changes,
                         Format format) {
-  const bool time = !series.empty() && is_time(series.front().metric);
+  const bool time = !series.empty() && is_time_metric(series.front().metric);
   const std::string metric = series.empty() ? "" : series.front().metric;
   if (format == Format::kJson) {
     const auto d = metric_direction(metric);
@@ -646,8 +633,8 @@ std::string render_show(const std::vector<Series>& series, const ChangesReport& 
       const auto [lo, hi] = std::minmax_element(p.values.begin(), p.values.end());
       rows.push_back({short_commit(p.commit),
                       (p.commit_date.empty() ? p.run_date : p.commit_date).substr(0, 10),
-                      format_value(p.median(), time), std::to_string(p.values.size()),
-                      format_value(*lo, time), format_value(*hi, time), flags});
+                      format_metric_value(p.median(), time), std::to_string(p.values.size()),
+                      format_metric_value(*lo, time), format_metric_value(*hi, time), flags});
     }
     out += table(rows, format) + "\n";
   }
