@@ -618,6 +618,17 @@ TEST(ArnoldiMeasure, DISABLED_SecondModulusAgainstGeev) {
   if (const char* s = std::getenv("GAPBENCH_ARNOLDI_SEEDS")) seeds = std::atoi(s);
   if (const char* s = std::getenv("GAPBENCH_ARNOLDI_FIRST_SEED")) first_seed = std::atoi(s);
   if (const char* s = std::getenv("GAPBENCH_ARNOLDI_MAX_ITER")) max_iter = std::atoi(s);
+  // GAPBENCH_ARNOLDI_INDEX: matrix index I of every seed, as `gapbench dump --index I` (default
+  // 0); with GAPBENCH_ARNOLDI_INDICES="0 1 2" the seed stays GAPBENCH_ARNOLDI_FIRST_SEED and the
+  // indices vary instead (the matrices of scripts/bench-cpu-peers.sh).
+  std::uint32_t index = 0;
+  if (const char* s = std::getenv("GAPBENCH_ARNOLDI_INDEX")) index = std::atoi(s);
+  std::vector<std::uint32_t> indices;
+  if (const char* s = std::getenv("GAPBENCH_ARNOLDI_INDICES")) {
+    for (const std::string& item : split(s, ' ')) {
+      if (!item.empty()) indices.push_back(static_cast<std::uint32_t>(std::stoul(item)));
+    }
+  }
   struct Config {
     int block, basis, keep;
   };
@@ -634,12 +645,15 @@ TEST(ArnoldiMeasure, DISABLED_SecondModulusAgainstGeev) {
   double tol = 0;
   if (const char* s = std::getenv("GAPBENCH_ARNOLDI_TOL")) tol = std::atof(s);
   std::printf(
-      "T,seed,block,basis,keep,l2_geev,l2_rel_err,max_rel_err,top4_match,passes,products,restarts,"
-      "converged,ms\n");
+      "T,seed,index,block,basis,keep,l2_geev,l2_rel_err,max_rel_err,top4_match,passes,products,"
+      "restarts,converged,ms\n");
+  const int cases = indices.empty() ? seeds : static_cast<int>(indices.size());
   for (const std::int64_t T : sizes) {
-    for (int seed = first_seed; seed < first_seed + seeds; ++seed) {
+    for (int c = 0; c < cases; ++c) {
+      const int seed = indices.empty() ? first_seed + c : first_seed;
+      const std::uint32_t matrix = indices.empty() ? index : indices[c];
       const ModelSpec spec = at(markov(EntryLaw::kExponential), T, Fix::kNone);
-      const std::vector<double> a = cpu::generate_dense<double>(spec, seed, 0);
+      const std::vector<double> a = cpu::generate_dense<double>(spec, seed, matrix);
       const SolveResult ref = geev_top(a, T, 4);
       const double l2 = modulus(ref, 1);
       for (const auto& [block, basis, keep] : configs) {
@@ -671,8 +685,8 @@ TEST(ArnoldiMeasure, DISABLED_SecondModulusAgainstGeev) {
           }
           match = best <= 1e-6;
         }
-        std::printf("%lld,%d,%d,%d,%d,%.6f,%.2e,%.2e,%d,%lld,%lld,%d,%d,%.0f\n",
-                    static_cast<long long>(T), seed, block, basis, keep, l2,
+        std::printf("%lld,%d,%u,%d,%d,%d,%.6f,%.2e,%.2e,%d,%lld,%lld,%d,%d,%.0f\n",
+                    static_cast<long long>(T), seed, matrix, block, basis, keep, l2,
                     (modulus(r, 1) - l2) / l2, max_rel, match ? 1 : 0,
                     static_cast<long long>(r.passes),
                     static_cast<long long>(r.iterations) * block, r.restarts,

@@ -42,12 +42,17 @@ ArnoldiPlan plan_arnoldi(const SolverOptions& options, Precision precision, std:
                    : static_cast<int>(std::min<std::int64_t>(kArnoldiDefaultBlock, largest_block));
   const int b = plan.block;
   plan.tol = options.tol > 0 ? options.tol : default_tol(precision);
-  // Default basis max(100, 4k), keep half of it: on markov exponential at T = 4096 (5 seeds,
-  // k = 4; docs/solvers.md) a basis of 100 took 1.6x fewer products than 60 and 1.9x fewer than
-  // 40, 150 only 10% fewer than 100 at 1.5x the memory and orthogonalisation; 20 returned a
-  // wrong |lambda_2| on 4 of 5 seeds. Keeping 30%, 50% or 70% of the basis differed by less than
-  // the spread over seeds.
-  int basis = options.basis > 0 ? options.basis : std::max(kArnoldiDefaultBasis, 4 * plan.k);
+  // Default basis: 100 up to T = 1365, growing with T to 300 at T = 4096 and above (at least 4k),
+  // keep half of it. On markov exponential (k = 4, seeds 0-4; docs/solvers.md) a basis of 100
+  // took 1.6x fewer products than 60 and 1.9x fewer than 40 at T = 4096, and 20 returned a wrong
+  // |lambda_2| on 4 of 5 seeds; the bulk's edge grows more crowded with T, and at T = 4096 a
+  // basis of 300 (keeping 150) took 450 passes on seeds 0-4 against 498-788 with 100 (150:
+  // 447-601, 200 and 250: ~500), for about 22% more orthogonalisation per step. At T = 2048,
+  // 170 against 100 saved 3% of the passes: no gain there. At a basis of 100, keeping 30%, 50%
+  // or 70% differed by less than the spread over seeds.
+  const auto grown = static_cast<int>(std::clamp<std::int64_t>(
+      dim * kArnoldiLargeBasis / kArnoldiLargeBasisFrom, kArnoldiDefaultBasis, kArnoldiLargeBasis));
+  int basis = options.basis > 0 ? options.basis : std::max(grown, 4 * plan.k);
   basis = static_cast<int>(std::min<std::int64_t>(basis, dim - b));
   if (basis < plan.k + 1 + 2 * b) {
     throw UsageError(fmt::format(
@@ -56,7 +61,11 @@ ArnoldiPlan plan_arnoldi(const SolverOptions& options, Precision precision, std:
         basis, plan.k + 1, b, plan.k + 1 + 2 * b));
   }
   plan.basis = basis;
-  plan.keep = std::clamp(basis / 2, plan.k + 1, basis - 2 * b);
+  // Keep half the basis, and at least all but 100 vectors: convergence is tested at restarts,
+  // so a restart every 100 steps at most bounds the steps run past convergence. At T = 4096
+  // (basis 300, seed 0 indices 0-4) keeping 200 took 400-501 passes where keeping 150 took
+  // 450-601 (225: 449-525, 250: 401-498, in more restarts).
+  plan.keep = std::clamp(std::max(basis / 2, basis - 100), plan.k + 1, basis - 2 * b);
   // Steps needed grow with T (markov exponential, k = 4, the default basis: mean 279 products at
   // T = 1000, 597 at 4096, 1228 and 2147 on two seeds at 8192): 10,000 leaves room past 8192.
   // --max-iter counts block steps (b products each), as for lanczos.

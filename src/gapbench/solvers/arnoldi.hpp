@@ -31,7 +31,9 @@ namespace gapbench {
 
 // Defaults of --block and --basis for arnoldi (docs/solvers.md, "arnoldi": measured).
 inline constexpr int kArnoldiDefaultBlock = 1;
-inline constexpr int kArnoldiDefaultBasis = 100;
+inline constexpr int kArnoldiDefaultBasis = 100;         // the smallest default basis
+inline constexpr int kArnoldiLargeBasis = 300;           // the largest, from T = 4096 on
+inline constexpr std::int64_t kArnoldiLargeBasisFrom = 4096;  // in between: T x 300 / 4096
 
 struct ArnoldiPlan {
   int k = 4;
