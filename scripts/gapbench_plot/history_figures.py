@@ -6,6 +6,7 @@ side of it, annotated with the change and its interval. fig_history returns a fi
 string that says why the figure is skipped."""
 import math
 import os
+import re
 import statistics
 from collections import OrderedDict
 from datetime import datetime, timezone
@@ -30,8 +31,16 @@ def time_scale(seconds):
     return next((unit, factor) for below, unit, factor in TIME_SCALES if seconds < below)
 
 
+# Google Benchmark's run settings in a name (min_time, repetitions, iterations, manual or real time):
+# the same for every run of a series, and what would push its parameters (T, k) out of a title.
+RUN_SETTINGS = re.compile(r"/(?:min_time:[^/]*|repeats:\d+|iterations:\d+|manual_time|real_time"
+                          r"|process_time|threads:\d+)(?=/|$)")
+
+
 def shorten(name, width):
-    """name, or its head and tail around an ellipsis when it is longer than width."""
+    """name without Google Benchmark's run settings, and then its head and tail around an
+    ellipsis when it is longer than width."""
+    name = RUN_SETTINGS.sub("", name) or name
     if len(name) <= width:
         return name
     head = (width - 1) * 2 // 5

@@ -41,6 +41,18 @@ def run_history_fixture(run):
     run.doc = load_history()
 
 
+class TestPanelTitles(unittest.TestCase):
+    def test_run_settings_leave_the_title_before_it_is_shortened(self):
+        name = "cpu/solve/lanczos/float32/k:4/T:1024/min_time:0.100/repeats:9/manual_time"
+        self.assertEqual(history_figures.shorten(name, 62), "cpu/solve/lanczos/float32/k:4/T:1024")
+        self.assertEqual(history_figures.shorten("gpu/device_state/end/iterations:1", 62),
+                         "gpu/device_state/end")
+        long = "cpu/fused/solve/attention/lanczos/float32/k:4/T:65536/b:8/iterations:1/repeats:3"
+        short = history_figures.shorten(long, 30)
+        self.assertEqual(len(short), 30)
+        self.assertTrue(short.endswith("T:65536/b:8"), short)
+
+
 class TestHistoryFigure(SharedRunCase):
     """plot.py --history data/history.json: the figure and its dumped series."""
     fixture = staticmethod(run_history_fixture)
