@@ -69,20 +69,27 @@ void add_format_flag(CLI::App* sub, HistoryFlags& flags) {
       ->capture_default_str();
 }
 
-// The flags that select series; `exclusions`: the runs left out by default (dirty, throttled) can
-// be let in (changes; show draws every run, marking those).
-void add_selection_flags(CLI::App* sub, HistoryFlags& flags, bool exclusions) {
+void add_metric_flag(CLI::App* sub, HistoryFlags& flags) {
   sub->add_option("--metric", flags.metric, "real_time, cpu_time or a counter")
       ->capture_default_str();
-  sub->add_option("--device", flags.device, "only this device (a key or a fingerprint)");
-  sub->add_option("--order", flags.order,
-                  "a file of commits, oldest first (git rev-list --reverse --first-parent "
-                  "main): the order of commits; default: by commit date");
-  if (!exclusions) return;
+}
+
+// The runs left out by default, dirty and throttled ones, let in (check, changes; show draws
+// every run, marking those).
+void add_exclusion_flags(CLI::App* sub, HistoryFlags& flags) {
   sub->add_flag("--include-dirty", flags.include_dirty,
                 "include runs built from uncommitted changes (left out by default)");
   sub->add_flag("--include-throttled", flags.include_throttled,
                 "include runs whose device throttled (left out by default)");
+}
+
+// The flags that select series (show, changes).
+void add_selection_flags(CLI::App* sub, HistoryFlags& flags) {
+  add_metric_flag(sub, flags);
+  sub->add_option("--device", flags.device, "only this device (a key or a fingerprint)");
+  sub->add_option("--order", flags.order,
+                  "a file of commits, oldest first (git rev-list --reverse --first-parent "
+                  "main): the order of commits; default: by commit date");
 }
 
 // Reads and checks every file before anything is written: a bad one leaves the database as it
@@ -237,7 +244,7 @@ Command add_show(CLI::App& history, std::shared_ptr<HistoryFlags> flags) {
       ->required();
   add_db_flag(sub, *flags);
   add_format_flag(sub, *flags);
-  add_selection_flags(sub, *flags, false);
+  add_selection_flags(sub, *flags);
   return [flags, pattern]() {
     const Format format = parse_format(flags->format);
     flags->include_dirty = flags->include_throttled = true;  // drawn, and marked
@@ -277,11 +284,8 @@ Command add_check(CLI::App& history, std::shared_ptr<HistoryFlags> flags) {
       ->capture_default_str();
   add_db_flag(sub, *flags);
   add_format_flag(sub, *flags);
-  sub->add_option("--metric", flags->metric, "real_time, cpu_time or a counter")
-      ->capture_default_str();
-  sub->add_flag("--include-dirty", flags->include_dirty, "judge against dirty runs too");
-  sub->add_flag("--include-throttled", flags->include_throttled,
-                "judge against throttled runs too");
+  add_metric_flag(sub, *flags);
+  add_exclusion_flags(sub, *flags);
   sub->footer(metric_direction_help() +
               "\nExit codes: 0 nothing regressed, 1 something regressed, 2 bad input.\n");
   return [flags, path, options, thresholds]() {
@@ -316,7 +320,8 @@ Command add_changes(CLI::App& history, std::shared_ptr<HistoryFlags> flags) {
       ->capture_default_str();
   add_db_flag(sub, *flags);
   add_format_flag(sub, *flags);
-  add_selection_flags(sub, *flags, true);
+  add_selection_flags(sub, *flags);
+  add_exclusion_flags(sub, *flags);
   sub->footer("\nExit codes: 0 no unacknowledged regression, 1 one or more, 2 bad input.\n");
   return [flags, pattern, options]() {
     const Format format = parse_format(flags->format);
@@ -343,7 +348,7 @@ Command add_ack(CLI::App& history, std::shared_ptr<HistoryFlags> flags) {
   sub->add_option("COMMIT", ack->commit, "the commit where the change happened")->required();
   sub->add_option("--note", ack->note, "why it is accepted");
   add_db_flag(sub, *flags);
-  sub->add_option("--metric", flags->metric, "the metric")->capture_default_str();
+  add_metric_flag(sub, *flags);
   sub->add_option("--device", flags->device, "only on this device (key or fingerprint)");
   return [flags, ack]() {
     try {
