@@ -42,6 +42,11 @@ struct RunSpec {
   std::uint64_t throttle = 0;  // the clock-event reasons of gpu/device_state/end
   std::uint64_t seed = 1;
   std::string cpu = "Test CPU (2 threads)";
+  std::string fail_b;       // bm/b fails with this message when not empty
+  bool rate = true;         // bm/rate is in the run
+  double mhz = 2600;        // mhz_per_cpu
+  bool scaling = false;     // cpu_scaling_enabled
+  double floor_s = -1;      // bm/a's counter floor_s when >= 0
 };
 
 std::string bench_json(const RunSpec& r) {
@@ -51,7 +56,8 @@ std::string bench_json(const RunSpec& r) {
       {"date", fmt::format("2026-11-{:02d}T12:{:02d}:00+01:00", r.day, r.minute)},
       {"host_name", "test"},
       {"num_cpus", 2},
-      {"mhz_per_cpu", 2600},
+      {"mhz_per_cpu", r.mhz},
+      {"cpu_scaling_enabled", r.scaling},
       {"cpu_device", r.cpu},
       {"cpu_blas", "OpenBLAS test"},
       {"cuda_devices", "CUDA driver 0, runtime 13000; no CUDA device"},
@@ -66,12 +72,18 @@ std::string bench_json(const RunSpec& r) {
                           {"iterations", 100},  {"real_time", t},      {"cpu_time", t},
                           {"time_unit", "ms"}};
       if (rate) e["bytes_per_s"] = 1e9 / t;
+      if (name == "bm/a" && r.floor_s >= 0) e["floor_s"] = r.floor_s;
+      if (name == "bm/b" && !r.fail_b.empty()) {
+        e = {{"name", name}, {"run_name", name}, {"run_type", "iteration"},
+             {"error_occurred", true}, {"error_message", r.fail_b}, {"iterations", 0},
+             {"real_time", 0}, {"cpu_time", 0}, {"time_unit", "ms"}};
+      }
       benchmarks.push_back(e);
     }
   };
   add("bm/a", 1.0 * r.scale, false);
   add("bm/b", 2.0 * (r.scale_b >= 0 ? r.scale_b : r.scale), false);
-  add("bm/rate", 1.0 * r.scale, true);
+  if (r.rate) add("bm/rate", 1.0 * r.scale, true);
   benchmarks.push_back({{"name", "gpu/device_state/end/iterations:1"},
                         {"run_name", "gpu/device_state/end/iterations:1"},
                         {"run_type", "iteration"},
@@ -127,6 +139,8 @@ TEST(HistoryDates, UtcDates) {
   EXPECT_EQ(utc_date("2026-11-28 10:00:00.25Z").value(), "2026-11-28T10:00:00Z");
   EXPECT_FALSE(utc_date("yesterday"));
   EXPECT_FALSE(utc_date("2026-13-01T00:00:00Z"));
+  EXPECT_FALSE(utc_date("2026-02-30T00:00:00Z")) << "not carried over to March";
+  EXPECT_FALSE(utc_date("2026-02-01T00:00:00+99:00"));
 }
 
 // check's verdict on synthetic histories: a window of 10 per-run medians and a new run, each with
@@ -265,7 +279,7 @@ TEST_F(History, CheckVerdicts) {
   r.scale = r.scale_b = 0.85;
   res = cli({"history", "check", write_run(r, "fast.json").string()});
   EXPECT_EQ(res.exit_code, 0) << res.out << res.err;
-  EXPECT_NE(res.out.find("verdict: 0 regressed, 3 improved"), std::string::npos) << res.out;
+  EXPECT_NE(res.out.find("verdict: 0 regressed, 0 newly failed, 3 improved"), std::string::npos) << res.out;
 
   // Per-benchmark thresholds: bm/a and bm/rate may change by 20%.
   const fs::path thresholds = dir.path() / "thresholds.json";
@@ -445,13 +459,140 @@ TEST_F(History, BadInputExits2WithOneLineAndWritesNothing) {
            {"history", "show", "bm/(", "--format", "json"},
            {"history", "list", "--format", "yaml"},
            {"history", "show", "bm/", "--order", order.string()},
-           {"history", "changes", "--since", "0123456789ab"}}) {
+           {"history", "changes", "--since", "0123456789ab"},
+           {"history", "changes", "--since", "c0"},
+           {"history", "changes", "--significance", "0"},
+           {"history", "check", write_run(RunSpec{}, "ok.json").string(), "--window", "0"},
+           {"history", "check", write_run(RunSpec{}, "ok.json").string(), "--noise-factor", "-1"},
+           {"history", "ack", "bm/", "c00000000001", "--metric", "bogus"},
+           {"history", "ack", "bm/(", "c00000000001"},
+           {"history", "ack", "bm/", "c0000000000"},
+           {"history", "ack", "bm/", "0123456789ab"}}) {
     const CliResult res = cli(args);
     EXPECT_EQ(res.exit_code, 2) << args[1] << " " << args.back() << ": " << res.out << res.err;
     EXPECT_EQ(count_lines(res.err), 1u) << res.err;
     EXPECT_TRUE(res.out.empty()) << res.out;
   }
   EXPECT_EQ(fs::file_size(db()), before);
+}
+
+TEST_F(History, CheckOfAStoredRunLooksOnlyAtTheRunsBeforeIt) {
+  add_series(8, 1.0, 1);
+  add_series(8, 1.3, 9);  // a 30% step at commit 9, stored
+  // Commit 9's run judged again: against commits 1-8 (a regression), not 10-16.
+  RunSpec r;
+  r.commit = fmt::format("c{:011x}", 9);
+  r.day = 1;
+  r.minute = 8;
+  r.scale = 1.3;
+  r.seed = 100;
+  const fs::path p = write_run(r, "run9.json");  // the same file add_series stored
+  CliResult res = cli({"history", "check", p.string(), "--format", "json"});
+  ASSERT_EQ(res.exit_code, 1) << res.out << res.err;
+  const auto j = nlohmann::json::parse(res.out);
+  for (const auto& row : j.at("benchmarks")) {
+    if (row.at("benchmark") != "bm/a") continue;
+    EXPECT_EQ(row.at("history"), 8);
+    EXPECT_EQ(row.at("verdict"), "regressed");
+    EXPECT_EQ(row.at("latest_commit"), "c00000000008");
+  }
+}
+
+TEST_F(History, CheckReportsFailedAndMissingBenchmarks) {
+  add_series(6, 1.0);
+  RunSpec r;
+  r.commit = "dddddddddddd";
+  r.day = 20;
+  r.fail_b = "CUDA out of memory";
+  r.rate = false;
+  CliResult res = cli({"history", "check", write_run(r, "broken.json").string(), "--format",
+                       "json"});
+  ASSERT_EQ(res.exit_code, 1) << "bm/b ran on every earlier run and fails now: " << res.out;
+  auto j = nlohmann::json::parse(res.out);
+  EXPECT_EQ(j.at("newly_failed"), 1);
+  EXPECT_EQ(j.at("missing"), nlohmann::json::array({"bm/rate"}));
+  bool seen = false;
+  for (const auto& row : j.at("benchmarks")) {
+    if (row.at("benchmark") != "bm/b") continue;
+    seen = true;
+    EXPECT_EQ(row.at("method"), "failed");
+    EXPECT_EQ(row.at("error"), "CUDA out of memory");
+    EXPECT_EQ(row.at("verdict"), "newly failed");
+  }
+  EXPECT_TRUE(seen) << res.out;
+  res = cli({"history", "check", write_run(r, "broken.json").string()});
+  EXPECT_NE(res.out.find("newly failed: CUDA out of memory"), std::string::npos) << res.out;
+  EXPECT_NE(res.out.find("1 benchmark of the device's latest earlier run are not in this run"),
+            std::string::npos)
+      << res.out;
+}
+
+TEST_F(History, ChangesHandleSeriesFromZeroAndSinceInSeriesThatStartLater) {
+  // floor_s steps from 0 to 2e-3 at commit 9: no relative step, still a regression.
+  for (int i = 1; i <= 16; ++i) {
+    RunSpec r;
+    r.commit = fmt::format("c{:011x}", i);
+    r.minute = i;
+    r.seed = 40 + i;
+    r.floor_s = i < 9 ? 0.0 : 2e-3;
+    r.scale = i < 12 ? 1.0 : 1.3;  // bm/a's time steps at commit 12
+    r.rate = i >= 5;               // bm/rate starts at commit 5, steps at 12
+    ASSERT_EQ(cli({"history", "add", write_run(r, fmt::format("z{}.json", i)).string(),
+                   "--commit-date", fmt::format("2026-11-01T00:{:02d}:00Z", i)})
+                  .exit_code,
+              0);
+  }
+  CliResult res = cli({"history", "changes", "bm/a", "--metric", "floor_s", "--format", "json"});
+  ASSERT_EQ(res.exit_code, 1) << res.out << res.err;
+  auto j = nlohmann::json::parse(res.out);
+  ASSERT_EQ(j.at("series").at(0).at("changes").size(), 1u) << res.out;
+  const auto& zero = j["series"][0]["changes"][0];
+  EXPECT_EQ(zero.at("commit"), "c00000000009");
+  EXPECT_TRUE(zero.at("change").is_null());
+  EXPECT_EQ(zero.at("kind"), "regression");
+  // --since c00000000003: bm/rate has no run of it, and its step at 12 is still reported.
+  res = cli({"history", "changes", "bm/rate", "--since", "c00000000003", "--format", "json"});
+  ASSERT_EQ(res.exit_code, 1) << res.out << res.err;
+  j = nlohmann::json::parse(res.out);
+  ASSERT_EQ(j.at("series").at(0).at("changes").size(), 1u) << res.out;
+  EXPECT_EQ(j["series"][0]["changes"][0].at("commit"), "c0000000000c");
+  res = cli({"history", "changes", "bm/rate", "--since", "c0000000000d", "--format", "json"});
+  ASSERT_EQ(res.exit_code, 0) << res.out << res.err;
+}
+
+TEST_F(History, FingerprintKeepsTheClockOnlyWithoutFrequencyScaling) {
+  const auto fingerprint = [&](double mhz, bool scaling, const std::string& name) {
+    RunSpec r;
+    r.mhz = mhz;
+    r.scaling = scaling;
+    return run_facts(read_benchmark_file(write_run(r, name), "BENCH"), {}).fingerprint;
+  };
+  EXPECT_EQ(fingerprint(2596, false, "f1.json"), fingerprint(2604, false, "f2.json"));
+  EXPECT_NE(fingerprint(2596, false, "f3.json"), fingerprint(3400, false, "f4.json"));
+  EXPECT_EQ(fingerprint(1200, true, "f5.json"), fingerprint(3400, true, "f6.json"));
+}
+
+TEST_F(History, RefusesAFileThatIsNotAHistoryAndLeavesItAlone) {
+  const fs::path other = dir.path() / "other.sqlite";
+  ASSERT_EQ(std::system(("sqlite3 " + shell_quote(other.string()) +
+                         " 'CREATE TABLE runs(x); INSERT INTO runs VALUES(1)'")
+                            .c_str()),
+            0);
+  const auto before = read_file(other);
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"history", "list", "--db", other.string()},
+           {"history", "add", write_run(RunSpec{}, "a.json").string(), "--db", other.string()}}) {
+    const CliResult res = run_command(dir.path(), capture.path(), kExe, args);
+    EXPECT_EQ(res.exit_code, 2) << res.err;
+    EXPECT_NE(res.err.find("not a gapbench history database"), std::string::npos) << res.err;
+  }
+  EXPECT_EQ(read_file(other), before);
+  const fs::path empty = dir.path() / "empty.sqlite";
+  write_text(empty, "");
+  const CliResult res = run_command(dir.path(), capture.path(), kExe,
+                                    {"history", "list", "--db", empty.string()});
+  EXPECT_EQ(res.exit_code, 2);
+  EXPECT_EQ(fs::file_size(empty), 0u) << "a read wrote the file";
 }
 
 TEST_F(History, MigratesAnOlderSchemaAndRefusesANewerOne) {

@@ -3,11 +3,13 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <map>
 #include <memory>
 #include <regex>
+#include <set>
 
 #include "gapbench/cli/commands.hpp"
 #include "gapbench/compare/compare.hpp"
@@ -21,8 +23,14 @@ namespace {
 namespace fs = std::filesystem;
 using namespace gapbench::history;
 
+// --db's default: GAPBENCH_HISTORY_DB, else results/history/history.sqlite.
+std::string default_database() {
+  const char* env = std::getenv("GAPBENCH_HISTORY_DB");
+  return env && *env ? env : kDefaultDatabase;
+}
+
 struct HistoryFlags {
-  std::string db = kDefaultDatabase;
+  std::string db = default_database();
   std::string format = "text";
   std::string metric = "real_time";
   std::string device;
@@ -61,7 +69,10 @@ std::vector<Series> select_series(const Store& store, const HistoryFlags& flags,
 }
 
 void add_db_flag(CLI::App* sub, HistoryFlags& flags) {
-  sub->add_option("--db", flags.db, "the history database (SQLite)")->capture_default_str();
+  sub->add_option("--db", flags.db,
+                  "the history database (SQLite; default: $GAPBENCH_HISTORY_DB, else "
+                  "results/history/history.sqlite)")
+      ->capture_default_str();
 }
 
 void add_format_flag(CLI::App* sub, HistoryFlags& flags) {
@@ -214,20 +225,17 @@ Command add_list(CLI::App& history, std::shared_ptr<HistoryFlags> flags) {
                 << '\n';
       return 0;
     }
-    const char* sep = format == Format::kMarkdown ? " | " : "  ";
-    std::cout << fmt::format("{:>4}{}{:<16}{}{:<16}{}{:<18}{}{:<10}{}{:<20}{}{:>10}{}{:>8}{}{}\n",
-                             "run", sep, "device", sep, "fingerprint", sep, "commit", sep,
-                             "branch", sep, "date", sep, "benchmarks", sep, "samples", sep,
-                             "flags");
+    std::vector<std::vector<std::string>> rows = {
+        {"run", "device", "fingerprint", "commit", "branch", "date", "benchmarks", "samples",
+         "flags"}};
     for (const RunRow& r : runs) {
-      std::string flags_text = r.throttled ? "throttled (" + r.throttle_reason + ")" : "";
-      std::cout << fmt::format(
-          "{:>4}{}{:<16}{}{:<16}{}{:<18}{}{:<10}{}{:<20}{}{:>10}{}{:>8}{}{}\n", r.id, sep,
-          r.device_key, sep, r.fingerprint, sep, r.commit + (r.dirty ? "-dirty" : ""), sep,
-          r.branch.empty() ? "-" : r.branch, sep,
-          (r.commit_date.empty() ? r.run_date : r.commit_date), sep, r.benchmarks, sep,
-          r.samples, sep, flags_text);
+      rows.push_back({std::to_string(r.id), r.device_key, r.fingerprint,
+                      r.commit + (r.dirty ? "-dirty" : ""), r.branch.empty() ? "-" : r.branch,
+                      r.commit_date.empty() ? r.run_date : r.commit_date,
+                      std::to_string(r.benchmarks), std::to_string(r.samples),
+                      r.throttled ? "throttled (" + r.throttle_reason + ")" : ""});
     }
+    std::cout << render_table(rows, format);
     std::cout << fmt::format("list: {} runs in {} (schema version {})\n", runs.size(),
                              flags->db, store.schema_version());
     return 0;
@@ -271,10 +279,13 @@ Command add_check(CLI::App& history, std::shared_ptr<HistoryFlags> flags) {
   auto options = std::make_shared<CheckOptions>();
   auto thresholds = std::make_shared<std::string>();
   sub->add_option("NEW", *path, "the run to judge (Google Benchmark JSON)")->required();
-  sub->add_option("--window", options->window, "the last N runs")->capture_default_str();
+  sub->add_option("--window", options->window, "the last N runs")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000000));
   sub->add_option("--min-history", options->min_history,
                   "fewer runs than this: compare with the latest run instead (U test)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000000));
   sub->add_option("--threshold", options->threshold, "relative change that counts (0.05 = 5%)")
       ->capture_default_str();
   sub->add_option("--thresholds", *thresholds,
@@ -295,7 +306,7 @@ Command add_check(CLI::App& history, std::shared_ptr<HistoryFlags> flags) {
     options->include_throttled = flags->include_throttled;
     if (!thresholds->empty()) options->thresholds = read_thresholds(*thresholds);
     const BenchmarkFile file = read_benchmark_file(*path, "NEW");
-    const RunFacts run = run_facts(file, {});
+    const RunFacts run = run_facts(file, {}, false);  // a run whose benchmarks all failed too
     const Store store(flags->db, Store::Mode::kRead);
     const CheckReport report = check_run(store, run, *options);
     std::cout << render_check(report, format);
@@ -317,7 +328,8 @@ Command add_changes(CLI::App& history, std::shared_ptr<HistoryFlags> flags) {
                   "p-value up to which further change points in a series are kept")
       ->capture_default_str();
   sub->add_option("--seed", options->e_divisive.seed, "the permutations' seed (reproducible)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   add_db_flag(sub, *flags);
   add_format_flag(sub, *flags);
   add_selection_flags(sub, *flags);
@@ -327,6 +339,18 @@ Command add_changes(CLI::App& history, std::shared_ptr<HistoryFlags> flags) {
     const Format format = parse_format(flags->format);
     const Store store(flags->db, Store::Mode::kRead);
     const std::vector<Series> series = select_series(store, *flags, *pattern);
+    if (!flags->order.empty()) options->order = read_commit_order(flags->order);
+    if (!options->since.empty()) {
+      // --since by date: its first run in the whole history, whichever benchmarks it ran.
+      check_commit_flag(options->since, "--since");
+      for (const RunRow& r : store.runs()) {
+        const std::string& date = r.commit_date.empty() ? r.run_date : r.commit_date;
+        if (same_commit(r.commit, options->since) &&
+            (options->since_date.empty() || date < options->since_date)) {
+          options->since_date = date;
+        }
+      }
+    }
     if (series.empty()) {
       throw UsageError(fmt::format(
           "REGEX '{}': no run to search (dirty and throttled runs are left out: "
@@ -357,7 +381,22 @@ Command add_ack(CLI::App& history, std::shared_ptr<HistoryFlags> flags) {
       throw UsageError(fmt::format("REGEX '{}': not a regular expression: {}", ack->pattern,
                                    e.what()));
     }
+    CompareOptions metric;  // the metric needs a direction, as for changes
+    metric.metric = flags->metric;
+    check_compare_options(metric);
+    check_commit_flag(ack->commit, "COMMIT");
     Store store(flags->db, Store::Mode::kRead);
+    // The commit must name one commit of the history.
+    std::set<std::string> matches;
+    for (const RunRow& r : store.runs()) {
+      if (same_commit(r.commit, ack->commit)) matches.insert(r.commit);
+    }
+    if (matches.size() != 1) {
+      throw UsageError(fmt::format("COMMIT {}: {} in the history; give {}", ack->commit,
+                                   matches.empty() ? "no run of it" : "ambiguous",
+                                   matches.empty() ? "a commit `history list` shows"
+                                                   : "more of its digits"));
+    }
     ack->metric = flags->metric;
     ack->device = flags->device;
     const std::int64_t id = store.acknowledge(*ack);

@@ -283,6 +283,10 @@ std::vector<BenchmarkSamples> benchmark_samples(const BenchmarkFile& file) {
                         string_field(entry, "aggregate_name", "", file, name) == "median";
     if (run_type != "iteration" && !median) continue;
     for (const auto& [key, value] : entry.items()) {
+      // Times must be numbers (null: not finite); other non-numbers are labels and names.
+      if (is_time_metric(key) && !value.is_number() && !value.is_null()) {
+        wrong_type(file, run_name, key.c_str(), value, "a number");
+      }
       if (!value.is_number() || bookkeeping_field(key)) continue;
       const std::optional<double> v = metric_value(entry, key, file, run_name);
       if (!v || !std::isfinite(*v)) continue;

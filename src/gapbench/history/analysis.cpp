@@ -5,15 +5,19 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <regex>
+#include <set>
 
 #include "gapbench/error.hpp"
 
 namespace gapbench::history {
 namespace {
 
-std::string percent(double fraction) { return fmt::format("{:+.1f}%", 100 * fraction); }
+std::string percent(double fraction) {
+  return std::isfinite(fraction) ? fmt::format("{:+.1f}%", 100 * fraction) : "n/a";
+}
 
 std::string direction_name(MetricDirection d) {
   return d == MetricDirection::kLowerIsBetter ? "lower_is_better" : "higher_is_better";
@@ -29,8 +33,9 @@ MetricDirection direction_of(const std::string& metric) {
   return *d;
 }
 
-// A table as aligned text or as markdown.
-std::string table(const std::vector<std::vector<std::string>>& rows, Format format) {
+}  // namespace
+
+std::string render_table(const std::vector<std::vector<std::string>>& rows, Format format) {
   if (rows.empty()) return "";
   std::vector<std::size_t> width(rows.front().size(), 0);
   for (const auto& row : rows) {
@@ -62,6 +67,8 @@ std::string table(const std::vector<std::vector<std::string>>& rows, Format form
   }
   return out;
 }
+
+namespace {
 
 // 1.4826 x the median absolute deviation: the sd of normal data, robust to outliers.
 double robust_sd(const std::vector<double>& values, double center) {
@@ -97,6 +104,15 @@ bool same_commit(const std::string& a, const std::string& b) {
   return a.compare(0, n, b, 0, n) == 0;
 }
 
+void check_commit_flag(const std::string& commit, const std::string& flag) {
+  static const std::regex hex("[0-9a-f]{7,40}");
+  if (!std::regex_match(commit, hex)) {
+    throw UsageError(fmt::format(
+        "{} {}: not a commit; give 7 to 40 hex digits of its hash (git rev-parse --short=12)",
+        flag, commit));
+  }
+}
+
 std::vector<std::string> read_commit_order(const std::string& path) {
   std::ifstream in(path);
   if (!in) throw UsageError(fmt::format("--order {}: cannot be read", path));
@@ -121,14 +137,14 @@ std::vector<std::string> read_commit_order(const std::string& path) {
 
 std::size_t apply_commit_order(std::vector<Series>& series,
                                const std::vector<std::string>& order) {
-  std::size_t dropped = 0;
+  std::set<std::int64_t> dropped;
   for (Series& s : series) {
     std::vector<std::pair<std::size_t, Point>> placed;
     for (Point& p : s.points) {
       const auto at = std::find_if(order.begin(), order.end(),
                                    [&](const std::string& c) { return same_commit(c, p.commit); });
       if (at == order.end()) {
-        ++dropped;
+        dropped.insert(p.run_id);
         continue;
       }
       placed.emplace_back(static_cast<std::size_t>(at - order.begin()), std::move(p));
@@ -139,7 +155,7 @@ std::size_t apply_commit_order(std::vector<Series>& series,
     for (auto& [place, p] : placed) s.points.push_back(std::move(p));
   }
   std::erase_if(series, [](const Series& s) { return s.points.empty(); });
-  return dropped;
+  return dropped.size();
 }
 
 // --- changes -------------------------------------------------------------------------------
@@ -163,6 +179,41 @@ ChangesReport find_changes(const std::vector<Series>& series, const std::string&
   if (!(options.fdr > 0 && options.fdr < 1)) {
     throw UsageError(fmt::format("--fdr {}: must lie strictly between 0 and 1", options.fdr));
   }
+  const double significance = options.e_divisive.significance;
+  if (!(significance > 0 && significance < 1)) {
+    throw UsageError(
+        fmt::format("--significance {}: must lie strictly between 0 and 1", significance));
+  }
+  // Where --since falls in history order: its line in --order, else its first run's date.
+  std::optional<std::size_t> since_rank;
+  std::optional<std::string> since_date;
+  const auto rank_of = [&](const std::string& commit) -> std::optional<std::size_t> {
+    for (std::size_t r = 0; r < options.order.size(); ++r) {
+      if (same_commit(options.order[r], commit)) return r;
+    }
+    return std::nullopt;
+  };
+  if (!options.since.empty()) {
+    check_commit_flag(options.since, "--since");
+    if (!options.since_date.empty()) since_date = options.since_date;
+    for (const Series& s : series) {
+      for (const Point& p : s.points) {
+        if (!same_commit(p.commit, options.since)) continue;
+        if (!since_date || p.order_date() < *since_date) since_date = p.order_date();
+      }
+    }
+    if (!options.order.empty()) since_rank = rank_of(options.since);
+    if (!since_date || (!options.order.empty() && !since_rank)) {
+      throw UsageError(fmt::format("--since {}: no run of that commit in the series selected",
+                                   options.since));
+    }
+  }
+  // Whether a change whose first point is `p` is reported under --since.
+  const auto reported = [&](const Point& p) {
+    if (options.since.empty()) return true;
+    if (since_rank) return rank_of(p.commit).value_or(0) >= *since_rank;
+    return p.order_date() >= *since_date;
+  };
   ChangesReport report;
   report.metric = metric;
   report.direction = direction_of(metric);
@@ -193,40 +244,38 @@ ChangesReport find_changes(const std::vector<Series>& series, const std::string&
     first_p.push_back(results[i].first_p_value);
   }
   const std::vector<bool> rejected = benjamini_hochberg(first_p, options.fdr);
-  bool since_found = options.since.empty();
   std::size_t k = 0;
   for (std::size_t i = 0; i < series.size(); ++i) {
     SeriesChanges& sc = report.series[i];
     if (!sc.tested) continue;
     sc.discovered = rejected[k++];
-    const Series& s = series[i];
-    std::size_t since_index = 0;
-    if (!options.since.empty()) {
-      const auto at = std::find_if(s.points.begin(), s.points.end(),
-                                   [&](const Point& p) { return same_commit(p.commit, options.since); });
-      if (at == s.points.end()) continue;
-      since_found = true;
-      since_index = static_cast<std::size_t>(at - s.points.begin());
-    }
     if (!sc.discovered) continue;
+    const Series& s = series[i];
     const std::vector<double> m = medians(s);
     const auto& cps = results[i].change_points;
     for (std::size_t c = 0; c < cps.size(); ++c) {
       const std::size_t start = c ? cps[c - 1].index : 0;
       const std::size_t end = c + 1 < cps.size() ? cps[c + 1].index : m.size();
       const std::size_t at = cps[c].index;
-      if (at < since_index) continue;
+      if (!reported(s.points[at])) continue;
       Change change;
       change.index = at;
       change.commit = s.points[at].commit;
       change.previous_commit = s.points[at - 1].commit;
       change.p_value = cps[c].p_value;
-      change.step = estimate_step(std::span(m).subspan(start, at - start),
-                                  std::span(m).subspan(at, end - at), 0.95, 2000,
-                                  e.seed + at);
-      change.regression = report.direction == MetricDirection::kLowerIsBetter
-                              ? change.step.change > 0
-                              : change.step.change < 0;
+      const std::span<const double> before = std::span(m).subspan(start, at - start);
+      const std::span<const double> after = std::span(m).subspan(at, end - at);
+      if (median_of({before.begin(), before.end()}) != 0) {
+        change.step = estimate_step(before, after, 0.95, 2000, e.seed + at);
+      } else {
+        // From zero: no relative step (null in JSON); the direction from the medians.
+        change.step.after = median_of({after.begin(), after.end()});
+        change.step.change = change.step.low = change.step.high =
+            std::numeric_limits<double>::quiet_NaN();
+      }
+      const double delta = change.step.after - change.step.before;
+      change.regression = report.direction == MetricDirection::kLowerIsBetter ? delta > 0
+                                                                              : delta < 0;
       for (const Acknowledgement& ack : acknowledgements) {
         const bool device = ack.device.empty() || ack.device == s.fingerprint ||
                             ack.device == s.device_key;
@@ -238,10 +287,6 @@ ChangesReport find_changes(const std::vector<Series>& series, const std::string&
       }
       sc.changes.push_back(change);
     }
-  }
-  if (!since_found) {
-    throw UsageError(fmt::format("--since {}: no run of that commit in the series selected",
-                                 options.since));
   }
   return report;
 }
@@ -320,7 +365,7 @@ std::string render_changes(const ChangesReport& report, Format format) {
   }
   std::string out;
   if (format == Format::kMarkdown) out += "### Performance changes (`gapbench history changes`)\n\n";
-  if (found) out += table(rows, format);
+  if (found) out += render_table(rows, format);
   if (format == Format::kMarkdown) out += "\n";
   out += fmt::format(
       "changes: {} in {} of {} series ({} tested with >= {} runs; metric {}; E-divisive, "
@@ -394,6 +439,10 @@ CheckReport check_run(const Store& store, const RunFacts& run, const CheckOption
   check_compare_options(compare);
   report.direction = *metric_direction(options.metric);
   if (options.window < 1) throw UsageError("--window: must be at least 1");
+  if (!std::isfinite(options.noise_factor) || options.noise_factor < 0) {
+    throw UsageError(fmt::format("--noise-factor {}: must be a finite number >= 0 (robust sd)",
+                                 options.noise_factor));
+  }
   report.options = options;
   report.device_key = run.device_key;
   report.fingerprint = run.fingerprint;
@@ -413,17 +462,57 @@ CheckReport check_run(const Store& store, const RunFacts& run, const CheckOption
   query.device = run.fingerprint;
   query.include_dirty = options.include_dirty;
   query.include_throttled = options.include_throttled;
-  std::map<std::string, const Series*> history;
+  // The earlier runs of each benchmark: those before the run in history order (before it when
+  // it is stored; else by date, a run of the same date first when its run date is earlier).
+  const std::pair<std::string, std::string> new_key = {
+      run.commit_date.empty() ? run.run_date : run.commit_date, run.run_date};
+  std::map<std::string, std::vector<const Point*>> earlier;
   const std::vector<Series> all = store.series(query);
-  for (const Series& s : all) history[s.benchmark] = &s;
+  const Point* latest = nullptr;  // the device's latest earlier run, of any benchmark
+  for (const Series& s : all) {
+    std::vector<const Point*>& points = earlier[s.benchmark];
+    for (const Point& p : s.points) {
+      if (self ? p.run_id == *self : std::pair(p.order_date(), p.run_date) >= new_key) break;
+      points.push_back(&p);
+    }
+    if (points.empty()) continue;
+    const Point* last = points.back();
+    if (!latest || std::pair(last->order_date(), last->run_date) >
+                       std::pair(latest->order_date(), latest->run_date)) {
+      latest = last;
+    }
+  }
+  std::set<std::string> in_run;
+  for (const BenchmarkSamples& b : run.benchmarks) in_run.insert(b.name);
+  if (latest) {
+    for (const Series& s : all) {
+      const auto& points = earlier[s.benchmark];
+      const bool in_latest = std::any_of(points.begin(), points.end(), [&](const Point* p) {
+        return p->run_id == latest->run_id;
+      });
+      if (in_latest && !in_run.count(s.benchmark)) report.missing.push_back(s.benchmark);
+    }
+  }
 
   bool any_metric = false;
   for (const BenchmarkSamples& b : run.benchmarks) {
-    const auto values = b.metrics.find(options.metric);
-    if (values == b.metrics.end() || values->second.empty()) continue;
-    any_metric = true;
+    std::vector<const Point*> window = earlier[b.name];
+    if (window.size() > options.window) window.erase(window.begin(), window.end() - options.window);
     CheckRow row;
     row.benchmark = b.name;
+    row.history = window.size();
+    const auto values = b.metrics.find(options.metric);
+    if (values == b.metrics.end() || values->second.empty()) {
+      if (b.errors.empty()) continue;  // the benchmark does not report this metric
+      row.method = "failed";
+      row.error = b.errors.front();
+      // It ran before on this device: it is broken now, which counts as a regression.
+      if (!window.empty()) ++report.newly_failed;
+      if (!window.empty()) row.latest_commit = window.back()->commit;
+      report.rows.push_back(row);
+      continue;
+    }
+    any_metric = true;
     row.new_median = median_of(values->second);
     row.threshold = options.threshold;
     for (const auto& [pattern, value] : options.thresholds) {
@@ -432,14 +521,6 @@ CheckReport check_run(const Store& store, const RunFacts& run, const CheckOption
         break;
       }
     }
-    std::vector<const Point*> window;
-    if (const auto it = history.find(b.name); it != history.end()) {
-      for (const Point& p : it->second->points) {
-        if (!self || p.run_id != *self) window.push_back(&p);
-      }
-    }
-    if (window.size() > options.window) window.erase(window.begin(), window.end() - options.window);
-    row.history = window.size();
     if (window.empty()) {
       row.method = "none";
       report.rows.push_back(row);
@@ -470,7 +551,7 @@ CheckReport check_run(const Store& store, const RunFacts& run, const CheckOption
     row.verdict = v.verdict;
     report.rows.push_back(row);
   }
-  if (!any_metric) {
+  if (!any_metric && report.rows.empty()) {
     throw UsageError(fmt::format(
         "--metric {}: no benchmark of the run reports it (see `gapbench history check --help`)",
         options.metric));
@@ -482,24 +563,26 @@ std::string render_check(const CheckReport& report, Format format) {
   const bool time = is_time_metric(report.metric);
   const auto regressed = report.count(Verdict::kRegressed);
   const auto improved = report.count(Verdict::kImproved);
-  std::size_t by_method[3] = {0, 0, 0};
-  for (const CheckRow& r : report.rows) {
-    by_method[r.method == "history" ? 0 : r.method == "latest" ? 1 : 2]++;
-  }
+  std::map<std::string, std::size_t> by_method;
+  for (const CheckRow& r : report.rows) by_method[r.method]++;
+  const std::size_t same = report.count(Verdict::kSame) - by_method["failed"];
   if (format == Format::kJson) {
     nlohmann::json rows = nlohmann::json::array();
     for (const CheckRow& r : report.rows) {
+      const bool failed = r.method == "failed";
       rows.push_back({{"benchmark", r.benchmark},
                       {"method", r.method},
                       {"history", r.history},
-                      {"baseline", finite_or_null(r.baseline)},
-                      {"noise", finite_or_null(r.noise)},
-                      {"new_median", finite_or_null(r.new_median)},
-                      {"change", finite_or_null(r.change)},
+                      {"baseline", failed ? nlohmann::json() : finite_or_null(r.baseline)},
+                      {"noise", failed ? nlohmann::json() : finite_or_null(r.noise)},
+                      {"new_median", failed ? nlohmann::json() : finite_or_null(r.new_median)},
+                      {"change", failed ? nlohmann::json() : finite_or_null(r.change)},
                       {"threshold", r.threshold},
                       {"p_value", r.p_value ? nlohmann::json(*r.p_value) : nlohmann::json()},
                       {"latest_commit", r.latest_commit},
-                      {"verdict", to_string(r.verdict)}});
+                      {"error", r.error},
+                      {"verdict", failed ? (r.history ? "newly failed" : "failed")
+                                         : to_string(r.verdict)}});
     }
     nlohmann::json j = {{"schema", "gapbench.history.check/1"},
                         {"metric", report.metric},
@@ -515,26 +598,35 @@ std::string render_check(const CheckReport& report, Format format) {
                         {"left_out_dirty", report.left_out_dirty},
                         {"left_out_throttled", report.left_out_throttled},
                         {"benchmarks", rows},
+                        {"missing", report.missing},
                         {"regressed", regressed},
                         {"improved", improved},
+                        {"newly_failed", report.newly_failed},
                         {"exit_code", report.exit_code()}};
     return j.dump(2) + "\n";
   }
   std::vector<std::vector<std::string>> rows = {
       {"benchmark", "history", "baseline", "new", "change", "noise", "threshold", "verdict"}};
   for (const CheckRow& r : report.rows) {
-    const bool show = format == Format::kText || r.verdict != Verdict::kSame;
-    if (!show) continue;
-    std::string history = r.method == "history"  ? fmt::format("{} runs", r.history)
-                          : r.method == "latest" ? "latest " + short_commit(r.latest_commit)
-                                                 : "none";
-    rows.push_back({r.benchmark, history, r.method == "none" ? "-" : format_metric_value(r.baseline, time),
-                    format_metric_value(r.new_median, time),
-                    r.method == "none" ? "-" : percent(r.change),
-                    r.method == "history" ? fmt::format("{:.1f}%", 100 * r.noise)
-                    : r.p_value         ? fmt::format("p {:.2g}", *r.p_value)
-                                        : "-",
-                    fmt::format("{:g}%", 100 * r.threshold), to_string(r.verdict)});
+    const bool failed = r.method == "failed";
+    const bool newly_failed = failed && r.history > 0;
+    // Markdown (a pull-request comment) shows what changed; text shows every row.
+    if (format == Format::kMarkdown && r.verdict == Verdict::kSame && !newly_failed) continue;
+    if (failed) {
+      rows.push_back({r.benchmark, fmt::format("{} runs", r.history), "-", "-", "-", "-", "-",
+                      (newly_failed ? "newly failed: " : "failed: ") + r.error});
+      continue;
+    }
+    const bool none = r.method == "none";
+    const std::string history = r.method == "history"  ? fmt::format("{} runs", r.history)
+                                : r.method == "latest" ? "latest " + short_commit(r.latest_commit)
+                                                       : "none";
+    const std::string noise = r.method == "history" ? fmt::format("{:.1f}%", 100 * r.noise)
+                              : r.p_value           ? fmt::format("p {:.2g}", *r.p_value)
+                                                    : "-";
+    rows.push_back({r.benchmark, history, none ? "-" : format_metric_value(r.baseline, time),
+                    format_metric_value(r.new_median, time), none ? "-" : percent(r.change),
+                    noise, fmt::format("{:g}%", 100 * r.threshold), to_string(r.verdict)});
   }
   std::string out;
   if (format == Format::kMarkdown) {
@@ -542,21 +634,35 @@ std::string render_check(const CheckReport& report, Format format) {
                        short_commit(report.commit) + (report.dirty ? "-dirty" : ""),
                        report.device_key);
   }
-  if (rows.size() > 1) out += table(rows, format);
-  if (format == Format::kMarkdown) out += "\n";
-  if (format == Format::kMarkdown && rows.size() == 1) {
-    out += fmt::format("No benchmark regressed or improved ({} checked).\n\n", report.rows.size());
+  if (rows.size() > 1) out += render_table(rows, format);
+  if (format == Format::kMarkdown) {
+    if (rows.size() == 1) {
+      out += fmt::format("\nNo benchmark regressed, improved or newly failed ({} checked).\n",
+                         report.rows.size());
+    }
+    out += "\n";
   }
   if (report.throttled) out += "check: note: this run's device throttled (see `history list`)\n";
-  if (by_method[1]) {
+  if (by_method["latest"]) {
     out += fmt::format(
         "check: note: {} benchmark{} had fewer than {} earlier runs: compared with the latest "
         "run (U test over the repetitions)\n",
-        by_method[1], by_method[1] == 1 ? "" : "s", report.options.min_history);
+        by_method["latest"], by_method["latest"] == 1 ? "" : "s", report.options.min_history);
   }
-  if (by_method[2]) {
+  if (by_method["none"]) {
     out += fmt::format("check: note: {} benchmark{} had no earlier run on this device\n",
-                       by_method[2], by_method[2] == 1 ? "" : "s");
+                       by_method["none"], by_method["none"] == 1 ? "" : "s");
+  }
+  if (by_method["failed"]) {
+    out += fmt::format("check: note: {} benchmark{} failed in this run, {} of them newly\n",
+                       by_method["failed"], by_method["failed"] == 1 ? "" : "s",
+                       report.newly_failed);
+  }
+  if (!report.missing.empty()) {
+    out += fmt::format(
+        "check: note: {} benchmark{} of the device's latest earlier run are not in this run "
+        "(not judged), e.g. {}\n",
+        report.missing.size(), report.missing.size() == 1 ? "" : "s", report.missing.front());
   }
   if (report.left_out_dirty || report.left_out_throttled) {
     out += fmt::format(
@@ -565,9 +671,9 @@ std::string render_check(const CheckReport& report, Format format) {
         report.left_out_dirty, report.left_out_dirty == 1 ? "" : "s", report.left_out_throttled);
   }
   out += fmt::format(
-      "verdict: {} regressed, {} improved, {} same (metric {}; against the median of the last "
-      "{} runs of device {} [{}]: beyond the threshold and {:g} robust sd)\n",
-      regressed, improved, report.count(Verdict::kSame), report.metric, report.options.window,
+      "verdict: {} regressed, {} newly failed, {} improved, {} same (metric {}; against the "
+      "median of the last {} runs of device {} [{}]: beyond the threshold and {:g} robust sd)\n",
+      regressed, report.newly_failed, improved, same, report.metric, report.options.window,
       report.device_key, report.fingerprint, report.options.noise_factor);
   return out;
 }
@@ -636,7 +742,7 @@ std::string render_show(const std::vector<Series>& series, const ChangesReport& 
                       format_metric_value(p.median(), time), std::to_string(p.values.size()),
                       format_metric_value(*lo, time), format_metric_value(*hi, time), flags});
     }
-    out += table(rows, format) + "\n";
+    out += render_table(rows, format) + "\n";
   }
   out += fmt::format("show: {} series, metric {}\n", series.size(), metric);
   return out;

@@ -19,15 +19,22 @@ namespace gapbench::history {
 enum class Format { kText, kMarkdown, kJson };
 Format parse_format(const std::string& name);  // UsageError naming --format
 
+// Rows of cells (the first the header) as aligned text, or as a markdown table.
+std::string render_table(const std::vector<std::vector<std::string>>& rows, Format format);
+
 // The order of commits given by a file (one commit per line, oldest first, e.g. `git rev-list
 // --reverse --first-parent main`): the points of each series sorted by their commit's place,
 // runs of one commit in history order, and the points of unlisted commits dropped. A listed
-// commit matches a stored one when either is a prefix of the other. Returns the points dropped.
+// commit matches a stored one when either is a prefix of the other. Returns the runs dropped.
 std::vector<std::string> read_commit_order(const std::string& path);  // UsageError naming --order
 std::size_t apply_commit_order(std::vector<Series>& series, const std::vector<std::string>& order);
 
 // Whether two abbreviations of commits name the same commit (one is a prefix of the other).
 bool same_commit(const std::string& a, const std::string& b);
+
+// A commit given on the command line (--since, ack's COMMIT): 7 to 40 hex digits, else
+// UsageError naming `flag`.
+void check_commit_flag(const std::string& commit, const std::string& flag);
 
 // --- changes -------------------------------------------------------------------------------
 
@@ -35,6 +42,10 @@ struct ChangesOptions {
   EDivisiveOptions e_divisive;  // its permutations are raised with the number of series
   double fdr = 0.05;            // Benjamini–Hochberg level over the series' first p-values
   std::string since;            // report only changes at or after this commit; empty: all
+  std::vector<std::string> order;  // the --order list, which places `since`; empty: by date
+  // Where `since` falls by date when it has no run in the series given (the CLI looks it up in
+  // every run of the history); empty: found in the series.
+  std::string since_date;
 };
 
 struct Change {
@@ -66,8 +77,10 @@ struct ChangesReport {
   int exit_code() const { return unacknowledged_regressions() ? 1 : 0; }
 };
 
-// The change points of every series. Throws UsageError for options out of range or a --since
-// commit no series holds.
+// The change points of every series. --since C keeps the changes whose first point is not
+// earlier than C in history order (C's first run by date, or C's line in --order), in every
+// series, whether or not it has a run of C. Throws UsageError for options out of range or a
+// --since commit no series holds.
 ChangesReport find_changes(const std::vector<Series>& series, const std::string& metric,
                            const ChangesOptions& options,
                            const std::vector<Acknowledgement>& acknowledgements);
@@ -106,7 +119,10 @@ std::vector<std::pair<std::string, double>> read_thresholds(const std::string& p
 
 struct CheckRow {
   std::string benchmark;
-  std::string method;  // "history" (window of N), "latest" (fallback: compare), "none"
+  // "history" (window of N), "latest" (fallback: compare), "none" (no earlier run), "failed"
+  // (the benchmark failed in the run: `error`)
+  std::string method;
+  std::string error;
   std::size_t history = 0;  // eligible runs in the window
   double baseline = 0;      // median of the window's medians, or the latest run's median
   double noise = 0;         // robust sd of the window's medians (1.4826 MAD), relative
@@ -126,10 +142,17 @@ struct CheckReport {
   bool already_stored = false;  // the run is in the history: left out of its own window
   std::size_t left_out_dirty = 0, left_out_throttled = 0;  // earlier runs of the device
   std::vector<CheckRow> rows;
+  // Benchmarks that failed in the run but succeeded in its window: counted as regressions.
+  std::size_t newly_failed = 0;
+  // Benchmarks of the device's latest earlier run that the run lacks (a filter, or a removed
+  // benchmark): listed, not judged.
+  std::vector<std::string> missing;
   std::size_t count(Verdict v) const;
-  int exit_code() const { return count(Verdict::kRegressed) ? 1 : 0; }
+  int exit_code() const { return count(Verdict::kRegressed) || newly_failed ? 1 : 0; }
 };
 
+// The window of each benchmark holds the runs before NEW in history order: before it when NEW
+// is stored, else those whose commit (or run) date is earlier than NEW's.
 CheckReport check_run(const Store& store, const RunFacts& run, const CheckOptions& options);
 std::string render_check(const CheckReport& report, Format format);
 

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <ctime>
@@ -63,6 +64,16 @@ std::string git_commit_date(const std::string& commit) {
 // 0x1, application clocks 0x2, sync boost 0x10, display clocks 0x100).
 constexpr std::uint64_t kThrottleBits = 0x4 | 0x8 | 0x20 | 0x40 | 0x80;
 
+// The CPU clock for the fingerprint: mhz_per_cpu to the nearest 100 MHz where frequency scaling
+// is off, else null (the moment's clock says nothing stable about the machine).
+nlohmann::json nominal_mhz(const nlohmann::json& context) {
+  const auto mhz = context.find("mhz_per_cpu");
+  const auto scaling = context.find("cpu_scaling_enabled");
+  if (mhz == context.end() || !mhz->is_number()) return nullptr;
+  if (scaling != context.end() && scaling->is_boolean() && scaling->get<bool>()) return nullptr;
+  return static_cast<std::int64_t>(std::llround(mhz->get<double>() / 100.0) * 100);
+}
+
 }  // namespace
 
 std::optional<std::string> utc_date(const std::string& text) {
@@ -81,9 +92,14 @@ std::optional<std::string> utc_date(const std::string& text) {
       tm.tm_sec > 60) {
     return std::nullopt;
   }
-  std::time_t t = timegm(&tm);
+  std::tm normalised = tm;
+  std::time_t t = timegm(&normalised);
+  // timegm carries 2026-02-30 over to March: a date that moved is not a date.
+  if (normalised.tm_mday != tm.tm_mday || normalised.tm_mon != tm.tm_mon) return std::nullopt;
   if (m[8].matched) {
-    const long offset = std::stol(m[9]) * 3600 + std::stol(m[10]) * 60;
+    const long hours = std::stol(m[9]), minutes = std::stol(m[10]);
+    if (hours > 23 || minutes > 59) return std::nullopt;
+    const long offset = hours * 3600 + minutes * 60;
     t -= m[8] == "+" ? offset : -offset;
   }
   std::tm utc{};
@@ -110,7 +126,8 @@ std::string fnv1a_hex(const std::string& text) {
   return fmt::format("{:016x}", h);
 }
 
-RunFacts run_facts(const BenchmarkFile& file, const RunOverrides& overrides) {
+RunFacts run_facts(const BenchmarkFile& file, const RunOverrides& overrides,
+                   bool require_samples) {
   const nlohmann::json& context = file.context;
   RunFacts facts;
   std::string commit =
@@ -156,7 +173,7 @@ RunFacts run_facts(const BenchmarkFile& file, const RunOverrides& overrides) {
   const std::string cpu = context_string(context, "cpu_device");
   facts.device_facts = {{"cpu", cpu},
                         {"num_cpus", context.value("num_cpus", nlohmann::json())},
-                        {"mhz_per_cpu", context.value("mhz_per_cpu", nlohmann::json())},
+                        {"mhz_per_cpu", nominal_mhz(context)},
                         {"cpu_blas", context_string(context, "cpu_blas")},
                         {"gpu", gpu},
                         {"cuda_driver", gpu.empty() ? "" : context_string(context, "cuda_driver")}};
@@ -177,7 +194,7 @@ RunFacts run_facts(const BenchmarkFile& file, const RunOverrides& overrides) {
   }
 
   facts.benchmarks = benchmark_samples(file);
-  if (facts.sample_count() == 0) {
+  if (require_samples && facts.sample_count() == 0) {
     throw UsageError(fmt::format("{}: no benchmark has a sample (all failed or skipped)",
                                  file.label));
   }
@@ -190,12 +207,15 @@ RunFacts run_facts(const BenchmarkFile& file, const RunOverrides& overrides) {
       if (metric == "real_time" || metric == "cpu_time" || values.empty()) continue;
       state[metric] = values.front();
       if (metric != "throttle_reasons") continue;
-      const auto bits = static_cast<std::uint64_t>(values.front()) & kThrottleBits;
-      if (bits) {
+      // A bit mask in a double: exact below 2^53; anything else is not one (ignored).
+      const double v = values.front();
+      if (!(v >= 0 && v < 9007199254740992.0)) continue;
+      const auto mask = static_cast<std::uint64_t>(v);
+      if (mask & kThrottleBits) {
         facts.throttled = true;
         facts.throttle_reason += fmt::format("{}{}: clock-event reasons 0x{:x}",
                                              facts.throttle_reason.empty() ? "" : "; ", phase,
-                                             static_cast<std::uint64_t>(values.front()));
+                                             mask);
       }
     }
   }

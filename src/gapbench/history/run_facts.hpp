@@ -25,7 +25,9 @@ struct RunFacts {
   // run had a CUDA device, else the CPU's with its thread count, as scripts/lib.sh's device_key),
   // and a fingerprint finer than the key: 16 hex digits of FNV-1a over `device_facts` (the CPU
   // model, CPU count and clock, the BLAS, the GPU's model, SMs, memory and bandwidth, the CUDA
-  // driver). Runs are compared only within one fingerprint.
+  // driver). Runs are compared only within one fingerprint. The clock is Google Benchmark's
+  // mhz_per_cpu rounded to 100 MHz, and only where the context says CPU frequency scaling is off:
+  // with scaling on it is the moment's clock, which would give every run its own fingerprint.
   std::string device_key;
   std::string fingerprint;
   std::string device_description;
@@ -51,7 +53,9 @@ struct RunFacts {
 // Reads the facts of `file`. Throws UsageError naming the file when the context lacks the date,
 // or the commit (gapbench_commit, or overrides.commit), or no benchmark has a sample, and naming
 // --commit-date when that is not an ISO 8601 date.
-RunFacts run_facts(const BenchmarkFile& file, const RunOverrides& overrides);
+// `require_samples` false: a run whose benchmarks all failed is read too (what check judges).
+RunFacts run_facts(const BenchmarkFile& file, const RunOverrides& overrides,
+                   bool require_samples = true);
 
 // Dates as stored: ISO 8601 with any offset (or none: UTC) to UTC "YYYY-MM-DDTHH:MM:SSZ", which
 // sorts as text; nullopt when `text` is not such a date.

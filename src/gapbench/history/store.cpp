@@ -16,6 +16,9 @@
 namespace gapbench::history {
 namespace {
 
+// PRAGMA application_id of a history database ("GBHS"): a file without it is not one.
+constexpr std::int64_t kApplicationId = 0x47424853;
+
 // The schema, one step per version: step v takes a database from version v to v + 1.
 const std::vector<const char*>& migrations() {
   static const std::vector<const char*> steps = {
@@ -155,36 +158,65 @@ std::int64_t id_of(sqlite3* db, const char* select, const char* insert, const st
 double Point::median() const { return median_of(values); }
 
 Store::Store(const std::filesystem::path& path, Mode mode, int schema_version) : m_path(path) {
+  const std::string name = path.string();
+  // SQLite's in-memory and URI names would take the runs nowhere.
+  if (name.empty() || name == ":memory:" || name.rfind("file:", 0) == 0) {
+    throw UsageError(fmt::format("--db '{}': give the path of a database file", name));
+  }
   std::error_code ec;
   if (mode == Mode::kRead && !std::filesystem::exists(path, ec)) {
     throw UsageError(fmt::format(
         "--db {}: no history database there; create it with `gapbench history import "
         "results/baselines` or `gapbench history add BENCH.json`",
-        path.string()));
+        name));
+  }
+  if (std::filesystem::is_directory(path, ec)) {
+    throw UsageError(fmt::format("--db {}: is a directory; give a database file", name));
   }
   if (mode == Mode::kWrite && path.has_parent_path()) {
     std::filesystem::create_directories(path.parent_path(), ec);
   }
   const int flags = mode == Mode::kRead ? SQLITE_OPEN_READWRITE
                                         : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
-  if (sqlite3_open_v2(path.c_str(), &m_db, flags, nullptr) != SQLITE_OK) {
+  if (sqlite3_open_v2(name.c_str(), &m_db, flags, nullptr) != SQLITE_OK) {
     const std::string what = m_db ? sqlite3_errmsg(m_db) : "out of memory";
     sqlite3_close(m_db);
-    throw UsageError(fmt::format("--db {}: cannot open: {}", path.string(), what));
+    throw UsageError(fmt::format("--db {}: cannot open: {}", name, what));
   }
   try {
     sqlite3_busy_timeout(m_db, 60000);
-    exec(m_db, "PRAGMA foreign_keys = ON");
-    // Not a database (or a corrupt one): the first read fails.
-    try {
-      exec(m_db, "PRAGMA journal_mode = WAL");
-    } catch (const Error& e) {
-      throw UsageError(fmt::format("--db {}: {}", path.string(), e.what()));
+    // What the file is: a history (its application_id), a new one (no table, version 0), or
+    // something else, which is left as it is. Reading a file that is not SQLite fails here.
+    std::int64_t application = 0, table_count = 0;
+    {  // statements finalized before the journal mode changes (no transaction may be open)
+      Statement id(m_db, "PRAGMA application_id");
+      application = id.step() ? id.integer(0) : 0;
+      Statement tables(m_db, "SELECT COUNT(*) FROM sqlite_master");
+      table_count = tables.step() ? tables.integer(0) : 0;
     }
+    if (application != kApplicationId) {
+      if (table_count > 0 || Store::schema_version() != 0) {
+        throw UsageError(fmt::format(
+            "--db {}: not a gapbench history database (another application's tables); give "
+            "another --db",
+            name));
+      }
+      if (mode == Mode::kRead) {
+        throw UsageError(fmt::format(
+            "--db {}: an empty file, not a history yet; create it with `gapbench history "
+            "import results/baselines` or `gapbench history add BENCH.json`",
+            name));
+      }
+    }
+    exec(m_db, "PRAGMA foreign_keys = ON");
+    exec(m_db, "PRAGMA journal_mode = WAL");
     migrate(schema_version);
-  } catch (...) {
+  } catch (const UsageError&) {
     sqlite3_close(m_db);
     throw;
+  } catch (const Error& e) {
+    sqlite3_close(m_db);
+    throw UsageError(fmt::format("--db {}: {}", name, e.what()));
   }
 }
 
@@ -208,6 +240,7 @@ void Store::migrate(int target) {
     // Another process may have migrated it meanwhile: read the version under the lock.
     if (schema_version() != v) continue;
     exec(m_db, migrations()[v]);
+    if (v == 0) exec(m_db, fmt::format("PRAGMA application_id = {}", kApplicationId).c_str());
     exec(m_db, fmt::format("PRAGMA user_version = {}", v + 1).c_str());
     tx.commit();
   }

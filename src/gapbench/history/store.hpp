@@ -3,7 +3,8 @@
 // `gapbench history import`).
 //
 // Schema (version kSchemaVersion, in PRAGMA user_version; older databases are migrated in place,
-// one transaction per step, newer ones refused):
+// one transaction per step, newer ones refused; PRAGMA application_id 0x47424853 marks the file
+// as a history, and a file without it that holds tables is refused, never written):
 //   devices(id, fingerprint UNIQUE, key, description, facts JSON)
 //   runs(id, device_id, commit_id, dirty, branch, commit_date, run_date, build_type, compiler,
 //        cuda_version, throttled, throttle_reason, state JSON, context JSON, source,
@@ -58,6 +59,8 @@ struct Point {
   bool dirty = false, throttled = false;
   std::vector<double> values;  // its repetitions
   double median() const;
+  // Its place in history order: the commit date, or the run date where that is unknown.
+  const std::string& order_date() const { return commit_date.empty() ? run_date : commit_date; }
 };
 
 // One benchmark's metric on one device fingerprint, in history order.
@@ -82,7 +85,8 @@ class Store {
  public:
   enum class Mode { kRead, kWrite };
   // Opens `path`. kRead: the file must exist (UsageError naming --db otherwise). kWrite: creates
-  // it and its directory when missing. Either migrates an older schema up to `schema_version`
+  // it and its directory when missing. A file that is not SQLite or not a history, an in-memory
+  // name, or a database error while opening: UsageError naming --db. Either migrates an older schema up to `schema_version`
   // (a parameter for the migration tests; users get the newest) and refuses a newer one.
   Store(const std::filesystem::path& path, Mode mode, int schema_version = kSchemaVersion);
   ~Store();
