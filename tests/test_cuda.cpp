@@ -641,14 +641,7 @@ TEST(ResidentOnDevice, FactorsAndMatricesMatchTheCopyingPathAndStayUntouched) {
   const std::vector<double> host = gpu->device().stages<double>().download(a);
   for (const SolverKind solver : {SolverKind::kExact, SolverKind::kLanczos}) {
     for (const Fix fix : {Fix::kNone, Fix::kCenter}) {
-      PointSpec point;
-      point.model.kind = ModelKind::kAttention;
-      point.model.T = spec.T;
-      point.model.d = point.model.dk = 1;
-      point.model.fix = fix;
-      point.precision = Precision::kFloat64;
-      point.solver.kind = solver;
-      point.solver.k = 4;
+      const PointSpec point = test::given_matrix_point(spec.T, fix, solver);
       SCOPED_TRACE(to_string(solver) + " " + to_string(fix));
       const MatrixOutcome g = gpu->run_resident_matrix<double>(point, a.data(), 0, 1);
       const MatrixOutcome c = cpu.run_matrix<double>(point, host.data(), 0, 1);

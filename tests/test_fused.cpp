@@ -280,15 +280,8 @@ TEST(ResidentInputs, AMatrixGivesTheCopyingPathsValuesAndStaysUntouched) {
   for (const SolverKind solver :
        {SolverKind::kExact, SolverKind::kLanczos, SolverKind::kArnoldi}) {
     for (const Fix fix : {Fix::kNone, Fix::kCenter, Fix::kDeflate}) {
-      PointSpec point;
-      point.model.kind = ModelKind::kAttention;
-      point.model.T = spec.T;
-      point.model.d = point.model.dk = 1;
-      point.model.fix = fix;
-      point.precision = Precision::kFloat64;
-      point.solver.kind = solver;
-      point.solver.spectrum = solver == SolverKind::kArnoldi ? Spectrum::kEigen : Spectrum::kSingular;
       if (solver == SolverKind::kArnoldi && fix == Fix::kDeflate) continue;  // refused
+      const PointSpec point = test::given_matrix_point(spec.T, fix, solver);
       SCOPED_TRACE(to_string(solver) + " " + to_string(fix));
       std::vector<double> resident_a = a;
       const MatrixOutcome copied = cpu.backend->run_matrix<double>(point, a.data(), 0, 3);

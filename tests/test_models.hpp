@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "gapbench/model.hpp"
+#include "gapbench/point.hpp"
 
 namespace gapbench::test {
 
@@ -58,6 +59,21 @@ inline std::vector<NamedModel> every_model_at(std::int64_t T) {
   out.push_back({"attention_gaussian", at(attention(InputKind::kGaussian, 24, false, 16), T)});
   out.push_back({"attention_causal", at(attention(InputKind::kGaussian, 24, true, 16), T)});
   return out;
+}
+
+// The point of a given T x T matrix (Backend::run_matrix, run_resident_matrix): float64, the
+// top 4 by `solver` after `fix`, eigenvalues for arnoldi, singular values otherwise.
+inline PointSpec given_matrix_point(std::int64_t T, Fix fix, SolverKind solver) {
+  PointSpec point;
+  point.model.kind = ModelKind::kAttention;
+  point.model.T = T;
+  point.model.d = point.model.dk = 1;
+  point.model.fix = fix;
+  point.precision = Precision::kFloat64;
+  point.solver.kind = solver;
+  point.solver.k = 4;
+  point.solver.spectrum = solver == SolverKind::kArnoldi ? Spectrum::kEigen : Spectrum::kSingular;
+  return point;
 }
 
 }  // namespace gapbench::test

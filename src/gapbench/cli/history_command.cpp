@@ -115,18 +115,6 @@ std::vector<std::pair<std::string, RunFacts>> read_runs(const std::vector<std::s
   return runs;
 }
 
-void report_added(const std::string& source, const RunFacts& run, std::int64_t id, bool added);
-
-// Adds the runs read, each in its own transaction, and says what became of each.
-int add_runs(const std::string& db, const std::vector<std::pair<std::string, RunFacts>>& runs) {
-  Store store(db, Store::Mode::kWrite);
-  for (const auto& [source, run] : runs) {
-    const auto [id, added] = store.add_run(run, source);
-    report_added(source, run, id, added);
-  }
-  return 0;
-}
-
 void report_added(const std::string& source, const RunFacts& run, std::int64_t id, bool added) {
   if (!added) {
     std::cout << fmt::format("history: {} is already in the history as run {}\n", source, id);
@@ -139,6 +127,16 @@ void report_added(const std::string& source, const RunFacts& run, std::int64_t i
       "skipped), {} samples{}\n",
       id, source, run.device_key, run.fingerprint, run.commit, run.dirty ? "-dirty" : "",
       run.benchmarks.size(), failed, run.sample_count(), run.throttled ? " (throttled)" : "");
+}
+
+// Adds the runs read, each in its own transaction, and says what became of each.
+int add_runs(const std::string& db, const std::vector<std::pair<std::string, RunFacts>>& runs) {
+  Store store(db, Store::Mode::kWrite);
+  for (const auto& [source, run] : runs) {
+    const auto [id, added] = store.add_run(run, source);
+    report_added(source, run, id, added);
+  }
+  return 0;
 }
 
 Command add_add(CLI::App& history, std::shared_ptr<HistoryFlags> flags) {
@@ -341,8 +339,8 @@ Command add_changes(CLI::App& history, std::shared_ptr<HistoryFlags> flags) {
     const std::vector<Series> series = select_series(store, *flags, *pattern);
     if (!flags->order.empty()) options->order = read_commit_order(flags->order);
     if (!options->since.empty()) {
-      // --since by date: its first run in the whole history, whichever benchmarks it ran.
-      check_commit_flag(options->since, "--since");
+      // --since by date: its first run in the whole history, whichever benchmarks it ran
+      // (find_changes checks the flag).
       for (const RunRow& r : store.runs()) {
         const std::string& date = r.commit_date.empty() ? r.run_date : r.commit_date;
         if (same_commit(r.commit, options->since) &&
@@ -381,9 +379,7 @@ Command add_ack(CLI::App& history, std::shared_ptr<HistoryFlags> flags) {
       throw UsageError(fmt::format("REGEX '{}': not a regular expression: {}", ack->pattern,
                                    e.what()));
     }
-    CompareOptions metric;  // the metric needs a direction, as for changes
-    metric.metric = flags->metric;
-    check_compare_options(metric);
+    known_direction(flags->metric);  // the metric needs a direction, as for changes
     check_commit_flag(ack->commit, "COMMIT");
     Store store(flags->db, Store::Mode::kRead);
     // The commit must name one commit of the history.

@@ -188,10 +188,6 @@ std::string direction_name(MetricDirection d) {
   return d == MetricDirection::kLowerIsBetter ? "lower is better" : "higher is better";
 }
 
-nlohmann::json finite_or_null(double value) {
-  return std::isfinite(value) ? nlohmann::json(value) : nlohmann::json();
-}
-
 // Google Benchmark writes a non-finite counter as a bare NaN, Infinity or -Infinity (as Python's
 // json module does and accepts), which strict JSON parsers refuse. Outside strings no JSON token
 // starts with 'N' or 'I', so these literals are found by tracking string boundaries alone, and
@@ -239,6 +235,10 @@ bool bookkeeping_field(const std::string& key) {
 
 bool is_time_metric(const std::string& metric) {
   return metric == "real_time" || metric == "cpu_time";
+}
+
+nlohmann::json finite_or_null(double value) {
+  return std::isfinite(value) ? nlohmann::json(value) : nlohmann::json();
 }
 
 std::string format_metric_value(double value, bool is_time) {
@@ -327,14 +327,20 @@ std::string metric_direction_help() {
          "and are refused.";
 }
 
-void check_compare_options(const CompareOptions& options) {
-  if (!metric_direction(options.metric)) {
+MetricDirection known_direction(const std::string& metric) {
+  const std::optional<MetricDirection> direction = metric_direction(metric);
+  if (!direction) {
     throw UsageError(fmt::format(
         "--metric {}: unknown direction (is more better or worse?); use real_time, cpu_time, a "
         "time counter ending in _s or s_per_pass, or a rate ending in _per_s or per_second, or "
         "pct_of_copy_bw",
-        options.metric));
+        metric));
   }
+  return *direction;
+}
+
+void check_compare_options(const CompareOptions& options) {
+  known_direction(options.metric);
   if (!std::isfinite(options.threshold) || options.threshold < 0) {
     throw UsageError(fmt::format("--threshold {}: must be a finite fraction >= 0 (0.05 means 5%)",
                                  options.threshold));

@@ -31,8 +31,14 @@ std::optional<MetricDirection> metric_direction(const std::string& metric);
 // Whether `metric` is one of Google Benchmark's times (real_time, cpu_time: in seconds here).
 bool is_time_metric(const std::string& metric);
 
+// `value` as JSON, null where it is not finite (NaN, infinities).
+nlohmann::json finite_or_null(double value);
+
 // A value of a metric with its unit: times scaled to ns/us/ms/s, counters as they are (4 digits).
 std::string format_metric_value(double value, bool is_time);
+
+// The direction of `metric`, or UsageError naming --metric when it has none.
+MetricDirection known_direction(const std::string& metric);
 
 // The table of known directions, for --help and for the error naming --metric.
 std::string metric_direction_help();

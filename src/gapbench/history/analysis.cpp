@@ -23,16 +23,6 @@ std::string direction_name(MetricDirection d) {
   return d == MetricDirection::kLowerIsBetter ? "lower_is_better" : "higher_is_better";
 }
 
-MetricDirection direction_of(const std::string& metric) {
-  const auto d = metric_direction(metric);
-  if (!d) {
-    CompareOptions probe;
-    probe.metric = metric;
-    check_compare_options(probe);  // throws the UsageError naming --metric
-  }
-  return *d;
-}
-
 }  // namespace
 
 std::string render_table(const std::vector<std::vector<std::string>>& rows, Format format) {
@@ -84,10 +74,6 @@ std::vector<double> medians(const Series& series) {
 }
 
 std::string short_commit(const std::string& commit) { return commit.substr(0, 12); }
-
-nlohmann::json finite_or_null(double value) {
-  return std::isfinite(value) ? nlohmann::json(value) : nlohmann::json();
-}
 
 }  // namespace
 
@@ -216,7 +202,7 @@ ChangesReport find_changes(const std::vector<Series>& series, const std::string&
   };
   ChangesReport report;
   report.metric = metric;
-  report.direction = direction_of(metric);
+  report.direction = known_direction(metric);
   report.options = options;
   const std::size_t min_points = 2 * options.e_divisive.min_segment;
   std::size_t tested = 0;
@@ -236,9 +222,11 @@ ChangesReport find_changes(const std::vector<Series>& series, const std::string&
     report.series.push_back(sc);
   }
   std::vector<EDivisiveResult> results(series.size());
+  std::vector<std::vector<double>> series_medians(series.size());
   for (std::size_t i = 0; i < series.size(); ++i) {
     if (series[i].points.size() < min_points) continue;
-    results[i] = e_divisive(medians(series[i]), e);
+    series_medians[i] = medians(series[i]);
+    results[i] = e_divisive(series_medians[i], e);
     report.series[i].tested = true;
     report.series[i].first_p_value = results[i].first_p_value;
     first_p.push_back(results[i].first_p_value);
@@ -251,7 +239,7 @@ ChangesReport find_changes(const std::vector<Series>& series, const std::string&
     sc.discovered = rejected[k++];
     if (!sc.discovered) continue;
     const Series& s = series[i];
-    const std::vector<double> m = medians(s);
+    const std::vector<double>& m = series_medians[i];
     const auto& cps = results[i].change_points;
     for (std::size_t c = 0; c < cps.size(); ++c) {
       const std::size_t start = c ? cps[c - 1].index : 0;
