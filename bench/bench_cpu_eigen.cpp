@@ -13,9 +13,10 @@
 // Counters: bytes_per_s and pct_of_copy_bw (passes x 8 T^2 bytes of A read per second; 1 pass
 // for exact), matrices_per_s, passes_over_A (products with A; 0 for exact), lambda1 (real part),
 // abs_lambda2, converged; arnoldi at T <= kCpuEigenExactCap, against geev of the same matrix:
-// top4_set_match (1 when the 4 largest moduli each match geev's 4 largest within
-// kTop4MatchRelTol), max_rel_err (the largest relative error of those 4 moduli) and
-// rel_err_abs_lambda2 (| |lambda2| - |lambda2_geev| | / |lambda2_geev|).
+// top4_set_match (1 when each of geev's 4 largest eigenvalues, complex, has a returned value
+// within kTop4MatchTol |lambda1|), max_abs_err (the largest of those distances over |lambda1|),
+// max_rel_err (the largest relative error of the 4 largest moduli) and rel_err_abs_lambda2
+// (| |lambda2| - |lambda2_geev| | / |lambda2_geev|).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -29,8 +30,12 @@ namespace gapbench::bench {
 namespace {
 
 constexpr int kEigenK = 4;
-// The test of "the same top-4 set": each modulus within 1e-8 relative of geev's.
-constexpr double kTop4MatchRelTol = 1e-8;
+// The test of "the same top-4 set": each of geev's top 4 found within 1e-8 |lambda1|,
+// the scale of arnoldi's own test (|A x - lambda x| <= 1e-8 s1, s1 ~ |lambda1| = 1 here) and
+// test_arnoldi's tolerance; neighbouring edge eigenvalues lie ~1e-4 to 1e-3 apart, so a value
+// from the wrong place fails it. (Until 2026-12-05 this compared moduli to 1e-8 relative to
+// each, 60x stricter than the solver's tolerance at |lambda| ~ 0.016; max_rel_err keeps that.)
+constexpr double kTop4MatchTol = 1e-8;
 
 ModelSpec eigen_model(std::int64_t T) {
   ModelSpec spec;  // markov, exponential entries: c = 1, |lambda2| ~ 1/sqrt(T)
@@ -80,13 +85,29 @@ void set_eigen_counters(benchmark::State& state, const SolveResult& r) {
 }
 
 void set_reference_counters(benchmark::State& state, const ModelSpec& spec, const SolveResult& r) {
-  const std::vector<double> ref = top_moduli(geev_reference(spec), kEigenK);
+  const SolveResult& reference = geev_reference(spec);
+  const std::vector<double> ref = top_moduli(reference, kEigenK);
   const std::vector<double> got = top_moduli(r, kEigenK);
   double max_err = got.size() == ref.size() ? 0.0 : 1.0;
   for (std::size_t i = 0; i < std::min(ref.size(), got.size()); ++i) {
     max_err = std::max(max_err, std::abs(got[i] - ref[i]) / ref[i]);
   }
-  state.counters["top4_set_match"] = max_err <= kTop4MatchRelTol ? 1 : 0;
+  const auto im = [](const SolveResult& s, std::size_t i) {
+    return s.values_im.empty() ? 0.0 : s.values_im[i];
+  };
+  double max_abs = ref.size() == static_cast<std::size_t>(kEigenK) ? 0.0 : 1.0;
+  for (std::size_t i = 0; i < ref.size(); ++i) {
+    double nearest = INFINITY;
+    for (std::size_t j = 0; j < r.values.size(); ++j) {
+      // A is real: a value or its conjugate (a pair is returned whole, so both are there).
+      const double dr = r.values[j] - reference.values[i];
+      nearest = std::min({nearest, std::hypot(dr, im(r, j) - im(reference, i)),
+                          std::hypot(dr, -im(r, j) - im(reference, i))});
+    }
+    max_abs = std::max(max_abs, nearest / ref[0]);
+  }
+  state.counters["top4_set_match"] = max_abs <= kTop4MatchTol ? 1 : 0;
+  state.counters["max_abs_err"] = max_abs;
   state.counters["max_rel_err"] = max_err;
   if (got.size() > 1 && ref.size() > 1) {
     state.counters["rel_err_abs_lambda2"] = std::abs(got[1] - ref[1]) / ref[1];

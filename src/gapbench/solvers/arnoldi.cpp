@@ -69,9 +69,8 @@ ArnoldiPlan plan_arnoldi(const SolverOptions& options, Precision precision, std:
   // Steps needed grow with T (markov exponential, k = 4, the default basis: mean 279 products at
   // T = 1000, 597 at 4096, 1228 and 2147 on two seeds at 8192): 10,000 leaves room past 8192.
   // --max-iter counts block steps (b products each), as for lanczos.
-  plan.max_iter = options.max_iter > 0
-                      ? options.max_iter
-                      : (std::max(5 * kDefaultMaxIter, 20 * basis) + b - 1) / b;
+  plan.max_iter = options.max_iter > 0 ? options.max_iter
+                                       : (std::max(5 * kDefaultMaxIter, 20 * basis) + b - 1) / b;
   const int fewest = (plan.k + 2 + b - 1) / b;
   if (plan.max_iter < fewest) {
     throw UsageError(
@@ -178,7 +177,8 @@ class ArnoldiRun {
       for (int i = 0; i < known; ++i) {
         h(i, j + col) = c[static_cast<std::size_t>(col) * known + i];
       }
-      for (int i = 0; i < m_b; ++i) h(known + i, j + col) = r[static_cast<std::size_t>(col) * m_b + i];
+      for (int i = 0; i < m_b; ++i)
+        h(known + i, j + col) = r[static_cast<std::size_t>(col) * m_b + i];
     }
   }
 
@@ -191,7 +191,9 @@ class ArnoldiRun {
     for (int c = 0; c < j; ++c) {
       for (int r = 0; r < j; ++r) s[static_cast<std::size_t>(c) * j + r] = h(r, c);
     }
-    out.schur = detail::small_schur_by_modulus(s, j);
+    // A restart keeps at most keep + 1 leading Schur vectors (restart_size), and the top
+    // count <= k + 1 <= keep + 1 values are read: only those positions need the order.
+    out.schur = detail::small_schur_by_modulus(s, j, m_plan.keep + 1);
     out.vectors = detail::small_schur_eigenvectors(out.schur, j);
     out.count = std::min(eigen_count(out.schur.im, m_plan.k), j);
     out.estimate.assign(static_cast<std::size_t>(out.count), 0.0);
@@ -218,17 +220,8 @@ class ArnoldiRun {
       i += width;
     }
     // ||H[0..j+b, 0..j]||_2 = ||A V_j||_2 <= s1.
-    std::vector<double> g(static_cast<std::size_t>(j) * j, 0.0);
-    for (int c = 0; c < j; ++c) {
-      for (int r = 0; r <= c; ++r) {
-        double sum = 0;
-        for (int l = 0; l < j + m_b; ++l) sum += h(l, r) * h(l, c);
-        g[static_cast<std::size_t>(c) * j + r] = g[static_cast<std::size_t>(r) * j + c] = sum;
-      }
-    }
-    const double top = detail::small_symmetric_top_eigenvalue(std::move(g), j);
-    m_scale = std::max(
-        {m_scale, std::sqrt(std::max(top, 0.0)), std::hypot(out.schur.re[0], out.schur.im[0])});
+    const double top = detail::small_top_singular_value(m_h.data(), j + m_b, j, m_m + m_b);
+    m_scale = std::max({m_scale, top, std::hypot(out.schur.re[0], out.schur.im[0])});
     return out;
   }
 

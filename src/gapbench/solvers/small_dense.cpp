@@ -72,7 +72,23 @@ void block_eigenvalue(const std::vector<double>& t, std::int64_t n, std::int64_t
 
 }  // namespace
 
-SmallSchur small_schur_by_modulus(const std::vector<double>& s, std::int64_t n) {
+double small_top_singular_value(const double* h, std::int64_t rows, std::int64_t cols,
+                                std::int64_t ld) {
+  std::vector<double> g(static_cast<std::size_t>(cols * cols), 0.0);
+  {
+    const cpu::SerialBlas serial;
+    cpu::blas::syrk(CblasColMajor, CblasUpper, CblasTrans, cols, rows, h, ld, g.data(), cols);
+  }
+  // Upper triangle, column-major = lower triangle, row-major: mirror it for full storage.
+  for (std::int64_t c = 0; c < cols; ++c) {
+    for (std::int64_t r = 0; r < c; ++r)
+      g[static_cast<std::size_t>(r * cols + c)] = g[static_cast<std::size_t>(c * cols + r)];
+  }
+  return std::sqrt(std::max(small_symmetric_top_eigenvalue(std::move(g), cols), 0.0));
+}
+
+SmallSchur small_schur_by_modulus(const std::vector<double>& s, std::int64_t n,
+                                  std::int64_t sorted) {
   const cpu::SerialBlas serial;
   SmallSchur out;
   out.t.assign(s.begin(), s.begin() + n * n);
@@ -85,8 +101,9 @@ SmallSchur small_schur_by_modulus(const std::vector<double>& s, std::int64_t n) 
   // Selection sort of the blocks: the block of largest modulus among those from `pos` on moves
   // to `pos` (dtrexc swaps neighbouring blocks orthogonally and updates Q). Ties keep the
   // earlier block, so the order is deterministic.
+  const std::int64_t sort_end = sorted < 0 ? n : std::min(sorted, n);
   std::int64_t pos = 0;
-  while (pos < n) {
+  while (pos < sort_end) {
     std::int64_t best = pos;
     double best_modulus = -1;
     for (std::int64_t i = pos; i < n;) {

@@ -35,8 +35,17 @@ struct SmallSchur {
 };
 
 // Sorted real Schur form of the n x n column-major matrix s (LAPACK dgees, then dtrexc; one
-// BLAS thread, so the result does not depend on the thread count).
-SmallSchur small_schur_by_modulus(const std::vector<double>& s, std::int64_t n);
+// BLAS thread, so the result does not depend on the thread count). `sorted` < n orders only
+// the leading blocks: positions 0 .. sorted - 1 (a 2 x 2 block across the end taken whole) hold
+// the blocks of largest modulus, descending, and the rest stay in dgees's order, which saves
+// the swaps of the tail (a restart keeps only the leading block).
+SmallSchur small_schur_by_modulus(const std::vector<double>& s, std::int64_t n,
+                                  std::int64_t sorted = -1);
+
+// The largest singular value of the rows x cols column-major matrix h (leading dimension ld):
+// sqrt of the top eigenvalue of h^T h (BLAS dsyrk, LAPACK dsyevd, one thread).
+double small_top_singular_value(const double* h, std::int64_t rows, std::int64_t cols,
+                                std::int64_t ld);
 
 // Right eigenvectors of S = Q T Q^T from its Schur form (LAPACK dtrevc, back-transformed by Q):
 // n x n column-major; column i is the eigenvector of a real eigenvalue i, and columns i, i + 1
