@@ -20,8 +20,9 @@ tol) for each ncv, timed (median of --repeat) from a fixed Gaussian start vector
 repeats do the same work), products counted through a LinearOperator; scipy.linalg.eigvals
 (LAPACK geev, values only, timed once) gives the reference. Per method: the relative error of
 |lambda2| and whether each of geev's 4 largest eigenvalues (complex) has a returned value within
-1e-8 |lambda1| (the issue's top-4 set test, at the scale of arnoldi's tolerance); then the ratios against gapbench's arnoldi, the memory floor (passes x one
-product), and the issue's targets per seed. A tool, not a
+1e-8 |lambda1| (the issue's top-4 set test, at the scale of arnoldi's tolerance); then the ratios
+against gapbench's arnoldi, the memory floor (passes x one product), and the issue's targets per
+seed. A tool, not a
 build dependency (Debian: python3-scipy for /usr/bin/python3, on OpenBLAS via
 libopenblas0-pthread).
 """
@@ -310,7 +311,8 @@ def eigen_main(args):
         for p in run["peers"]:
             print(f"{p['name']:<38} {p['seconds']:>8.3f} {p['products']:>8} "
                   f"{p['top4_set_match']:>5} {p['rel_err_abs_lambda2']:>12.1e} "
-                  f"{p['max_rel_err']:>11.1e} {p['max_abs_err']:>11.1e}" + ("" if p["converged"] else "  (not converged)"))
+                  f"{p['max_rel_err']:>11.1e} {p['max_abs_err']:>11.1e}"
+                  + ("" if p["converged"] else "  (not converged)"))
         if run["one_pass_seconds"]:
             print(f"one pass over A (dgemv): {run['one_pass_seconds'] * 1e3:.2f} ms")
         for k, v in run["ratios"].items():

@@ -604,6 +604,62 @@ TEST(ArnoldiSmallDense, SortedSchurFormAndEigenvectors) {
   }
 }
 
+// Ordering only the leading blocks (a restart's): the same Schur form S = Q T Q^T, positions
+// 0 .. 9 hold the 10 largest moduli descending (a pair across the end whole), the rest the
+// remaining eigenvalues; and the largest singular value of a 41 x 40 block (leading dimension
+// 50) equals the top one of its SVD. Rounding is ~1e-14 on these O(1) entries.
+TEST(ArnoldiSmallDense, PartlySortedSchurFormAndTopSingularValue) {
+  constexpr std::int64_t kN = 40, kSorted = 10;
+  std::vector<double> s(static_cast<std::size_t>(kN * kN));
+  cpu::HostBlockOps<double> ops;
+  ops.fill_random({s.data(), kN, kN, kN}, 5, 0);
+  const detail::SmallSchur full = detail::small_schur_by_modulus(s, kN);
+  const detail::SmallSchur part = detail::small_schur_by_modulus(s, kN, kSorted);
+  const auto modulus = [](const detail::SmallSchur& x, std::int64_t i) {
+    return std::hypot(x.re[static_cast<std::size_t>(i)], x.im[static_cast<std::size_t>(i)]);
+  };
+  for (std::int64_t r = 0; r < kN; ++r) {
+    for (std::int64_t c = 0; c < kN; ++c) {
+      double qtq = 0;
+      for (std::int64_t l = 0; l < kN; ++l) {
+        for (std::int64_t m = 0; m < kN; ++m) {
+          qtq += part.q[static_cast<std::size_t>(l * kN + r)] *
+                 part.t[static_cast<std::size_t>(m * kN + l)] *
+                 part.q[static_cast<std::size_t>(m * kN + c)];
+        }
+      }
+      ASSERT_NEAR(qtq, s[static_cast<std::size_t>(c * kN + r)], 1e-11) << r << ", " << c;
+    }
+  }
+  std::int64_t end = kSorted;  // a pair that opens at kSorted - 1 is ordered whole
+  if (part.im[static_cast<std::size_t>(kSorted - 1)] > 0) ++end;
+  for (std::int64_t i = 0; i < end; ++i) {
+    EXPECT_NEAR(modulus(part, i), modulus(full, i), 1e-12) << "leading position " << i;
+  }
+  std::vector<double> tail_part, tail_full;
+  for (std::int64_t i = end; i < kN; ++i) {
+    tail_part.push_back(modulus(part, i));
+    tail_full.push_back(modulus(full, i));
+  }
+  std::sort(tail_part.begin(), tail_part.end());
+  std::sort(tail_full.begin(), tail_full.end());
+  for (std::size_t i = 0; i < tail_full.size(); ++i) {
+    EXPECT_NEAR(tail_part[i], tail_full[i], 1e-12) << "tail " << i;
+  }
+
+  constexpr std::int64_t kRows = 41, kCols = 40, kLd = 50;
+  std::vector<double> h(static_cast<std::size_t>(kLd * kCols));
+  ops.fill_random({h.data(), kLd, kCols, kLd}, 6, 0);
+  std::vector<double> square(static_cast<std::size_t>(kRows * kRows), 0.0);  // h padded
+  for (std::int64_t c = 0; c < kCols; ++c) {
+    for (std::int64_t r = 0; r < kRows; ++r) {
+      square[static_cast<std::size_t>(c * kRows + r)] = h[static_cast<std::size_t>(c * kLd + r)];
+    }
+  }
+  EXPECT_NEAR(detail::small_top_singular_value(h.data(), kRows, kCols, kLd),
+              detail::small_svd(square, kRows).values[0], 1e-12);
+}
+
 // ---- the measurement behind the defaults (docs/solvers.md) ---------------------------------
 
 // |lambda_2| of arnoldi against geev's, and whether geev's top 4 are all found, on markov
@@ -639,7 +695,8 @@ TEST(ArnoldiMeasure, DISABLED_SecondModulusAgainstGeev) {
     for (const std::string& item : split(c, ',')) {
       const std::vector<std::string> bk = split(item, ':');
       const std::size_t o = bk.size() == 3 ? 1 : 0;
-      configs.push_back({o == 1 ? std::stoi(bk.at(0)) : 1, std::stoi(bk.at(o)), std::stoi(bk.at(o + 1))});
+      configs.push_back(
+          {o == 1 ? std::stoi(bk.at(0)) : 1, std::stoi(bk.at(o)), std::stoi(bk.at(o + 1))});
     }
   }
   double tol = 0;
@@ -688,9 +745,8 @@ TEST(ArnoldiMeasure, DISABLED_SecondModulusAgainstGeev) {
         std::printf("%lld,%d,%u,%d,%d,%d,%.6f,%.2e,%.2e,%d,%lld,%lld,%d,%d,%.0f\n",
                     static_cast<long long>(T), seed, matrix, block, basis, keep, l2,
                     (modulus(r, 1) - l2) / l2, max_rel, match ? 1 : 0,
-                    static_cast<long long>(r.passes),
-                    static_cast<long long>(r.iterations) * block, r.restarts,
-                    r.converged ? 1 : 0, ms);
+                    static_cast<long long>(r.passes), static_cast<long long>(r.iterations) * block,
+                    r.restarts, r.converged ? 1 : 0, ms);
         std::fflush(stdout);
       }
     }

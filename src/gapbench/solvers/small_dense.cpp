@@ -74,15 +74,12 @@ void block_eigenvalue(const std::vector<double>& t, std::int64_t n, std::int64_t
 
 double small_top_singular_value(const double* h, std::int64_t rows, std::int64_t cols,
                                 std::int64_t ld) {
+  // Column-major lower triangle = the row-major upper one that small_symmetric_top_eigenvalue
+  // reads.
   std::vector<double> g(static_cast<std::size_t>(cols * cols), 0.0);
   {
     const cpu::SerialBlas serial;
-    cpu::blas::syrk(CblasColMajor, CblasUpper, CblasTrans, cols, rows, h, ld, g.data(), cols);
-  }
-  // Upper triangle, column-major = lower triangle, row-major: mirror it for full storage.
-  for (std::int64_t c = 0; c < cols; ++c) {
-    for (std::int64_t r = 0; r < c; ++r)
-      g[static_cast<std::size_t>(r * cols + c)] = g[static_cast<std::size_t>(c * cols + r)];
+    cpu::blas::syrk(CblasColMajor, CblasLower, CblasTrans, cols, rows, h, ld, g.data(), cols);
   }
   return std::sqrt(std::max(small_symmetric_top_eigenvalue(std::move(g), cols), 0.0));
 }
