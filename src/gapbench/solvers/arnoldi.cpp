@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include "gapbench/error.hpp"
@@ -61,8 +62,9 @@ ArnoldiPlan plan_arnoldi(const SolverOptions& options, Precision precision, std:
         basis, plan.k + 1, b, plan.k + 1 + 2 * b));
   }
   plan.basis = basis;
-  // Keep half the basis, and at least all but 100 vectors: convergence is tested at restarts,
-  // so a restart every 100 steps at most bounds the steps run past convergence. At T = 4096
+  // Keep half the basis, and at least all but 100 vectors: convergence is tested at restarts
+  // (and between them where forecast_test expects it), so a restart every 100 steps at most
+  // bounds the steps run past convergence. At T = 4096
   // (basis 300, seed 0 indices 0-4) keeping 200 took 400-501 passes where keeping 150 took
   // 450-601 (225: 449-525, 250: 401-498, in more restarts).
   plan.keep = std::clamp(std::max(basis / 2, basis - 100), plan.k + 1, basis - 2 * b);
@@ -131,15 +133,28 @@ class ArnoldiRun {
     m_orth.orthonormalize(raw, {}, start, /*is_product=*/false);
     int j = 0;  // vectors v_0 .. v_{j-1} satisfy the relation; v_j .. v_{j+b-1} expand next
     RitzState ritz;
+    result.converged = false;
     while (true) {
+      int next_test = forecast_test(j);
       while (j + m_b <= m_m && result.iterations < m_plan.max_iter) {
         throw_if_cancelled();
         expand(j);
         j += m_b;
         ++result.iterations;
+        if (j >= next_test && j + m_b <= m_m) {
+          // Only the top k + 1 need their order here: a failed test is not a restart.
+          ritz = ritz_values(j, m_plan.k + 1);
+          result.converged = test_convergence(ritz, result);
+          if (result.converged) break;
+          next_test = forecast_test(j);
+        }
       }
-      ritz = ritz_values(j);
-      result.converged = test_convergence(ritz, result);
+      if (!result.converged) {
+        // A restart keeps at most keep + 1 leading Schur vectors (restart_size): only those
+        // positions need the order.
+        ritz = ritz_values(j, m_plan.keep + 1);
+        result.converged = test_convergence(ritz, result);
+      }
       if (result.converged || result.iterations >= m_plan.max_iter) break;
       restart(j, ritz);
       j = restart_size(ritz, j);
@@ -185,15 +200,14 @@ class ArnoldiRun {
   // Sorted Schur form of S = H[0..j, 0..j], the eigenvectors, and the residual estimates
   // ||B x|| (B = H[j..j+b, 0..j]) of the top k (k + 1 with a pair) for unit x; raises the scale
   // to the largest singular value of H[0..j+b, 0..j].
-  RitzState ritz_values(int j) {
+  // Only the leading `sorted` (>= k + 1) positions are ordered.
+  RitzState ritz_values(int j, int sorted) {
     RitzState out;
     std::vector<double> s(static_cast<std::size_t>(j) * j);
     for (int c = 0; c < j; ++c) {
       for (int r = 0; r < j; ++r) s[static_cast<std::size_t>(c) * j + r] = h(r, c);
     }
-    // A restart keeps at most keep + 1 leading Schur vectors (restart_size), and the top
-    // count <= k + 1 <= keep + 1 values are read: only those positions need the order.
-    out.schur = detail::small_schur_by_modulus(s, j, m_plan.keep + 1);
+    out.schur = detail::small_schur_by_modulus(s, j, sorted);
     out.vectors = detail::small_schur_eigenvectors(out.schur, j);
     out.count = std::min(eigen_count(out.schur.im, m_plan.k), j);
     out.estimate.assign(static_cast<std::size_t>(out.count), 0.0);
@@ -225,7 +239,8 @@ class ArnoldiRun {
     return out;
   }
 
-  bool test_convergence(const RitzState& ritz, SolveResult& result) const {
+  // Records a failed test (products so far, worst estimate over tol x scale) for forecast_test.
+  bool test_convergence(const RitzState& ritz, SolveResult& result) {
     bool converged = true;
     double worst = 0;
     for (const double e : ritz.estimate) {
@@ -233,7 +248,32 @@ class ArnoldiRun {
       converged = converged && e <= m_plan.tol * m_scale;
     }
     result.residual_estimate = worst / scale_or_tiny();
+    if (!converged) {
+      m_failed.push_back({m_op.passes() * m_b, worst / std::max(m_plan.tol * m_scale, 1e-300)});
+    }
     return converged;
+  }
+
+  // The j (a multiple of b past j_now) at which to test before the basis is full, or m_m for
+  // none. The worst residual decays about geometrically in the products (at T = 4096, markov,
+  // the peers' matrices: by about 2.2x per 20), so the last failed test and one at least 20
+  // products before it give the rate and the products still needed; the test comes 15% (and 2
+  // products) after the forecast, at least 8 products after the last test, and is skipped when
+  // it would fall in the last eighth of the basis (the restart's test is near). Converged at
+  // 400-468 products where the restarts' tests alone took 401-501 (docs/solvers.md).
+  int forecast_test(int j_now) const {
+    if (!m_plan.forecast || m_failed.size() < 2) return m_m;
+    const auto& [last_products, last] = m_failed.back();
+    auto earlier = m_failed.rbegin() + 1;
+    while (earlier + 1 != m_failed.rend() && last_products - earlier->first < 20) ++earlier;
+    const double span = static_cast<double>(last_products - earlier->first);
+    if (span <= 0 || !(earlier->second > last) || !(last > 1)) return m_m;
+    const double rate = std::log(earlier->second / last) / span;  // per product
+    const double ahead = std::max(8.0, std::ceil(1.15 * std::log(last) / rate + 2));
+    if (!(ahead < m_m)) return m_m;
+    const int steps = (static_cast<int>(ahead) + m_b - 1) / m_b;
+    const int at = j_now + steps * m_b;
+    return at <= m_m - m_m / 8 ? at : m_m;
   }
 
   // Schur vectors kept: `keep`, one more where keep would split a 2 x 2 block (one fewer if
@@ -329,6 +369,8 @@ class ArnoldiRun {
   detail::BlockOrthonormalizer<Real> m_orth;
   std::vector<double> m_h;  // (m + b) x m, column-major: A V_m = V_{m+b} H
   double m_scale = 0;       // the largest lower bound of s1 seen
+  // Failed convergence tests: products with A so far, worst estimate over tol x scale.
+  std::vector<std::pair<std::int64_t, double>> m_failed;
 };
 
 }  // namespace
