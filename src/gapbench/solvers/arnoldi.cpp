@@ -64,9 +64,10 @@ ArnoldiPlan plan_arnoldi(const SolverOptions& options, Precision precision, std:
   plan.basis = basis;
   // Keep half the basis, and at least all but 100 vectors: convergence is tested at restarts
   // (and between them where forecast_test expects it), so a restart every 100 steps at most
-  // bounds the steps run past convergence. At T = 4096
-  // (basis 300, seed 0 indices 0-4) keeping 200 took 400-501 passes where keeping 150 took
-  // 450-601 (225: 449-525, 250: 401-498, in more restarts).
+  // bounds the steps run past convergence. At T = 4096 (basis 300, seed 0 indices 0-4, tests at
+  // restarts only) keeping 200 took 400-501 passes where keeping 150 took 450-601 (225:
+  // 449-525, 250: 401-498, in more restarts); with forecast tests keep 200 still took the
+  // fewest in total.
   plan.keep = std::clamp(std::max(basis / 2, basis - 100), plan.k + 1, basis - 2 * b);
   // Steps needed grow with T (markov exponential, k = 4, the default basis: mean 279 products at
   // T = 1000, 597 at 4096, 1228 and 2147 on two seeds at 8192): 10,000 leaves room past 8192.
