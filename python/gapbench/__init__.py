@@ -89,6 +89,7 @@ class Result:
 
 _UPCAST = {"float16": np.float32, "bfloat16": np.float32}
 _KDL_CUDA = 2  # DLPack's device type of CUDA memory
+_KDL_HOST = (1, 3, 11, 13)  # CPU, CUDA pinned host, ROCm pinned host, CUDA managed: NumPy reads
 
 
 def _on_gpu(x: Any) -> bool:
@@ -126,12 +127,11 @@ def _host_array(x: Any, name: str, copy: bool) -> np.ndarray:
     """x as a float32 or float64 NumPy array on the host, or ValueError naming `name`."""
     if not isinstance(x, np.ndarray):
         if hasattr(x, "__dlpack_device__"):
-            device_type, _ = x.__dlpack_device__()
-            if int(device_type) != 1:  # kDLCPU
+            device_type = int(x.__dlpack_device__()[0])
+            if device_type not in _KDL_HOST:  # CUDA arrays never get here (_on_gpu)
                 raise ValueError(
-                    f"{name}: the array is on a GPU (DLPack device type {int(device_type)}); this "
-                    f"version of the package takes host arrays only: move it to the host first "
-                    f"(e.g. .cpu() or cupy.asnumpy)")
+                    f"{name}: the array is on DLPack device type {device_type}, neither host "
+                    f"memory nor a CUDA GPU; move it to the host first (e.g. .cpu())")
             try:
                 x = np.from_dlpack(x)
             except (TypeError, BufferError, RuntimeError) as e:  # e.g. bfloat16 in NumPy

@@ -159,6 +159,19 @@ def test_no_copy_for_c_contiguous_input(dtype):
     assert gapbench._host_array(q, "Q", copy=False) is q
 
 
+class FakeProducer:
+    """A DLPack producer whose memory is on the given DLPack device type and cannot be exported."""
+
+    def __init__(self, device_type):
+        self.device_type = device_type
+
+    def __dlpack_device__(self):
+        return (self.device_type, 0)
+
+    def __dlpack__(self, stream=None):
+        raise BufferError("not exportable")
+
+
 BAD = [
     (lambda q, k: gapbench.spectrum(q.astype(np.int64), k), ValueError,
      "Q: dtype int64 is not float32 or float64"),
@@ -174,6 +187,10 @@ BAD = [
     (lambda q, k: gapbench.spectrum(q, k, solver="magic"), ValueError, "--solver"),
     (lambda q, k: gapbench.spectrum(q, k, precision="float32"), ValueError, "precision"),
     (lambda q, k: gapbench.spectrum("Q", k), ValueError, "Q: expected an array"),
+    (lambda q, k: gapbench.spectrum(FakeProducer(8), k), ValueError,  # Metal
+     "Q: the array is on DLPack device type 8, neither host memory nor a CUDA GPU"),
+    (lambda q, k: gapbench.top_k(FakeProducer(1), 2), ValueError,
+     "A: cannot read the array through DLPack (not exportable)"),
     (lambda q, k: gapbench.top_k(q, 2), ValueError, "A: shape (64, 8) is not (..., T, T)"),
     (lambda q, k: gapbench.generate("markov", 1), ValueError, "--T"),
     (lambda q, k: gapbench.generate("markov", 64, device="tpu"), ValueError,
