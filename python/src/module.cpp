@@ -93,7 +93,8 @@ nb::object g_gapbench_error;
 // Runs `work` with the GIL released and SIGINT as a cancel request (raised as KeyboardInterrupt
 // after the work when it did not stop it); maps gapbench's errors to
 // Python's: UsageError -> ValueError (the CLI's one line), Cancelled -> KeyboardInterrupt,
-// bad_alloc -> MemoryError, a failed computation -> gapbench.GapbenchError.
+// MemoryPlanError (the CLI's one line) and bad_alloc -> MemoryError, a failed computation ->
+// gapbench.GapbenchError.
 template <typename F>
 auto guarded(F&& work) {
   try {
@@ -107,6 +108,8 @@ auto guarded(F&& work) {
     return result;
   } catch (const Cancelled&) {
     raise_python(PyExc_KeyboardInterrupt, "gapbench: interrupted");
+  } catch (const MemoryPlanError& e) {  // before UsageError, its base
+    raise_python(PyExc_MemoryError, e.what());
   } catch (const UsageError& e) {
     raise_python(PyExc_ValueError, e.what());
   } catch (const std::bad_alloc&) {

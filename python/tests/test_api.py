@@ -193,6 +193,11 @@ BAD = [
      "A: cannot read the array through DLPack (not exportable)"),
     (lambda q, k: gapbench.top_k(q, 2), ValueError, "A: shape (64, 8) is not (..., T, T)"),
     (lambda q, k: gapbench.generate("markov", 1), ValueError, "--T"),
+    (lambda q, k: gapbench.generate("markov", 2_000_000), MemoryError,  # 29 TiB
+     "--T: a dense float64 matrix at T = 2000000 needs"),
+    (lambda q, k: gapbench.spectrum(np.ones((2_000_000, 1)), np.ones((2_000_000, 1)),
+                                    operator="dense"), MemoryError,
+     "--T: a dense float64 attention matrix at T = 2000000 with --solver lanczos needs"),
     (lambda q, k: gapbench.generate("markov", 64, device="tpu"), ValueError,
      "device: 'tpu' is not"),
     (lambda q, k: gapbench.load("/nonexistent"), ValueError, "does not exist"),

@@ -133,7 +133,7 @@ int Backend::fitting_batch(const PointSpec& point, int wanted) const {
       }
       (fits ? lo : hi) = probe.model.T;
     }
-    throw UsageError(fmt::format(
+    throw MemoryPlanError(fmt::format(
         "--T: a dense {} {} matrix at T = {} with --solver {} needs {:.2f} GiB but {:.2f} GiB of "
         "{} is free; the largest T that fits is about {} (past it: --operator fused with lanczos "
         "or rsvd)",
@@ -486,7 +486,7 @@ Matrix<Real> Backend::generate_resident(const ModelSpec& spec, std::uint64_t see
   const std::int64_t need = stages.dense_bytes(spec);  // the matrix; nothing is solved
   const std::int64_t budget = m_device->memory_budget();
   if (need > budget) {
-    throw UsageError(fmt::format(
+    throw MemoryPlanError(fmt::format(
         "--T: a dense {} matrix at T = {} needs {:.2f} GiB but {:.2f} GiB of {} is free; lower "
         "--T",
         to_string(std::is_same_v<Real, double> ? Precision::kFloat64 : Precision::kFloat32), spec.T,

@@ -22,6 +22,13 @@ class UsageError : public Error {
   using Error::Error;
 };
 
+// A size past the memory plan (more than the free host or device memory): still the user's to
+// fix (exit code 2, the same one line), and the Python package's MemoryError.
+class MemoryPlanError : public UsageError {
+ public:
+  using UsageError::UsageError;
+};
+
 // A long computation stopped on request (request_cancel, runtime.hpp): the Python package's
 // KeyboardInterrupt.
 class Cancelled : public Error {

@@ -71,7 +71,7 @@ void check_memory_fits(std::uint64_t bytes, std::uint64_t budget, const std::str
                        const std::string& flag, const std::string& what, const std::string& fix) {
   if (bytes <= budget) return;
   constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
-  throw UsageError(fmt::format("{}: {}: {} needed but {:.2f} GiB of {} is free; {}", flag, what,
+  throw MemoryPlanError(fmt::format("{}: {}: {} needed but {:.2f} GiB of {} is free; {}", flag, what,
                                bytes >= (std::uint64_t{1} << 63)
                                    ? std::string("at least 2^63 bytes")
                                    : fmt::format("{:.2f} GiB", static_cast<double>(bytes) / kGiB),

@@ -39,7 +39,7 @@ std::uint64_t saturating_add(std::uint64_t a, std::uint64_t b);
 std::uint64_t host_memory_budget();
 
 // Refuses, before anything is allocated or created, `bytes` above `budget` bytes of `memory_name`:
-// UsageError "FLAG: WHAT: X GiB needed but Y GiB of MEMORY_NAME is free; FIX". Saturated sizes
+// MemoryPlanError "FLAG: WHAT: X GiB needed but Y GiB of MEMORY_NAME is free; FIX". Saturated sizes
 // (2^63 and above) read "at least 2^63 bytes".
 void check_memory_fits(std::uint64_t bytes, std::uint64_t budget, const std::string& memory_name,
                        const std::string& flag, const std::string& what, const std::string& fix);
