@@ -1,8 +1,8 @@
 """The Python package's overhead over its C++ core (issue 18's speed target: the difference under
 50 us plus any copy the input needs). On the same Q, K (float64, C-contiguous: no copy) and flags,
-call by call in one process: gapbench.spectrum() timed from Python against Backend::check and
-Backend::run_factors timed in C++ (gapbench._gapbench.time_factors, what `gapbench run --qk`
-runs per head), at small and large T. Prints a table and writes
+call by call in one process: gapbench.spectrum() timed from Python against the NaN/Inf scan of
+Q and K, Backend::check and Backend::run_factors timed in C++ (gapbench._gapbench.time_factors,
+what `gapbench run --qk` runs for a one-head file), at small and large T. Prints a table and writes
 JSON (--out) with the machine, commit and every timing.
 
 Usage: .venv/bin/python scripts/python-overhead.py [--T 64,1024] [--reps 200] [--out FILE.json]
@@ -33,13 +33,20 @@ def main():
         flags = ["--model", "attention", "--k", "4", "--threads", "1"]
         gapbench.spectrum(q, k, threads=1)  # warm up: the cached backend, the pages
         # One Python call and one C++ call (timed inside C++) in turn, so drifts of this
-        # machine's speed hit both; the overhead is the median of the paired differences.
+        # machine's speed hit both, which one goes first alternating (the second finds the
+        # caches the first left); the overhead is the median of the paired differences.
         py, cpp = [], []
-        for _ in range(args.rounds * reps):
+
+        def python_call():
             t0 = time.perf_counter()
             gapbench.spectrum(q, k, k=4, threads=1)
             py.append(time.perf_counter() - t0)
+
+        def cpp_call():
             cpp.append(gapbench._gapbench.time_factors(q, k, flags, 1)[0])
+        for i in range(args.rounds * reps):
+            for call in ((python_call, cpp_call) if i % 2 == 0 else (cpp_call, python_call)):
+                call()
         diffs = [p - c for p, c in zip(py, cpp)]
         diff = statistics.median(diffs)
         rows.append({"T": T, "calls": len(py), "python_s": statistics.median(py),

@@ -12,6 +12,8 @@
 #include <limits>
 #include <ostream>
 #include <string>
+#include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "gapbench/compare/compare.hpp"
@@ -188,6 +190,41 @@ TEST(Memory, SaturatesInsteadOfWrapping) {
   usage_error([] { check_factor_memory(kMax, "--d", "the factors", "lower --d"); },
               "--d: the factors: at least 2^63 bytes needed but");
   check_factor_memory(1024, "--d", "the factors", "lower --d");  // fits: no throw
+}
+
+TEST(Memory, PastThePlanIsAMemoryPlanErrorAndStillAUsageError) {
+  EXPECT_THROW(check_factor_memory(std::uint64_t{1} << 62, "--d", "the factors", "lower --d"),
+               MemoryPlanError);  // the Python package's MemoryError; the CLI's exit 2
+  EXPECT_TRUE((std::is_base_of_v<UsageError, MemoryPlanError>));
+}
+
+// ---- cancel ------------------------------------------------------------------------------------
+
+// A cancel request stops the listening thread's solves only, and a scope clears it on its way in
+// and out (the Python package's Ctrl-C: the main thread listens, worker threads go on).
+TEST(Cancel, StopsOnlyTheThreadThatListens) {
+  EXPECT_NO_THROW(throw_if_cancelled());
+  {
+    CancelScope scope;
+    EXPECT_NO_THROW(throw_if_cancelled());
+    request_cancel();
+    EXPECT_THROW(throw_if_cancelled(), Cancelled);
+    bool other_thread_threw = false;
+    std::thread other([&] {
+      try {
+        throw_if_cancelled();
+      } catch (const Cancelled&) {
+        other_thread_threw = true;
+      }
+    });
+    other.join();
+    EXPECT_FALSE(other_thread_threw);
+    EXPECT_THROW(throw_if_cancelled(), Cancelled);  // still pending here
+  }
+  EXPECT_NO_THROW(throw_if_cancelled());  // not listening
+  request_cancel();
+  CancelScope next;  // a new scope starts clear
+  EXPECT_NO_THROW(throw_if_cancelled());
 }
 
 // ---- compare -----------------------------------------------------------------------------------

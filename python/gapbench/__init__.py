@@ -125,6 +125,9 @@ def _gpu_capsules(arrays: dict, flags: list) -> list:
 
 def _host_array(x: Any, name: str, copy: bool) -> np.ndarray:
     """x as a float32 or float64 NumPy array on the host, or ValueError naming `name`."""
+    if isinstance(x, np.ma.MaskedArray):  # its mask would be dropped silently
+        raise ValueError(f"{name}: a masked array; fill the masked entries explicitly "
+                         f"({name}.filled(value)) or pass {name}.data")
     if not isinstance(x, np.ndarray):
         if hasattr(x, "__dlpack_device__"):
             device_type = int(x.__dlpack_device__()[0])
@@ -150,6 +153,9 @@ def _host_array(x: Any, name: str, copy: bool) -> np.ndarray:
         else:
             raise ValueError(f"{name}: dtype {dtype} is not float32 or float64; convert it "
                              f"explicitly (e.g. {name}.astype(np.float64))")
+    if not x.dtype.isnative:
+        raise ValueError(f"{name}: dtype {x.dtype.str} is not in this machine's byte order; "
+                         f"convert it explicitly ({name}.astype(np.{x.dtype.name}))")
     if not x.flags.c_contiguous:
         if not copy:
             raise ValueError(f"{name}: the array is not C-contiguous and copy=False; pass "
@@ -158,9 +164,30 @@ def _host_array(x: Any, name: str, copy: bool) -> np.ndarray:
     return x  # NaN and Inf are refused in C++ (one pass, no mask)
 
 
+_SWITCHES = frozenset({"causal", "force", "plot", "all_values"})  # gapbench's flags without value
+
+
 def _flags(**values) -> list:
-    """gapbench run's flags for the given values (None: left at run's default)."""
-    return list(_flags_of(tuple(values.items())))
+    """gapbench's flags for the given values: None (and False for a switch) left at the CLI's
+    default, True (or a NumPy bool) for a switch, anything else as its text, and a list, tuple,
+    range or 1-d array as the CLI's comma list. ValueError naming the argument for a switch
+    given something other than a bool, or a bool for a flag that takes a value."""
+    items = []
+    for key, value in values.items():
+        if value is None:
+            pass
+        elif isinstance(value, (bool, np.bool_)):
+            if key not in _SWITCHES:
+                raise ValueError(f"{key}: expected a value, got {value!r}")
+            value = bool(value)
+        elif key in _SWITCHES:
+            raise ValueError(f"{key}: expected True or False, got {value!r}")
+        elif isinstance(value, (list, tuple, range, np.ndarray)):
+            value = ",".join(str(v) for v in np.asarray(value).ravel().tolist())
+        else:
+            value = str(value)  # the cache keys on text: True and 1 stay apart
+        items.append((key, value))
+    return list(_flags_of(tuple(items)))
 
 
 @functools.lru_cache(maxsize=1024)
@@ -175,6 +202,11 @@ def _flags_of(items: tuple) -> tuple:
         else:
             out += [flag, str(value)]
     return tuple(out)
+
+
+def _check_leading(x: np.ndarray, name: str, kind: str) -> None:
+    if 0 in x.shape[:-2]:
+        raise ValueError(f"{name}: shape {x.shape} holds no {kind} (a leading dimension is 0)")
 
 
 def _nest(results: list, leading: tuple) -> Any:
@@ -227,6 +259,7 @@ def spectrum(Q: Any, K: Any, *, beta: float = 1.0, causal: bool = False, fix: st
         raise ValueError(f"K: dtype {kk.dtype} differs from Q's {q.dtype}; convert one explicitly")
     if q.shape[-2] < 2 or q.shape[-1] < 1:
         raise ValueError(f"Q: shape {q.shape} needs T >= 2 tokens and dk >= 1")
+    _check_leading(q, "Q", "heads")
     flags = _flags(**options, precision=_precision(q, precision, "Q"))
     results = [Result._from(d) for d in _gapbench.solve_factors(q, kk, flags)]
     return _nest(results, q.shape[:-2])
@@ -249,6 +282,7 @@ def top_k(A: Any, k: int = 4, *, fix: str = "none", seed: int = 0, spectrum: str
     a = _host_array(A, "A", copy)
     if a.ndim < 2 or a.shape[-1] != a.shape[-2] or a.shape[-1] < 2:
         raise ValueError(f"A: shape {a.shape} is not (..., T, T) with T >= 2")
+    _check_leading(a, "A", "matrices")
     flags = _flags(**options, precision=_precision(a, precision, "A"))
     results = [Result._from(d) for d in _gapbench.solve_matrices(a, flags)]
     return _nest(results, a.shape[:-2])
@@ -263,6 +297,8 @@ def generate(model: str = "markov", T: int = 1024, *, seed: int = 0, index: int 
     in place."""
     if device not in ("cpu", "cuda"):
         raise ValueError(f"device: {device!r} is not 'cpu' or 'cuda'")
+    if "backend" in params:
+        raise ValueError("backend: generate() takes device='cpu' or 'cuda' instead")
     flags = _flags(model=model, T=T, seed=seed, index=index, precision=precision,
                    backend=device, threads=threads, **params)
     if device == "cuda":
@@ -307,24 +343,29 @@ def load(directory: Union[str, os.PathLike]):
 
 def sweep(out: Optional[Union[str, os.PathLike]] = None, **axes):
     """Runs `gapbench sweep` with the CLI's axes (T="256:4096:x2", fix="none,center",
-    seeds=4, ...; lists may be Python lists; True for a flag) into `out` (default
-    results/sweeps/<UTC time>) and returns load(out). Bad axes raise ValueError with the CLI's
-    message; Ctrl-C stops between matrices (the rows so far are kept: resume with
-    gapbench sweep --resume)."""
-    if out is None:
+    seeds=4, ...; lists, tuples, ranges and 1-d arrays for comma lists; True for a switch) into
+    `out` (default results/sweeps/<UTC time>) and returns load(out), or with shard="I/N" the
+    shard's directory under out. resume=DIR continues the sweep in DIR (out not given). Bad
+    axes raise ValueError with the CLI's message, a sweep past the memory plan MemoryError;
+    Ctrl-C stops between matrices (the rows so far are kept: sweep(resume=out))."""
+    resume = axes.get("resume")
+    if resume is not None:  # the CLI's --resume DIR names the directory itself
+        if out is not None:
+            raise ValueError("out: resume=DIR continues the sweep in DIR; drop out")
+        out = resume
+    elif out is None:
         stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         out = os.path.join("results", "sweeps", stamp)
-    args = ["gapbench", "sweep"]
-    for key, value in axes.items():
-        if isinstance(value, (list, tuple)):
-            value = ",".join(str(v) for v in value)
-        args += _flags(**{key: value})
-    args += ["--out", os.fspath(out)]
-    code, error = _gapbench.run_cli(args)
+    args = ["gapbench", "sweep", *_flags(**axes)]
+    if resume is None:
+        args += ["--out", os.fspath(out)]
+    code, error, past_memory_plan = _gapbench.run_cli(args)
     if code == 2:
-        raise ValueError(error.removeprefix("gapbench: error: "))
+        raise (MemoryError if past_memory_plan else ValueError)(
+            error.removeprefix("gapbench: error: "))
     if code == 130:
         raise KeyboardInterrupt(f"gapbench sweep interrupted; its finished rows are in {out}")
     if code != 0:
         raise GapbenchError(error or f"gapbench sweep exited with {code}")
-    return load(out)
+    shard = axes.get("shard")  # its rows are in OUT/shard-IIII-of-NNNN
+    return load(os.path.join(out, _gapbench.shard_dir(str(shard))) if shard is not None else out)

@@ -49,9 +49,14 @@ def generate_resident(flags: Sequence[str]) -> object:
     The matrix of `flags` generated on the GPU, left there: an array with __dlpack__.
     """
 
-def run_cli(args: Sequence[str]) -> tuple[int, str]:
+def run_cli(args: Sequence[str]) -> tuple[int, str, bool]:
     """
-    The gapbench CLI in-process (args[0] the program name): (exit code, error line).
+    The gapbench CLI in-process (args[0] the program name): (exit code, error line, whether the error is a size past the memory plan).
+    """
+
+def shard_dir(spec: str) -> str:
+    """
+    The directory name under --out that `gapbench sweep --shard SPEC` writes (I/N or slurm).
     """
 
 def time_factors(q: Annotated[NDArray, dict(order='C', device='cpu', writable=False)], k: Annotated[NDArray, dict(order='C', device='cpu', writable=False)], flags: Sequence[str], reps: int) -> list[float]:

@@ -14,6 +14,7 @@
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/pair.h>
 #include <nanobind/stl/string.h>
+#include <nanobind/stl/tuple.h>
 #include <nanobind/stl/vector.h>
 
 #include <Python.h>
@@ -30,7 +31,9 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -42,6 +45,7 @@
 #include "gapbench/error.hpp"
 #include "gapbench/metrics.hpp"
 #include "gapbench/runtime.hpp"
+#include "gapbench/sweep/shard.hpp"
 
 namespace nb = nanobind;
 using namespace gapbench;
@@ -58,14 +62,16 @@ extern "C" void on_sigint(int) {
   request_cancel();
 }
 
-// For its lifetime (on the main thread): SIGINT requests a cancel instead of reaching Python's
-// handler; the previous handler comes back after.
+// For its lifetime, on the main thread only (where Python delivers SIGINT): SIGINT requests a
+// cancel of this thread's solve (CancelScope) instead of reaching Python's handler; the previous
+// handler comes back after. On other threads it does nothing: their solves are neither stopped
+// by a Ctrl-C meant for the main thread nor able to clear its pending request.
 class SigintScope {
  public:
   SigintScope() : m_active(PyThread_get_thread_ident() == g_main_thread) {
-    g_interrupted.store(false);
-    clear_cancel();
     if (!m_active) return;
+    g_interrupted.store(false);
+    m_cancel.emplace();
     struct sigaction action {};
     action.sa_handler = on_sigint;
     sigemptyset(&action.sa_mask);
@@ -73,13 +79,16 @@ class SigintScope {
   }
   ~SigintScope() {
     if (m_active) sigaction(SIGINT, &m_previous, nullptr);
-    clear_cancel();
   }
   SigintScope(const SigintScope&) = delete;
   SigintScope& operator=(const SigintScope&) = delete;
 
+  // Whether a SIGINT came during the scope (one the work did not stop on is not lost).
+  bool interrupted() const { return m_active && g_interrupted.load(); }
+
  private:
   bool m_active;
+  std::optional<CancelScope> m_cancel;
   struct sigaction m_previous {};
 };
 
@@ -104,7 +113,7 @@ auto guarded(F&& work) {
       return work();
     }();
     // A SIGINT during work that does not check for it (a LAPACK call, generation) is not lost.
-    if (g_interrupted.load()) throw Cancelled("interrupted");
+    if (scope.interrupted()) throw Cancelled("interrupted");
     return result;
   } catch (const Cancelled&) {
     raise_python(PyExc_KeyboardInterrupt, "gapbench: interrupted");
@@ -219,8 +228,9 @@ void check_floating(const Array& a, const char* name) {
   }
 }
 
-// ValueError naming `name` when an entry is NaN or Inf (one pass, in C++: cheaper than NumPy's
-// isfinite, which allocates a mask).
+// UsageError (ValueError) naming `name` when an entry is NaN or Inf: one pass in C++, with the
+// GIL released (cheaper than NumPy's isfinite, which allocates a mask); `gapbench run --qk`
+// makes the same pass over its files (user_attention.cpp).
 // An entry is NaN or Inf when its exponent bits are all ones; an integer OR-reduction over
 // them vectorises.
 template <typename Real, typename Bits>
@@ -238,10 +248,8 @@ void check_finite(const HostArray& a, const char* name) {
       is_float64(a)
           ? all_finite(static_cast<const double*>(a.data()), a.size(), 0x7ff0000000000000ULL)
           : all_finite(static_cast<const float*>(a.data()), a.size(), 0x7f800000U);
-  if (!ok) {
-    raise_python(PyExc_ValueError,
-                 std::string(name) + ": holds NaN or Inf entries; the spectrum is undefined");
-  }
+  if (!ok)
+    throw UsageError(std::string(name) + ": holds NaN or Inf entries; the spectrum is undefined");
 }
 
 // The shapes the Python layer guarantees, checked again (these functions are callable directly):
@@ -371,8 +379,9 @@ nb::tuple leading_shape(const DeviceArray& a) {
 
 // ---- solving, host or GPU arrays ----------------------------------------------------------------
 
-// The backend for arrays of type `Array` under `rp`. Arrays in GPU memory are checked against it
-// here (its GPU, C order, finite entries); host arrays were checked before the GIL was released.
+// The backend for arrays of type `Array` under `rp`, with the GIL released. Arrays in GPU memory
+// are checked against it here (its GPU, C order, finite entries); host arrays for finite entries
+// (their dtype and shape were checked before the GIL was released).
 template <typename Real, typename Array>
 Backend& backend_for_arrays(const cli::RunPoint& rp,
                             std::initializer_list<std::pair<const Array*, const char*>> arrays) {
@@ -382,6 +391,7 @@ Backend& backend_for_arrays(const cli::RunPoint& rp,
     for (const auto& [a, name] : arrays) check_resident_finite<Real>(backend, *a, name);
     return backend;
   } else {
+    for (const auto& [a, name] : arrays) check_finite(*a, name);
     return backend_for(rp.backend, rp.threads);
   }
 }
@@ -477,7 +487,9 @@ NB_MODULE(_gapbench, m) {
   g_main_thread = nb::cast<unsigned long>(
       nb::module_::import_("threading").attr("main_thread")().attr("ident"));
   g_gapbench_error = nb::borrow(PyErr_NewExceptionWithDoc(
-      "gapbench.GapbenchError", "A computation failed (a library call, a matrix with NaN or Inf).",
+      "gapbench.GapbenchError",
+      "A computation failed (a library call, or entries that overflow: NaN or Inf input is a "
+      "ValueError).",
       PyExc_RuntimeError, nullptr));
   m.attr("GapbenchError") = g_gapbench_error;
 
@@ -505,8 +517,6 @@ NB_MODULE(_gapbench, m) {
       [](HostArray q, HostArray k, const std::vector<std::string>& flags) {
         check_floating(q, "Q");
         check_pair(q, k, 4);
-        check_finite(q, "Q");
-        check_finite(k, "K");
         const cli::RunPoint rp = run_point(flags);
         if (is_float64(q)) return solve_factors_as<double>(q, k, rp);
         return solve_factors_as<float>(q, k, rp);
@@ -519,7 +529,6 @@ NB_MODULE(_gapbench, m) {
       [](HostArray a, const std::vector<std::string>& flags) {
         check_floating(a, "A");
         check_square(a);
-        check_finite(a, "A");
         const cli::RunPoint rp = run_point(flags);
         if (is_float64(a)) return solve_matrices_as<double>(a, rp);
         return solve_matrices_as<float>(a, rp);
@@ -588,12 +597,21 @@ NB_MODULE(_gapbench, m) {
       "run_cli",
       [](const std::vector<std::string>& args) {
         std::string error;
-        const int code = guarded([&] { return cli::run_cli(args, &error); });
+        bool past_memory_plan = false;
+        const int code = guarded([&] { return cli::run_cli(args, &error, &past_memory_plan); });
         g_threads_set = -2;  // the CLI set its own
-        return std::make_pair(code, error);
+        return std::make_tuple(code, error, past_memory_plan);
       },
       nb::arg("args"),
-      "The gapbench CLI in-process (args[0] the program name): (exit code, error line).");
+      "The gapbench CLI in-process (args[0] the program name): (exit code, error line, whether "
+      "the error is a size past the memory plan).");
+  m.def(
+      "shard_dir",
+      [](const std::string& spec) {
+        return guarded([&] { return shard_dir_name(parse_shard(spec)); });
+      },
+      nb::arg("spec"),
+      "The directory name under --out that `gapbench sweep --shard SPEC` writes (I/N or slurm).");
   m.def(
       "time_factors",
       [](HostArray q, HostArray k, const std::vector<std::string>& flags, int reps) {
@@ -609,6 +627,8 @@ NB_MODULE(_gapbench, m) {
           Backend& backend = backend_for(rp.backend, rp.threads);
           for (int r = 0; r < reps; ++r) {
             const auto t0 = std::chrono::steady_clock::now();
+            check_finite(q, "Q");  // `gapbench run --qk` scans its inputs too (user_attention.cpp)
+            check_finite(k, "K");
             backend.check(rp.point);  // what `gapbench run --qk` does for each call too
             if (is_float64(q)) {
               backend.run_factors<double>(rp.point, static_cast<const double*>(q.data()),

@@ -99,6 +99,10 @@ def test_eigenvalues_equal_numpy_eigvals(solver):
     assert got.values.dtype == np.complex128
     np.testing.assert_allclose(np.abs(got.values[:3]), np.abs(lam[:3]), rtol=1e-10, atol=0)
     assert got.values[0] == pytest.approx(1.0, abs=1e-12)
+    # the complex values themselves, each matched to NumPy's nearest (a conjugate pair's order
+    # within equal moduli is not fixed)
+    for v in got.values:
+        assert np.min(np.abs(lam - v)) < 1e-10 * abs(lam[0])
 
 
 def test_causal_eigenvalues_are_the_diagonal():
@@ -187,6 +191,19 @@ BAD = [
     (lambda q, k: gapbench.spectrum(q, k, solver="magic"), ValueError, "--solver"),
     (lambda q, k: gapbench.spectrum(q, k, precision="float32"), ValueError, "precision"),
     (lambda q, k: gapbench.spectrum("Q", k), ValueError, "Q: expected an array"),
+    (lambda q, k: gapbench.spectrum(np.ma.masked_array(q, mask=q > 1), k), ValueError,
+     "Q: a masked array; fill the masked entries explicitly"),
+    (lambda q, k: gapbench.spectrum(q.astype(">f8"), k), ValueError,
+     "Q: dtype >f8 is not in this machine's byte order"),
+    (lambda q, k: gapbench.spectrum(np.zeros((0, 3) + q.shape), np.zeros((0, 3) + q.shape)),
+     ValueError, "Q: shape (0, 3, 64, 8) holds no heads"),
+    (lambda q, k: gapbench.top_k(np.zeros((2, 0, 4, 4))), ValueError,
+     "A: shape (2, 0, 4, 4) holds no matrices"),
+    (lambda q, k: gapbench.spectrum(q, k, causal=1), ValueError,
+     "causal: expected True or False, got 1"),
+    (lambda q, k: gapbench.spectrum(q, k, k=True), ValueError, "k: expected a value, got True"),
+    (lambda q, k: gapbench.generate("markov", 64, backend="cuda"), ValueError,
+     "backend: generate() takes device="),
     (lambda q, k: gapbench.spectrum(FakeProducer(8), k), ValueError,  # Metal
      "Q: the array is on DLPack device type 8, neither host memory nor a CUDA GPU"),
     (lambda q, k: gapbench.top_k(FakeProducer(1), 2), ValueError,
@@ -216,8 +233,14 @@ def test_bad_input_raises_the_documented_error(call, error, message):
 def test_a_failed_computation_is_a_gapbench_error():
     assert issubclass(gapbench.GapbenchError, RuntimeError)
     huge = np.full((64, 8), 1e200)
-    with pytest.raises((gapbench.GapbenchError, ValueError)):
+    with pytest.raises(gapbench.GapbenchError, match=r"^head 0 has entries that are not finite "
+                       r"in float64: .* overflow; lower --beta or the inputs' scale$"):
         gapbench.spectrum(huge, huge, beta=1e4)
+    huge32 = np.full((2, 64, 8), 1e18, dtype=np.float32)
+    huge32[0] = 0.01  # head 0 is fine
+    with pytest.raises(gapbench.GapbenchError, match=r"^head 1 has entries that are not "
+                       r"finite in float32: .*, or use --precision float64$"):
+        gapbench.spectrum(huge32, huge32, beta=1e4)
 
 
 # ---- sweeps and results directories ----------------------------------------------------------------
@@ -251,6 +274,37 @@ def test_load_reads_merged_shards_as_the_unsharded_sweep(tmp_path):
         merged[columns].sort_values(["point", "index"]).values.tolist()
 
 
+def test_numpy_scalars_are_flags_like_python_ones():
+    q, k = factors((96, 8), seed=5)
+    a = gapbench.spectrum(q, k, causal=True, k=2, beta=1.5)
+    b = gapbench.spectrum(q, k, causal=np.True_, k=np.int64(2), beta=np.float64(1.5))
+    np.testing.assert_array_equal(a.values, b.values)
+    c = gapbench.spectrum(q, k, causal=np.False_, k=2, beta=1.5)
+    assert c.values[1] != a.values[1]  # not causal
+
+
+def test_sweep_shards_resume_and_axes_as_python_values(tmp_path):
+    """shard="I/N" returns the shard's rows (OUT/shard-IIII-of-NNNN), which together are the
+    whole sweep's; resume=DIR continues in DIR; ranges and arrays are comma lists; a sweep past
+    the memory plan raises MemoryError before it writes anything."""
+    pd = pytest.importorskip("pandas")
+    axes = dict(T=range(64, 97, 32), seeds=np.array([3]), threads=1)
+    whole = gapbench.sweep(out=tmp_path / "whole", **axes)
+    parts = [gapbench.sweep(out=tmp_path / "parts", shard=f"{i}/2", **axes) for i in range(2)]
+    assert (tmp_path / "parts" / "shard-0001-of-0002" / "rows.csv").is_file()
+    columns = ["point", "index", "s1", "s2", "gap"]
+    assert len(whole) == 6 and all(len(p) > 0 for p in parts)
+    assert pd.concat(parts)[columns].sort_values(["point", "index"]).values.tolist() == \
+        whole[columns].sort_values(["point", "index"]).values.tolist()
+    again = gapbench.sweep(resume=tmp_path / "whole")  # nothing left to do: the same rows
+    pd.testing.assert_frame_equal(again[columns], whole[columns])
+    with pytest.raises(ValueError, match="^out: resume=DIR"):
+        gapbench.sweep(out=tmp_path / "x", resume=tmp_path / "whole")
+    with pytest.raises(MemoryError, match="^--T: a dense float64"):
+        gapbench.sweep(out=tmp_path / "huge", T=2_000_000, operator="dense")
+    assert not (tmp_path / "huge" / "rows.csv").exists()
+
+
 def test_load_reads_propagate_directories(tmp_path):
     pytest.importorskip("pandas")
     r = cli("propagate", "--T", "16", "--L", "2", "--out", str(tmp_path / "p"))
@@ -282,6 +336,42 @@ def test_keyboard_interrupt_stops_a_long_solve_within_100_ms():
     assert sent[0] - start >= 0.9
     # and the next call runs normally
     assert gapbench.top_k(a[:64, :64], 2).converged
+
+
+def test_keyboard_interrupt_stops_the_main_thread_s_solve_only():
+    """Ctrl-C while a worker thread also calls gapbench: the main thread's solve stops within
+    100 ms with KeyboardInterrupt; the worker's calls neither stop nor clear the request."""
+    a = gapbench.generate("markov", 2048, seed=1)
+    rng = np.random.default_rng(3)
+    q, k = rng.standard_normal((2, 256, 16))
+    done, worker_errors, worker_calls = threading.Event(), [], [0]
+
+    def worker():
+        try:
+            while not done.is_set():
+                assert gapbench.spectrum(q, k, k=2).converged
+                worker_calls[0] += 1
+        except BaseException as e:  # noqa: B902 (a KeyboardInterrupt here is the defect)
+            worker_errors.append(e)
+    thread = threading.Thread(target=worker)
+    thread.start()
+    sent = []
+
+    def interrupt():
+        sent.append(time.monotonic())
+        os.kill(os.getpid(), signal.SIGINT)
+    timer = threading.Timer(1.0, interrupt)
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            gapbench.top_k(a, 16, spectrum="eigen", solver="arnoldi", tol=1e-300, max_iter=10**6)
+        stopped = time.monotonic()
+    finally:
+        timer.join()
+        done.set()
+        thread.join()
+    assert sent and stopped - sent[0] < 0.1, f"stopped {stopped - sent[0]:.3f} s after SIGINT"
+    assert worker_errors == [] and worker_calls[0] > 0
 
 
 def test_keyboard_interrupt_during_exact_is_raised_when_lapack_returns():

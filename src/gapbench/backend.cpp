@@ -80,9 +80,10 @@ std::string to_string(OperatorChoice v) { return name_of(kOperatorNames, v); }
 void check_sums_finite(const std::string& what, Precision precision, const FrobeniusSums& sums) {
   if (!std::isfinite(sums.frob_sq)) {
     throw Error(fmt::format(
-        "{} has entries that are not finite in {}: the logits overflow; lower --beta or use "
-        "--precision float64",
-        what, to_string(precision)));
+        "{} has entries that are not finite in {}: the logits or the sum of squares overflow; "
+        "lower --beta or the inputs' scale{}",
+        what, to_string(precision),
+        precision == Precision::kFloat32 ? ", or use --precision float64" : ""));
   }
 }
 

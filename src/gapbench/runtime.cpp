@@ -18,12 +18,24 @@
 namespace gapbench {
 namespace {
 std::atomic<bool> g_cancel{false};
+thread_local bool t_listening = false;  // a CancelScope lives on this thread
 }  // namespace
 
 void request_cancel() { g_cancel.store(true, std::memory_order_relaxed); }
-void clear_cancel() { g_cancel.store(false, std::memory_order_relaxed); }
 void throw_if_cancelled() {
-  if (g_cancel.load(std::memory_order_relaxed)) throw Cancelled("cancelled (interrupted)");
+  if (t_listening && g_cancel.load(std::memory_order_relaxed)) {
+    throw Cancelled("cancelled (interrupted)");
+  }
+}
+
+CancelScope::CancelScope() : m_was_listening(t_listening) {
+  g_cancel.store(false, std::memory_order_relaxed);
+  t_listening = true;
+}
+
+CancelScope::~CancelScope() {
+  t_listening = m_was_listening;
+  g_cancel.store(false, std::memory_order_relaxed);
 }
 
 void ensure_passive_openmp(char** argv) {
@@ -71,11 +83,12 @@ void check_memory_fits(std::uint64_t bytes, std::uint64_t budget, const std::str
                        const std::string& flag, const std::string& what, const std::string& fix) {
   if (bytes <= budget) return;
   constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
-  throw MemoryPlanError(fmt::format("{}: {}: {} needed but {:.2f} GiB of {} is free; {}", flag, what,
-                               bytes >= (std::uint64_t{1} << 63)
-                                   ? std::string("at least 2^63 bytes")
-                                   : fmt::format("{:.2f} GiB", static_cast<double>(bytes) / kGiB),
-                               static_cast<double>(budget) / kGiB, memory_name, fix));
+  throw MemoryPlanError(
+      fmt::format("{}: {}: {} needed but {:.2f} GiB of {} is free; {}", flag, what,
+                  bytes >= (std::uint64_t{1} << 63)
+                      ? std::string("at least 2^63 bytes")
+                      : fmt::format("{:.2f} GiB", static_cast<double>(bytes) / kGiB),
+                  static_cast<double>(budget) / kGiB, memory_name, fix));
 }
 
 void check_factor_memory(std::uint64_t bytes, const std::string& flag, const std::string& what,

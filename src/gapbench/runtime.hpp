@@ -22,13 +22,26 @@ double peak_resident_bytes();
 // memory plus what the page cache would give back), else the free pages; in bytes.
 std::uint64_t available_memory_bytes();
 
-// A cooperative stop for long solves, process-wide: request_cancel() (from any thread) makes the
-// iterative solvers throw Cancelled at their next iteration (throw_if_cancelled, checked once per
-// iteration: one pass over A or one block of them); clear_cancel() before the next solve. Dense
+// A cooperative stop for long solves on one thread. While a CancelScope lives on a thread, that
+// thread listens: after request_cancel() (async-signal-safe, from a signal handler or any thread)
+// its iterative solvers throw Cancelled at their next iteration (throw_if_cancelled, checked once
+// per iteration: one pass over A or one block of them). Solves on other threads are not stopped,
+// so a Ctrl-C meant for the main thread's solve leaves a worker thread's alone. One listener at a
+// time (the Python package's main thread); the scope clears the request on entry and exit. Dense
 // LAPACK and cuSOLVER calls run to their end first.
 void request_cancel();
-void clear_cancel();
 void throw_if_cancelled();
+
+class CancelScope {
+ public:
+  CancelScope();
+  ~CancelScope();
+  CancelScope(const CancelScope&) = delete;
+  CancelScope& operator=(const CancelScope&) = delete;
+
+ private:
+  bool m_was_listening;
+};
 
 // Byte arithmetic for memory plans that saturates at UINT64_MAX instead of wrapping, so that an
 // absurd size (--d 2000000000, a forged header) compares as "too large" rather than as small.

@@ -22,7 +22,8 @@ std::string quote_command_line(const std::vector<std::string>& args) {
 
 }  // namespace
 
-int run_cli(const std::vector<std::string>& args, std::string* error) {
+int run_cli(const std::vector<std::string>& args, std::string* error, bool* past_memory_plan) {
+  if (past_memory_plan) *past_memory_plan = false;
   const auto report = [&](const std::string& line) {
     if (error) {
       *error = line;
@@ -58,6 +59,7 @@ int run_cli(const std::vector<std::string>& args, std::string* error) {
   try {
     for (const CLI::App* sub : app.get_subcommands()) return commands.at(sub->get_name())();
   } catch (const UsageError& e) {
+    if (past_memory_plan) *past_memory_plan = dynamic_cast<const MemoryPlanError*>(&e) != nullptr;
     report(std::string("gapbench: error: ") + e.what());
     return 2;
   } catch (const std::exception& e) {

@@ -28,8 +28,11 @@ Command add_history_command(CLI::App& app);
 // The whole CLI on `args` (args[0] the program name): parses, runs the subcommand and returns
 // its exit code, printing errors as the gapbench executable does. What main() runs, and what
 // the Python package's sweep() runs in-process.
-// With `error`, a usage error or failure is stored there (one line) instead of printed.
-int run_cli(const std::vector<std::string>& args, std::string* error = nullptr);
+// With `error`, a usage error or failure is stored there (one line) instead of printed; with
+// `past_memory_plan`, whether the usage error was a size past the memory plan (MemoryPlanError:
+// the Python package's MemoryError).
+int run_cli(const std::vector<std::string>& args, std::string* error = nullptr,
+            bool* past_memory_plan = nullptr);
 
 // The one matrix `gapbench run FLAGS` describes (flags without "run"): its point, seed and
 // index, parsed and checked as `run` does (UsageError naming the flag).
