@@ -123,8 +123,9 @@ def _gpu_capsules(arrays: dict, flags: list) -> list:
     return capsules
 
 
-def _host_array(x: Any, name: str, copy: bool) -> np.ndarray:
-    """x as a float32 or float64 NumPy array on the host, or ValueError naming `name`."""
+def _host_array(x: Any, name: str, copy: bool, upcast: Optional[dict] = None) -> np.ndarray:
+    """x as a float32 or float64 NumPy array on the host, or ValueError naming `name`; an
+    upcast (float16, bfloat16) is recorded in `upcast` (name -> the dtype before)."""
     if isinstance(x, np.ma.MaskedArray):  # its mask would be dropped silently
         raise ValueError(f"{name}: a masked array; fill the masked entries explicitly "
                          f"({name}.filled(value)) or pass {name}.data")
@@ -139,7 +140,13 @@ def _host_array(x: Any, name: str, copy: bool) -> np.ndarray:
                 x = np.from_dlpack(x)
             except (TypeError, BufferError, RuntimeError) as e:  # e.g. bfloat16 in NumPy
                 if "bfloat16" in str(getattr(x, "dtype", "")) and hasattr(x, "float"):
+                    if not copy:
+                        raise ValueError(f"{name}: dtype bfloat16 needs an upcast to float32, a "
+                                         f"copy, and copy=False; pass copy=True or "
+                                         f"{name}.float()") from None
                     x = np.from_dlpack(x.float())  # an explicit upcast to float32
+                    if upcast is not None:
+                        upcast[name] = "bfloat16"
                 else:
                     raise ValueError(f"{name}: cannot read the array through DLPack ({e})") from None
         else:
@@ -149,7 +156,12 @@ def _host_array(x: Any, name: str, copy: bool) -> np.ndarray:
     if char not in "fd" or x.dtype.kind != "f":
         dtype = x.dtype.name
         if dtype in _UPCAST:
+            if not copy:
+                raise ValueError(f"{name}: dtype {dtype} needs an upcast to float32, a copy, and "
+                                 f"copy=False; pass copy=True or {name}.astype(np.float32)")
             x = x.astype(_UPCAST[dtype])  # explicit, documented
+            if upcast is not None:
+                upcast[name] = dtype
         else:
             raise ValueError(f"{name}: dtype {dtype} is not float32 or float64; convert it "
                              f"explicitly (e.g. {name}.astype(np.float64))")
@@ -248,15 +260,19 @@ def spectrum(Q: Any, K: Any, *, beta: float = 1.0, causal: bool = False, fix: st
         q, kk = _gpu_capsules({"Q": Q, "K": K}, flags)
         out, leading = _gapbench.solve_factors_resident(q, kk, flags, precision or "")
         return _nest([Result._from(d) for d in out], tuple(leading))
-    q = _host_array(Q, "Q", copy)
-    kk = _host_array(K, "K", copy)
+    upcast = {}  # name -> dtype before the upcast
+    q = _host_array(Q, "Q", copy, upcast)
+    kk = _host_array(K, "K", copy, upcast)
+    if upcast or kk.dtype.char != q.dtype.char:
+        dtype_q, dtype_k = upcast.get("Q", q.dtype.name), upcast.get("K", kk.dtype.name)
+        if dtype_q != dtype_k:
+            raise ValueError(f"K: dtype {dtype_k} differs from Q's {dtype_q}; convert one "
+                             f"explicitly")
     if q.ndim not in (2, 3, 4):
         raise ValueError(f"Q: shape {q.shape} is not (T, dk), (heads, T, dk) or "
                          f"(batch, heads, T, dk)")
     if kk.shape != q.shape:
         raise ValueError(f"K: shape {kk.shape} differs from Q's {q.shape}")
-    if kk.dtype.char != q.dtype.char:
-        raise ValueError(f"K: dtype {kk.dtype} differs from Q's {q.dtype}; convert one explicitly")
     if q.shape[-2] < 2 or q.shape[-1] < 1:
         raise ValueError(f"Q: shape {q.shape} needs T >= 2 tokens and dk >= 1")
     _check_leading(q, "Q", "heads")
@@ -288,6 +304,9 @@ def top_k(A: Any, k: int = 4, *, fix: str = "none", seed: int = 0, spectrum: str
     return _nest(results, a.shape[:-2])
 
 
+_GENERATE_PARAMS = frozenset({"law", "beta", "d", "dk", "input", "init", "causal", "fix", "logits"})
+
+
 def generate(model: str = "markov", T: int = 1024, *, seed: int = 0, index: int = 0,
              device: str = "cpu", precision: str = "float64", threads: int = 0, **params) -> Any:
     """The matrix `gapbench dump` writes for the same flags (model, T, seed, index and any of
@@ -297,13 +316,24 @@ def generate(model: str = "markov", T: int = 1024, *, seed: int = 0, index: int 
     in place."""
     if device not in ("cpu", "cuda"):
         raise ValueError(f"device: {device!r} is not 'cpu' or 'cuda'")
-    if "backend" in params:
-        raise ValueError("backend: generate() takes device='cpu' or 'cuda' instead")
+    for key in params:
+        if key not in _GENERATE_PARAMS:
+            raise ValueError(f"{key}: not a parameter of generate(); it takes "
+                             f"{', '.join(sorted(_GENERATE_PARAMS))}" +
+                             (" (and device='cpu' or 'cuda' for the backend)"
+                              if key == "backend" else ""))
     flags = _flags(model=model, T=T, seed=seed, index=index, precision=precision,
                    backend=device, threads=threads, **params)
-    if device == "cuda":
+    if device == "cpu":
+        return _gapbench.generate(flags)
+    try:
         return _gapbench.generate_resident(flags)
-    return _gapbench.generate(flags)
+    except ValueError as e:  # the CLI's words are --backend cuda: name the argument here
+        text = str(e)
+        if not text.startswith("--backend cuda: "):
+            raise
+        raise ValueError("device: 'cuda': " + text.removeprefix("--backend cuda: ")
+                         .replace("--backend cpu", "device='cpu'")) from None
 
 
 def _pandas():

@@ -46,6 +46,14 @@ def test_half_precision_tensors_are_upcast_to_float32(dtype):
         np.testing.assert_array_equal(a, b)
 
 
+def test_a_bfloat16_upcast_is_a_copy_refused_with_copy_false():
+    q, k = qk(torch.bfloat16)
+    with pytest.raises(ValueError, match=r"^Q: dtype bfloat16 needs an upcast to float32, a copy"):
+        gapbench.spectrum(q, k, k=4, copy=False)
+    with pytest.raises(ValueError, match=r"^K: dtype bfloat16 differs from Q's float32"):
+        gapbench.spectrum(q.float(), k, k=4)
+
+
 def test_a_non_contiguous_tensor_is_copied_only_when_allowed():
     q, k = qk(torch.float64)
     view = q.transpose(1, 2).contiguous().transpose(1, 2)  # the same values, strided
