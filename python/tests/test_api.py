@@ -1,6 +1,7 @@
 """The Python package against the CLI, NumPy and its own promises (docs/python.md). Run by ctest
 (python_package) with the .venv that scripts/python-setup.sh builds; GAPBENCH_EXE names the CLI
 binary of the same build."""
+import importlib.metadata
 import os
 import re
 import signal
@@ -395,7 +396,10 @@ def test_keyboard_interrupt_during_exact_is_raised_when_lapack_returns():
 
 def test_version_and_build_info():
     info = gapbench.build_info()
+    # one version in three places: CMake's project() (build_info), __init__.py, pyproject.toml
+    # (the installed metadata)
     assert gapbench.__version__ == info["version"]
+    assert importlib.metadata.version("gapbench") == info["version"]
     assert info["commit"]
 
 
