@@ -49,24 +49,26 @@ def test_values_equal_the_cli_run_bitwise(tmp_path):
     q, k = factors((300, 16), seed=1)
     np.save(tmp_path / "Q.npy", q)
     np.save(tmp_path / "K.npy", k)
+    # the CPU backend on both sides, so that the claim is the same on a machine with a GPU
     r = cli("run", "--qk", f"{tmp_path}/Q.npy,{tmp_path}/K.npy", "--k", "4", "--threads", "1",
-            "--fix", "center")
+            "--fix", "center", "--backend", "cpu")
     assert r.returncode == 0, r.stderr
     want = cli_values(r.stdout, "s")
-    got = gapbench.spectrum(q, k, k=4, threads=1, fix="center").values
+    got = gapbench.spectrum(q, k, k=4, threads=1, fix="center", backend="cpu").values
     assert list(got) == want  # bitwise: the CLI prints 17 significant digits
 
     # A generated matrix: `gapbench run` against top_k(generate(...)) on the same flags.
     r = cli("run", "--T", "256", "--k", "4", "--threads", "1", "--law", "lognormal",
-            "--beta", "0.5")
+            "--beta", "0.5", "--backend", "cpu")
     assert r.returncode == 0, r.stderr
     a = gapbench.generate("markov", 256, law="lognormal", beta=0.5)
-    assert list(gapbench.top_k(a, 4, threads=1).values) == cli_values(r.stdout, "s")
+    assert list(gapbench.top_k(a, 4, threads=1, backend="cpu").values) == \
+        cli_values(r.stdout, "s")
 
 
 def test_generate_equals_dump(tmp_path):
     r = cli("dump", "--model", "attention", "--T", "96", "--d", "32", "--seed", "5",
-            "--out", str(tmp_path / "A.npy"))
+            "--backend", "cpu", "--out", str(tmp_path / "A.npy"))
     assert r.returncode == 0, r.stderr
     a = gapbench.generate("attention", 96, d=32, seed=5)
     assert np.array_equal(a, np.load(tmp_path / "A.npy"))
