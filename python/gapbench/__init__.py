@@ -391,8 +391,13 @@ def sweep(out: Optional[Union[str, os.PathLike]] = None, **axes):
         args += ["--out", os.fspath(out)]
     code, error, past_memory_plan = _gapbench.run_cli(args)
     if code == 2:
-        raise (MemoryError if past_memory_plan else ValueError)(
-            error.removeprefix("gapbench: error: "))
+        message = error.removeprefix("gapbench: error: ")
+        if message.startswith("The following argument"):  # CLI11's words for unknown flags
+            listed = message.removesuffix(" (see gapbench --help)").split(":", 1)[-1].split()
+            unknown = [w[2:].replace("-", "_") for w in listed if w.startswith("--")]
+            message = (f"{', '.join(unknown) or 'sweep'}: not an axis or flag of gapbench sweep "
+                       f"(gapbench sweep --help lists them)")
+        raise (MemoryError if past_memory_plan else ValueError)(message)
     if code == 130:
         raise KeyboardInterrupt(f"gapbench sweep interrupted; its finished rows are in {out}")
     if code != 0:

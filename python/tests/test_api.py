@@ -307,6 +307,8 @@ def test_sweep_shards_resume_and_axes_as_python_values(tmp_path):
         whole[columns].sort_values(["point", "index"]).values.tolist()
     again = gapbench.sweep(resume=tmp_path / "whole")  # nothing left to do: the same rows
     pd.testing.assert_frame_equal(again[columns], whole[columns])
+    with pytest.raises(ValueError, match="^foo: not an axis or flag of gapbench sweep"):
+        gapbench.sweep(out=tmp_path / "x", T=64, foo=3)
     with pytest.raises(ValueError, match="^out: resume=DIR"):
         gapbench.sweep(out=tmp_path / "x", resume=tmp_path / "whole")
     with pytest.raises(MemoryError, match="^--T: a dense float64"):
