@@ -316,5 +316,59 @@ TEST_P(LanczosLowRank, FindsTheTwoValuesAndZeros) {
 INSTANTIATE_TEST_SUITE_P(Blocks, LanczosLowRank, ::testing::Values(1, 2, 4, 8),
                          [](const auto& info) { return "Block" + std::to_string(info.param); });
 
+// ---- float32, exactly low rank, large entries ---------------------------------------------
+
+// A = s * sum_r (r + 1) x_r y_r^T (rank 1 or 3, T = 64) in float32 with s = 1, 1e4, 1e8: every
+// test of the solver must scale with A, so the values are exact to the float32 tolerance and
+// converged at every scale (large entries once gave values ~300x too large, not converged).
+class LanczosLowRankFloat32 : public ::testing::TestWithParam<std::tuple<int, double>> {};
+
+TEST_P(LanczosLowRankFloat32, ValuesScaleWithTheMatrix) {
+  constexpr std::int64_t kT = 64;
+  const auto [rank, scale] = GetParam();
+  // Orthogonal x_r and y_r with entries +-1 (Walsh functions): x_r^T x_r = T, so the values are
+  // s * (r + 1) * T, and every entry of A is exact in float32 for these scales.
+  const auto walsh = [](std::int64_t r, std::int64_t i) {
+    int parity = 0;
+    for (std::int64_t bits = r & i; bits != 0; bits &= bits - 1) parity ^= 1;
+    return parity ? -1.0 : 1.0;
+  };
+  std::vector<float> a(static_cast<std::size_t>(kT * kT), 0.0f);
+  for (std::int64_t i = 0; i < kT; ++i) {
+    for (std::int64_t j = 0; j < kT; ++j) {
+      double x = 0;
+      for (int r = 0; r < rank; ++r) x += (r + 1) * walsh(r, i) * walsh(r + 1, j);
+      a[i * kT + j] = static_cast<float>(scale * x);
+    }
+  }
+  constexpr int kK = 4;
+  for (int block : {1, 2, 4}) {
+    SCOPED_TRACE("block " + std::to_string(block));
+    SolverOptions o = lanczos(kK);
+    o.block = block;
+    const SolveResult r = solve<float>(a, kT, o);
+    ASSERT_EQ(r.values.size(), static_cast<std::size_t>(kK));
+    const double s1 = scale * rank * kT;
+    for (int i = 0; i < kK; ++i) {
+      if (i < rank) {
+        const double exact = scale * (rank - i) * kT;
+        EXPECT_NEAR(r.values[i], exact, kRelTol32 * s1) << "value " << i;
+      } else {
+        EXPECT_LE(r.values[i], 1e-5 * s1) << "value " << i;
+      }
+    }
+    EXPECT_TRUE(r.converged);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(RanksAndScales, LanczosLowRankFloat32,
+                         ::testing::Combine(::testing::Values(1, 3),
+                                            ::testing::Values(1.0, 1e4, 1e8)),
+                         [](const auto& info) {
+                           const double s = std::get<1>(info.param);
+                           return "Rank" + std::to_string(std::get<0>(info.param)) + "Scale1e" +
+                                  std::to_string(static_cast<int>(std::lround(std::log10(s))));
+                         });
+
 }  // namespace
 }  // namespace gapbench

@@ -84,22 +84,28 @@ class BlockOrthonormalizer {
   static double eps() { return std::numeric_limits<Real>::epsilon(); }
 
   // Column-by-column Gram-Schmidt (twice) against the basis and the columns done so far; a
-  // column with nothing left above the rounding floor is replaced by a random one.
+  // column with nothing left above the rounding floor is replaced by a random one (up to three
+  // times), which is orthogonalised in turn.
   void orthonormalize_by_columns(BlockView<Real> w, BlockView<Real> basis, BlockView<Real> dest,
                                  bool is_product) {
+    constexpr int kMaxFills = 3;
     double norm_sq = 0;
     for (std::int64_t c = 0; c < w.cols; ++c) {
       BlockView<Real> col = dest.columns(c, 1);
       m_ops.copy(as_const(w.columns(c, 1)), col);
       m_ops.project(as_const(col), as_const(col), &norm_sq);
-      const double floor = 100 * eps() * (is_product ? m_scale : std::sqrt(norm_sq));
-      for (int attempt = 0; attempt < 3; ++attempt) {
+      double floor = 100 * eps() * (is_product ? m_scale : std::sqrt(norm_sq));
+      for (int fills = 0;; ++fills) {
         orthogonalize(basis, col);
         orthogonalize(dest.columns(0, c), col);
         m_ops.project(as_const(col), as_const(col), &norm_sq);
-        if (std::sqrt(norm_sq) > floor && norm_sq > 0) break;
+        if ((std::sqrt(norm_sq) > floor && norm_sq > 0) || fills == kMaxFills) break;
         m_ops.fill_random(col, m_seed, static_cast<std::uint32_t>(++m_random_fills));
         m_ops.project(as_const(col), as_const(col), &norm_sq);
+        // A random column is no product with A: its rounding floor follows its own norm (~sqrt
+        // of its length), not the scale of A. Against 100 eps ||A||, a float32 A with entries
+        // ~1e4 rejected every fill and kept the last one unorthogonalised: wrong values.
+        floor = 100 * eps() * std::sqrt(norm_sq);
       }
       const double inv = 1.0 / std::sqrt(norm_sq);
       BlockView<Real> tmp = scratch(col.rows, 1);
