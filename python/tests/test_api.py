@@ -327,19 +327,30 @@ def test_load_reads_propagate_directories(tmp_path):
 
 # ---- Ctrl-C --------------------------------------------------------------------------------------
 
-def test_keyboard_interrupt_stops_a_long_solve_within_100_ms():
-    a = gapbench.generate("markov", 2048, seed=1)
-    start = time.monotonic()
+def sigint_after(seconds):
+    """A started timer that sends this process SIGINT after `seconds`, and the list that gets
+    the time it was sent."""
     sent = []
 
     def interrupt():
         sent.append(time.monotonic())
         os.kill(os.getpid(), signal.SIGINT)
-    timer = threading.Timer(1.0, interrupt)
+    timer = threading.Timer(seconds, interrupt)
     timer.start()
+    return timer, sent
+
+
+def endless_solve(a):
+    """An eigen solve that cannot reach its tolerance: it would run for minutes."""
+    gapbench.top_k(a, 16, spectrum="eigen", solver="arnoldi", tol=1e-300, max_iter=10**6)
+
+
+def test_keyboard_interrupt_stops_a_long_solve_within_100_ms():
+    a = gapbench.generate("markov", 2048, seed=1)
+    start = time.monotonic()
+    timer, sent = sigint_after(1.0)
     with pytest.raises(KeyboardInterrupt):
-        # An eigen solve that cannot reach its tolerance: it would run for minutes.
-        gapbench.top_k(a, 16, spectrum="eigen", solver="arnoldi", tol=1e-300, max_iter=10**6)
+        endless_solve(a)
     stopped = time.monotonic()
     timer.join()
     assert sent, "the solve ended before the interrupt was sent"
@@ -366,16 +377,10 @@ def test_keyboard_interrupt_stops_the_main_thread_s_solve_only():
             worker_errors.append(e)
     thread = threading.Thread(target=worker)
     thread.start()
-    sent = []
-
-    def interrupt():
-        sent.append(time.monotonic())
-        os.kill(os.getpid(), signal.SIGINT)
-    timer = threading.Timer(1.0, interrupt)
-    timer.start()
+    timer, sent = sigint_after(1.0)
     try:
         with pytest.raises(KeyboardInterrupt):
-            gapbench.top_k(a, 16, spectrum="eigen", solver="arnoldi", tol=1e-300, max_iter=10**6)
+            endless_solve(a)
         stopped = time.monotonic()
     finally:
         timer.join()
