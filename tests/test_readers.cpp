@@ -207,7 +207,9 @@ TEST(Cancel, StopsOnlyTheThreadThatListens) {
   {
     CancelScope scope;
     EXPECT_NO_THROW(throw_if_cancelled());
+    EXPECT_FALSE(cancel_requested());
     request_cancel();
+    EXPECT_TRUE(cancel_requested());
     EXPECT_THROW(throw_if_cancelled(), Cancelled);
     bool other_thread_threw = false;
     std::thread other([&] {
@@ -224,6 +226,7 @@ TEST(Cancel, StopsOnlyTheThreadThatListens) {
   EXPECT_NO_THROW(throw_if_cancelled());  // not listening
   request_cancel();
   CancelScope next;  // a new scope starts clear
+  EXPECT_FALSE(cancel_requested());
   EXPECT_NO_THROW(throw_if_cancelled());
 }
 

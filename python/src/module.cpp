@@ -22,7 +22,6 @@
 
 #include <fmt/format.h>
 
-#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -54,13 +53,9 @@ namespace {
 
 // ---- interrupts ------------------------------------------------------------------------------
 
-std::atomic<bool> g_interrupted{false};
 unsigned long g_main_thread = 0;  // threading.main_thread().ident, read at import
 
-extern "C" void on_sigint(int) {
-  g_interrupted.store(true);
-  request_cancel();
-}
+extern "C" void on_sigint(int) { request_cancel(); }
 
 // For its lifetime, on the main thread only (where Python delivers SIGINT): SIGINT requests a
 // cancel of this thread's solve (CancelScope) instead of reaching Python's handler; the previous
@@ -70,8 +65,7 @@ class SigintScope {
  public:
   SigintScope() : m_active(PyThread_get_thread_ident() == g_main_thread) {
     if (!m_active) return;
-    g_interrupted.store(false);
-    m_cancel.emplace();
+    m_cancel.emplace();  // clears any earlier request
     struct sigaction action {};
     action.sa_handler = on_sigint;
     sigemptyset(&action.sa_mask);
@@ -84,7 +78,7 @@ class SigintScope {
   SigintScope& operator=(const SigintScope&) = delete;
 
   // Whether a SIGINT came during the scope (one the work did not stop on is not lost).
-  bool interrupted() const { return m_active && g_interrupted.load(); }
+  bool interrupted() const { return m_active && cancel_requested(); }
 
  private:
   bool m_active;

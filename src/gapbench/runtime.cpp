@@ -22,6 +22,7 @@ thread_local bool t_listening = false;  // a CancelScope lives on this thread
 }  // namespace
 
 void request_cancel() { g_cancel.store(true, std::memory_order_relaxed); }
+bool cancel_requested() { return g_cancel.load(std::memory_order_relaxed); }
 void throw_if_cancelled() {
   if (t_listening && g_cancel.load(std::memory_order_relaxed)) {
     throw Cancelled("cancelled (interrupted)");

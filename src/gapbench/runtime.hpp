@@ -31,6 +31,7 @@ std::uint64_t available_memory_bytes();
 // LAPACK and cuSOLVER calls run to their end first.
 void request_cancel();
 void throw_if_cancelled();
+bool cancel_requested();  // a request since the current CancelScope began (any thread)
 
 class CancelScope {
  public:
