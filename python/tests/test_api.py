@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import gapbench
+from dlpack_fakes import FakeProducer
 
 GAPBENCH = os.environ.get("GAPBENCH_EXE", "build/bin/gapbench")
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -164,19 +165,6 @@ def test_no_copy_for_c_contiguous_input(dtype):
     assert gapbench._gapbench.data_address(q) == q.__array_interface__["data"][0]
     # what the package passes on is the array itself
     assert gapbench._host_array(q, "Q", copy=False) is q
-
-
-class FakeProducer:
-    """A DLPack producer whose memory is on the given DLPack device type and cannot be exported."""
-
-    def __init__(self, device_type):
-        self.device_type = device_type
-
-    def __dlpack_device__(self):
-        return (self.device_type, 0)
-
-    def __dlpack__(self, stream=None):
-        raise BufferError("not exportable")
 
 
 BAD = [

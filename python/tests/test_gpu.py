@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import gapbench
+from dlpack_fakes import FakeProducer
 
 
 def gpu_available():
@@ -26,14 +27,9 @@ if not GPU and os.environ.get("GAPBENCH_REQUIRE_GPU") == "1":  # scripts/gpu-che
 needs_gpu = pytest.mark.skipif(not GPU, reason="no CUDA device (or a build without CUDA)")
 
 
-class FakeGpuArray:
+def FakeGpuArray():
     """A DLPack producer that says its memory is on CUDA device 0 and cannot be exported."""
-
-    def __dlpack_device__(self):
-        return (2, 0)
-
-    def __dlpack__(self, stream=None):
-        raise BufferError("not exportable")
+    return FakeProducer(2)
 
 
 # ---- refusals, on any machine ------------------------------------------------------------------
